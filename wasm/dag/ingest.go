@@ -1,0 +1,285 @@
+package dag
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/factlog/factlog/wasm/event"
+	"github.com/ncruces/go-sqlite3"
+)
+
+// ErrPendingFull rejects an import that would leave more events waiting
+// for their parents than PendingLimits allow.
+var ErrPendingFull = errors.New("pending set full")
+
+// PendingLimits bound the events that wait for missing parents. They are
+// local settings: they decide how long a replica waits, never which events
+// are valid.
+type PendingLimits struct {
+	// MaxEvents caps the pending events (default 10,000).
+	MaxEvents int
+	// MaxBytes caps their encoded size (default 16 MiB).
+	MaxBytes int
+	// MaxAge drops events that waited longer, at the next import
+	// (default 7 days). They can be sent again.
+	MaxAge time.Duration
+}
+
+// Defaults for PendingLimits.
+const (
+	DefaultPendingEvents = 10_000
+	DefaultPendingBytes  = 16 << 20
+	DefaultPendingAge    = 7 * 24 * time.Hour
+)
+
+func (l PendingLimits) withDefaults() PendingLimits {
+	if l.MaxEvents <= 0 {
+		l.MaxEvents = DefaultPendingEvents
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultPendingBytes
+	}
+	if l.MaxAge <= 0 {
+		l.MaxAge = DefaultPendingAge
+	}
+	return l
+}
+
+// Ingested is what Ingest did.
+type Ingested struct {
+	// Added are the events stored, in the order they were stored: those
+	// of the batch whose parents were present, and earlier pending events
+	// they completed.
+	Added []event.Event
+	// Pending counts the events of the batch that now wait for parents.
+	Pending int
+	// Duplicates counts the events of the batch already held (stored or
+	// pending).
+	Duplicates int
+	// Dropped are earlier pending events that turned out invalid once
+	// their parents arrived; they are discarded without failing the batch
+	// that completed them, so one bad event cannot block good ones.
+	Dropped []error
+}
+
+// Ingest adds events to the DAG: each one already held is skipped, each one
+// whose parents are all stored is validated and stored, and the others wait
+// in the pending set. An invalid event fails the whole call with an
+// *event.InvalidError; the caller's transaction must then roll back, so
+// that nothing stored changes. now is the local time, used only to expire
+// pending events.
+//
+// Events must have passed event.Check (package sync's Decode does that).
+func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (*Ingested, error) {
+	limits = limits.withDefaults()
+	if err := g.expire(now.Add(-limits.MaxAge)); err != nil {
+		return nil, err
+	}
+	// Count the pending set as it grows, so that a flood of orphans is
+	// refused at the limit rather than after it was all written.
+	pending, err := g.Pending()
+	if err != nil {
+		return nil, err
+	}
+	evs = slices.Clone(evs)
+	// In replay order every parent in the batch comes before its children.
+	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
+	res := &Ingested{}
+	for i := range evs {
+		e := &evs[i]
+		held, err := g.held(e)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			res.Duplicates++
+			continue
+		}
+		var missing []event.ID
+		for _, p := range e.Parents {
+			ok, err := g.Has(p)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) > 0 {
+			size, err := g.park(e, missing, now)
+			if err != nil {
+				return nil, err
+			}
+			res.Pending++
+			pending.Events++
+			pending.Bytes += size
+			if pending.Events > limits.MaxEvents || pending.Bytes > limits.MaxBytes {
+				return nil, fmt.Errorf("%w: more than %d events (%d bytes) would wait for missing parents, such as %s; import their ancestors first",
+					ErrPendingFull, limits.MaxEvents, limits.MaxBytes, missing[0])
+			}
+			continue
+		}
+		if err := g.validate(e); err != nil {
+			return nil, err
+		}
+		if err := g.insert(e); err != nil {
+			return nil, err
+		}
+		res.Added = append(res.Added, *e)
+		if err := g.resolve(e.ID, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// held reports whether e is stored or pending, and rejects an event that
+// shares its (peer, seq) with a different one.
+func (g *Graph) held(e *event.Event) (bool, error) {
+	other, ok, err := g.at(e.Peer, e.Seq)
+	if err == nil && !ok {
+		err = g.c.Query(`SELECT id FROM _factlog_pending WHERE peer = ? AND seq = ?`, []any{e.Peer, e.Seq}, func(s *sqlite3.Stmt) error {
+			ok = true
+			other, err = event.ParseID(s.ColumnText(0))
+			return err
+		})
+	}
+	switch {
+	case err != nil:
+		return false, err
+	case ok && other != e.ID:
+		return false, e.Invalid(event.ErrEquivocation, "the log already holds %s with the same peer and seq", other)
+	}
+	return ok, nil
+}
+
+// park stores e in the pending set, waiting for missing, and returns the
+// bytes it takes there.
+func (g *Graph) park(e *event.Event, missing []event.ID, now time.Time) (int, error) {
+	enc := e.Encode()
+	err := g.c.Exec(`INSERT INTO _factlog_pending (id, peer, seq, enc, received) VALUES (?, ?, ?, ?, ?)`,
+		e.ID, e.Peer, e.Seq, enc, now.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("park event %s: %w", e.ID, err)
+	}
+	for _, m := range missing {
+		if err := g.c.Exec(`INSERT INTO _factlog_pending_need (need, id) VALUES (?, ?)`, m, e.ID); err != nil {
+			return 0, fmt.Errorf("park event %s: %w", e.ID, err)
+		}
+	}
+	return len(enc), nil
+}
+
+// resolve stores the pending events that were waiting only for id, and
+// those waiting for them in turn. It uses a work list, not recursion: a
+// chain of a million pending events resolves in constant stack.
+func (g *Graph) resolve(id event.ID, res *Ingested) error {
+	work := []event.ID{id}
+	for len(work) > 0 {
+		id, work = work[len(work)-1], work[:len(work)-1]
+		var waiting []event.ID
+		err := g.c.Query(`SELECT id FROM _factlog_pending_need WHERE need = ?`, []any{id}, func(s *sqlite3.Stmt) error {
+			w, err := event.ParseID(s.ColumnText(0))
+			waiting = append(waiting, w)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("resolve pending: %w", err)
+		}
+		if len(waiting) == 0 {
+			continue
+		}
+		if err := g.c.Exec(`DELETE FROM _factlog_pending_need WHERE need = ?`, id); err != nil {
+			return fmt.Errorf("resolve pending: %w", err)
+		}
+		for _, w := range waiting {
+			if _, still, err := g.c.Int64(`SELECT 1 FROM _factlog_pending_need WHERE id = ? LIMIT 1`, w); err != nil || still {
+				if err != nil {
+					return fmt.Errorf("resolve pending: %w", err)
+				}
+				continue
+			}
+			e, err := g.unpark(w)
+			if err != nil {
+				return err
+			}
+			if err := g.validate(&e); err != nil {
+				var invalid *event.InvalidError
+				if !errors.As(err, &invalid) {
+					return err
+				}
+				res.Dropped = append(res.Dropped, err)
+				continue
+			}
+			if err := g.insert(&e); err != nil {
+				return err
+			}
+			res.Added = append(res.Added, e)
+			work = append(work, e.ID)
+		}
+	}
+	return nil
+}
+
+// unpark removes a pending event and returns it.
+func (g *Graph) unpark(id event.ID) (event.Event, error) {
+	var enc []byte
+	err := g.c.Query(`SELECT enc FROM _factlog_pending WHERE id = ?`, []any{id}, func(s *sqlite3.Stmt) error {
+		enc = s.ColumnBlob(0, nil)
+		return nil
+	})
+	if err == nil {
+		err = g.c.Exec(`DELETE FROM _factlog_pending WHERE id = ?`, id)
+	}
+	if err != nil {
+		return event.Event{}, fmt.Errorf("unpark %s: %w", id, err)
+	}
+	e, err := event.Decode(enc)
+	if err != nil {
+		return e, fmt.Errorf("unpark %s: stored pending event is unreadable: %w", id, err)
+	}
+	return e, nil
+}
+
+// expire drops pending events received before cutoff.
+func (g *Graph) expire(cutoff time.Time) error {
+	err := g.c.Exec(`DELETE FROM _factlog_pending_need WHERE id IN (SELECT id FROM _factlog_pending WHERE received < ?)`, cutoff.UnixMilli())
+	if err == nil {
+		err = g.c.Exec(`DELETE FROM _factlog_pending WHERE received < ?`, cutoff.UnixMilli())
+	}
+	if err != nil {
+		return fmt.Errorf("expire pending: %w", err)
+	}
+	return nil
+}
+
+// PendingStats describes the pending set.
+type PendingStats struct {
+	Events int
+	Bytes  int
+}
+
+// Pending returns the size of the pending set.
+func (g *Graph) Pending() (PendingStats, error) {
+	var st PendingStats
+	err := g.c.Query(`SELECT count(*), coalesce(sum(length(enc)), 0) FROM _factlog_pending`, nil, func(s *sqlite3.Stmt) error {
+		st.Events, st.Bytes = s.ColumnInt(0), s.ColumnInt(1)
+		return nil
+	})
+	return st, err
+}
+
+// Missing returns the ids pending events wait for that are held nowhere:
+// what to ask other replicas for.
+func (g *Graph) Missing() ([]event.ID, error) {
+	var ids []event.ID
+	err := g.c.Query(`SELECT DISTINCT need FROM _factlog_pending_need
+		WHERE need NOT IN (SELECT id FROM _factlog_pending) ORDER BY need`, nil, func(s *sqlite3.Stmt) error {
+		id, err := event.ParseID(s.ColumnText(0))
+		ids = append(ids, id)
+		return err
+	})
+	return ids, err
+}

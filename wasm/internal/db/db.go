@@ -1,0 +1,231 @@
+// Package db is factlog's thin layer over a SQLite connection
+// (github.com/ncruces/go-sqlite3): a cache of prepared statements,
+// argument binding, row scanning and transactions. It holds no factlog
+// logic; packages dag, replay and store do.
+//
+// A Conn is not safe for concurrent use; its owner serializes calls.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Conn is a SQLite connection with a statement cache.
+type Conn struct {
+	raw   *sqlite3.Conn
+	stmts map[string]*sqlite3.Stmt
+}
+
+// Open opens the database at name ("" or ":memory:" for a private
+// in-memory database) through the given VFS ("" for the default one).
+func Open(ctx context.Context, name, vfs string) (*Conn, error) {
+	uri := name
+	switch {
+	case InMemory(name):
+		uri = ":memory:"
+	case vfs != "":
+		uri = "file:" + escapePath(name) + "?vfs=" + vfs
+	}
+	raw, err := sqlite3.OpenContext(ctx, uri)
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", name, err)
+	}
+	return &Conn{raw: raw, stmts: map[string]*sqlite3.Stmt{}}, nil
+}
+
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+// Raw returns the underlying connection, for hooks and functions.
+func (c *Conn) Raw() *sqlite3.Conn { return c.raw }
+
+// Close finalizes every cached statement and closes the connection.
+func (c *Conn) Close() error {
+	for _, s := range c.stmts {
+		s.Close()
+	}
+	c.stmts = nil
+	return c.raw.Close()
+}
+
+// Script runs one or more statements without arguments (schema changes).
+func (c *Conn) Script(sql string) error {
+	return c.raw.Exec(sql)
+}
+
+// Prepared returns the cached statement for sql, reset and with cleared
+// bindings, preparing it on first use. sql must hold a single statement.
+func (c *Conn) Prepared(sql string) (*sqlite3.Stmt, error) {
+	if s, ok := c.stmts[sql]; ok {
+		s.Reset()
+		s.ClearBindings()
+		return s, nil
+	}
+	s, tail, err := c.raw.Prepare(sql)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(tail) != "" {
+		s.Close()
+		return nil, fmt.Errorf("prepare %.60q: more than one statement", sql)
+	}
+	c.stmts[sql] = s
+	return s, nil
+}
+
+// Forget finalizes the cached statements, which must happen before tables
+// they read are dropped.
+func (c *Conn) Forget() {
+	for k, s := range c.stmts {
+		s.Close()
+		delete(c.stmts, k)
+	}
+}
+
+// Exec runs a cached single statement with positional arguments.
+func (c *Conn) Exec(sql string, args ...any) error {
+	s, err := c.Prepared(sql)
+	if err != nil {
+		return err
+	}
+	if err := Bind(s, args...); err != nil {
+		return err
+	}
+	return s.Exec()
+}
+
+// Query runs a cached single statement with positional arguments and calls
+// row for each result row. The statement is only valid inside row.
+func (c *Conn) Query(sql string, args []any, row func(*sqlite3.Stmt) error) error {
+	s, err := c.Prepared(sql)
+	if err != nil {
+		return err
+	}
+	if err := Bind(s, args...); err != nil {
+		return err
+	}
+	defer s.Reset()
+	for s.Step() {
+		if err := row(s); err != nil {
+			return err
+		}
+	}
+	return s.Err()
+}
+
+// Int64 runs a query that returns one integer; ok is false without a row.
+func (c *Conn) Int64(sql string, args ...any) (v int64, ok bool, err error) {
+	err = c.Query(sql, args, func(s *sqlite3.Stmt) error {
+		v, ok = s.ColumnInt64(0), true
+		return nil
+	})
+	return v, ok, err
+}
+
+// Bind binds positional arguments 1..n by their Go type.
+func Bind(s *sqlite3.Stmt, args ...any) error {
+	for i, a := range args {
+		if err := BindValue(s, i+1, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BindValue binds one argument: nil, bool, integers, float64, string,
+// []byte, or anything with a String method (ids).
+func BindValue(s *sqlite3.Stmt, i int, a any) error {
+	switch v := a.(type) {
+	case nil:
+		return s.BindNull(i)
+	case bool:
+		return s.BindBool(i, v)
+	case int:
+		return s.BindInt64(i, int64(v))
+	case int64:
+		return s.BindInt64(i, v)
+	case uint64:
+		if v > math.MaxInt64 {
+			return fmt.Errorf("bind parameter %d: %d does not fit SQLite's 64-bit signed integers", i, v)
+		}
+		return s.BindInt64(i, int64(v))
+	case float64:
+		return s.BindFloat(i, v)
+	case string:
+		return s.BindText(i, v)
+	case []byte:
+		if v == nil {
+			return s.BindNull(i)
+		}
+		return s.BindBlob(i, v)
+	case fmt.Stringer:
+		return s.BindText(i, v.String())
+	default:
+		return fmt.Errorf("bind parameter %d: unsupported type %T", i, a)
+	}
+}
+
+// Column returns a result column as a Go value: int64, float64, string,
+// []byte (copied) or nil.
+func Column(s *sqlite3.Stmt, i int) any {
+	switch s.ColumnType(i) {
+	case sqlite3.INTEGER:
+		return s.ColumnInt64(i)
+	case sqlite3.FLOAT:
+		return s.ColumnFloat(i)
+	case sqlite3.TEXT:
+		return s.ColumnText(i)
+	case sqlite3.BLOB:
+		return s.ColumnBlob(i, nil)
+	default:
+		return nil
+	}
+}
+
+// Tx runs fn in a write transaction: committed if fn returns nil, rolled
+// back otherwise (and on panic).
+func (c *Conn) Tx(fn func() error) (err error) {
+	if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			c.rollback()
+			panic(p)
+		}
+		if err != nil {
+			c.rollback()
+		}
+	}()
+	if err = fn(); err != nil {
+		return err
+	}
+	if err = c.Exec("COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (c *Conn) rollback() {
+	if !c.raw.GetAutocommit() {
+		// A failed ROLLBACK leaves nothing better to do: SQLite rolls
+		// back on its own when the connection closes.
+		_ = c.Exec("ROLLBACK")
+	}
+}
+
+// IsSQL reports whether err came from SQLite itself.
+func IsSQL(err error) bool {
+	var e *sqlite3.Error
+	return errors.As(err, &e)
+}
+
+// InMemory reports whether name opens a private in-memory database.
+func InMemory(name string) bool { return name == "" || name == ":memory:" }

@@ -1,0 +1,115 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/factlog/factlog/wasm/store"
+	"github.com/factlog/factlog/wasm/todo"
+)
+
+// testSchema and testMaterializers extend the todo example with every
+// shape of state change the undo log must handle: rowid and WITHOUT ROWID
+// tables, REPLACE, upserts, key changes, multi-statement materializers, a
+// materializer for every event, and statements that fail.
+const testSchema = todo.Schema + `;
+CREATE TABLE tally (type TEXT PRIMARY KEY NOT NULL, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE label (item TEXT PRIMARY KEY NOT NULL, label TEXT) WITHOUT ROWID;
+CREATE INDEX todo_completed ON todo (completed);
+CREATE VIEW open_todo AS SELECT id, content FROM todo WHERE completed = 0;`
+
+var testMaterializers = map[string]string{
+	// A plain INSERT: a second create of the same item fails, and the
+	// event stays in the log without effect.
+	"create":        `INSERT INTO todo (id, content) VALUES (:item, :value)`,
+	"set_content":   todo.Churn["set_content"],
+	"set_completed": todo.Churn["set_completed"],
+	"delete":        todo.Churn["delete"],
+	"reset":         `INSERT OR REPLACE INTO todo (id, content, completed) VALUES (:item, :value, 0)`,
+	"label":         `INSERT INTO label (item, label) VALUES (:item, :value) ON CONFLICT (item) DO UPDATE SET label = excluded.label`,
+	"move_label":    `UPDATE label SET item = :value WHERE item = :item`,
+	"*":             `INSERT INTO tally (type, n) VALUES (:type, 1) ON CONFLICT (type) DO UPDATE SET n = n + 1`,
+}
+
+// fakeClock returns a Now that starts at a fixed time and ticks a
+// millisecond per call, so runs are reproducible.
+func fakeClock() func() time.Time {
+	t := time.UnixMilli(1_700_000_000_000)
+	return func() time.Time {
+		t = t.Add(time.Millisecond)
+		return t
+	}
+}
+
+// peerSeed makes distinct, reproducible peer ids.
+func peerSeed(i int) *bytes.Reader {
+	b := make([]byte, 16)
+	b[0], b[15] = byte(i), 0xfa
+	return bytes.NewReader(b)
+}
+
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+func openTest(t fataler, i int) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), store.Options{
+		Schema: testSchema, Materializers: testMaterializers, Rand: peerSeed(i), Now: fakeClock(),
+	})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
+}
+
+// snapshot is everything replicas must agree on: the state tables, the
+// log, the heads and the version vector.
+func snapshot(t fataler, s *store.Store) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	if err := s.Dump(ctx, &b); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	if err := s.Dump(ctx, &b, "event", "event_dag"); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	heads, err := s.Heads(ctx)
+	if err != nil {
+		t.Fatalf("heads: %v", err)
+	}
+	vv, err := s.VersionVector(ctx)
+	if err != nil {
+		t.Fatalf("version vector: %v", err)
+	}
+	fmt.Fprintf(&b, "heads %v\nvv %v\n", heads, vv)
+	return b.String()
+}
+
+// stateDump is the state tables alone.
+func stateDump(t fataler, s *store.Store) string {
+	t.Helper()
+	var b strings.Builder
+	if err := s.Dump(context.Background(), &b); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	return b.String()
+}
+
+// storedDump is everything in the database factlog keeps, to show that a
+// rejected import changed nothing.
+func storedDump(t fataler, s *store.Store) string {
+	t.Helper()
+	var b strings.Builder
+	err := s.Dump(context.Background(), &b, "event", "event_dag", "_factlog_head", "_factlog_peer",
+		"_factlog_pending", "_factlog_pending_need", "todo", "churn", "tally", "label")
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	return b.String()
+}

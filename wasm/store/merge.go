@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/factlog/factlog/wasm/event"
+	"github.com/factlog/factlog/wasm/replay"
+	"github.com/factlog/factlog/wasm/sync"
+)
+
+// ImportResult says what an import did.
+type ImportResult struct {
+	// Added counts the events stored: new events of the batch whose
+	// parents were present, and pending events they completed.
+	Added int
+	// Duplicates counts the batch's events that were already held.
+	Duplicates int
+	// Pending counts the batch's events that wait for missing parents.
+	Pending int
+	// Seen holds, per author, the highest seq in the batch, whether new or
+	// not: what a relay link learns the room holds.
+	Seen sync.VersionVector
+	// Dropped are earlier pending events that proved invalid once their
+	// parents arrived; they are discarded.
+	Dropped []error
+	// Skipped are events whose materializer failed while this import
+	// applied events (new or re-applied after a rewind). They stay in the
+	// log without effect on the state, on every replica alike.
+	Skipped []*replay.MaterializeError
+}
+
+// Import adds a batch (from ExportSince on another replica, or a relay)
+// in one transaction: the new events, their effect on the state, and the
+// events left waiting for parents. Importing is idempotent: duplicates,
+// reordered and replayed batches change nothing.
+//
+// An invalid batch or event rejects the whole import with a *sync.BatchError
+// or an *event.InvalidError that names the event and the rule it breaks;
+// nothing stored changes.
+func (s *Store) Import(ctx context.Context, batch []byte) (*ImportResult, error) {
+	evs, err := sync.Decode(batch) // recomputes ids and checks each event
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return s.ingest(ctx, evs)
+}
+
+// ImportEvents is Import for decoded events. Each event is checked whole,
+// its id included (event.Check).
+func (s *Store) ImportEvents(ctx context.Context, evs []event.Event) (*ImportResult, error) {
+	for i := range evs {
+		if err := evs[i].Check(); err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+	}
+	return s.ingest(ctx, evs)
+}
+
+// ingest adds checked events.
+func (s *Store) ingest(ctx context.Context, evs []event.Event) (*ImportResult, error) {
+	res := &ImportResult{Seen: sync.VersionVector{}}
+	for i := range evs {
+		res.Seen.Add(evs[i].Peer, evs[i].Seq)
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	err = s.c.Tx(func() error {
+		last, had, err := s.g.Last()
+		if err != nil {
+			return err
+		}
+		in, err := s.g.Ingest(evs, s.opts.Now(), s.opts.Pending)
+		if err != nil {
+			return err
+		}
+		res.Added, res.Duplicates, res.Pending, res.Dropped = len(in.Added), in.Duplicates, in.Pending, in.Dropped
+		if len(in.Added) == 0 {
+			return nil
+		}
+		added := in.Added
+		slices.SortFunc(added, func(a, b event.Event) int { return event.Compare(&a, &b) })
+		if !had || added[0].Pos().Compare(last) > 0 {
+			// Everything new sorts after the state: apply it as it is.
+			for i := range added {
+				if err := s.apply(&added[i], res); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		// Something new sorts into the past: undo the state back to its
+		// clock and re-apply every event from there, old and new.
+		from := added[0].Clock
+		if err := s.r.Rewind(from); err != nil {
+			return err
+		}
+		return s.g.Scan(from, func(e *event.Event) error { return s.apply(e, res) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return res, nil
+}
+
+// apply runs an event's materializers during a merge or a rebuild: a
+// failing materializer leaves the event without effect (res, if not nil,
+// records it); any other error fails the transaction.
+func (s *Store) apply(e *event.Event, res *ImportResult) error {
+	err := s.r.Apply(e)
+	var mat *replay.MaterializeError
+	if errors.As(err, &mat) {
+		if res != nil {
+			res.Skipped = append(res.Skipped, mat)
+		}
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/factlog/factlog/wasm/internal/db"
+)
+
+// Rows is the result of a query.
+type Rows struct {
+	Columns []string
+	// Values holds one slice per row, with int64, float64, string, []byte
+	// or nil per column.
+	Values [][]any
+}
+
+// Query runs one SQL statement with positional arguments (?, ?1) and
+// returns its rows. It reads the state tables, the event log and anything
+// else in the database; it may write the application's own local tables,
+// but never the log or the state, which change only by appending events.
+func (s *Store) Query(ctx context.Context, sql string, args ...any) (*Rows, error) {
+	return s.query(ctx, sql, func(bind func(int, any) error, _ func(string) int) error {
+		for i, a := range args {
+			if err := bind(i+1, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// QueryNamed is Query with named arguments (:name, @name or $name); a key
+// may be given with or without its prefix.
+func (s *Store) QueryNamed(ctx context.Context, sql string, args map[string]any) (*Rows, error) {
+	return s.query(ctx, sql, func(bind func(int, any) error, index func(string) int) error {
+		for k, v := range args {
+			i := index(k)
+			for _, prefix := range []string{":", "@", "$"} {
+				if i == 0 {
+					i = index(prefix + k)
+				}
+			}
+			if i == 0 {
+				return fmt.Errorf("%w: the statement has no parameter named %q", ErrArgument, k)
+			}
+			if err := bind(i, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) query(ctx context.Context, sql string, bindAll func(bind func(int, any) error, index func(string) int) error) (*Rows, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	s.guard.mode = query
+	stmt, tail, err := s.c.Raw().Prepare(sql)
+	s.guard.mode = trusted
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", s.guard.explain(err))
+	}
+	if stmt == nil {
+		return nil, fmt.Errorf("%w: query: the SQL holds no statement", ErrArgument)
+	}
+	defer stmt.Close()
+	if strings.TrimSpace(tail) != "" {
+		return nil, fmt.Errorf("%w: query: one statement at a time; found more after %.60q", ErrArgument, stmt.SQL())
+	}
+	bind := func(i int, v any) error {
+		if err := db.BindValue(stmt, i, v); err != nil {
+			return fmt.Errorf("%w: %v", ErrArgument, err)
+		}
+		return nil
+	}
+	if err := bindAll(bind, stmt.BindIndex); err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	rows := &Rows{Columns: make([]string, stmt.ColumnCount())}
+	for i := range rows.Columns {
+		rows.Columns[i] = stmt.ColumnName(i)
+	}
+	for stmt.Step() {
+		row := make([]any, len(rows.Columns))
+		for i := range row {
+			row[i] = db.Column(stmt, i)
+		}
+		rows.Values = append(rows.Values, row)
+	}
+	if err := stmt.Err(); err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	return rows, nil
+}

@@ -1,0 +1,410 @@
+package sync
+
+import (
+	"bytes"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/factlog/factlog/wasm/event"
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Limits of the batch format. Like event limits they are protocol
+// constants: a chunk one replica writes, every replica can read.
+const (
+	// MaxChunkEvents caps the events in one chunk.
+	MaxChunkEvents = 10_000
+	// MaxChunkBytes caps a chunk once decompressed, so a few bytes on the
+	// wire can never expand into a large allocation.
+	MaxChunkBytes = 16 << 20
+	// MinChunkLimit is the smallest size limit EncodeChunks accepts: the
+	// largest possible event must fit in a chunk.
+	MinChunkLimit = 80 << 10
+
+	batchVersion = 1
+)
+
+// Errors about a batch as a whole; a *BatchError wraps one of them or
+// event.ErrTooLarge / event.ErrNonCanonical.
+var (
+	ErrCorrupt = errors.New("corrupt batch")
+	ErrVersion = errors.New("unsupported batch version")
+)
+
+// BatchError says which chunk of a batch could not be read and why.
+type BatchError struct {
+	Chunk  int
+	Reason error
+	Detail string
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("batch chunk %d: %v: %s", e.Chunk, e.Reason, e.Detail)
+}
+
+// Unwrap returns the reason, for errors.Is.
+func (e *BatchError) Unwrap() error { return e.Reason }
+
+// envelope frames one chunk. A batch is a CBOR sequence (RFC 8742) of
+// envelopes, so batches concatenate and a reader needs no outer length.
+type envelope struct {
+	_       struct{} `cbor:",toarray"`
+	Version uint64
+	Data    []byte // zlib-compressed CBOR of a chunk
+}
+
+// chunk stores events column by column, in replay order, which is what
+// makes the deltas small and the compressor effective.
+type chunk struct {
+	_         struct{} `cbor:",toarray"`
+	Peers     [][]byte // distinct authors, in order of first use
+	Types     []string // distinct types, in order of first use
+	Items     []string // distinct items, in order of first use
+	External  [][]byte // ids of parents outside the chunk, in order of first use
+	Heads     [][]byte // ids of the events no later event in the chunk links, in chunk order
+	Peer      []uint64 // per event: index into Peers
+	SeqDelta  []int64  // per event: seq minus the author's previous seq in the chunk (or 0)
+	TimeDelta []int64  // per event: time minus the previous event's time (or 0)
+	Item      []uint64 // per event: index into Items
+	Type      []uint64 // per event: index into Types
+	Value     []string // per event: canonical JSON
+	Parents   [][]int64
+	// Parents, per event, in the event's (sorted) parent order:
+	// n > 0 links the event n places earlier in the chunk;
+	// n < 0 links External[-n-1].
+	Clock []uint64 // clocks of the events with an External parent, in chunk order
+}
+
+var (
+	encMode = mustEncMode()
+	decMode = mustDecMode()
+)
+
+func mustEncMode() cbor.EncMode {
+	m, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func mustDecMode() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		MaxNestedLevels:  4,
+		MaxArrayElements: 1 << 17,
+		MaxMapPairs:      16,
+		IndefLength:      cbor.IndefLengthForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// Encode returns the events as one batch. The events may come in any order
+// and may repeat; the batch holds each once, in replay order.
+func Encode(events []event.Event) ([]byte, error) {
+	chunks, err := EncodeChunks(events, 0)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Join(chunks, nil), nil
+}
+
+// EncodeChunks returns the events as chunks of at most maxBytes each (0
+// means no byte limit; MaxChunkEvents always applies). Every chunk is a
+// batch of its own, and their concatenation is one batch. Sending chunks
+// in order lets a receiver apply each as it arrives; any order converges.
+func EncodeChunks(events []event.Event, maxBytes int) ([][]byte, error) {
+	if maxBytes != 0 && maxBytes < MinChunkLimit {
+		return nil, fmt.Errorf("encode batch: chunk limit %d bytes is below the minimum %d", maxBytes, MinChunkLimit)
+	}
+	evs := slices.Clone(events)
+	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
+	evs = slices.CompactFunc(evs, func(a, b event.Event) bool { return a.ID == b.ID })
+
+	// The size estimate is an upper bound of the uncompressed chunk, and
+	// zlib expands incompressible input by well under 1%, so keep 2% spare.
+	budget := maxBytes - maxBytes/50 - 64
+	var out [][]byte
+	for start := 0; start < len(evs); {
+		end, size := start, 0
+		for end < len(evs) && end-start < MaxChunkEvents {
+			s := sizeBound(&evs[end])
+			if maxBytes != 0 && end > start && size+s > budget {
+				break
+			}
+			size += s
+			end++
+		}
+		b, err := sealChunk(evs[start:end])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+		start = end
+	}
+	return out, nil
+}
+
+// sizeBound bounds the bytes an event adds to an uncompressed chunk.
+func sizeBound(e *event.Event) int {
+	return 64 + len(e.Value) + len(e.Item) + len(e.Type) + len(e.Parents)*(9+len(event.ID{})+2) + len(e.Peer) + 3
+}
+
+func sealChunk(evs []event.Event) ([]byte, error) {
+	raw, err := encMode.Marshal(buildChunk(evs))
+	if err != nil {
+		return nil, fmt.Errorf("encode batch: %w", err)
+	}
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	if _, err := zw.Write(raw); err != nil {
+		return nil, fmt.Errorf("encode batch: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("encode batch: %w", err)
+	}
+	return encMode.Marshal(&envelope{Version: batchVersion, Data: z.Bytes()})
+}
+
+// buildChunk lays out events that are sorted and unique.
+func buildChunk(evs []event.Event) *chunk {
+	c := &chunk{
+		Peer: make([]uint64, len(evs)), SeqDelta: make([]int64, len(evs)), TimeDelta: make([]int64, len(evs)),
+		Item: make([]uint64, len(evs)), Type: make([]uint64, len(evs)), Value: make([]string, len(evs)),
+		Parents: make([][]int64, len(evs)),
+	}
+	var (
+		pos      = make(map[event.ID]int, len(evs))
+		peers    = map[event.PeerID]int{}
+		types    = map[string]int{}
+		items    = map[string]int{}
+		external = map[event.ID]int{}
+		prevSeq  = map[event.PeerID]uint64{}
+		linked   = make([]bool, len(evs))
+		prevTime int64
+	)
+	for i := range evs {
+		e := &evs[i]
+		c.Peer[i] = uint64(index(peers, e.Peer, func() { c.Peers = append(c.Peers, e.Peer[:]) }))
+		c.SeqDelta[i] = int64(e.Seq - prevSeq[e.Peer])
+		prevSeq[e.Peer] = e.Seq
+		c.TimeDelta[i] = e.Time - prevTime
+		prevTime = e.Time
+		c.Item[i] = uint64(index(items, e.Item, func() { c.Items = append(c.Items, e.Item) }))
+		c.Type[i] = uint64(index(types, e.Type, func() { c.Types = append(c.Types, e.Type) }))
+		c.Value[i] = string(e.Value)
+		refs := make([]int64, len(e.Parents))
+		outside := false
+		for j, p := range e.Parents {
+			if at, ok := pos[p]; ok {
+				refs[j] = int64(i - at)
+				linked[at] = true
+				continue
+			}
+			refs[j] = -int64(1 + index(external, p, func() { c.External = append(c.External, p[:]) }))
+			outside = true
+		}
+		c.Parents[i] = refs
+		if outside {
+			c.Clock = append(c.Clock, e.Clock)
+		}
+		pos[e.ID] = i
+	}
+	for i := range evs {
+		if !linked[i] {
+			c.Heads = append(c.Heads, evs[i].ID[:])
+		}
+	}
+	return c
+}
+
+// index returns k's index in m, adding it (and calling add) when new.
+func index[K comparable](m map[K]int, k K, add func()) int {
+	i, ok := m[k]
+	if !ok {
+		i = len(m)
+		m[k] = i
+		add()
+	}
+	return i
+}
+
+// Decode returns the events of a batch in the order they were sent, with
+// their ids recomputed and each event checked on its own (event.CheckFields).
+// Whether they fit a log is for the store to decide.
+func Decode(b []byte) ([]event.Event, error) {
+	var out []event.Event
+	for n := 0; len(b) > 0; n++ {
+		var env envelope
+		rest, err := decMode.UnmarshalFirst(b, &env)
+		if err != nil {
+			return nil, &BatchError{Chunk: n, Reason: ErrCorrupt, Detail: err.Error()}
+		}
+		if env.Version != batchVersion {
+			return nil, &BatchError{Chunk: n, Reason: ErrVersion, Detail: fmt.Sprintf("version %d; this library reads version %d", env.Version, batchVersion)}
+		}
+		if again, _ := encMode.Marshal(&env); !bytes.Equal(again, b[:len(b)-len(rest)]) {
+			return nil, &BatchError{Chunk: n, Reason: event.ErrNonCanonical, Detail: "chunk envelope is not canonical CBOR"}
+		}
+		evs, err := openChunk(env.Data)
+		if err != nil {
+			var be *BatchError
+			if errors.As(err, &be) {
+				be.Chunk = n
+			}
+			return nil, err
+		}
+		out = append(out, evs...)
+		b = rest
+	}
+	return out, nil
+}
+
+func openChunk(data []byte) ([]event.Event, error) {
+	raw, err := inflate(data)
+	if err != nil {
+		return nil, err
+	}
+	var c chunk
+	if err := decMode.Unmarshal(raw, &c); err != nil {
+		return nil, corrupt("%v", err)
+	}
+	evs, err := c.events()
+	if err != nil {
+		return nil, err
+	}
+	again, err := encMode.Marshal(buildChunk(evs))
+	if err != nil || !bytes.Equal(again, raw) {
+		return nil, &BatchError{Reason: event.ErrNonCanonical, Detail: "chunk is not in canonical form (events in replay order, tables in order of first use, shortest CBOR)"}
+	}
+	return evs, nil
+}
+
+func inflate(data []byte) ([]byte, error) {
+	r := bytes.NewReader(data)
+	zr, err := zlib.NewReader(r)
+	if err != nil {
+		return nil, corrupt("zlib: %v", err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, MaxChunkBytes+1))
+	if err != nil {
+		return nil, corrupt("zlib: %v", err)
+	}
+	if len(raw) > MaxChunkBytes {
+		return nil, &BatchError{Reason: event.ErrTooLarge, Detail: fmt.Sprintf("chunk expands beyond %d bytes", MaxChunkBytes)}
+	}
+	if r.Len() != 0 {
+		return nil, corrupt("%d bytes after the zlib stream", r.Len())
+	}
+	return raw, nil
+}
+
+func corrupt(format string, args ...any) error {
+	return &BatchError{Reason: ErrCorrupt, Detail: fmt.Sprintf(format, args...)}
+}
+
+// events rebuilds the chunk's events, deriving seqs, times, clocks and ids,
+// and checks them against the heads the chunk lists.
+func (c *chunk) events() ([]event.Event, error) {
+	n := len(c.Peer)
+	switch {
+	case n == 0:
+		return nil, corrupt("empty chunk")
+	case n > MaxChunkEvents:
+		return nil, &BatchError{Reason: event.ErrTooLarge, Detail: fmt.Sprintf("%d events in a chunk, at most %d allowed", n, MaxChunkEvents)}
+	case len(c.SeqDelta) != n || len(c.TimeDelta) != n || len(c.Item) != n || len(c.Type) != n || len(c.Value) != n || len(c.Parents) != n:
+		return nil, corrupt("columns of different lengths")
+	}
+	for _, b := range c.Peers {
+		if len(b) != len(event.PeerID{}) {
+			return nil, corrupt("peer id of %d bytes", len(b))
+		}
+	}
+	for _, b := range slices.Concat(c.External, c.Heads) {
+		if len(b) != len(event.ID{}) {
+			return nil, corrupt("event id of %d bytes", len(b))
+		}
+	}
+	evs := make([]event.Event, n)
+	prevSeq := make([]uint64, len(c.Peers))
+	linked := make([]bool, n)
+	var prevTime int64
+	clocks := c.Clock
+	for i := range evs {
+		e := &evs[i]
+		p, it, ty := c.Peer[i], c.Item[i], c.Type[i]
+		if p >= uint64(len(c.Peers)) || it >= uint64(len(c.Items)) || ty >= uint64(len(c.Types)) {
+			return nil, corrupt("event %d: table index out of range", i)
+		}
+		copy(e.Peer[:], c.Peers[p])
+		e.Seq = prevSeq[p] + uint64(c.SeqDelta[i])
+		prevSeq[p] = e.Seq
+		e.Time = prevTime + c.TimeDelta[i]
+		prevTime = e.Time
+		e.Item, e.Type, e.Value = c.Items[it], c.Types[ty], []byte(c.Value[i])
+		refs := c.Parents[i]
+		if len(refs) > event.MaxParents {
+			return nil, e.Invalid(event.ErrTooLarge, "chunk event %d has %d parents, at most %d allowed", i, len(refs), event.MaxParents)
+		}
+		e.Parents = make([]event.ID, len(refs))
+		var inside uint64
+		outside := false
+		for j, r := range refs {
+			switch {
+			case r > 0 && r <= int64(i):
+				at := i - int(r)
+				e.Parents[j] = evs[at].ID
+				inside = max(inside, evs[at].Clock)
+				linked[at] = true
+			case r < 0 && -r-1 < int64(len(c.External)):
+				copy(e.Parents[j][:], c.External[-r-1])
+				outside = true
+			default:
+				return nil, corrupt("event %d: parent reference %d out of range", i, r)
+			}
+		}
+		switch {
+		case outside:
+			if len(clocks) == 0 {
+				return nil, corrupt("event %d: missing clock", i)
+			}
+			e.Clock, clocks = clocks[0], clocks[1:]
+		case len(refs) == 0:
+			e.Clock, e.Parents = 1, nil
+		default:
+			e.Clock = inside + 1
+		}
+		e.ID = e.Hash()
+		if e.Clock <= inside {
+			return nil, e.Invalid(event.ErrClock, "clock %d is not above parent clock %d", e.Clock, inside)
+		}
+		if err := e.CheckFields(); err != nil {
+			return nil, err
+		}
+	}
+	if len(clocks) != 0 {
+		return nil, corrupt("%d clocks more than events with outside parents", len(clocks))
+	}
+	heads := c.Heads
+	for i := range evs {
+		if linked[i] {
+			continue
+		}
+		if len(heads) == 0 {
+			return nil, evs[i].Invalid(event.ErrHash, "chunk lists fewer heads than it has")
+		}
+		if !bytes.Equal(heads[0], evs[i].ID[:]) {
+			return nil, evs[i].Invalid(event.ErrHash, "chunk lists head %x, but the events hash to %s: a byte was changed or an id forged", heads[0], evs[i].ID)
+		}
+		heads = heads[1:]
+	}
+	if len(heads) != 0 {
+		return nil, corrupt("%d heads more than the chunk has", len(heads))
+	}
+	return evs, nil
+}
