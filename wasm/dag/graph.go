@@ -25,14 +25,26 @@ type node struct {
 	seq   uint64
 }
 
-// lookup returns a stored event's clock and author.
-func (g *Graph) lookup(id event.ID) (n node, ok bool, err error) {
-	err = g.c.Query(`SELECT clock, peer, seq FROM event WHERE id = ?`, []any{id}, func(s *sqlite3.Stmt) error {
-		n.clock, n.seq, ok = uint64(s.ColumnInt64(0)), uint64(s.ColumnInt64(2)), true
-		n.peer, err = event.ParsePeerID(s.ColumnText(1))
-		return err
-	})
-	return n, ok, err
+// parents looks up e's parents: those stored, and those missing.
+func (g *Graph) parents(e *event.Event) (stored []node, missing []event.ID, err error) {
+	for _, p := range e.Parents {
+		var n node
+		ok := false
+		err := g.c.Query(`SELECT clock, peer, seq FROM event WHERE id = ?`, []any{p}, func(s *sqlite3.Stmt) (err error) {
+			n.clock, n.seq, ok = uint64(s.ColumnInt64(0)), uint64(s.ColumnInt64(2)), true
+			n.peer, err = event.ParsePeerID(s.ColumnText(1))
+			return err
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("look up parent %s: %w", p, err)
+		}
+		if ok {
+			stored = append(stored, n)
+		} else {
+			missing = append(missing, p)
+		}
+	}
+	return stored, missing, nil
 }
 
 // Has reports whether the event is stored (pending events are not).
@@ -51,25 +63,18 @@ func (g *Graph) at(peer event.PeerID, seq uint64) (id event.ID, ok bool, err err
 	return id, ok, err
 }
 
-// validate checks an event whose parents are all stored: its clock is
+// validate checks an event against its parents, all stored: its clock is
 // derived from theirs and its seq follows its author's previous event,
-// which must be one of its parents. (Equivocation is caught earlier, by
-// held, when the event first arrives.)
-func (g *Graph) validate(e *event.Event) error {
+// which must be one of them. (Equivocation is caught earlier, by held,
+// when the event first arrives.)
+func validate(e *event.Event, parents []node) error {
 	var top uint64
 	follows := e.Seq == 1
-	for _, p := range e.Parents {
-		n, ok, err := g.lookup(p)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("validate %s: parent %s is not stored", e.ID, p)
-		}
+	for i, n := range parents {
 		top = max(top, n.clock)
 		if n.peer == e.Peer {
 			if n.seq+1 != e.Seq {
-				return e.Invalid(event.ErrSeq, "parent %s by the same author has seq %d; an event with seq %d may only link seq %d of its author", p, n.seq, e.Seq, e.Seq-1)
+				return e.Invalid(event.ErrSeq, "parent %s by the same author has seq %d; an event with seq %d may only link seq %d of its author", e.Parents[i], n.seq, e.Seq, e.Seq-1)
 			}
 			follows = true
 		}
@@ -84,7 +89,7 @@ func (g *Graph) validate(e *event.Event) error {
 }
 
 // insert stores a valid event whose parents are stored, and maintains the
-// heads and the authors' highest seqs.
+// heads. The caller records the author's seq (noteSeqs).
 func (g *Graph) insert(e *event.Event) error {
 	err := g.c.Exec(`INSERT INTO event (id, peer, seq, clock, time, item_id, type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.Peer, e.Seq, e.Clock, e.Time, e.Item, e.Type, string(e.Value))
@@ -107,10 +112,17 @@ func (g *Graph) insert(e *event.Event) error {
 	if err := g.c.Exec(`INSERT INTO _factlog_head (id) VALUES (?)`, e.ID); err != nil {
 		return fmt.Errorf("insert event %s: %w", e.ID, err)
 	}
-	err = g.c.Exec(`INSERT INTO _factlog_peer (peer, seq) VALUES (?, ?)
-		ON CONFLICT (peer) DO UPDATE SET seq = max(seq, excluded.seq)`, e.Peer, e.Seq)
-	if err != nil {
-		return fmt.Errorf("insert event %s: %w", e.ID, err)
+	return nil
+}
+
+// noteSeqs records the authors' highest seqs among events just inserted.
+func (g *Graph) noteSeqs(seqs map[event.PeerID]uint64) error {
+	for p, seq := range seqs {
+		err := g.c.Exec(`INSERT INTO _factlog_peer (peer, seq) VALUES (?, ?)
+			ON CONFLICT (peer) DO UPDATE SET seq = max(seq, excluded.seq)`, p, seq)
+		if err != nil {
+			return fmt.Errorf("record seq of %s: %w", p, err)
+		}
 	}
 	return nil
 }
@@ -173,7 +185,9 @@ func (g *Graph) Next(self event.PeerID) (parents []event.ID, clock, seq uint64, 
 	if hasPrev {
 		parents = append(parents, prev)
 	}
-	err = g.c.Query(`SELECT h.id, e.clock FROM _factlog_head h JOIN event e ON e.id = h.id ORDER BY e.clock DESC, e.id DESC`,
+	// CROSS JOIN keeps the (few) heads as the outer loop; without
+	// statistics SQLite would rather walk the whole log in clock order.
+	err = g.c.Query(`SELECT h.id, e.clock FROM _factlog_head h CROSS JOIN event e ON e.id = h.id ORDER BY e.clock DESC, e.id DESC`,
 		nil, func(s *sqlite3.Stmt) error {
 			if len(parents) == event.MaxParents {
 				return nil
@@ -194,4 +208,9 @@ func (g *Graph) Next(self event.PeerID) (parents []event.ID, clock, seq uint64, 
 
 // Append stores a local event built from Next: its parents are stored and
 // its clock and seq follow them by construction.
-func (g *Graph) Append(e *event.Event) error { return g.insert(e) }
+func (g *Graph) Append(e *event.Event) error {
+	if err := g.insert(e); err != nil {
+		return err
+	}
+	return g.noteSeqs(map[event.PeerID]uint64{e.Peer: e.Seq})
+}

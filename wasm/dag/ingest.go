@@ -53,14 +53,15 @@ type Ingested struct {
 	// of the batch whose parents were present, and earlier pending events
 	// they completed.
 	Added []event.Event
-	// Pending counts the events of the batch that now wait for parents.
+	// Pending counts the events of the batch that still wait for parents.
 	Pending int
 	// Duplicates counts the events of the batch already held (stored or
 	// pending).
 	Duplicates int
-	// Dropped are earlier pending events that turned out invalid once
-	// their parents arrived; they are discarded without failing the batch
-	// that completed them, so one bad event cannot block good ones.
+	// Dropped are pending events from earlier calls that turned out
+	// invalid once their parents arrived; they are discarded without
+	// failing the batch that completed them, so one bad event cannot block
+	// good ones. (An invalid event of the batch itself fails the call.)
 	Dropped []error
 }
 
@@ -87,9 +88,11 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 	// In replay order every parent in the batch comes before its children.
 	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
 	res := &Ingested{}
+	seqs := map[event.PeerID]uint64{}
+	parked := map[event.ID]bool{}
 	for i := range evs {
 		e := &evs[i]
-		held, err := g.held(e)
+		held, err := g.held(e, pending.Events > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -97,22 +100,16 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 			res.Duplicates++
 			continue
 		}
-		var missing []event.ID
-		for _, p := range e.Parents {
-			ok, err := g.Has(p)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				missing = append(missing, p)
-			}
+		parents, missing, err := g.parents(e)
+		if err != nil {
+			return nil, err
 		}
 		if len(missing) > 0 {
 			size, err := g.park(e, missing, now)
 			if err != nil {
 				return nil, err
 			}
-			res.Pending++
+			parked[e.ID] = true
 			pending.Events++
 			pending.Bytes += size
 			if pending.Events > limits.MaxEvents || pending.Bytes > limits.MaxBytes {
@@ -121,25 +118,29 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 			}
 			continue
 		}
-		if err := g.validate(e); err != nil {
+		if err := validate(e, parents); err != nil {
 			return nil, err
 		}
 		if err := g.insert(e); err != nil {
 			return nil, err
 		}
 		res.Added = append(res.Added, *e)
-		if err := g.resolve(e.ID, res); err != nil {
-			return nil, err
+		seqs[e.Peer] = max(seqs[e.Peer], e.Seq)
+		if pending.Events > 0 {
+			if pending.Events, err = g.resolve(e.ID, res, seqs, parked, pending.Events); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return res, nil
+	res.Pending = len(parked)
+	return res, g.noteSeqs(seqs)
 }
 
 // held reports whether e is stored or pending, and rejects an event that
 // shares its (peer, seq) with a different one.
-func (g *Graph) held(e *event.Event) (bool, error) {
+func (g *Graph) held(e *event.Event, anyPending bool) (bool, error) {
 	other, ok, err := g.at(e.Peer, e.Seq)
-	if err == nil && !ok {
+	if err == nil && !ok && anyPending {
 		err = g.c.Query(`SELECT id FROM _factlog_pending WHERE peer = ? AND seq = ?`, []any{e.Peer, e.Seq}, func(s *sqlite3.Stmt) error {
 			ok = true
 			other, err = event.ParseID(s.ColumnText(0))
@@ -173,9 +174,10 @@ func (g *Graph) park(e *event.Event, missing []event.ID, now time.Time) (int, er
 }
 
 // resolve stores the pending events that were waiting only for id, and
-// those waiting for them in turn. It uses a work list, not recursion: a
-// chain of a million pending events resolves in constant stack.
-func (g *Graph) resolve(id event.ID, res *Ingested) error {
+// those waiting for them in turn, and returns how many remain pending. It
+// uses a work list, not recursion: a chain of a million pending events
+// resolves in constant stack.
+func (g *Graph) resolve(id event.ID, res *Ingested, seqs map[event.PeerID]uint64, parked map[event.ID]bool, pending int) (int, error) {
 	work := []event.ID{id}
 	for len(work) > 0 {
 		id, work = work[len(work)-1], work[:len(work)-1]
@@ -186,41 +188,50 @@ func (g *Graph) resolve(id event.ID, res *Ingested) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("resolve pending: %w", err)
+			return 0, fmt.Errorf("resolve pending: %w", err)
 		}
 		if len(waiting) == 0 {
 			continue
 		}
 		if err := g.c.Exec(`DELETE FROM _factlog_pending_need WHERE need = ?`, id); err != nil {
-			return fmt.Errorf("resolve pending: %w", err)
+			return 0, fmt.Errorf("resolve pending: %w", err)
 		}
 		for _, w := range waiting {
 			if _, still, err := g.c.Int64(`SELECT 1 FROM _factlog_pending_need WHERE id = ? LIMIT 1`, w); err != nil || still {
 				if err != nil {
-					return fmt.Errorf("resolve pending: %w", err)
+					return 0, fmt.Errorf("resolve pending: %w", err)
 				}
 				continue
 			}
 			e, err := g.unpark(w)
 			if err != nil {
-				return err
+				return 0, err
 			}
-			if err := g.validate(&e); err != nil {
-				var invalid *event.InvalidError
-				if !errors.As(err, &invalid) {
-					return err
+			pending--
+			parents, missing, err := g.parents(&e)
+			if err == nil && len(missing) > 0 {
+				err = fmt.Errorf("unpark %s: parent %s is not stored", e.ID, missing[0])
+			}
+			if err != nil {
+				return 0, err
+			}
+			if err := validate(&e, parents); err != nil {
+				if parked[e.ID] {
+					return 0, err // it came with this batch: the batch is bad
 				}
 				res.Dropped = append(res.Dropped, err)
 				continue
 			}
 			if err := g.insert(&e); err != nil {
-				return err
+				return 0, err
 			}
 			res.Added = append(res.Added, e)
+			seqs[e.Peer] = max(seqs[e.Peer], e.Seq)
+			delete(parked, e.ID)
 			work = append(work, e.ID)
 		}
 	}
-	return nil
+	return pending, nil
 }
 
 // unpark removes a pending event and returns it.

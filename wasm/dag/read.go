@@ -26,16 +26,41 @@ func scanEvent(s *sqlite3.Stmt) (event.Event, error) {
 	return e, nil
 }
 
+// scanPage is how many events Scan reads before it calls fn on them.
+const scanPage = 1000
+
 // Scan calls fn for every stored event with clock >= from, in replay
 // order, without its Parents (replay does not need them).
+//
+// It reads a page of events, then calls fn on each, so that no statement
+// of its own is running while fn writes: a savepoint rolled back after a
+// schema change (a rebuild drops and creates the state tables) would abort
+// it.
 func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
-	return g.c.Query(`SELECT `+eventColumns+` FROM event WHERE clock >= ? ORDER BY clock, id`, []any{from}, func(s *sqlite3.Stmt) error {
+	page := make([]event.Event, 0, scanPage)
+	read := func(s *sqlite3.Stmt) error {
 		e, err := scanEvent(s)
-		if err != nil {
-			return fmt.Errorf("scan events: %w", err)
+		page = append(page, e)
+		return err
+	}
+	err := g.c.Query(`SELECT `+eventColumns+` FROM event WHERE clock >= ? ORDER BY clock, id LIMIT ?`, []any{from, scanPage}, read)
+	for err == nil && len(page) > 0 {
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
 		}
-		return fn(&e)
-	})
+		if len(page) < scanPage {
+			return nil
+		}
+		last := page[len(page)-1]
+		page = page[:0]
+		err = g.c.Query(`SELECT `+eventColumns+` FROM event WHERE (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`, []any{last.Clock, last.ID, scanPage}, read)
+	}
+	if err != nil {
+		return fmt.Errorf("scan events: %w", err)
+	}
+	return nil
 }
 
 // Events returns the stored events about item (all of them if item is

@@ -17,8 +17,9 @@ func (e *Engine) Apply(ev *event.Event) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	e.clock = int64(ev.Clock)
-	defer func() { e.clock = idle }()
+	if err := e.setClock(int64(ev.Clock)); err != nil {
+		return fmt.Errorf("apply %s: %w", ev.ID, err)
+	}
 	// One statement undoes itself when it fails; several need a savepoint
 	// so that the event applies entirely or not at all.
 	atomic := len(ms) > 1
@@ -77,14 +78,29 @@ func (m *materializer) run(ev *event.Event) error {
 	return err
 }
 
+// setClock tells the undo triggers which clock to tag changes with. It is
+// written for every event rather than remembered, because a rolled-back
+// transaction also rolls back the temp table.
+func (e *Engine) setClock(clock int64) error {
+	return e.c.Exec(`UPDATE temp._factlog_now SET clock = ?`, clock)
+}
+
 // Rewind undoes the effects of every event with a clock >= clock. The
 // caller then re-applies the events from that clock on.
 func (e *Engine) Rewind(clock uint64) error {
-	e.clock = restoring
-	defer func() { e.clock = idle }()
+	if err := e.setClock(restoring); err != nil {
+		return fmt.Errorf("rewind to clock %d: %w", clock, err)
+	}
 	for _, t := range e.tables {
+		from, ok, err := t.since(e.c, clock)
+		if err != nil {
+			return fmt.Errorf("rewind %s to clock %d: %w", t.name, clock, err)
+		}
+		if !ok {
+			continue
+		}
 		for _, sql := range t.restore() {
-			if err := e.c.Exec(sql, clock); err != nil {
+			if err := e.c.Exec(sql, from); err != nil {
 				return fmt.Errorf("rewind %s to clock %d: %w", t.name, clock, err)
 			}
 		}
@@ -92,14 +108,11 @@ func (e *Engine) Rewind(clock uint64) error {
 	return nil
 }
 
-// Reset empties the state tables and their undo logs, for a rebuild.
+// Reset puts the state tables back as the schema creates them (with any
+// rows the schema itself inserts), for a replay of the whole log.
 func (e *Engine) Reset() error {
-	e.clock = restoring
-	defer func() { e.clock = idle }()
-	for _, t := range e.tables {
-		if err := e.c.Script(fmt.Sprintf(`DELETE FROM main.%s; DELETE FROM main.%s`, quote(t.name), t.shadow())); err != nil {
-			return fmt.Errorf("reset %s: %w", t.name, err)
-		}
+	if err := e.recreate(); err != nil {
+		return err
 	}
-	return nil
+	return e.load()
 }

@@ -19,19 +19,17 @@ const (
 	metaTables      = "state_tables"
 )
 
-// Modes of factlog_clock(), which the undo triggers read.
-const (
-	idle      = 0  // no event is being applied: changes are not recorded
-	restoring = -1 // a rewind or reset is restoring rows: not recorded either
-)
+// restoring, in temp._factlog_now, tells the undo triggers that a rewind is
+// restoring rows, which must not be recorded.
+const restoring = -1
 
 // Engine applies events to the state tables of one database.
 type Engine struct {
 	c      *db.Conn
 	in     Interpretation
+	guard  func(user bool)
 	tables []*table
 	mats   map[string][]*materializer
-	clock  int64 // what factlog_clock() returns
 }
 
 // materializer is one prepared statement and which event field each of its
@@ -87,16 +85,14 @@ func Open(c *db.Conn, in Interpretation, guard func(user bool)) (e *Engine, rebu
 	if guard == nil {
 		guard = func(bool) {}
 	}
-	e = &Engine{c: c, in: in, mats: map[string][]*materializer{}}
-	err = c.Raw().CreateFunction("factlog_clock", 0, sqlite3.INNOCUOUS, func(ctx sqlite3.Context, _ ...sqlite3.Value) {
-		ctx.ResultInt64(e.clock)
-	})
+	e = &Engine{c: c, in: in, guard: guard, mats: map[string][]*materializer{}}
+	// The clock of the event being applied, for the undo triggers. REPLACE
+	// must fire the delete triggers that record what it removes.
+	err = c.Script(`
+		CREATE TEMP TABLE IF NOT EXISTS _factlog_now (clock INTEGER NOT NULL);
+		INSERT INTO temp._factlog_now SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM temp._factlog_now);
+		PRAGMA recursive_triggers = ON;`)
 	if err != nil {
-		return nil, false, fmt.Errorf("open replay: %w", err)
-	}
-	// Changes made while the state is being restored must not be recorded,
-	// and REPLACE must fire the delete triggers that record what it removes.
-	if err := c.Script(`PRAGMA recursive_triggers = ON`); err != nil {
 		return nil, false, fmt.Errorf("open replay: %w", err)
 	}
 	stored, _, err := c.Meta(metaFingerprint)
@@ -104,7 +100,7 @@ func Open(c *db.Conn, in Interpretation, guard func(user bool)) (e *Engine, rebu
 		return nil, false, err
 	}
 	if stored != in.Fingerprint() {
-		if err := e.recreate(guard); err != nil {
+		if err := e.recreate(); err != nil {
 			return nil, false, err
 		}
 		rebuild = true
@@ -112,8 +108,8 @@ func Open(c *db.Conn, in Interpretation, guard func(user bool)) (e *Engine, rebu
 	if err := e.load(); err != nil {
 		return nil, false, err
 	}
-	guard(true)
-	defer guard(false)
+	e.guard(true)
+	defer e.guard(false)
 	for _, typ := range slices.Sorted(maps.Keys(in.Materializers)) {
 		if err := e.prepare(typ, in.Materializers[typ]); err != nil {
 			return nil, false, err
@@ -124,7 +120,7 @@ func Open(c *db.Conn, in Interpretation, guard func(user bool)) (e *Engine, rebu
 
 // recreate drops the state tables of the previous interpretation and
 // creates those of the current one.
-func (e *Engine) recreate(guard func(bool)) error {
+func (e *Engine) recreate() error {
 	old, err := e.stateTables()
 	if err != nil {
 		return err
@@ -147,9 +143,9 @@ func (e *Engine) recreate(guard func(bool)) error {
 	if err != nil {
 		return err
 	}
-	guard(true)
+	e.guard(true)
 	err = e.c.Script(e.in.Schema)
-	guard(false)
+	e.guard(false)
 	if err != nil {
 		return fmt.Errorf("run schema: %w", err)
 	}
@@ -217,6 +213,7 @@ func (e *Engine) Tables() []string {
 // load inspects the state tables and installs their undo tables and
 // triggers.
 func (e *Engine) load() error {
+	e.tables = nil
 	names, err := e.stateTables()
 	if err != nil {
 		return err

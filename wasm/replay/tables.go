@@ -84,17 +84,18 @@ func numbered(prefix string, n int) string {
 
 // shadowDDL creates the undo table: per change, the clock of the event that
 // made it, whether the row existed before (op 1, with its old image) or not
-// (op 0), and the row's key.
+// (op 0), and the row's key. Changes are appended in the order events are
+// applied, which is replay order, so the changes of the events from a
+// clock on are a suffix of the table, by rowid: no index is needed.
 func (t *table) shadowDDL() string {
-	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (a INTEGER NOT NULL, op INTEGER NOT NULL, %s, %s);
-CREATE INDEX IF NOT EXISTS %s ON %s (a);`,
-		t.shadow(), numbered("k", len(t.keys)), numbered("c", len(t.columns)),
-		quote(shadowPrefix+t.name+"_a"), t.shadow())
+	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (a INTEGER NOT NULL, op INTEGER NOT NULL, %s, %s);`,
+		t.shadow(), numbered("k", len(t.keys)), numbered("c", len(t.columns)))
 }
 
-// triggers record changes while an event is applied (factlog_clock() > 0).
-// They are TEMP: they exist only on connections that registered
-// factlog_clock, and they are made anew on every open.
+// triggers record changes while an event is applied, reading its clock from
+// temp._factlog_now (0 or less: do not record). They are TEMP, like that
+// table: made anew on every open, so a database opened by other software
+// carries none of factlog's machinery.
 func (t *table) triggers() string {
 	k, c := numbered("k", len(t.keys)), numbered("c", len(t.columns))
 	keyChanged := make([]string, len(t.keys))
@@ -103,24 +104,43 @@ func (t *table) triggers() string {
 	}
 	name := func(op string) string { return quote(shadowPrefix + t.name + "_" + op) }
 	return fmt.Sprintf(`
-CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[4]s WHEN factlog_clock() > 0 BEGIN
-	INSERT INTO main.%[5]s (a, op, %[6]s) VALUES (factlog_clock(), 0, %[8]s);
+CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[4]s BEGIN
+	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT clock, 0, %[8]s FROM temp._factlog_now WHERE clock > 0;
 END;
-CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE ON main.%[4]s WHEN factlog_clock() > 0 BEGIN
-	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) VALUES (factlog_clock(), 1, %[9]s, %[10]s);
-	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT factlog_clock(), 0, %[8]s WHERE %[11]s;
+CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE ON main.%[4]s BEGIN
+	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) SELECT clock, 1, %[9]s, %[10]s FROM temp._factlog_now WHERE clock > 0;
+	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT clock, 0, %[8]s FROM temp._factlog_now WHERE clock > 0 AND (%[11]s);
 END;
-CREATE TEMP TRIGGER IF NOT EXISTS %[3]s AFTER DELETE ON main.%[4]s WHEN factlog_clock() > 0 BEGIN
-	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) VALUES (factlog_clock(), 1, %[9]s, %[10]s);
+CREATE TEMP TRIGGER IF NOT EXISTS %[3]s AFTER DELETE ON main.%[4]s BEGIN
+	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) SELECT clock, 1, %[9]s, %[10]s FROM temp._factlog_now WHERE clock > 0;
 END;`,
 		name("i"), name("u"), name("d"), quote(t.name), t.shadow(), k, c,
 		list("new.", t.keys), list("old.", t.keys), list("old.", t.columns),
 		strings.Join(keyChanged, " OR "))
 }
 
-// restore returns the statements that undo every change tagged with a
-// clock >= ?1: delete the rows changed since, put back the oldest image of
-// each (rows that did not exist stay deleted), and forget those changes.
+// since returns the first undo entry made by an event with a clock >= clock,
+// walking back from the newest entry: the cost is the number of entries
+// undone. ok is false if there is none.
+func (t *table) since(c *db.Conn, clock uint64) (rowid int64, ok bool, err error) {
+	s, err := c.Prepared(fmt.Sprintf(`SELECT rowid, a FROM main.%s ORDER BY rowid DESC`, t.shadow()))
+	if err != nil {
+		return 0, false, err
+	}
+	defer s.Reset()
+	for s.Step() {
+		if uint64(s.ColumnInt64(1)) < clock {
+			break
+		}
+		rowid, ok = s.ColumnInt64(0), true
+	}
+	return rowid, ok, s.Err()
+}
+
+// restore returns the statements that undo the changes from rowid ?1 of
+// the undo table on: delete the rows changed since, put back the oldest
+// image of each (rows that did not exist stay deleted), and forget those
+// changes.
 func (t *table) restore() []string {
 	k, c := numbered("k", len(t.keys)), numbered("c", len(t.columns))
 	target := list("", t.columns)
@@ -129,9 +149,9 @@ func (t *table) restore() []string {
 		target, source = "rowid, "+target, "k0, "+c
 	}
 	return []string{
-		fmt.Sprintf(`DELETE FROM main.%s WHERE (%s) IN (SELECT %s FROM main.%s WHERE a >= ?1)`, quote(t.name), list("", t.keys), k, t.shadow()),
-		fmt.Sprintf(`INSERT INTO main.%s (%s) SELECT %s FROM main.%s WHERE op = 1 AND rowid IN (SELECT min(rowid) FROM main.%s WHERE a >= ?1 GROUP BY %s)`,
+		fmt.Sprintf(`DELETE FROM main.%s WHERE (%s) IN (SELECT %s FROM main.%s WHERE rowid >= ?1)`, quote(t.name), list("", t.keys), k, t.shadow()),
+		fmt.Sprintf(`INSERT INTO main.%s (%s) SELECT %s FROM main.%s WHERE op = 1 AND rowid IN (SELECT min(rowid) FROM main.%s WHERE rowid >= ?1 GROUP BY %s)`,
 			quote(t.name), target, source, t.shadow(), t.shadow(), k),
-		fmt.Sprintf(`DELETE FROM main.%s WHERE a >= ?1`, t.shadow()),
+		fmt.Sprintf(`DELETE FROM main.%s WHERE rowid >= ?1`, t.shadow()),
 	}
 }

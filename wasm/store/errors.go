@@ -5,6 +5,7 @@ import (
 
 	"github.com/factlog/factlog/wasm/dag"
 	"github.com/factlog/factlog/wasm/event"
+	"github.com/factlog/factlog/wasm/internal/db"
 	"github.com/factlog/factlog/wasm/replay"
 	"github.com/factlog/factlog/wasm/sync"
 	"github.com/ncruces/go-sqlite3"
@@ -28,6 +29,7 @@ const (
 	CodeSQL          = "SQL"           // SQLite rejected a statement
 	CodeClosed       = "CLOSED"        // the store is closed
 	CodeArgument     = "INVALID_ARGUMENT"
+	CodeNoMemory     = "NO_MEMORY" // the database reached Options.MaxMemory
 	CodeInternal     = "INTERNAL"
 )
 
@@ -56,6 +58,8 @@ func Code(err error) string {
 		return CodeSchema
 	case errors.Is(err, ErrArgument):
 		return CodeArgument
+	case errors.Is(err, db.ErrNoMemory):
+		return CodeNoMemory
 	case errors.As(err, &sqlErr):
 		return CodeSQL
 	default:

@@ -10,6 +10,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -32,6 +33,10 @@ type Options struct {
 	// VFS names the SQLite VFS that holds Path ("" for the default, the
 	// file system). The browser build registers one for OPFS.
 	VFS string
+	// MaxMemory caps SQLite's memory for this store, in bytes: its page
+	// cache, or the whole database when it is in memory (default
+	// db.DefaultMaxMemory: 1 GiB, 256 MiB in WebAssembly).
+	MaxMemory int64
 	// Schema and Materializers are the application's interpretation of its
 	// events; see replay.Interpretation.
 	Schema        string
@@ -72,7 +77,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
 	}
-	c, err := db.Open(ctx, opts.Path, opts.VFS)
+	c, err := db.Open(ctx, opts.Path, opts.VFS, opts.MaxMemory)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +96,9 @@ func (s *Store) open() error {
 		// cheap; NORMAL sync in WAL mode survives an application crash,
 		// which is what a closed tab is.
 		pragmas += `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;`
+		// A quarter of the memory for the page cache: the DAG's indexes
+		// are keyed by hashes, so inserts touch pages all over them.
+		pragmas += fmt.Sprintf(`PRAGMA cache_size = -%d;`, cmp.Or(s.opts.MaxMemory, db.DefaultMaxMemory)/4/1024)
 	}
 	if err := s.c.Script(pragmas); err != nil {
 		return err
@@ -238,4 +246,3 @@ func (s *Store) Close() error {
 	}
 	return s.c.Close()
 }
-

@@ -386,6 +386,9 @@ func (c *chunk) events() ([]event.Event, error) {
 		if err := e.CheckFields(); err != nil {
 			return nil, err
 		}
+		if i > 0 && event.Compare(&evs[i-1], e) >= 0 {
+			return nil, &BatchError{Reason: event.ErrNonCanonical, Detail: fmt.Sprintf("event %d is not after event %d in replay order, or repeats it", i, i-1)}
+		}
 	}
 	if len(clocks) != 0 {
 		return nil, corrupt("%d clocks more than events with outside parents", len(clocks))

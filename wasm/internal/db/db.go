@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strings"
 
 	"github.com/ncruces/go-sqlite3"
@@ -22,9 +23,25 @@ type Conn struct {
 	stmts map[string]*sqlite3.Stmt
 }
 
+// DefaultMaxMemory caps the memory of one connection (its page cache, and
+// the whole database if it is in memory): 1 GiB, or 256 MiB where
+// pointers have 32 bits (WebAssembly), since a browser tab has less room.
+var DefaultMaxMemory int64 = 1 << 30
+
+func init() {
+	if bits.UintSize < 64 {
+		DefaultMaxMemory = 256 << 20
+	}
+}
+
 // Open opens the database at name ("" or ":memory:" for a private
-// in-memory database) through the given VFS ("" for the default one).
-func Open(ctx context.Context, name, vfs string) (*Conn, error) {
+// in-memory database) through the given VFS ("" for the default one),
+// using at most maxMemory bytes (0 for DefaultMaxMemory).
+func Open(ctx context.Context, name, vfs string, maxMemory int64) (*Conn, error) {
+	if maxMemory <= 0 {
+		maxMemory = DefaultMaxMemory
+	}
+	ctx = sqlite3.WithMaxMemory(ctx, maxMemory)
 	uri := name
 	switch {
 	case InMemory(name):
@@ -60,12 +77,12 @@ func (c *Conn) Script(sql string) error {
 	return c.raw.Exec(sql)
 }
 
-// Prepared returns the cached statement for sql, reset and with cleared
-// bindings, preparing it on first use. sql must hold a single statement.
+// Prepared returns the cached statement for sql, reset, preparing it on
+// first use. sql must hold a single statement. Bindings are left as they
+// were: callers bind every parameter.
 func (c *Conn) Prepared(sql string) (*sqlite3.Stmt, error) {
 	if s, ok := c.stmts[sql]; ok {
 		s.Reset()
-		s.ClearBindings()
 		return s, nil
 	}
 	s, tail, err := c.raw.Prepare(sql)
@@ -189,8 +206,12 @@ func Column(s *sqlite3.Stmt, i int) any {
 	}
 }
 
+// ErrNoMemory reports that SQLite reached the connection's memory limit.
+var ErrNoMemory = errors.New("database out of memory")
+
 // Tx runs fn in a write transaction: committed if fn returns nil, rolled
-// back otherwise (and on panic).
+// back otherwise (and on panic). SQLite running out of memory, which the
+// driver reports by panicking, is returned as ErrNoMemory.
 func (c *Conn) Tx(fn func() error) (err error) {
 	if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -198,6 +219,10 @@ func (c *Conn) Tx(fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.rollback()
+			if e, ok := p.(error); ok && e.Error() == "sqlite3: out of memory" {
+				err = fmt.Errorf("%w: the transaction was rolled back; give the store more memory (MaxMemory) or keep it in a file", ErrNoMemory)
+				return
+			}
 			panic(p)
 		}
 		if err != nil {

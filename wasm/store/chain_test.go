@@ -1,0 +1,65 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/factlog/factlog/wasm/event"
+	"github.com/factlog/factlog/wasm/store"
+	"github.com/factlog/factlog/wasm/sync"
+)
+
+// TestLongChain imports and replays one author's chain of a million events
+// (100,000 with -short): nothing recurses over the chain's depth, so
+// neither the native stack nor the browser's can overflow.
+func TestLongChain(t *testing.T) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Options{
+		Path:          filepath.Join(t.TempDir(), "chain.db"),
+		Schema:        `CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0);`,
+		Materializers: map[string]string{"tick": `UPDATE counter SET n = n + 1`},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var prev *event.Event
+	chunk := make([]event.Event, 0, sync.MaxChunkEvents)
+	for seq := 1; seq <= n; seq++ {
+		e := event.Event{Peer: event.PeerID{7}, Seq: uint64(seq), Clock: uint64(seq), Type: "tick", Value: []byte("null")}
+		if prev != nil {
+			e.Parents = []event.ID{prev.ID}
+		}
+		e.ID = e.Hash()
+		chunk = append(chunk, e)
+		prev = &chunk[len(chunk)-1]
+		if len(chunk) == cap(chunk) || seq == n {
+			batch, err := sync.Encode(chunk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Import(ctx, batch); err != nil {
+				t.Fatalf("import up to seq %d: %v", seq, err)
+			}
+			last := chunk[len(chunk)-1]
+			prev = &last
+			chunk = chunk[:0]
+		}
+	}
+	calls := 0
+	if err := s.Rebuild(ctx, func(done, total int) { calls++ }); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Query(ctx, `SELECT n FROM counter`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows.Values[0][0]; got != int64(n) || calls != n/1000 {
+		t.Fatalf("counter %v after %d progress reports, want %d after %d", got, calls, n, n/1000)
+	}
+}
