@@ -26,17 +26,18 @@ type node struct {
 }
 
 // parents looks up e's parents: those stored, and those missing.
-func (g *Graph) parents(e *event.Event) (stored []node, missing []event.ID, err error) {
+func (g *Graph) parents(e *event.Event, b *batch) (stored []node, missing []event.ID, err error) {
 	for _, p := range e.Parents {
-		var n node
-		ok := false
-		err := g.c.Query(`SELECT clock, peer, seq FROM event WHERE id = ?`, []any{p}, func(s *sqlite3.Stmt) (err error) {
-			n.clock, n.seq, ok = uint64(s.ColumnInt64(0)), uint64(s.ColumnInt64(2)), true
-			n.peer, err = event.ParsePeerID(s.ColumnText(1))
-			return err
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("look up parent %s: %w", p, err)
+		n, ok := b.nodes[p]
+		if !ok {
+			err := g.c.Query(`SELECT clock, peer, seq FROM event WHERE id = ?`, []any{p}, func(s *sqlite3.Stmt) (err error) {
+				n.clock, n.seq, ok = uint64(s.ColumnInt64(0)), uint64(s.ColumnInt64(2)), true
+				n.peer, err = event.ParsePeerID(s.ColumnText(1))
+				return err
+			})
+			if err != nil {
+				return nil, nil, fmt.Errorf("look up parent %s: %w", p, err)
+			}
 		}
 		if ok {
 			stored = append(stored, n)
@@ -88,9 +89,23 @@ func validate(e *event.Event, parents []node) error {
 	return nil
 }
 
-// insert stores a valid event whose parents are stored, and maintains the
-// heads. The caller records the author's seq (noteSeqs).
-func (g *Graph) insert(e *event.Event) error {
+// batch keeps the bookkeeping of the events one call stores, and writes it
+// once at the end: a batch of a thousand chained events then updates the
+// heads and the author's seq once, not a thousand times.
+type batch struct {
+	nodes  map[event.ID]node       // the events stored, for their children's lookups
+	heads  map[event.ID]bool       // stored events no stored event links yet
+	linked map[event.ID]bool       // events stored before that stored events link: heads no more
+	seqs   map[event.PeerID]uint64 // the authors' highest seqs
+}
+
+func newBatch() *batch {
+	return &batch{nodes: map[event.ID]node{}, heads: map[event.ID]bool{}, linked: map[event.ID]bool{}, seqs: map[event.PeerID]uint64{}}
+}
+
+// insert stores a valid event whose parents are stored, and notes it in b;
+// flush completes the bookkeeping.
+func (g *Graph) insert(e *event.Event, b *batch) error {
 	err := g.c.Exec(`INSERT INTO event (id, peer, seq, clock, time, item_id, type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.Peer, e.Seq, e.Clock, e.Time, e.Item, e.Type, string(e.Value))
 	if err != nil {
@@ -105,19 +120,31 @@ func (g *Graph) insert(e *event.Event) error {
 		if err := g.c.Exec(`INSERT INTO event_dag (parent_id, event_id) VALUES (?, ?)`, p, e.ID); err != nil {
 			return fmt.Errorf("insert event %s: %w", e.ID, err)
 		}
-		if err := g.c.Exec(`DELETE FROM _factlog_head WHERE id = ?`, p); err != nil {
-			return fmt.Errorf("insert event %s: %w", e.ID, err)
+		if _, ok := b.nodes[p]; ok {
+			delete(b.heads, p)
+		} else {
+			b.linked[p] = true
 		}
 	}
-	if err := g.c.Exec(`INSERT INTO _factlog_head (id) VALUES (?)`, e.ID); err != nil {
-		return fmt.Errorf("insert event %s: %w", e.ID, err)
-	}
+	b.nodes[e.ID] = node{clock: e.Clock, peer: e.Peer, seq: e.Seq}
+	b.heads[e.ID] = true
+	b.seqs[e.Peer] = max(b.seqs[e.Peer], e.Seq)
 	return nil
 }
 
-// noteSeqs records the authors' highest seqs among events just inserted.
-func (g *Graph) noteSeqs(seqs map[event.PeerID]uint64) error {
-	for p, seq := range seqs {
+// flush writes the heads and seqs of the events stored with b.
+func (g *Graph) flush(b *batch) error {
+	for p := range b.linked {
+		if err := g.c.Exec(`DELETE FROM _factlog_head WHERE id = ?`, p); err != nil {
+			return fmt.Errorf("update heads: %w", err)
+		}
+	}
+	for h := range b.heads {
+		if err := g.c.Exec(`INSERT INTO _factlog_head (id) VALUES (?)`, h); err != nil {
+			return fmt.Errorf("update heads: %w", err)
+		}
+	}
+	for p, seq := range b.seqs {
 		err := g.c.Exec(`INSERT INTO _factlog_peer (peer, seq) VALUES (?, ?)
 			ON CONFLICT (peer) DO UPDATE SET seq = max(seq, excluded.seq)`, p, seq)
 		if err != nil {
@@ -209,8 +236,9 @@ func (g *Graph) Next(self event.PeerID) (parents []event.ID, clock, seq uint64, 
 // Append stores a local event built from Next: its parents are stored and
 // its clock and seq follow them by construction.
 func (g *Graph) Append(e *event.Event) error {
-	if err := g.insert(e); err != nil {
+	b := newBatch()
+	if err := g.insert(e, b); err != nil {
 		return err
 	}
-	return g.noteSeqs(map[event.PeerID]uint64{e.Peer: e.Seq})
+	return g.flush(b)
 }

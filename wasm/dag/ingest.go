@@ -88,7 +88,7 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 	// In replay order every parent in the batch comes before its children.
 	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
 	res := &Ingested{}
-	seqs := map[event.PeerID]uint64{}
+	b := newBatch()
 	parked := map[event.ID]bool{}
 	for i := range evs {
 		e := &evs[i]
@@ -100,7 +100,7 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 			res.Duplicates++
 			continue
 		}
-		parents, missing, err := g.parents(e)
+		parents, missing, err := g.parents(e, b)
 		if err != nil {
 			return nil, err
 		}
@@ -121,19 +121,18 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 		if err := validate(e, parents); err != nil {
 			return nil, err
 		}
-		if err := g.insert(e); err != nil {
+		if err := g.insert(e, b); err != nil {
 			return nil, err
 		}
 		res.Added = append(res.Added, *e)
-		seqs[e.Peer] = max(seqs[e.Peer], e.Seq)
 		if pending.Events > 0 {
-			if pending.Events, err = g.resolve(e.ID, res, seqs, parked, pending.Events); err != nil {
+			if pending.Events, err = g.resolve(e.ID, res, b, parked, pending.Events); err != nil {
 				return nil, err
 			}
 		}
 	}
 	res.Pending = len(parked)
-	return res, g.noteSeqs(seqs)
+	return res, g.flush(b)
 }
 
 // held reports whether e is stored or pending, and rejects an event that
@@ -177,7 +176,7 @@ func (g *Graph) park(e *event.Event, missing []event.ID, now time.Time) (int, er
 // those waiting for them in turn, and returns how many remain pending. It
 // uses a work list, not recursion: a chain of a million pending events
 // resolves in constant stack.
-func (g *Graph) resolve(id event.ID, res *Ingested, seqs map[event.PeerID]uint64, parked map[event.ID]bool, pending int) (int, error) {
+func (g *Graph) resolve(id event.ID, res *Ingested, b *batch, parked map[event.ID]bool, pending int) (int, error) {
 	work := []event.ID{id}
 	for len(work) > 0 {
 		id, work = work[len(work)-1], work[:len(work)-1]
@@ -208,7 +207,7 @@ func (g *Graph) resolve(id event.ID, res *Ingested, seqs map[event.PeerID]uint64
 				return 0, err
 			}
 			pending--
-			parents, missing, err := g.parents(&e)
+			parents, missing, err := g.parents(&e, b)
 			if err == nil && len(missing) > 0 {
 				err = fmt.Errorf("unpark %s: parent %s is not stored", e.ID, missing[0])
 			}
@@ -222,11 +221,10 @@ func (g *Graph) resolve(id event.ID, res *Ingested, seqs map[event.PeerID]uint64
 				res.Dropped = append(res.Dropped, err)
 				continue
 			}
-			if err := g.insert(&e); err != nil {
+			if err := g.insert(&e, b); err != nil {
 				return 0, err
 			}
 			res.Added = append(res.Added, e)
-			seqs[e.Peer] = max(seqs[e.Peer], e.Seq)
 			delete(parked, e.ID)
 			work = append(work, e.ID)
 		}
