@@ -15,8 +15,9 @@ import (
 // differs between replicas.
 type guard struct {
 	mode   guardMode
-	state  []string // the state tables and views
-	denied string   // why the last statement was refused
+	state  []string        // the state tables and views
+	denied string          // why the last statement was refused
+	reads  map[string]bool // if set, collects the tables a statement reads
 }
 
 type guardMode int
@@ -47,6 +48,11 @@ func (g *guard) authorize(action sqlite3.AuthorizerActionCode, name3, name4, sch
 	}
 	var table string
 	switch action {
+	case sqlite3.AUTH_READ:
+		if g.reads != nil {
+			g.reads[name3] = true
+		}
+		return sqlite3.AUTH_OK
 	case sqlite3.AUTH_INSERT, sqlite3.AUTH_UPDATE, sqlite3.AUTH_DELETE, sqlite3.AUTH_DROP_TABLE, sqlite3.AUTH_DROP_VIEW:
 		table = name3
 	case sqlite3.AUTH_ALTER_TABLE, sqlite3.AUTH_CREATE_INDEX, sqlite3.AUTH_DROP_INDEX,

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/factlog/factlog/wasm/internal/db"
+	"github.com/ncruces/go-sqlite3"
 )
 
 // Rows is the result of a query.
@@ -21,39 +22,64 @@ type Rows struct {
 // else in the database; it may write the application's own local tables,
 // but never the log or the state, which change only by appending events.
 func (s *Store) Query(ctx context.Context, sql string, args ...any) (*Rows, error) {
-	return s.query(ctx, sql, func(bind func(int, any) error, _ func(string) int) error {
-		for i, a := range args {
-			if err := bind(i+1, a); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.query(ctx, sql, positional(args))
 }
 
 // QueryNamed is Query with named arguments (:name, @name or $name); a key
 // may be given with or without its prefix.
 func (s *Store) QueryNamed(ctx context.Context, sql string, args map[string]any) (*Rows, error) {
-	return s.query(ctx, sql, func(bind func(int, any) error, index func(string) int) error {
+	return s.query(ctx, sql, named(args))
+}
+
+// binder binds a statement's arguments.
+type binder func(stmt *sqlite3.Stmt) error
+
+func positional(args []any) binder {
+	return func(stmt *sqlite3.Stmt) error {
+		for i, a := range args {
+			if err := db.BindValue(stmt, i+1, a); err != nil {
+				return fmt.Errorf("%w: %v", ErrArgument, err)
+			}
+		}
+		return nil
+	}
+}
+
+func named(args map[string]any) binder {
+	return func(stmt *sqlite3.Stmt) error {
 		for k, v := range args {
-			i := index(k)
+			i := stmt.BindIndex(k)
 			for _, prefix := range []string{":", "@", "$"} {
 				if i == 0 {
-					i = index(prefix + k)
+					i = stmt.BindIndex(prefix + k)
 				}
 			}
 			if i == 0 {
 				return fmt.Errorf("%w: the statement has no parameter named %q", ErrArgument, k)
 			}
-			if err := bind(i, v); err != nil {
-				return err
+			if err := db.BindValue(stmt, i, v); err != nil {
+				return fmt.Errorf("%w: %v", ErrArgument, err)
 			}
 		}
 		return nil
-	})
+	}
 }
 
-func (s *Store) query(ctx context.Context, sql string, bindAll func(bind func(int, any) error, index func(string) int) error) (*Rows, error) {
+// binderOf accepts nil, []any or map[string]any.
+func binderOf(args any) (binder, error) {
+	switch a := args.(type) {
+	case nil:
+		return positional(nil), nil
+	case []any:
+		return positional(a), nil
+	case map[string]any:
+		return named(a), nil
+	default:
+		return nil, fmt.Errorf("%w: arguments must be a list or a map, not %T", ErrArgument, args)
+	}
+}
+
+func (s *Store) query(ctx context.Context, sql string, bind binder) (*Rows, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -72,13 +98,7 @@ func (s *Store) query(ctx context.Context, sql string, bindAll func(bind func(in
 	if strings.TrimSpace(tail) != "" {
 		return nil, fmt.Errorf("%w: query: one statement at a time; found more after %.60q", ErrArgument, stmt.SQL())
 	}
-	bind := func(i int, v any) error {
-		if err := db.BindValue(stmt, i, v); err != nil {
-			return fmt.Errorf("%w: %v", ErrArgument, err)
-		}
-		return nil
-	}
-	if err := bindAll(bind, stmt.BindIndex); err != nil {
+	if err := bind(stmt); err != nil {
 		return nil, fmt.Errorf("query: %w", err)
 	}
 	rows := &Rows{Columns: make([]string, stmt.ColumnCount())}

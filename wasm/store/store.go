@@ -60,9 +60,10 @@ type Store struct {
 	g      *dag.Graph
 	r      *replay.Engine
 	peer   event.PeerID
-	opts   Options
-	guard  guard
-	closed bool
+	opts    Options
+	guard   guard
+	watcher *watcher // nil until the first Watch
+	closed  bool
 }
 
 const metaPeer = "peer"
@@ -193,6 +194,9 @@ func (s *Store) lock(ctx context.Context) (unlock func(), err error) {
 	old := s.c.Raw().SetInterrupt(ctx)
 	return func() {
 		s.c.Raw().SetInterrupt(old)
+		if s.watcher != nil {
+			s.watcher.changes()
+		}
 		s.mu.Unlock()
 	}, nil
 }
@@ -236,11 +240,18 @@ func (s *Store) Rebuild(ctx context.Context, progress func(done, total int)) err
 // Close closes the database. Calls after Close return ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
+	ws := s.watcher
+	s.mu.Unlock()
+	if ws != nil {
+		ws.stop()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.r != nil {
 		s.r.Close()
 	}

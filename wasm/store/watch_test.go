@@ -1,0 +1,115 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/factlog/factlog/wasm/store"
+)
+
+// next waits (boundedly) for the watch's next result.
+func next(t *testing.T, results chan *store.Rows) *store.Rows {
+	t.Helper()
+	select {
+	case rows := <-results:
+		return rows
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch did not fire")
+		return nil
+	}
+}
+
+func TestWatch(t *testing.T) {
+	ctx := context.Background()
+	before := runtime.NumGoroutine()
+	s := openTest(t, 1)
+	results := make(chan *store.Rows, 100)
+	stop, err := s.Watch(ctx, `SELECT id, content FROM open_todo ORDER BY id`, nil, func(rows *store.Rows, err error) {
+		if err != nil {
+			t.Errorf("watch: %v", err)
+		}
+		results <- rows
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := next(t, results); len(rows.Values) != 0 {
+		t.Fatalf("first result %v, want no rows", rows.Values)
+	}
+	// A burst of appends is seen whole, in fewer results than appends.
+	for i := range 50 {
+		if _, err := s.Append(ctx, fmt.Sprint(i), "create", []byte(`"x"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := 0
+	for rows := next(t, results); ; rows = next(t, results) {
+		calls++
+		if len(rows.Values) == 50 {
+			break
+		}
+	}
+	if calls >= 50 {
+		t.Errorf("%d results for a burst of 50 appends; want them coalesced", calls)
+	}
+	// A change to a table the query does not read does not re-run it.
+	if _, err := s.Append(ctx, "x", "label", []byte(`"l"`)); err != nil {
+		t.Fatal(err)
+	}
+	// An import does, through the view's table.
+	other := openTest(t, 2)
+	defer other.Close()
+	other.Append(ctx, "z", "create", []byte(`"from elsewhere"`))
+	sendAll(t, other, s)
+	if rows := next(t, results); len(rows.Values) != 51 || rows.Values[50][0] != "z" {
+		t.Fatalf("after import: %v", rows.Values)
+	}
+	select {
+	case rows := <-results:
+		t.Fatalf("an extra result %v", rows.Values)
+	default:
+	}
+	stop()
+	s.Append(ctx, "y", "create", []byte(`"after stop"`))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case rows := <-results:
+		t.Fatalf("a result after stop: %v", rows.Values)
+	default:
+	}
+	other.Close()
+	// Close ended the watcher's goroutine.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines after close, %d before", n, before)
+	}
+}
+
+func TestWatchRejects(t *testing.T) {
+	s := openTest(t, 1)
+	defer s.Close()
+	ctx := context.Background()
+	for sql, want := range map[string]string{
+		`DELETE FROM todo`:           "state derived",
+		`INSERT INTO local VALUES (1)`: "no such table",
+		`SELECT 1; SELECT 2`:         "one statement",
+		`CREATE TABLE local (x)`:     "only read",
+	} {
+		_, err := s.Watch(ctx, sql, nil, func(*store.Rows, error) {})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Watch(%q) error = %v, want one that says %q", sql, err, want)
+		}
+	}
+	if _, err := s.Watch(ctx, `SELECT 1`, 42, func(*store.Rows, error) {}); store.Code(err) != store.CodeArgument {
+		t.Errorf("Watch with bad arguments: %v", err)
+	}
+}
