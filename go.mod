@@ -3,8 +3,11 @@ module github.com/factlog/factlog
 go 1.26.0
 
 require (
+	github.com/andybalholm/brotli v1.2.8
+	github.com/evanw/esbuild v0.28.2
 	github.com/fxamacker/cbor/v2 v2.10.0
 	github.com/ncruces/go-sqlite3 v0.37.0
+	pgregory.net/rapid v1.3.0
 )
 
 require (
@@ -12,5 +15,4 @@ require (
 	github.com/ncruces/julianday v1.0.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
 )

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/factlog/factlog/wasm/dag"
 	"github.com/factlog/factlog/wasm/event"
@@ -17,6 +18,10 @@ var ErrClosed = errors.New("store is closed")
 // ErrArgument rejects a call whose arguments are wrong (an empty SQL
 // string, an unsupported parameter type, …); the message says which.
 var ErrArgument = errors.New("invalid argument")
+
+// ArgumentError returns an error wrapping ErrArgument that says what is
+// wrong.
+func ArgumentError(what string) error { return fmt.Errorf("%w: %s", ErrArgument, what) }
 
 // Error codes, stable across versions: the JavaScript bridge puts them on
 // the Error objects it rejects with.

@@ -92,6 +92,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 
 func (s *Store) open() error {
 	pragmas := `PRAGMA foreign_keys = OFF; PRAGMA recursive_triggers = ON;`
+	if s.opts.VFS != "" {
+		// The browser's and Node's VFSes (package jsvfs) have no shared
+		// memory: one connection owns the file, which WAL then allows.
+		pragmas += `PRAGMA locking_mode = EXCLUSIVE;`
+	}
 	if !db.InMemory(s.opts.Path) {
 		// WAL keeps readers and the writer apart and makes commits
 		// cheap; NORMAL sync in WAL mode survives an application crash,

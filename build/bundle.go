@@ -1,0 +1,93 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/evanw/esbuild/pkg/api"
+)
+
+// bundle builds the bridge's two entry points — factlog.js, what users
+// import, and worker.js, what it starts in browsers — as ES modules that
+// share a chunk (runtime.js with Go's wasm_exec.js), plus the demo site
+// when web/ exists.
+func bundle(top, out string) error {
+	entries := []string{"jsbridge/factlog.js", "jsbridge/worker.js"}
+	if _, err := os.Stat(filepath.Join(top, "web", "app.js")); err == nil {
+		entries = append(entries, "web/app.js", "web/sw.js")
+	}
+	res := api.Build(api.BuildOptions{
+		AbsWorkingDir:     top,
+		EntryPoints:       entries,
+		Outdir:            out,
+		Outbase:           ".",
+		EntryNames:        "[name]",
+		ChunkNames:        "chunk-[hash]",
+		Bundle:            true,
+		Splitting:         true,
+		Format:            api.FormatESModule,
+		Platform:          api.PlatformNeutral,
+		Target:            api.ES2022,
+		External:          []string{"node:*"},
+		MinifySyntax:      true,
+		MinifyWhitespace:  true,
+		Sourcemap:         api.SourceMapLinked,
+		LegalComments:     api.LegalCommentsEndOfFile,
+		Write:             true,
+		LogLevel:          api.LogLevelSilent,
+		Plugins:           []api.Plugin{goRuntime},
+		MainFields:        []string{"module", "main"},
+		ResolveExtensions: []string{".js"},
+	})
+	var msgs []string
+	for _, m := range append(res.Errors, res.Warnings...) {
+		loc := ""
+		if m.Location != nil {
+			loc = fmt.Sprintf("%s:%d:%d: ", m.Location.File, m.Location.Line, m.Location.Column)
+		}
+		msgs = append(msgs, loc+m.Text)
+	}
+	if len(msgs) > 0 {
+		return errors.New("esbuild: " + strings.Join(msgs, "\n"))
+	}
+	return copyStatic(top, out)
+}
+
+// goRuntime resolves "go:wasm_exec" to the wasm_exec.js of the Go that
+// compiles factlog.wasm: the two must match.
+var goRuntime = api.Plugin{
+	Name: "go-runtime",
+	Setup: func(b api.PluginBuild) {
+		b.OnResolve(api.OnResolveOptions{Filter: `^go:wasm_exec$`}, func(api.OnResolveArgs) (api.OnResolveResult, error) {
+			return api.OnResolveResult{Path: filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js")}, nil
+		})
+	},
+}
+
+// copyStatic copies the files that need no bundling: the TypeScript types,
+// and the demo's HTML, CSS and icons.
+func copyStatic(top, out string) error {
+	files := map[string]string{"jsbridge/factlog.d.ts": "factlog.d.ts"}
+	static, _ := filepath.Glob(filepath.Join(top, "web", "*"))
+	for _, f := range static {
+		switch filepath.Ext(f) {
+		case ".html", ".css", ".svg", ".png", ".webmanifest", ".json":
+			rel, _ := filepath.Rel(top, f)
+			files[rel] = filepath.Base(f)
+		}
+	}
+	for from, to := range files {
+		b, err := os.ReadFile(filepath.Join(top, from))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(out, to), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+// Types for factlog, the JavaScript API of DESIGN.md ("The JavaScript API").
+
+/** Any JSON value: what an event's value may be. */
+export type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue };
+
+/** A value SQL can take as a parameter or return in a row. */
+export type SQLValue = null | number | string | Uint8Array | boolean;
+
+/** Parameters of a statement: positional (?, ?1) or named (:name, @name, $name). */
+export type Params = SQLValue[] | Record<string, SQLValue>;
+
+/** A fact in the log. Events never change. */
+export interface Event {
+  /** SHA-256 of the event's canonical encoding, 64 hex digits. */
+  id: string;
+  /** The author replica's id, 32 hex digits. */
+  peer: string;
+  /** The author's sequence number: 1, 2, 3 … */
+  seq: number;
+  /** Ids of the events the author had seen (DAG heads), sorted. */
+  parents: string[];
+  /** Lamport clock: 1 + the largest parent clock. Replay order is (clock, id). */
+  clock: number;
+  /** The author's wall clock, Unix ms. Shown to users, never used for order. */
+  time: number;
+  /** What the event is about (the seed's item_id). */
+  item: string;
+  /** The event type; it selects the materializer. */
+  type: string;
+  value: JSONValue;
+}
+
+export interface OpenOptions {
+  /**
+   * The store's name: in a browser a file in the Origin Private File System
+   * (persisted across reloads), in Node a file path. ":memory:" (the
+   * default) keeps the store in memory.
+   */
+  name?: string;
+  /** SQL that creates the state tables (and their indexes and views). */
+  schema?: string;
+  /**
+   * SQL per event type, run for each event in replay order with the event
+   * bound as :id :peer :seq :clock :time :item :type :value (value as JSON
+   * text for objects and arrays, a native value for scalars; true/false as
+   * 1/0). The type "*" runs for every event. When the schema or the
+   * materializers change, the state is rebuilt from the whole log.
+   */
+  materializers?: Record<string, string>;
+  /** Called while the state is rebuilt: events applied so far, and in all. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ImportResult {
+  /** Events stored, including earlier pending ones they completed. */
+  added: number;
+  /** Events of the batch that wait for missing parents. */
+  pending: number;
+  /** Events of the batch already held. */
+  duplicates: number;
+  /** Events whose materializer failed: kept in the log, without effect. */
+  skipped: { code: string; message: string }[];
+  /** Earlier pending events that proved invalid and were discarded. */
+  dropped: string[];
+}
+
+export interface PendingInfo {
+  events: number;
+  bytes: number;
+  /** Ids the pending events wait for that this replica holds nowhere. */
+  missing: string[];
+}
+
+/** Error codes of rejected calls. */
+export type ErrorCode =
+  | "INVALID_EVENT"
+  | "INVALID_BATCH"
+  | "PENDING_FULL"
+  | "MATERIALIZER"
+  | "SCHEMA"
+  | "SQL"
+  | "CLOSED"
+  | "LOCKED"
+  | "NO_MEMORY"
+  | "INVALID_ARGUMENT"
+  | "INTERNAL";
+
+/** Every rejection is a FactlogError with a stable code. */
+export interface FactlogError extends Error {
+  name: "FactlogError";
+  code: ErrorCode;
+}
+
+export interface Database {
+  /** This replica's id. */
+  readonly peer: string;
+  readonly name: string;
+  /** Whether the data outlives the page or process. */
+  readonly persisted: boolean;
+  /** Why a named store is kept in memory (no OPFS), or null. */
+  readonly warning: string | null;
+
+  /** Appends an event whose parents are the current heads; returns it. */
+  append(item: string | number, type: string, value?: JSONValue): Promise<Event>;
+  /** Appends several events in one transaction. */
+  appendMany(events: { item: string | number; type: string; value?: JSONValue }[]): Promise<Event[]>;
+  /** Runs one SQL statement; returns its rows as objects. */
+  query<Row = Record<string, SQLValue>>(sql: string, params?: Params): Promise<Row[]>;
+  /** The events about one item (or all), in replay order: the audit trail. */
+  events(filter?: { item?: string | number }): Promise<Event[]>;
+  /** The ids of the DAG's leaves. */
+  heads(): Promise<string[]>;
+  /** For each peer, the highest seq this replica holds. */
+  versionVector(): Promise<Record<string, number>>;
+  /** A batch of every event a replica holding vv lacks ({} for all). */
+  exportSince(vv?: Record<string, number>): Promise<Uint8Array>;
+  /** Imports a batch from exportSince. Idempotent. */
+  import(batch: Uint8Array): Promise<ImportResult>;
+  /** What waits for missing parents. */
+  pending(): Promise<PendingInfo>;
+  /** Rebuilds the state from the whole log with another schema and materializers. */
+  reinterpret(
+    interpretation: { schema?: string; materializers?: Record<string, string> },
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<void>;
+  /**
+   * Calls callback with the rows now, and again whenever a table the query
+   * reads changes (bursts coalesced). Returns a function that stops it.
+   */
+  watch<Row = Record<string, SQLValue>>(
+    sql: string,
+    params: Params | undefined,
+    callback: (rows: Row[]) => void,
+    onError?: (error: FactlogError) => void,
+  ): () => void;
+  watch<Row = Record<string, SQLValue>>(sql: string, callback: (rows: Row[]) => void, onError?: (error: FactlogError) => void): () => void;
+  /** Closes the store; later calls reject with code CLOSED. */
+  close(): Promise<void>;
+}
+
+/** Opens (or creates) a store. */
+export function open(options?: OpenOptions): Promise<Database>;

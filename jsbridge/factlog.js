@@ -1,0 +1,280 @@
+// factlog — an event log that is a CRDT, in SQLite, in the browser and in
+// Node. See factlog.d.ts for the API and README.md for a tour.
+//
+// In a browser the WebAssembly runs in one dedicated Worker per page
+// (worker.js), shared by every store the page opens; the page compiles the
+// module (so the browser's code cache applies) and talks to the Worker by
+// postMessage. In Node it runs in-process.
+import { toError, closedError } from "./errors.js";
+
+const isNode = typeof process === "object" && !!(process.versions && process.versions.node) && typeof window === "undefined";
+
+let enginePromise;
+
+/** The engine runs calls on the Go side and routes its notifications. */
+function engine() {
+  enginePromise ??= (isNode ? nodeEngine() : workerEngine()).catch((err) => {
+    enginePromise = undefined;
+    throw err;
+  });
+  return enginePromise;
+}
+
+function router() {
+  const listeners = new Map(); // "kind:id" → function(json)
+  return {
+    on(kind, id, fn) {
+      listeners.set(kind + ":" + id, fn);
+      return () => listeners.delete(kind + ":" + id);
+    },
+    dispatch(kind, id, json) {
+      const fn = listeners.get(kind + ":" + id);
+      if (fn) fn(JSON.parse(json));
+    },
+  };
+}
+
+async function nodeEngine() {
+  const fs = (await import("node:fs")).default;
+  // Go's runtime (wasm_exec.js) reaches the file system through
+  // globalThis.fs; factlog's own VFS uses its synchronous calls.
+  globalThis.fs ??= fs;
+  const { start } = await import("./runtime.js");
+  const module = await WebAssembly.compile(fs.readFileSync(new URL("./factlog.wasm", import.meta.url)));
+  const routes = router();
+  const api = await start(module, routes.dispatch);
+  return {
+    on: routes.on,
+    async call(method, args, bytes) {
+      try {
+        const [json, out] = await api.call(method, JSON.stringify(args), bytes);
+        return { result: JSON.parse(json), bytes: out };
+      } catch (e) {
+        throw toError(e);
+      }
+    },
+  };
+}
+
+async function workerEngine() {
+  const wasmURL = new URL("./factlog.wasm", import.meta.url);
+  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "factlog" });
+  const routes = router();
+  const waiting = new Map();
+  let next = 0;
+  let started;
+  const ready = new Promise((resolve, reject) => (started = { resolve, reject }));
+  worker.onmessage = ({ data }) => {
+    if ("ready" in data) {
+      data.ready ? started.resolve() : started.reject(toError(data.error));
+    } else if (data.notify) {
+      routes.dispatch(data.notify, data.id, data.json);
+    } else {
+      const w = waiting.get(data.id);
+      waiting.delete(data.id);
+      if (data.error) w.reject(toError(data.error));
+      else w.resolve({ result: JSON.parse(data.result), bytes: data.bytes });
+    }
+  };
+  worker.onerror = (e) => started.reject(new Error("factlog worker failed: " + (e.message || e)));
+  const response = fetch(wasmURL);
+  let module;
+  try {
+    module = await WebAssembly.compileStreaming(response);
+  } catch {
+    // A server that does not send application/wasm still works, slower.
+    module = await WebAssembly.compile(await (await fetch(wasmURL)).arrayBuffer());
+  }
+  worker.postMessage({ module });
+  await ready;
+  return {
+    on: routes.on,
+    call(method, args, bytes, name) {
+      const id = ++next;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        const transfer = bytes ? [bytes.buffer] : [];
+        worker.postMessage({ id, method, args: JSON.stringify(args), bytes, name }, transfer);
+      });
+    },
+  };
+}
+
+function toRows({ columns, rows }) {
+  return rows.map((r) => {
+    const o = {};
+    columns.forEach((c, i) => {
+      const v = r[i];
+      o[c] = v !== null && typeof v === "object" && "$blob" in v ? base64ToBytes(v.$blob) : v;
+    });
+    return o;
+  });
+}
+
+function base64ToBytes(s) {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+let progressIds = 0;
+
+/**
+ * Opens a store. See factlog.d.ts.
+ * @param {import("./factlog").OpenOptions} options
+ */
+export async function open(options = {}) {
+  const { name = ":memory:", schema = "", materializers = {}, onProgress } = options;
+  if (typeof name !== "string") throw toError({ code: "INVALID_ARGUMENT", message: "name must be a string" });
+  const e = await engine();
+  const progress = ++progressIds;
+  let report = onProgress || null;
+  const off = e.on("progress", progress, (p) => report && report(p.done, p.total));
+  try {
+    const { result } = await e.call("open", { name, schema, materializers, progress }, undefined, persistentName(name));
+    if (result.warning) console.warn("factlog:", result.warning);
+    return new Database(e, result, name, progress, (fn) => (report = fn), off);
+  } catch (err) {
+    off();
+    throw err;
+  }
+}
+
+function persistentName(name) {
+  return name === ":memory:" ? undefined : name;
+}
+
+class Database {
+  #e;
+  #db;
+  #closed = false;
+  #stops = new Set();
+
+  #progress;
+  #setProgress;
+  #offProgress;
+
+  constructor(engine, opened, name, progress, setProgress, offProgress) {
+    this.#e = engine;
+    this.#db = opened.db;
+    this.#progress = progress;
+    this.#setProgress = setProgress;
+    this.#offProgress = offProgress;
+    /** This replica's id. */
+    this.peer = opened.peer;
+    /** The store's name (":memory:" for one that is not persisted). */
+    this.name = name;
+    /** Whether the data outlives the page or process. */
+    this.persisted = opened.persisted;
+    /** Why a named store is not persisted, if it is not. */
+    this.warning = opened.warning || null;
+  }
+
+  async #call(method, args = {}, bytes) {
+    if (this.#closed) throw closedError();
+    const { result, bytes: out } = await this.#e.call(method, { db: this.#db, ...args }, bytes);
+    return out !== undefined && out !== null ? out : result;
+  }
+
+  /** Appends an event; returns it. */
+  async append(item, type, value = null) {
+    const [event] = await this.#call("append", { events: [{ item: String(item), type, value }] });
+    return event;
+  }
+
+  /** Appends several events in one transaction; returns them. */
+  appendMany(events) {
+    return this.#call("append", { events: events.map((e) => ({ item: String(e.item), type: e.type, value: e.value ?? null })) });
+  }
+
+  /** Runs one SQL statement; returns its rows as objects. */
+  async query(sql, params) {
+    return toRows(await this.#call("query", { sql, params: params ?? null }));
+  }
+
+  /** The events (about one item, or all), in replay order. */
+  events({ item } = {}) {
+    return this.#call("events", item === undefined ? {} : { item: String(item) });
+  }
+
+  /** The ids of the DAG's leaves. */
+  heads() {
+    return this.#call("heads");
+  }
+
+  /** { peer: highest seq held }. */
+  versionVector() {
+    return this.#call("versionVector");
+  }
+
+  /** A batch of the events a replica holding vv lacks. */
+  async exportSince(vv = {}) {
+    return await this.#call("exportSince", { vv });
+  }
+
+  /** Imports a batch; returns { added, pending, duplicates, skipped, dropped }. */
+  import(bytes) {
+    if (!(bytes instanceof Uint8Array)) return Promise.reject(toError({ code: "INVALID_ARGUMENT", message: "import takes a Uint8Array" }));
+    // Copy: the buffer is transferred to the Worker, and it is the caller's.
+    return this.#call("import", {}, bytes.slice());
+  }
+
+  /** Events waiting for missing parents: { events, bytes, missing }. */
+  pending() {
+    return this.#call("pending");
+  }
+
+  /** Re-reads the whole log with another schema and materializers. */
+  reinterpret({ schema = "", materializers = {} } = {}, onProgress) {
+    this.#setProgress(onProgress || null);
+    return this.#call("reinterpret", { schema, materializers, progress: this.#progress });
+  }
+
+  /**
+   * Calls callback with the query's rows now and whenever a table it reads
+   * changes. Returns a function that stops the watch.
+   */
+  watch(sql, params, callback, onError) {
+    if (typeof params === "function") [params, callback, onError] = [undefined, params, callback];
+    let stopped = false;
+    let off = () => {};
+    let id;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      this.#stops.delete(stop);
+      off();
+      if (id !== undefined && !this.#closed) this.#e.call("unwatch", { watch: id }).catch(() => {});
+    };
+    this.#stops.add(stop);
+    this.#call("watch", { sql, params: params ?? null }).then(
+      (r) => {
+        id = r.watch;
+        if (stopped) {
+          this.#e.call("unwatch", { watch: id }).catch(() => {});
+          return;
+        }
+        off = this.#e.on("watch", id, (res) => {
+          if (res.error) onError ? onError(toError(res.error)) : console.error("factlog watch:", res.error.message);
+          else callback(toRows(res));
+        });
+      },
+      (err) => {
+        this.#stops.delete(stop);
+        if (onError) onError(err);
+        else console.error("factlog watch:", err.message);
+      },
+    );
+    return stop;
+  }
+
+  /** Closes the store. Later calls reject with code CLOSED. */
+  async close() {
+    if (this.#closed) return;
+    for (const stop of [...this.#stops]) stop();
+    this.#closed = true;
+    this.#offProgress();
+    await this.#e.call("close", { db: this.#db }, undefined, persistentName(this.name));
+  }
+}

@@ -1,0 +1,29 @@
+// runtime.js starts factlog.wasm in Go's WebAssembly runtime (Go's own
+// wasm_exec.js, bundled in by the build) and returns its call function.
+// It runs in the Worker in browsers and in-process in Node. The Go side of
+// this protocol is wasm/js/main_js.go and wasm/jsapi.
+import "go:wasm_exec";
+
+/**
+ * @param {WebAssembly.Module} module
+ * @param {(kind: string, id: number, json: string) => void} notify
+ * @returns {Promise<{call: (method: string, args: string, bytes?: Uint8Array) => Promise<[string, Uint8Array|null]>}>}
+ */
+export async function start(module, notify) {
+  const go = new globalThis.Go();
+  const booted = new Promise((resolve) => {
+    const boot = (api) => resolve(api);
+    boot.notify = notify;
+    globalThis.__factlogBoot = boot;
+  });
+  const instance = await WebAssembly.instantiate(module, go.importObject);
+  const exited = go.run(instance);
+  const api = await Promise.race([
+    booted,
+    exited.then(() => {
+      throw new Error("factlog.wasm exited before it started");
+    }),
+  ]);
+  delete globalThis.__factlogBoot;
+  return api;
+}

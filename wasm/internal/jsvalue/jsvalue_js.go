@@ -1,0 +1,122 @@
+//go:build js && wasm
+
+// Package jsvalue wraps the few syscall/js operations factlog needs —
+// awaiting a promise, calling a function that may throw, moving bytes —
+// so that a thrown JavaScript exception becomes a Go error and never a
+// panic, and the rest of the code does not touch syscall/js.
+package jsvalue
+
+import (
+	"errors"
+	"fmt"
+	"syscall/js"
+)
+
+// Error is a JavaScript exception or rejection.
+type Error struct {
+	Name    string // "NotFoundError", "NoModificationAllowedError", …
+	Message string
+}
+
+func (e *Error) Error() string { return e.Name + ": " + e.Message }
+
+func toError(v js.Value) error {
+	if v.Type() == js.TypeObject {
+		name, msg := v.Get("name"), v.Get("message")
+		if name.Type() == js.TypeString {
+			return &Error{Name: name.String(), Message: msg.String()}
+		}
+	}
+	return &Error{Name: "Error", Message: js.Global().Get("String").Invoke(v).String()}
+}
+
+// IsName reports whether err is a JavaScript error with the given name.
+func IsName(err error, name string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Name == name
+}
+
+// Call calls v.method(args...) and returns what it returns, or the
+// exception it throws as an *Error.
+func Call(v js.Value, method string, args ...any) (result js.Value, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if je, ok := p.(js.Error); ok {
+				err = toError(je.Value)
+				return
+			}
+			err = fmt.Errorf("%s: %v", method, p)
+		}
+	}()
+	return v.Call(method, args...), nil
+}
+
+// Await waits for a promise. It must run in a goroutine of its own, never
+// in a js.FuncOf callback: the promise settles only when the callback has
+// returned to the event loop.
+func Await(promise js.Value) (js.Value, error) {
+	type settled struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan settled, 1)
+	var ok, fail js.Func
+	ok = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ch <- settled{v: arg(args)}
+		return nil
+	})
+	fail = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ch <- settled{err: toError(arg(args))}
+		return nil
+	})
+	defer ok.Release()
+	defer fail.Release()
+	if _, err := Call(promise, "then", ok, fail); err != nil {
+		return js.Undefined(), err
+	}
+	s := <-ch
+	return s.v, s.err
+}
+
+// CallAwait calls a method that returns a promise, and awaits it.
+func CallAwait(v js.Value, method string, args ...any) (js.Value, error) {
+	p, err := Call(v, method, args...)
+	if err != nil {
+		return p, err
+	}
+	return Await(p)
+}
+
+func arg(args []js.Value) js.Value {
+	if len(args) == 0 {
+		return js.Undefined()
+	}
+	return args[0]
+}
+
+// Buffer is a reusable Uint8Array for moving bytes between Go and
+// JavaScript.
+type Buffer struct{ a js.Value }
+
+// Get returns a Uint8Array of n bytes, reusing the last one when it is
+// big enough.
+func (b *Buffer) Get(n int) js.Value {
+	if b.a.IsUndefined() || b.a.Get("length").Int() < n {
+		b.a = js.Global().Get("Uint8Array").New(max(n, 4096))
+	}
+	return b.a.Call("subarray", 0, n)
+}
+
+// Bytes copies a Uint8Array into a new Go slice.
+func Bytes(a js.Value) []byte {
+	out := make([]byte, a.Get("length").Int())
+	js.CopyBytesToGo(out, a)
+	return out
+}
+
+// Array copies a Go slice into a new Uint8Array.
+func Array(p []byte) js.Value {
+	a := js.Global().Get("Uint8Array").New(len(p))
+	js.CopyBytesToJS(a, p)
+	return a
+}

@@ -1,0 +1,100 @@
+//go:build js && wasm
+
+// Command js is factlog compiled to WebAssembly: it binds package jsapi to
+// JavaScript. The bridge (jsbridge/runtime.js) sets globalThis.__factlogBoot
+// to a function with a notify property, then runs this program, which
+// calls the function with {call} and blocks forever, serving calls.
+package main
+
+import (
+	"context"
+	"strings"
+	gosync "sync"
+	"syscall/js"
+
+	"github.com/factlog/factlog/wasm/internal/jsvalue"
+	"github.com/factlog/factlog/wasm/jsapi"
+	"github.com/factlog/factlog/wasm/jsvfs"
+	"github.com/factlog/factlog/wasm/store"
+)
+
+func main() {
+	boot := js.Global().Get("__factlogBoot")
+	notify := boot.Get("notify")
+	host := &jsapi.Host{
+		Storage: storage(),
+		Notify: func(kind string, id int, json []byte) {
+			notify.Invoke(kind, id, string(json))
+		},
+	}
+	call := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		return serve(host, args)
+	})
+	boot.Invoke(map[string]any{"call": call})
+	select {} // the Worker (or Node) keeps calling
+}
+
+// serve starts one call and returns its promise. The call runs in a
+// goroutine: it may await promises (OPFS), which cannot settle while this
+// callback holds the event loop.
+func serve(host *jsapi.Host, args []js.Value) any {
+	var resolve, reject js.Value
+	executor := js.FuncOf(func(_ js.Value, fns []js.Value) any {
+		resolve, reject = fns[0], fns[1]
+		return nil
+	})
+	promise := js.Global().Get("Promise").New(executor)
+	executor.Release()
+	method, argsJSON := args[0].String(), args[1].String()
+	var data []byte
+	if len(args) > 2 && args[2].Truthy() {
+		data = jsvalue.Bytes(args[2])
+	}
+	go func() {
+		res, out, err := host.Call(context.Background(), method, []byte(argsJSON), data)
+		if err != nil {
+			e := err.(*jsapi.Error)
+			reject.Invoke(map[string]any{"code": e.Code, "message": e.Message})
+			return
+		}
+		var bytes any = js.Null()
+		if out != nil {
+			bytes = jsvalue.Array(out)
+		}
+		resolve.Invoke([]any{string(res), bytes})
+	}()
+	return promise
+}
+
+// storage places named stores: files in Node, the Origin Private File
+// System in a browser Worker, memory (with a warning) where neither is.
+func storage() jsapi.Storage {
+	if !js.Global().Get("process").IsUndefined() && !js.Global().Get("process").Get("versions").Get("node").IsUndefined() {
+		dir, err := jsvfs.OpenNode()
+		if err != nil {
+			return func(string) (string, string, bool, string, error) { return "", "", false, "", err }
+		}
+		jsvfs.Register("factlog-node", dir)
+		return func(name string) (string, string, bool, string, error) {
+			return name, "factlog-node", true, "", nil
+		}
+	}
+	var once gosync.Once
+	var opfsErr error
+	return func(name string) (string, string, bool, string, error) {
+		once.Do(func() {
+			dir, err := jsvfs.OpenOPFS("factlog")
+			if err == nil {
+				jsvfs.Register("factlog-opfs", dir)
+			}
+			opfsErr = err
+		})
+		if opfsErr != nil {
+			return "", "", false, "not persisted, kept in memory: " + opfsErr.Error(), nil
+		}
+		if name == "" || len(name) > 200 || strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, ".") {
+			return "", "", false, "", store.ArgumentError("a store name in the browser is a file name: 1 to 200 characters, no / or \\, not starting with a dot")
+		}
+		return name, "factlog-opfs", true, "", nil
+	}
+}

@@ -1,0 +1,126 @@
+package jsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/factlog/factlog/wasm/store"
+	"github.com/factlog/factlog/wasm/todo"
+)
+
+func call(t *testing.T, h *Host, method string, args any, data []byte) (map[string]any, []byte) {
+	t.Helper()
+	b, _ := json.Marshal(args)
+	res, out, err := h.Call(context.Background(), method, b, data)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	var v any
+	if err := json.Unmarshal(res, &v); err != nil {
+		t.Fatalf("%s: result %s: %v", method, res, err)
+	}
+	m, _ := v.(map[string]any)
+	if m == nil {
+		m = map[string]any{"result": v}
+	}
+	return m, out
+}
+
+func openTodo(t *testing.T, h *Host) float64 {
+	t.Helper()
+	res, _ := call(t, h, "open", map[string]any{"name": ":memory:", "schema": todo.Schema, "materializers": todo.LastWriterWins}, nil)
+	return res["db"].(float64)
+}
+
+func TestCalls(t *testing.T) {
+	h := &Host{}
+	defer h.Close()
+	a, b := openTodo(t, h), openTodo(t, h)
+	res, _ := call(t, h, "append", map[string]any{"db": a, "events": []any{
+		map[string]any{"item": "1", "type": "create", "value": "make pasta"},
+		map[string]any{"item": "1", "type": "set_completed", "value": true},
+	}}, nil)
+	evs := res["result"].([]any)
+	if len(evs) != 2 || evs[1].(map[string]any)["value"] != true {
+		t.Fatalf("append returned %v", evs)
+	}
+	_, batch := call(t, h, "exportSince", map[string]any{"db": a, "vv": map[string]int{}}, nil)
+	res, _ = call(t, h, "import", map[string]any{"db": b}, batch)
+	if res["added"] != 2.0 {
+		t.Fatalf("import: %v", res)
+	}
+	res, _ = call(t, h, "query", map[string]any{"db": b, "sql": "SELECT id, content, completed, x'00ff' AS blob FROM todo WHERE id = :id", "params": map[string]any{"id": "1"}}, nil)
+	row := res["rows"].([]any)[0].([]any)
+	if row[1] != "make pasta" || row[2] != 1.0 || row[3].(map[string]any)["$blob"] != "AP8=" {
+		t.Fatalf("query: %v", res)
+	}
+	res, _ = call(t, h, "versionVector", map[string]any{"db": b}, nil)
+	if len(res) != 1 {
+		t.Fatalf("version vector: %v", res)
+	}
+	res, _ = call(t, h, "events", map[string]any{"db": b, "item": "1"}, nil)
+	if len(res["result"].([]any)) != 2 {
+		t.Fatalf("events: %v", res)
+	}
+	call(t, h, "close", map[string]any{"db": a}, nil)
+	_, _, err := h.Call(context.Background(), "heads", []byte(`{"db":1}`), nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != store.CodeClosed {
+		t.Fatalf("call after close: %v", err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	h := &Host{}
+	defer h.Close()
+	db := openTodo(t, h)
+	for _, tt := range []struct {
+		method, args string
+		data         []byte
+		code, match  string
+	}{
+		{"nope", `{}`, nil, store.CodeArgument, "no method"},
+		{"append", `{"db":1,"events":[{"item":"1","type":""}]}`, nil, store.CodeInvalidEvent, "type is empty"},
+		{"append", `not json`, nil, store.CodeArgument, "append"},
+		{"query", `{"db":1,"sql":"SELEC 1"}`, nil, store.CodeSQL, "syntax error"},
+		{"query", `{"db":1,"sql":"DELETE FROM todo"}`, nil, store.CodeSQL, "append"},
+		{"query", `{"db":1,"sql":"SELECT ?","params":5}`, nil, store.CodeArgument, "array or an object"},
+		{"import", `{"db":1}`, []byte("garbage"), store.CodeInvalidBatch, "corrupt"},
+		{"heads", `{"db":99}`, nil, store.CodeClosed, "closed"},
+	} {
+		_, _, err := h.Call(context.Background(), tt.method, []byte(tt.args), tt.data)
+		var e *Error
+		if !errors.As(err, &e) || e.Code != tt.code || !strings.Contains(e.Message, tt.match) {
+			t.Errorf("%s %s: %v; want code %s saying %q", tt.method, tt.args, err, tt.code, tt.match)
+		}
+	}
+	_ = db
+}
+
+func TestWatchNotifies(t *testing.T) {
+	got := make(chan string, 10)
+	h := &Host{Notify: func(kind string, id int, b []byte) { got <- kind + " " + string(b) }}
+	defer h.Close()
+	db := openTodo(t, h)
+	call(t, h, "watch", map[string]any{"db": db, "sql": "SELECT content FROM todo"}, nil)
+	wait := func() string {
+		select {
+		case s := <-got:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatal("no notification")
+			return ""
+		}
+	}
+	if s := wait(); s != `watch {"columns":["content"],"rows":[]}` {
+		t.Fatalf("first notification %s", s)
+	}
+	call(t, h, "append", map[string]any{"db": db, "events": []any{map[string]any{"item": "1", "type": "create", "value": "cook"}}}, nil)
+	if s := wait(); s != `watch {"columns":["content"],"rows":[["cook"]]}` {
+		t.Fatalf("second notification %s", s)
+	}
+}
