@@ -1,0 +1,171 @@
+// The JavaScript API against the built package (dist/, installed as
+// "factlog"), in Node: run by tests/node_test.go with `node --test`.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { open } from "factlog";
+
+const schema = `CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT NOT NULL DEFAULT '', completed INTEGER NOT NULL DEFAULT 0)`;
+const materializers = {
+  create: `INSERT OR IGNORE INTO todo (id, content) VALUES (:item, :value)`,
+  set_content: `UPDATE todo SET content = :value WHERE id = :item`,
+  set_completed: `UPDATE todo SET completed = :value WHERE id = :item`,
+  delete: `DELETE FROM todo WHERE id = :item`,
+};
+const todo = { schema, materializers };
+
+async function rejects(promise, code, match) {
+  await assert.rejects(promise, (err) => {
+    assert.equal(err.name, "FactlogError");
+    assert.equal(err.code, code, err.message);
+    if (match) assert.match(err.message, match);
+    return true;
+  });
+}
+
+test("append, query, events, heads, version vector", async () => {
+  const db = await open(todo);
+  assert.match(db.peer, /^[0-9a-f]{32}$/);
+  assert.equal(db.persisted, false);
+  const e = await db.append("1", "create", "make pasta");
+  assert.deepEqual(Object.keys(e).sort(), ["clock", "id", "item", "parents", "peer", "seq", "time", "type", "value"]);
+  assert.equal(e.seq, 1);
+  assert.equal(e.clock, 1);
+  assert.deepEqual(e.parents, []);
+  const e2 = await db.append(1, "set_completed", true);
+  assert.deepEqual(e2.parents, [e.id]);
+  assert.equal(e2.item, "1");
+  assert.deepEqual(await db.query("SELECT id, content, completed FROM todo"), [{ id: "1", content: "make pasta", completed: 1 }]);
+  assert.deepEqual(await db.query("SELECT ? AS a, ?2 AS b", [7, "x"]), [{ a: 7, b: "x" }]);
+  assert.deepEqual(await db.query("SELECT :a AS a, @b AS b", { a: 1.5, b: null }), [{ a: 1.5, b: null }]);
+  assert.deepEqual(await db.query("SELECT x'00ff' AS blob"), [{ blob: new Uint8Array([0, 255]) }]);
+  assert.deepEqual((await db.events({ item: "1" })).map((x) => x.type), ["create", "set_completed"]);
+  assert.equal((await db.events()).length, 2);
+  assert.deepEqual(await db.heads(), [e2.id]);
+  assert.deepEqual(await db.versionVector(), { [db.peer]: 2 });
+  await db.close();
+});
+
+test("values round-trip as JSON", async () => {
+  const db = await open();
+  const values = [null, true, false, 0, -1.5, 1e21, "é ✓ 🙂", "", [], [1, [2, { a: null }]], { b: 1, a: { c: "x" } }];
+  for (const v of values) {
+    const e = await db.append("v", "set", v);
+    assert.deepEqual(e.value, v);
+  }
+  const stored = (await db.events({ item: "v" })).map((e) => e.value);
+  assert.deepEqual(stored, values);
+  await db.close();
+});
+
+test("errors carry stable codes", async () => {
+  const db = await open(todo);
+  await rejects(db.append("1", "", 1), "INVALID_EVENT", /type is empty/);
+  await rejects(db.append("1", "x", "x".repeat(70000)), "INVALID_EVENT", /at most 65536/);
+  await rejects(db.query("SELEC 1"), "SQL", /syntax error/);
+  await rejects(db.query("DELETE FROM todo"), "SQL", /append/);
+  await rejects(db.query("DELETE FROM event"), "SQL", /belongs to factlog/);
+  await rejects(db.query("SELECT 1; SELECT 2"), "INVALID_ARGUMENT", /one statement/);
+  await rejects(db.import(new Uint8Array([1, 2, 3])), "INVALID_BATCH");
+  await rejects(db.import("not bytes"), "INVALID_ARGUMENT");
+  await db.append("1", "create", "a");
+  await rejects(db.append("2", "create", "b").then(() => db.appendMany([{ item: "3", type: "create", value: "c" }, { item: "3", type: "", value: 1 }])), "INVALID_EVENT");
+  assert.deepEqual((await db.query("SELECT id FROM todo ORDER BY id")).map((r) => r.id), ["1", "2"], "a failed appendMany stores nothing");
+  await rejects(open({ schema: "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT)" }), "SCHEMA", /AUTOINCREMENT/);
+  await db.close();
+  await rejects(db.query("SELECT 1"), "CLOSED");
+  await rejects(db.append("1", "create", "x"), "CLOSED");
+  await db.close(); // twice is fine
+});
+
+test("a file store persists across reopen, without replay", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "factlog-"));
+  const name = join(dir, "todos.db");
+  try {
+    const db = await open({ name, ...todo });
+    assert.equal(db.persisted, true);
+    await db.append("1", "create", "make pasta");
+    await db.append("1", "set_completed", true);
+    const peer = db.peer;
+    await db.close();
+    let replayed = 0;
+    const again = await open({ name, ...todo, onProgress: () => replayed++ });
+    assert.equal(again.peer, peer);
+    assert.deepEqual(await again.query("SELECT content, completed FROM todo"), [{ content: "make pasta", completed: 1 }]);
+    assert.equal(replayed, 0);
+    // A changed interpretation rebuilds, reporting progress.
+    await again.close();
+    const other = await open({ name, schema, materializers: { ...materializers, set_completed: "SELECT 1" }, onProgress: () => replayed++ });
+    assert.deepEqual(await other.query("SELECT completed FROM todo"), [{ completed: 0 }]);
+    assert.ok(replayed > 0);
+    await other.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("three replicas converge through exportSince and import", async () => {
+  const [a, b, c] = await Promise.all([open(todo), open(todo), open(todo)]);
+  const sync = async (from, to) => to.import(await from.exportSince(await to.versionVector()));
+  await a.append("1", "create", "make pasta");
+  await a.append("1", "set_completed", true);
+  await sync(a, b);
+  await sync(a, c);
+  await b.append("1", "set_content", "cook"); // offline edits
+  await c.append("1", "set_completed", false);
+  await c.append("2", "create", "clean");
+  for (const from of [a, b, c]) for (const to of [a, b, c]) if (from !== to) await sync(from, to);
+  const states = await Promise.all([a, b, c].map((db) => db.query("SELECT * FROM todo ORDER BY id")));
+  assert.deepEqual(states[1], states[0]);
+  assert.deepEqual(states[2], states[0]);
+  assert.deepEqual(states[0], [{ id: "1", content: "cook", completed: 0 }, { id: "2", content: "clean", completed: 0 }]);
+  const heads = await Promise.all([a, b, c].map((db) => db.heads()));
+  assert.deepEqual(heads[1], heads[0]);
+  assert.deepEqual(heads[2], heads[0]);
+  assert.deepEqual(await b.versionVector(), await a.versionVector());
+  const again = await a.import(await b.exportSince({}));
+  assert.deepEqual([again.added, again.duplicates], [0, 5], "importing twice changes nothing");
+  await Promise.all([a, b, c].map((db) => db.close()));
+});
+
+test("watch re-runs when a table it reads changes", async () => {
+  const db = await open(todo);
+  const seen = [];
+  let wake;
+  const stop = db.watch("SELECT count(*) AS n FROM todo", [], (rows) => {
+    seen.push(rows[0].n);
+    if (wake) wake();
+  });
+  const until = (n) =>
+    new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`watch saw ${seen}, waited for ${n}`)), 10000);
+      wake = () => seen.at(-1) === n && (clearTimeout(t), resolve());
+      wake();
+    });
+  await until(0);
+  await db.append("1", "create", "a");
+  await until(1);
+  await db.appendMany([{ item: "2", type: "create", value: "b" }, { item: "3", type: "create", value: "c" }]);
+  await until(3);
+  stop();
+  await db.append("4", "create", "d");
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(seen.at(-1), 3, "no result after stop");
+  await db.close();
+});
+
+test("reinterpret rebuilds the state from the same events", async () => {
+  const db = await open(todo);
+  await db.append("1", "create", "make pasta");
+  await db.append("1", "set_completed", true);
+  await db.append("1", "set_completed", false);
+  assert.deepEqual(await db.query("SELECT completed FROM todo"), [{ completed: 0 }]);
+  const progress = [];
+  await db.reinterpret({ schema, materializers: { ...materializers, set_completed: "UPDATE todo SET completed = max(completed, :value) WHERE id = :item" } }, (done, total) => progress.push([done, total]));
+  assert.deepEqual(await db.query("SELECT completed FROM todo"), [{ completed: 1 }]);
+  assert.deepEqual(progress.at(-1), [3, 3]);
+  assert.equal((await db.events()).length, 3, "no event is lost");
+  await db.close();
+});
