@@ -67,6 +67,8 @@ async function workerEngine() {
   worker.onmessage = ({ data }) => {
     if ("ready" in data) {
       data.ready ? started.resolve() : started.reject(toError(data.error));
+    } else if (data.console) {
+      console[data.console]("factlog worker:", data.text);
     } else if (data.notify) {
       routes.dispatch(data.notify, data.id, data.json);
     } else {

@@ -7,6 +7,16 @@ import { start } from "./runtime.js";
 
 let api;
 let queue = [];
+
+// Go writes panics and its own logs to the console; a Worker's console is
+// easy to miss, so the page repeats it (factlog.js).
+for (const level of ["log", "warn", "error"]) {
+  const original = console[level].bind(console);
+  console[level] = (...args) => {
+    original(...args);
+    self.postMessage({ console: level, text: args.map(String).join(" ") });
+  };
+}
 const locks = new Map(); // store name → release function of its Web Lock
 
 self.onmessage = async (e) => {

@@ -69,7 +69,7 @@ func serve(host *jsapi.Host, args []js.Value) any {
 // storage places named stores: files in Node, the Origin Private File
 // System in a browser Worker, memory (with a warning) where neither is.
 func storage() jsapi.Storage {
-	if !js.Global().Get("process").IsUndefined() && !js.Global().Get("process").Get("versions").Get("node").IsUndefined() {
+	if isNode() {
 		dir, err := jsvfs.OpenNode()
 		if err != nil {
 			return func(string) (string, string, bool, string, error) { return "", "", false, "", err }
@@ -97,4 +97,11 @@ func storage() jsapi.Storage {
 		}
 		return name, "factlog-opfs", true, "", nil
 	}
+}
+
+// isNode tells Node from a browser. (wasm_exec.js defines a stub
+// globalThis.process in browsers, so process alone does not tell.)
+func isNode() bool {
+	versions := js.Global().Get("process").Get("versions")
+	return versions.Type() == js.TypeObject && versions.Get("node").Type() == js.TypeString
 }

@@ -1,0 +1,154 @@
+package tests
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// serveDist serves dist/ at / and tests/browser/ at /test/ on 127.0.0.1.
+func serveDist(t *testing.T, extra map[string]http.Handler) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServer(http.Dir(dist(t))))
+	mux.Handle("/test/", http.StripPrefix("/test/", http.FileServer(http.Dir(filepath.Join(root, "tests", "browser")))))
+	for p, h := range extra {
+		mux.Handle(p, h)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + l.Addr().String()
+}
+
+// browser starts headless Chromium (Debian's) for one test; tabs opened
+// from the returned context share it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := need(t, "chromium")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", "new"),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	if err := chromedp.Do(ctx); err != nil { // start the browser now
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// eval runs an async expression in the page and decodes its result,
+// within a bounded time.
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, func(p *runtime.EvaluateParams) { yes := true; p.AwaitPromise = &yes }))
+	if err != nil {
+		t.Fatalf("evaluate %.80q: %v", js, err)
+	}
+	return v
+}
+
+// screenshot writes the page to test-output/name.png.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	dir := filepath.Join(root, "test-output")
+	os.MkdirAll(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func load(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventConsoleAPICalled); ok {
+			var parts []string
+			for _, a := range e.Args {
+				parts = append(parts, strings.Trim(string(a.Value), `"`))
+			}
+			t.Logf("console.%s: %s", e.Type, strings.Join(parts, " "))
+		}
+	})
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible("#status")); err != nil {
+		t.Fatalf("load %s: %v", url, err)
+	}
+	eval[bool](t, ctx, `new Promise((ok) => { const w = () => document.getElementById("status").textContent === "ready" ? ok(true) : setTimeout(w, 20); w(); })`)
+}
+
+// TestBrowserPersists opens a store in the Worker, appends, reloads the
+// page: the data is still there (OPFS), and nothing was replayed.
+func TestBrowserPersists(t *testing.T) {
+	ctx := browser(t)
+	url := serveDist(t, nil) + "/test/"
+	load(t, ctx, url)
+	type state struct {
+		Persisted bool             `json:"persisted"`
+		Rows      []map[string]any `json:"rows"`
+		Peer      string           `json:"peer"`
+	}
+	first := eval[state](t, ctx, `(async () => {
+		const db = await openTodo("persist");
+		await db.append("1", "create", "make pasta");
+		await db.append("1", "set_completed", true);
+		const s = { persisted: db.persisted, peer: db.peer, rows: await db.query("SELECT * FROM todo") };
+		await db.close();
+		return show(s);
+	})()`)
+	if !first.Persisted || len(first.Rows) != 1 {
+		t.Fatalf("first visit: %+v", first)
+	}
+	load(t, ctx, url) // a reload: a new page and a new Worker
+	again := eval[state](t, ctx, `(async () => {
+		const db = await openTodo("persist");
+		return show({ persisted: db.persisted, peer: db.peer, rows: await db.query("SELECT * FROM todo") });
+	})()`)
+	if again.Peer != first.Peer || len(again.Rows) != 1 || again.Rows[0]["content"] != "make pasta" || again.Rows[0]["completed"] != 1.0 {
+		t.Fatalf("after reload: %+v, want %+v", again, first)
+	}
+	screenshot(t, ctx, "browser-persists")
+}
+
+// TestBrowserSecondTab: a store open in one tab is refused, clearly, in
+// another.
+func TestBrowserSecondTab(t *testing.T) {
+	ctx := browser(t)
+	url := serveDist(t, nil) + "/test/"
+	load(t, ctx, url)
+	eval[bool](t, ctx, `openTodo("shared").then((db) => (window.db = db, true))`)
+	tab, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	load(t, tab, url)
+	got := eval[string](t, tab, `openTodo("shared").then(() => "opened", (e) => e.code + ": " + e.message)`)
+	if !strings.HasPrefix(got, "LOCKED: ") || !strings.Contains(got, "another tab") {
+		t.Fatalf("second tab: %s", got)
+	}
+}
