@@ -74,5 +74,6 @@ func (s *Store) AppendMany(ctx context.Context, inputs []Input) ([]event.Event, 
 		}
 		return nil, fmt.Errorf("append: %w", s.guard.explain(err))
 	}
+	s.added()
 	return evs, nil
 }

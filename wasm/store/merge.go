@@ -105,6 +105,9 @@ func (s *Store) ingest(ctx context.Context, evs []event.Event) (*ImportResult, e
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
+	if res.Added > 0 {
+		s.added()
+	}
 	return res, nil
 }
 

@@ -63,6 +63,7 @@ type Store struct {
 	opts    Options
 	guard   guard
 	watcher *watcher // nil until the first Watch
+	subs    map[chan struct{}]bool
 	closed  bool
 }
 

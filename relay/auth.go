@@ -1,0 +1,74 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Mode is what a connection may do in its room.
+type Mode string
+
+// Modes a token grants.
+const (
+	ReadOnly  Mode = "r"
+	ReadWrite Mode = "rw"
+)
+
+// Claims are a room token's: the room it opens, the mode, and an expiry.
+type Claims struct {
+	Room string `json:"room"`
+	Mode Mode   `json:"mode"`
+	jwt.RegisteredClaims
+}
+
+// ErrToken rejects a connection's token; the message says why.
+var ErrToken = errors.New("token refused")
+
+// MintToken signs a token (HS256) for room, valid for ttl.
+func MintToken(secret []byte, room string, mode Mode, ttl time.Duration) (string, error) {
+	if len(secret) < 16 {
+		return "", fmt.Errorf("mint token: the secret needs at least 16 bytes")
+	}
+	if mode != ReadOnly && mode != ReadWrite {
+		return "", fmt.Errorf("mint token: mode %q is neither %q nor %q", mode, ReadOnly, ReadWrite)
+	}
+	now := time.Now()
+	c := Claims{Room: room, Mode: mode, RegisteredClaims: jwt.RegisteredClaims{
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+}
+
+// CheckToken verifies a token for room and returns its mode.
+func CheckToken(secret []byte, token, room string) (Mode, error) {
+	if token == "" {
+		return "", fmt.Errorf("%w: this relay needs a room token (?token= or Authorization: Bearer)", ErrToken)
+	}
+	var c Claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return secret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrToken, err)
+	}
+	if c.Room != room {
+		return "", fmt.Errorf("%w: the token is for room %q, not %q", ErrToken, c.Room, room)
+	}
+	if c.Mode != ReadOnly && c.Mode != ReadWrite {
+		return "", fmt.Errorf("%w: unknown mode %q", ErrToken, c.Mode)
+	}
+	return c.Mode, nil
+}
+
+// tokenOf finds a request's token: the Authorization header, or the token
+// query parameter (browsers cannot set headers on a WebSocket).
+func tokenOf(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		return strings.TrimPrefix(h, "Bearer ")
+	}
+	return r.URL.Query().Get("token")
+}

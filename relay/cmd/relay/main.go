@@ -1,0 +1,166 @@
+// Command relay serves factlog rooms over WebSockets, keeping their event
+// batches in an SQLite file; with -web it also serves a static site (the
+// demo) from the same address.
+//
+//	relay [flags]                              serve
+//	relay token -room ROOM [-mode rw] [-ttl 24h]   mint a room token
+//
+// Every flag can also be set by an environment variable, RELAY_ and the
+// flag's name in capitals with _ for - (RELAY_ADDR, RELAY_ROOM_BYTES, …).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/factlog/factlog/relay"
+	"github.com/factlog/factlog/relay/sqlitestore"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		if err := token(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "relay token:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	if err := serve(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(1)
+	}
+}
+
+// envDefaults lets RELAY_* variables set flags the command line did not.
+func envDefaults(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "RELAY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", env, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	dbPath := fs.String("db", "relay.db", "SQLite file that keeps the rooms")
+	web := fs.String("web", "", "also serve this folder as a static site (the demo: dist/)")
+	secret := fs.String("secret", "", "if set, connections need a room token signed with it (relay token)")
+	origins := fs.String("origins", "", "comma-separated browser origins allowed besides the site's own (host patterns, e.g. *.example.com)")
+	maxFrame := fs.Int64("max-frame", relay.DefaultMaxFrame, "largest message in bytes (larger closes with 1009)")
+	maxConns := fs.Int("max-conns", relay.DefaultMaxConns, "most open connections")
+	maxRooms := fs.Int("max-rooms", relay.DefaultMaxRooms, "most rooms with members")
+	ipRate := fs.Int("ip-rate", relay.DefaultConnsPerIPMin, "new connections per client address per minute")
+	msgRate := fs.Float64("msg-rate", relay.DefaultMessagesPerSec, "messages per second per connection (faster ones are slowed)")
+	queue := fs.Int("send-queue", relay.DefaultSendQueue, "messages queued for a slow client before it is disconnected")
+	roomBytes := fs.Int64("room-bytes", 256<<20, "bytes a room keeps; publishing beyond is refused (0: no cap)")
+	retainFor := fs.Duration("retain-for", 0, "drop bodies older than this (0: keep forever)")
+	retainBytes := fs.Int64("retain-bytes", 0, "trim each room's oldest bodies to this size (0: no limit)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := envDefaults(fs); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	store, err := sqlitestore.Open(*dbPath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var allowed []string
+	if *origins != "" {
+		allowed = strings.Split(*origins, ",")
+	}
+	srv, err := relay.New(relay.Options{
+		Store: store, Secret: []byte(*secret), Origins: allowed, MaxFrame: *maxFrame, SendQueue: *queue,
+		MaxConns: *maxConns, MaxRooms: *maxRooms, ConnsPerIPMinute: *ipRate, MessagesPerSecond: *msgRate,
+		MaxRoomBytes: *roomBytes, RetainFor: *retainFor, RetainBytes: *retainBytes, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", srv)
+	mux.Handle("/healthz", srv)
+	mux.Handle("/metrics", srv)
+	if *web != "" {
+		if st, err := os.Stat(*web); err != nil || !st.IsDir() {
+			return fmt.Errorf("-web %s: not a folder (run go run ./build first)", *web)
+		}
+		mux.Handle("/", static(*web))
+	}
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	url := "http://" + l.Addr().String()
+	log.Info("relay listening", "url", url, "rooms", url+"/v1/rooms/{room}", "db", *dbPath, "epoch", store.Epoch(), "web", *web, "tokens", *secret != "")
+	if *web != "" {
+		fmt.Fprintf(os.Stderr, "\n  factlog demo: %s/\n\n", url)
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = errors.Join(hs.Shutdown(shut), srv.Close(shut))
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func token(args []string) error {
+	fs := flag.NewFlagSet("relay token", flag.ContinueOnError)
+	room := fs.String("room", "", "the room the token opens (required)")
+	mode := fs.String("mode", "rw", "r (read) or rw (read and publish)")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	secret := fs.String("secret", "", "the relay's secret (or RELAY_SECRET)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := envDefaults(fs); err != nil {
+		return err
+	}
+	if *room == "" || *secret == "" {
+		return errors.New("-room and -secret (or RELAY_SECRET) are required")
+	}
+	t, err := relay.MintToken([]byte(*secret), *room, relay.Mode(*mode), *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Println(t)
+	return nil
+}

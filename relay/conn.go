@@ -1,0 +1,175 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/coder/websocket"
+	"github.com/factlog/factlog/relay/protocol"
+	"golang.org/x/time/rate"
+)
+
+// wsConn is a Conn over a coder/websocket connection: a bounded queue, a
+// reader (the serving goroutine) and a writer goroutine.
+//
+// Closing is a handshake, not a cut: Close tells the writer to stop after
+// the message it is writing and to send the close frame, so that even a
+// slow client, once it reads, learns why (and that it should resume from
+// its cursor). Only ctx — the server giving up — cuts the connection.
+type wsConn struct {
+	srv     *Server
+	ws      *websocket.Conn
+	queue   chan []byte
+	joined  chan *Backlog
+	closing chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	once   sync.Once
+	code   websocket.StatusCode
+	reason string
+}
+
+// Send implements Conn.
+func (c *wsConn) Send(msg []byte) bool {
+	select {
+	case c.queue <- msg:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close implements Conn.
+func (c *wsConn) Close(code int, reason string) {
+	c.once.Do(func() {
+		c.code, c.reason = websocket.StatusCode(code), reason
+		close(c.closing)
+	})
+}
+
+// serve runs the connection until it closes, and recovers from a panic in
+// either goroutine without taking the process down.
+func (c *wsConn) serve(sess *Session) {
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		defer func() {
+			// The close frame; this also ends the reader's Read once the
+			// client answers, or after coder/websocket's timeout.
+			c.ws.Close(c.code, c.reason)
+		}()
+		defer c.recover("writer")
+		c.write()
+	}()
+	func() {
+		defer c.recover("reader")
+		c.read(sess)
+	}()
+	c.Close(int(websocket.StatusNormalClosure), "")
+	<-wrote
+	c.ws.CloseNow()
+}
+
+func (c *wsConn) recover(where string) {
+	if p := recover(); p != nil {
+		c.srv.log.Error("connection panicked", "where", where, "panic", fmt.Sprint(p))
+		c.srv.metrics.dropped.WithLabelValues("panic").Inc()
+		c.Close(int(websocket.StatusInternalError), "internal error")
+	}
+}
+
+func (c *wsConn) read(sess *Session) {
+	limit := rate.NewLimiter(rate.Limit(c.srv.opts.MessagesPerSecond), c.srv.opts.MessageBurst)
+	for {
+		// Not c.ctx: coder/websocket cuts a connection whose Read is
+		// cancelled, and a close should be a handshake. The writer's
+		// close, or CloseNow, ends this Read.
+		typ, msg, err := c.ws.Read(context.Background())
+		if err != nil {
+			return
+		}
+		c.srv.metrics.framesIn.Inc()
+		c.srv.metrics.bytesIn.Add(float64(len(msg)))
+		if typ != websocket.MessageBinary {
+			c.srv.metrics.dropped.WithLabelValues("protocol").Inc()
+			c.Close(int(websocket.StatusUnsupportedData), "the relay speaks binary CBOR envelopes (relay/PROTOCOL.md)")
+			return
+		}
+		if err := limit.Wait(c.ctx); err != nil {
+			return
+		}
+		backlog, err := sess.Handle(c.ctx, msg)
+		var ce *CloseError
+		if errors.As(err, &ce) {
+			c.srv.metrics.dropped.WithLabelValues("protocol").Inc()
+			c.Close(ce.Code, ce.Reason)
+			return
+		}
+		if backlog != nil {
+			c.joined <- backlog
+		}
+	}
+}
+
+// write sends, in order: after the Join, the Welcome, the backlog and
+// CaughtUp; then whatever the room queued.
+func (c *wsConn) write() {
+	select {
+	case b := <-c.joined:
+		if err := c.backlog(b); err != nil {
+			return
+		}
+	case <-c.closing:
+		return
+	case <-c.ctx.Done():
+		return
+	}
+	for {
+		select {
+		case msg := <-c.queue:
+			if err := c.send(msg); err != nil {
+				return
+			}
+		case <-c.closing:
+			return
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+func (c *wsConn) backlog(b *Backlog) error {
+	if err := c.send(protocol.Encode(b.Welcome)); err != nil {
+		return err
+	}
+	last := b.From
+	err := c.srv.hub.Store().Read(c.ctx, b.Room, b.From, b.To, func(seq uint64, body []byte) error {
+		select {
+		case <-c.closing:
+			return errClosing
+		default:
+		}
+		last = seq
+		return c.send(protocol.Encode(protocol.Envelope{Kind: protocol.Deliver, Cursor: seq, Body: body}))
+	})
+	if err != nil {
+		return err
+	}
+	return c.send(protocol.Encode(protocol.Envelope{Kind: protocol.CaughtUp, Cursor: max(last, b.To)}))
+}
+
+var errClosing = errors.New("closing")
+
+func (c *wsConn) send(msg []byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, DefaultWriteTimeout)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageBinary, msg); err != nil {
+		return err
+	}
+	c.srv.metrics.framesOut.Inc()
+	c.srv.metrics.bytesOut.Add(float64(len(msg)))
+	return nil
+}

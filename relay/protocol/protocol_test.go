@@ -1,0 +1,58 @@
+package protocol
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	for _, e := range []Envelope{
+		{Kind: Join},
+		{Kind: Join, Cursor: 42, Epoch: "e1"},
+		{Kind: Publish, ID: 7, Body: []byte{1, 2, 3}},
+		{Kind: Welcome, Epoch: "e1", Cursor: 100, Code: EpochChanged},
+		{Kind: Deliver, Cursor: 1 << 40, Body: make([]byte, 1000)},
+		{Kind: Error, ID: 3, Code: QuotaExceeded, Text: "room is full"},
+	} {
+		got, err := Decode(Encode(e))
+		e.V = Version
+		if err != nil || !reflect.DeepEqual(got, e) {
+			t.Errorf("Decode(Encode(%+v)) = %+v, %v", e, got, err)
+		}
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for name, b := range map[string][]byte{
+		"empty":         {},
+		"not a map":     {0x01},
+		"version 2":     {0xa2, 0x00, 0x02, 0x01, 0x01},
+		"unknown kind":  {0xa2, 0x00, 0x01, 0x01, 0x09},
+		"unknown field": {0xa3, 0x00, 0x01, 0x01, 0x01, 0x09, 0x01},
+		"duplicate key": {0xa3, 0x00, 0x01, 0x01, 0x01, 0x01, 0x02},
+		"trailing":      append(Encode(Envelope{Kind: Join}), 0),
+	} {
+		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: Decode() error = %v, want %v", name, err, ErrMalformed)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(Encode(Envelope{Kind: Join, Cursor: 1, Epoch: "x"}))
+	f.Add(Encode(Envelope{Kind: Publish, ID: 1, Body: []byte("batch")}))
+	f.Add(Encode(Envelope{Kind: Deliver, Cursor: 9, Body: []byte{0xff}}))
+	f.Add([]byte{0xbf, 0xff})
+	f.Add([]byte{0xa1, 0x00, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := Decode(b)
+		if err != nil {
+			return
+		}
+		again, err := Decode(Encode(e))
+		if err != nil || !reflect.DeepEqual(again, e) {
+			t.Fatalf("decoded %+v, which does not round-trip (%v)", e, err)
+		}
+	})
+}

@@ -1,0 +1,294 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/factlog/factlog/relay/protocol"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxFrame        = protocol.MaxFrame
+	DefaultSendQueue       = 1024
+	DefaultMaxConns        = 20_000
+	DefaultMaxRooms        = 10_000
+	DefaultConnsPerIPMin   = 600
+	DefaultMessagesPerSec  = 100
+	DefaultMessageBurst    = 200
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultRetentionPeriod = time.Minute
+)
+
+// Options configure a Server. A zero field takes the default named after it.
+type Options struct {
+	// Store keeps the bodies. Required.
+	Store Store
+	// Secret, if set, makes every connection present a room token signed
+	// with it (MintToken); without it the relay is open to anyone.
+	Secret []byte
+	// Origins are the browser origins allowed to connect (host patterns,
+	// as in coder/websocket's AcceptOptions.OriginPatterns); the page's
+	// own origin always is. Non-browser clients send no Origin.
+	Origins []string
+	// MaxFrame is the largest message accepted, in bytes (DefaultMaxFrame,
+	// 1 MiB); a larger one closes the connection with 1009.
+	MaxFrame int64
+	// SendQueue is how many messages wait for a slow client before the
+	// relay closes it (DefaultSendQueue).
+	SendQueue int
+	// MaxConns caps open connections (DefaultMaxConns).
+	MaxConns int
+	// MaxRooms caps rooms with members (DefaultMaxRooms).
+	MaxRooms int
+	// ConnsPerIPMinute caps new connections per client IP per minute
+	// (DefaultConnsPerIPMin).
+	ConnsPerIPMinute int
+	// MessagesPerSecond and MessageBurst rate-limit each connection's
+	// messages; a faster client is slowed down, not cut off.
+	MessagesPerSecond float64
+	MessageBurst      int
+	// MaxRoomBytes caps the bytes a room keeps; a publish beyond it is
+	// refused with quota_exceeded (0: no cap).
+	MaxRoomBytes int64
+	// RetainFor drops bodies older than this (0: keep forever).
+	RetainFor time.Duration
+	// RetainBytes trims each room's oldest bodies down to this size (0:
+	// no limit).
+	RetainBytes int64
+	// Logger logs connections and errors (default: discard).
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	set := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = DefaultMaxFrame
+	}
+	set(&o.SendQueue, DefaultSendQueue)
+	set(&o.MaxConns, DefaultMaxConns)
+	set(&o.MaxRooms, DefaultMaxRooms)
+	set(&o.ConnsPerIPMinute, DefaultConnsPerIPMin)
+	set(&o.MessageBurst, DefaultMessageBurst)
+	if o.MessagesPerSecond <= 0 {
+		o.MessagesPerSecond = DefaultMessagesPerSec
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server serves rooms over WebSockets at /v1/rooms/{room}, with /healthz
+// and /metrics. Its goroutines run from New until Close.
+type Server struct {
+	opts    Options
+	hub     *Hub
+	metrics *metrics
+	log     *slog.Logger
+	mux     *http.ServeMux
+
+	mu      sync.Mutex
+	conns   map[*wsConn]struct{}
+	perIP   map[string]*rate.Limiter
+	closing bool
+	wg      sync.WaitGroup // connections and the retention loop
+
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New starts a server with opts.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("relay: Options.Store is required")
+	}
+	opts.defaults()
+	s := &Server{opts: opts, metrics: newMetrics(), log: opts.Logger, conns: map[*wsConn]struct{}{}, perIP: map[string]*rate.Limiter{}}
+	s.hub = NewHub(opts.Store, opts.MaxRooms, opts.MaxRoomBytes, s.metrics)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /v1/rooms/{room}", s.serveRoom)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	if opts.RetainFor > 0 || opts.RetainBytes > 0 {
+		s.wg.Add(1)
+		go s.retain()
+	}
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+var roomName = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
+
+func (s *Server) refuse(w http.ResponseWriter, status int, reason, msg string) {
+	s.metrics.refused.WithLabelValues(reason).Inc()
+	http.Error(w, msg, status)
+}
+
+func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	if !roomName.MatchString(room) {
+		s.refuse(w, http.StatusBadRequest, "room_name", "a room name is 1 to 128 letters, digits and . _ ~ -")
+		return
+	}
+	mode := ReadWrite
+	if len(s.opts.Secret) > 0 {
+		m, err := CheckToken(s.opts.Secret, tokenOf(r), room)
+		if err != nil {
+			s.refuse(w, http.StatusUnauthorized, "token", err.Error())
+			return
+		}
+		mode = m
+	}
+	ip := clientIP(r)
+	if !s.allowIP(ip) {
+		s.refuse(w, http.StatusTooManyRequests, "ip_rate", "too many connections from your address; try again in a minute")
+		return
+	}
+	c, err := s.admit()
+	if err != nil {
+		s.refuse(w, http.StatusServiceUnavailable, "connections", err.Error())
+		return
+	}
+	defer s.leave(c)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.opts.Origins})
+	if err != nil {
+		s.metrics.refused.WithLabelValues("origin").Inc()
+		return // Accept wrote the response
+	}
+	ws.SetReadLimit(s.opts.MaxFrame)
+	c.ws = ws
+	sess, err := s.hub.NewSession(room, mode, c)
+	if err != nil {
+		s.metrics.refused.WithLabelValues("rooms").Inc()
+		ws.Close(websocket.StatusTryAgainLater, err.Error())
+		return
+	}
+	defer sess.End()
+	s.log.Debug("connected", "room", room, "ip", ip, "mode", mode)
+	c.serve(sess)
+}
+
+// allowIP applies the per-IP connection rate.
+func (s *Server) allowIP(ip string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.perIP[ip]
+	if l == nil {
+		if len(s.perIP) > 100_000 { // forget idle addresses rather than grow
+			clear(s.perIP)
+		}
+		l = rate.NewLimiter(rate.Limit(float64(s.opts.ConnsPerIPMinute)/60), s.opts.ConnsPerIPMinute)
+		s.perIP[ip] = l
+	}
+	return l.Allow()
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// admit registers a new connection within MaxConns.
+func (s *Server) admit() (*wsConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, errors.New("the relay is shutting down")
+	}
+	if len(s.conns) >= s.opts.MaxConns {
+		return nil, fmt.Errorf("the relay is full (%d connections)", s.opts.MaxConns)
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &wsConn{srv: s, queue: make(chan []byte, s.opts.SendQueue), ctx: ctx, cancel: cancel, joined: make(chan *Backlog, 1), closing: make(chan struct{})}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.metrics.conns.Set(float64(len(s.conns)))
+	return c, nil
+}
+
+func (s *Server) leave(c *wsConn) {
+	c.cancel()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.metrics.conns.Set(float64(len(s.conns)))
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.opts.Store.Stats(r.Context(), "healthz"); err != nil {
+		http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// retain applies retention every DefaultRetentionPeriod.
+func (s *Server) retain() {
+	defer s.wg.Done()
+	t := time.NewTicker(DefaultRetentionPeriod)
+	defer t.Stop()
+	for {
+		cutoff := time.Time{}
+		if s.opts.RetainFor > 0 {
+			cutoff = time.Now().Add(-s.opts.RetainFor)
+		}
+		n, err := s.opts.Store.Trim(s.ctx, cutoff, s.opts.RetainBytes)
+		if err != nil && s.ctx.Err() == nil {
+			s.log.Error("retention", "err", err)
+		} else if n > 0 {
+			s.log.Info("retention", "removed", n)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close closes every connection with 1001 (going away) — clients
+// reconnect elsewhere or later and resume from their cursors — and waits
+// for the server's goroutines, or for ctx. It does not close the Store.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		c.Close(int(websocket.StatusGoingAway), "the relay is shutting down")
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	defer s.cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.cancel() // cut what is still draining
+		<-done
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,423 @@
+// Package sqlitestore keeps a relay's bodies in an SQLite file
+// (github.com/ncruces/go-sqlite3, WAL mode, synchronous=FULL): a body is
+// acknowledged only once its commit reached the disk, so nothing
+// acknowledged is lost across a crash or restart. Appends from all rooms
+// are committed in groups, one fsync for whatever arrived meanwhile.
+package sqlitestore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/factlog/factlog/relay"
+	"github.com/ncruces/go-sqlite3"
+	_ "github.com/ncruces/go-sqlite3/vfs" // the file system VFS
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS room (
+	name  TEXT PRIMARY KEY,
+	last  INTEGER NOT NULL, -- last seq assigned
+	first INTEGER NOT NULL, -- oldest seq kept (0: none)
+	bytes INTEGER NOT NULL  -- bytes kept
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS body (
+	room TEXT NOT NULL,
+	seq  INTEGER NOT NULL,
+	at   INTEGER NOT NULL, -- Unix ms when stored, for retention
+	data BLOB NOT NULL,
+	PRIMARY KEY (room, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS body_at ON body (at);`
+
+// Store is a relay.Store in one SQLite file.
+type Store struct {
+	epoch string
+	w     *sqlite3.Conn // owned by the writer goroutine
+	reqs  chan *request
+	done  chan struct{}
+
+	rmu sync.Mutex // guards r
+	r   *sqlite3.Conn
+
+	mu    sync.Mutex // guards rooms
+	rooms map[string]relay.RoomStats
+}
+
+type request struct {
+	room string
+	body []byte
+	trim *trim
+	seq  uint64
+	err  error
+	done chan struct{}
+}
+
+type trim struct {
+	cutoff   time.Time
+	maxBytes int64
+	removed  int
+}
+
+var _ relay.Store = (*Store)(nil)
+
+// Open opens (or creates, with a new epoch) the store at path.
+func Open(path string) (*Store, error) {
+	w, err := openConn(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{w: w, reqs: make(chan *request, 1024), done: make(chan struct{}), rooms: map[string]relay.RoomStats{}}
+	if err := s.init(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open relay store %s: %w", path, err)
+	}
+	if s.r, err = openConn(path); err != nil {
+		w.Close()
+		return nil, err
+	}
+	go s.write()
+	return s, nil
+}
+
+func openConn(path string) (*sqlite3.Conn, error) {
+	c, err := sqlite3.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open relay store %s: %w", path, err)
+	}
+	err = c.Exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;`)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("open relay store %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (s *Store) init() error {
+	if err := s.w.Exec(schema); err != nil {
+		return err
+	}
+	st, _, err := s.w.Prepare(`SELECT value FROM meta WHERE key = 'epoch'`)
+	if err != nil {
+		return err
+	}
+	if st.Step() {
+		s.epoch = st.ColumnText(0)
+	}
+	st.Close()
+	if s.epoch != "" {
+		return nil
+	}
+	b := make([]byte, 16)
+	rand.Read(b)
+	s.epoch = hex.EncodeToString(b)
+	ins, _, err := s.w.Prepare(`INSERT INTO meta (key, value) VALUES ('epoch', ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	ins.BindText(1, s.epoch)
+	return ins.Exec()
+}
+
+// Epoch implements relay.Store.
+func (s *Store) Epoch() string { return s.epoch }
+
+// Append implements relay.Store.
+func (s *Store) Append(ctx context.Context, room string, body []byte) (uint64, error) {
+	req := &request{room: room, body: body, done: make(chan struct{})}
+	if err := s.submit(ctx, req); err != nil {
+		return 0, err
+	}
+	return req.seq, req.err
+}
+
+// Trim implements relay.Store.
+func (s *Store) Trim(ctx context.Context, cutoff time.Time, maxBytes int64) (int, error) {
+	req := &request{trim: &trim{cutoff: cutoff, maxBytes: maxBytes}, done: make(chan struct{})}
+	if err := s.submit(ctx, req); err != nil {
+		return 0, err
+	}
+	return req.trim.removed, req.err
+}
+
+var errClosed = errors.New("relay store is closed")
+
+func (s *Store) submit(ctx context.Context, req *request) (err error) {
+	defer func() {
+		if recover() != nil { // send on a closed channel: the store closed
+			err = errClosed
+		}
+	}()
+	select {
+	case s.reqs <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-req.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err() // it may still commit; the client publishes again
+	}
+}
+
+// write is the writer goroutine: it commits the requests that are waiting
+// as one transaction.
+func (s *Store) write() {
+	defer close(s.done)
+	for req := range s.reqs {
+		batch := []*request{req}
+	more:
+		for len(batch) < 512 {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		err := s.commit(batch)
+		for _, r := range batch {
+			if err != nil {
+				r.err = err
+			}
+			close(r.done)
+		}
+	}
+}
+
+func (s *Store) commit(batch []*request) (err error) {
+	if err := s.w.Exec(`BEGIN IMMEDIATE`); err != nil {
+		return err
+	}
+	touched := map[string]relay.RoomStats{}
+	defer func() {
+		if err != nil {
+			s.w.Exec(`ROLLBACK`)
+			return
+		}
+		s.mu.Lock()
+		for name, st := range touched {
+			s.rooms[name] = st
+		}
+		s.mu.Unlock()
+	}()
+	now := time.Now().UnixMilli()
+	for _, r := range batch {
+		if r.trim != nil {
+			if r.trim.removed, err = s.trim(r.trim, touched); err != nil {
+				return err
+			}
+			continue
+		}
+		st, ok := touched[r.room]
+		if !ok {
+			if st, err = s.stats(s.w, r.room); err != nil {
+				return err
+			}
+		}
+		st.Last++
+		if st.First == 0 {
+			st.First = st.Last
+		}
+		st.Bytes += int64(len(r.body))
+		if err := exec(s.w, `INSERT INTO body (room, seq, at, data) VALUES (?, ?, ?, ?)`, r.room, int64(st.Last), now, r.body); err != nil {
+			return err
+		}
+		touched[r.room] = st
+		r.seq = st.Last
+	}
+	for name, st := range touched {
+		err := exec(s.w, `INSERT INTO room (name, last, first, bytes) VALUES (?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET last = excluded.last, first = excluded.first, bytes = excluded.bytes`,
+			name, int64(st.Last), int64(st.First), st.Bytes)
+		if err != nil {
+			return err
+		}
+	}
+	return s.w.Exec(`COMMIT`)
+}
+
+// trim removes the bodies stored before the cutoff, then the oldest bodies
+// of rooms over maxBytes, always keeping each room's last body.
+func (s *Store) trim(t *trim, touched map[string]relay.RoomStats) (int, error) {
+	removed := 0
+	remove := func(room string, seq, size int64) (relay.RoomStats, error) {
+		st, ok := touched[room]
+		if !ok {
+			var err error
+			if st, err = s.stats(s.w, room); err != nil {
+				return st, err
+			}
+		}
+		if uint64(seq) >= st.Last {
+			return st, nil
+		}
+		if err := exec(s.w, `DELETE FROM body WHERE room = ? AND seq = ?`, room, seq); err != nil {
+			return st, err
+		}
+		st.Bytes -= size
+		st.First = max(st.First, uint64(seq)+1)
+		touched[room] = st
+		removed++
+		return st, nil
+	}
+	type body struct {
+		room      string
+		seq, size int64
+	}
+	var old []body
+	err := query(s.w, `SELECT room, seq, length(data) FROM body WHERE at < ? ORDER BY room, seq`, []any{t.cutoff.UnixMilli()}, func(q *sqlite3.Stmt) {
+		old = append(old, body{q.ColumnText(0), q.ColumnInt64(1), q.ColumnInt64(2)})
+	})
+	if err != nil {
+		return removed, err
+	}
+	for _, b := range old {
+		if _, err := remove(b.room, b.seq, b.size); err != nil {
+			return removed, err
+		}
+	}
+	if t.maxBytes <= 0 {
+		return removed, nil
+	}
+	var full []string
+	err = query(s.w, `SELECT name FROM room WHERE bytes > ?`, []any{t.maxBytes}, func(q *sqlite3.Stmt) { full = append(full, q.ColumnText(0)) })
+	if err != nil {
+		return removed, err
+	}
+	for _, room := range full {
+		var bodies []body
+		err := query(s.w, `SELECT seq, length(data) FROM body WHERE room = ? ORDER BY seq`, []any{room}, func(q *sqlite3.Stmt) {
+			bodies = append(bodies, body{room, q.ColumnInt64(0), q.ColumnInt64(1)})
+		})
+		if err != nil {
+			return removed, err
+		}
+		for _, b := range bodies {
+			st, err := remove(room, b.seq, b.size)
+			if err != nil {
+				return removed, err
+			}
+			if st.Bytes <= t.maxBytes {
+				break
+			}
+		}
+	}
+	return removed, nil
+}
+
+// Read implements relay.Store.
+func (s *Store) Read(ctx context.Context, room string, after, upTo uint64, fn func(seq uint64, body []byte) error) error {
+	const page = 256
+	for after < upTo {
+		type item struct {
+			seq  uint64
+			body []byte
+		}
+		var items []item
+		s.rmu.Lock()
+		err := query(s.r, `SELECT seq, data FROM body WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+			[]any{room, int64(after), int64(upTo), page}, func(st *sqlite3.Stmt) {
+				items = append(items, item{uint64(st.ColumnInt64(0)), st.ColumnBlob(1, nil)})
+			})
+		s.rmu.Unlock()
+		if err != nil {
+			return fmt.Errorf("read room %s: %w", room, err)
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		for _, it := range items {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(it.seq, it.body); err != nil {
+				return err
+			}
+			after = it.seq
+		}
+	}
+	return nil
+}
+
+// Stats implements relay.Store. Rooms are cached: every change to them
+// goes through the writer.
+func (s *Store) Stats(ctx context.Context, room string) (relay.RoomStats, error) {
+	s.mu.Lock()
+	st, ok := s.rooms[room]
+	s.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	s.rmu.Lock()
+	st, err := s.stats(s.r, room)
+	s.rmu.Unlock()
+	return st, err
+}
+
+func (s *Store) stats(c *sqlite3.Conn, room string) (relay.RoomStats, error) {
+	var st relay.RoomStats
+	err := query(c, `SELECT last, first, bytes FROM room WHERE name = ?`, []any{room}, func(q *sqlite3.Stmt) {
+		st = relay.RoomStats{Last: uint64(q.ColumnInt64(0)), First: uint64(q.ColumnInt64(1)), Bytes: q.ColumnInt64(2)}
+	})
+	return st, err
+}
+
+// Close implements relay.Store: it waits for the writer to finish what it
+// was given.
+func (s *Store) Close() error {
+	close(s.reqs)
+	<-s.done
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return errors.Join(s.w.Close(), s.r.Close())
+}
+
+func bind(st *sqlite3.Stmt, args []any) {
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			st.BindText(i+1, v)
+		case int64:
+			st.BindInt64(i+1, v)
+		case int:
+			st.BindInt64(i+1, int64(v))
+		case []byte:
+			st.BindBlob(i+1, v)
+		}
+	}
+}
+
+func exec(c *sqlite3.Conn, sql string, args ...any) error {
+	st, _, err := c.Prepare(sql)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	bind(st, args)
+	return st.Exec()
+}
+
+func query(c *sqlite3.Conn, sql string, args []any, row func(*sqlite3.Stmt)) error {
+	st, _, err := c.Prepare(sql)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	bind(st, args)
+	for st.Step() {
+		row(st)
+	}
+	return st.Err()
+}

@@ -1,0 +1,46 @@
+// Package relay forwards opaque event batches between the replicas of a
+// room and keeps them, so that replicas that are never online together
+// still converge. It never decodes a batch.
+//
+// The room logic — sequencing, join with a cursor, acknowledgements,
+// fan-out, quotas, tokens — is in Hub and Session and knows neither sockets
+// nor storage: a Store keeps the bodies (sqlitestore on disk; a Durable
+// Object's SQLite on Cloudflare) and a Conn carries envelopes to one
+// client (Server's WebSocket connections here). relay/PROTOCOL.md is the
+// wire protocol.
+package relay
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps the bodies published to each room under a per-room sequence
+// number 1, 2, 3 … without gaps.
+type Store interface {
+	// Epoch identifies the store: a random id made when it was created.
+	// A client that saw another epoch knows its cursor means nothing here.
+	Epoch() string
+	// Append stores body as the room's next seq, durably, and returns the
+	// seq. Calls for one room are serialized by the caller.
+	Append(ctx context.Context, room string, body []byte) (seq uint64, err error)
+	// Read calls fn for each kept body of the room with after < seq <=
+	// upTo, in order.
+	Read(ctx context.Context, room string, after, upTo uint64, fn func(seq uint64, body []byte) error) error
+	// Stats describes a room (zero for a room never published to).
+	Stats(ctx context.Context, room string) (RoomStats, error)
+	// Trim applies retention: it removes bodies stored before cutoff, and
+	// the oldest bodies of any room holding more than maxBytes (0: no
+	// limit). It never removes a room's last body, whose seq the next one
+	// follows.
+	Trim(ctx context.Context, cutoff time.Time, maxBytes int64) (removed int, err error)
+	// Close releases the store.
+	Close() error
+}
+
+// RoomStats describes what a store keeps of a room.
+type RoomStats struct {
+	First uint64 // oldest kept seq (0 if none kept)
+	Last  uint64 // last seq assigned (0 if none)
+	Bytes int64  // bytes kept
+}

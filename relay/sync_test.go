@@ -1,0 +1,237 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/factlog/factlog/relay"
+	"github.com/factlog/factlog/wasm/link"
+	"github.com/factlog/factlog/wasm/store"
+	"github.com/factlog/factlog/wasm/todo"
+)
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), store.Options{Schema: todo.Schema, Materializers: todo.LastWriterWins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func startLink(t *testing.T, s *store.Store, url string) *link.Link {
+	t.Helper()
+	l, err := link.Start(s, link.Options{URL: url, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// snapshotOf is what converged replicas share.
+func snapshotOf(t *testing.T, s *store.Store) string {
+	t.Helper()
+	var b strings.Builder
+	if err := s.Dump(context.Background(), &b, "todo", "event", "event_dag"); err != nil {
+		t.Fatal(err)
+	}
+	heads, _ := s.Heads(context.Background())
+	fmt.Fprint(&b, heads)
+	return b.String()
+}
+
+// converge waits (boundedly) until every store holds the same log and
+// state.
+func converge(t *testing.T, stores ...*store.Store) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		want := snapshotOf(t, stores[0])
+		same := true
+		for _, s := range stores[1:] {
+			same = same && snapshotOf(t, s) == want
+		}
+		if same {
+			return
+		}
+		if time.Now().After(deadline) {
+			for i, s := range stores {
+				vv, _ := s.VersionVector(context.Background())
+				t.Logf("replica %d: %v", i, vv)
+			}
+			t.Fatal("the replicas did not converge within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func edit(t *testing.T, s *store.Store, item, typ, value string) {
+	t.Helper()
+	if _, err := s.Append(context.Background(), item, typ, []byte(value)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClientsConverge(t *testing.T) {
+	for _, n := range []int{2, 5} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := startRelay(t, relay.Options{})
+			stores := make([]*store.Store, n)
+			for i := range stores {
+				stores[i] = openStore(t)
+				startLink(t, stores[i], r.url("todos"))
+			}
+			var wg sync.WaitGroup
+			for i, s := range stores {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range 20 {
+						item := fmt.Sprintf("%d-%d", i, j%5)
+						s.Append(context.Background(), item, "create", []byte(`"new"`))
+						s.Append(context.Background(), item, "set_content", []byte(fmt.Sprintf(`"edit %d"`, j)))
+					}
+				}()
+			}
+			wg.Wait()
+			converge(t, stores...)
+		})
+	}
+}
+
+// TestOfflineReplicaCatchesUp: one replica publishes while the other has
+// never connected; the other converges when it joins, from the relay
+// alone.
+func TestOfflineReplicaCatchesUp(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	a, b := openStore(t), openStore(t)
+	la := startLink(t, a, r.url("todos"))
+	edit(t, a, "1", "create", `"make pasta"`)
+	edit(t, a, "1", "set_completed", `true`)
+	waitFor(t, func() bool { return la.Status().State == link.Online && acked(t, a, r.url("todos")) })
+	la.Close() // a goes away for good
+	edit(t, b, "2", "create", `"clean"`)
+	startLink(t, b, r.url("todos"))
+	waitFor(t, func() bool {
+		rows, _ := b.Query(context.Background(), `SELECT count(*) FROM todo`)
+		return rows.Values[0][0] == int64(2)
+	})
+}
+
+// acked reports whether the room holds everything s has.
+func acked(t *testing.T, s *store.Store, url string) bool {
+	st, err := s.LinkState(context.Background(), strings.TrimSuffix(url, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vv, _ := s.VersionVector(context.Background())
+	for p, seq := range vv {
+		if st.Room[p] < seq {
+			return false
+		}
+	}
+	return true
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRelayRestart stops the relay mid-stream and starts it again on the
+// same store: everything acknowledged is still there, the clients
+// reconnect by themselves, and all converge.
+func TestRelayRestart(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	a, b := openStore(t), openStore(t)
+	startLink(t, a, r.url("todos"))
+	startLink(t, b, r.url("todos"))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a keeps editing throughout
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			a.Append(context.Background(), fmt.Sprint(i%10), "set_content", []byte(fmt.Sprintf(`"v%d"`, i)))
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	waitFor(t, func() bool { st, _ := a.LinkState(context.Background(), r.url("todos")); return st.Cursor > 20 })
+	ackedBefore, _ := a.LinkState(context.Background(), r.url("todos"))
+	r.restart()
+	waitFor(t, func() bool { st, _ := a.LinkState(context.Background(), r.url("todos")); return st.Cursor > ackedBefore.Cursor+20 })
+	close(stop)
+	<-done
+	converge(t, a, b)
+	// A replica that joins now gets, from the relay alone, at least all
+	// that a had acknowledged before the restart.
+	c := openStore(t)
+	startLink(t, c, r.url("todos"))
+	waitFor(t, func() bool {
+		vv, _ := c.VersionVector(context.Background())
+		for p, seq := range ackedBefore.Room {
+			if vv[p] < seq {
+				return false
+			}
+		}
+		return true
+	})
+	converge(t, a, b, c)
+}
+
+// TestDuplicateDelivery: a replica that forgets its cursor gets the whole
+// room again; importing it changes nothing.
+func TestDuplicateDelivery(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	a, b := openStore(t), openStore(t)
+	startLink(t, a, r.url("todos"))
+	lb := startLink(t, b, r.url("todos"))
+	edit(t, a, "1", "create", `"make pasta"`)
+	edit(t, b, "2", "create", `"clean"`)
+	converge(t, a, b)
+	lb.Close()
+	before := snapshotOf(t, b)
+	st, _ := b.LinkState(context.Background(), r.url("todos"))
+	st.Cursor = 0
+	b.SaveLinkState(context.Background(), r.url("todos"), st)
+	l := startLink(t, b, r.url("todos"))
+	waitFor(t, func() bool { return l.Status().State == link.Online })
+	if after := snapshotOf(t, b); after != before {
+		t.Fatalf("redelivery changed the replica:\n%s\nwas\n%s", after, before)
+	}
+}
+
+// TestEpochChange: a relay whose store was replaced gets everything
+// published again by the replicas that reconnect to it.
+func TestEpochChange(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	a := openStore(t)
+	la := startLink(t, a, r.url("todos"))
+	edit(t, a, "1", "create", `"make pasta"`)
+	waitFor(t, func() bool { return acked(t, a, r.url("todos")) })
+	la.Close()
+	r.stop()
+	r.path = r.path + ".new" // a wiped relay
+	r.start()
+	la = startLink(t, a, r.url("todos"))
+	waitFor(t, func() bool { return la.Status().Notice == "epoch_changed" && acked(t, a, r.url("todos")) })
+	b := openStore(t)
+	startLink(t, b, r.url("todos"))
+	converge(t, a, b)
+}

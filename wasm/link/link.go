@@ -1,0 +1,206 @@
+// Package link keeps a store in sync with a room of a factlog relay, over
+// a WebSocket (github.com/coder/websocket, natively and in the browser):
+// it joins with the cursor it saved, imports what the room holds after it,
+// publishes what the room lacks, and after a fault reconnects with backoff
+// and resumes from its cursor. relay/PROTOCOL.md is the protocol.
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	gosync "sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/factlog/factlog/relay/protocol"
+	"github.com/factlog/factlog/wasm/store"
+	"github.com/factlog/factlog/wasm/sync"
+)
+
+// Options configure a Link.
+type Options struct {
+	// URL is the room: ws[s]://host/v1/rooms/{room}.
+	URL string
+	// Token is the room token, if the relay requires one.
+	Token string
+	// MaxFrame is the relay's largest message (default protocol.MaxFrame);
+	// larger exports are split into several batches.
+	MaxFrame int
+	// MinBackoff and MaxBackoff bound the wait before a reconnection,
+	// which doubles after each failure (defaults 250 ms and 30 s).
+	MinBackoff, MaxBackoff time.Duration
+	// OnStatus, if set, is called when the link's status changes, from the
+	// link's goroutine.
+	OnStatus func(Status)
+}
+
+// States of a link.
+const (
+	Connecting = "connecting"
+	CatchingUp = "catching-up"
+	Online     = "online"
+	Offline    = "offline" // waiting to reconnect; Error says why
+	Closed     = "closed"
+)
+
+// Status describes a link.
+type Status struct {
+	State  string `json:"state"`
+	Error  string `json:"error,omitempty"`
+	Notice string `json:"notice,omitempty"` // protocol.EpochChanged or protocol.Truncated, when the relay said so
+	Cursor uint64 `json:"cursor"`
+}
+
+// Link is a running link. Start makes one; Close stops it.
+type Link struct {
+	s      *store.Store
+	opts   Options
+	key    string
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     gosync.Mutex
+	status Status
+}
+
+// Start links s to a room and keeps it linked until Close.
+func Start(s *store.Store, opts Options) (*Link, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") {
+		return nil, store.ArgumentError(fmt.Sprintf("link: %q is not a ws:// or wss:// room URL", opts.URL))
+	}
+	if opts.MaxFrame <= 0 {
+		opts.MaxFrame = protocol.MaxFrame
+	}
+	if opts.MaxFrame-1024 < sync.MinChunkLimit {
+		return nil, store.ArgumentError(fmt.Sprintf("link: a relay frame of %d bytes is too small for the largest event", opts.MaxFrame))
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 250 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Link{s: s, opts: opts, key: u.Scheme + "://" + u.Host + u.Path, cancel: cancel, done: make(chan struct{})}
+	go l.run(ctx)
+	return l, nil
+}
+
+// Status returns the link's current status.
+func (l *Link) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.status
+}
+
+func (l *Link) set(st Status) {
+	l.mu.Lock()
+	changed := st != l.status
+	l.status = st
+	l.mu.Unlock()
+	if changed && l.opts.OnStatus != nil {
+		l.opts.OnStatus(st)
+	}
+}
+
+// Close stops the link and waits for its goroutine.
+func (l *Link) Close() error {
+	l.cancel()
+	<-l.done
+	return nil
+}
+
+func (l *Link) run(ctx context.Context) {
+	defer close(l.done)
+	backoff := l.opts.MinBackoff
+	for {
+		st := l.Status()
+		l.set(Status{State: Connecting, Cursor: st.Cursor, Notice: st.Notice})
+		online, err := l.session(ctx)
+		if ctx.Err() != nil {
+			st := l.Status()
+			l.set(Status{State: Closed, Cursor: st.Cursor})
+			return
+		}
+		if online {
+			backoff = l.opts.MinBackoff
+		}
+		st = l.Status()
+		l.set(Status{State: Offline, Error: err.Error(), Cursor: st.Cursor, Notice: st.Notice})
+		wait := backoff/2 + rand.N(backoff/2+1) // jitter, so a room does not reconnect in step
+		backoff = min(2*backoff, l.opts.MaxBackoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// errDone ends a session without a fault.
+var errDone = errors.New("link closed")
+
+// session runs one connection; online reports whether it got as far as
+// the relay's welcome.
+func (l *Link) session(ctx context.Context) (online bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	state, err := l.s.LinkState(ctx, l.key)
+	if err != nil {
+		return false, err
+	}
+	dial := l.opts.URL
+	if l.opts.Token != "" {
+		u, _ := url.Parse(dial)
+		q := u.Query()
+		q.Set("token", l.opts.Token)
+		u.RawQuery = q.Encode()
+		dial = u.String()
+	}
+	ws, _, err := websocket.Dial(ctx, dial, nil)
+	if err != nil {
+		return false, fmt.Errorf("connect: %w", err)
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(int64(l.opts.MaxFrame) + 4096)
+	if err := write(ctx, ws, protocol.Envelope{Kind: protocol.Join, Cursor: state.Cursor, Epoch: state.Epoch}); err != nil {
+		return false, err
+	}
+	w, err := read(ctx, ws)
+	if err != nil {
+		return false, err
+	}
+	if w.Kind != protocol.Welcome {
+		return false, fmt.Errorf("the relay answered join with %v", w.Kind)
+	}
+	notice := w.Code
+	if w.Code == protocol.EpochChanged {
+		// The relay lost or replaced its store: what it holds now starts
+		// afresh, and everything this replica has must be published again.
+		state = store.LinkState{Room: sync.VersionVector{}}
+	}
+	state.Epoch = w.Epoch
+	if err := l.s.SaveLinkState(ctx, l.key, state); err != nil {
+		return true, err
+	}
+	l.set(Status{State: CatchingUp, Cursor: state.Cursor, Notice: notice})
+	ss := &session{l: l, ws: ws, state: state, notice: notice, inflight: map[uint64]bool{}}
+	return true, ss.run(ctx)
+}
+
+func write(ctx context.Context, ws *websocket.Conn, e protocol.Envelope) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return ws.Write(ctx, websocket.MessageBinary, protocol.Encode(e))
+}
+
+func read(ctx context.Context, ws *websocket.Conn) (protocol.Envelope, error) {
+	_, b, err := ws.Read(ctx)
+	if err != nil {
+		return protocol.Envelope{}, err
+	}
+	return protocol.Decode(b)
+}
