@@ -175,7 +175,10 @@ func TestRelayRestart(t *testing.T) {
 	waitFor(t, func() bool { st, _ := a.LinkState(context.Background(), r.url("todos")); return st.Cursor > 20 })
 	ackedBefore, _ := a.LinkState(context.Background(), r.url("todos"))
 	r.restart()
-	waitFor(t, func() bool { st, _ := a.LinkState(context.Background(), r.url("todos")); return st.Cursor > ackedBefore.Cursor+20 })
+	waitFor(t, func() bool {
+		st, _ := a.LinkState(context.Background(), r.url("todos"))
+		return st.Cursor > ackedBefore.Cursor+20
+	})
 	close(stop)
 	<-done
 	converge(t, a, b)

@@ -100,10 +100,10 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *file) WriteAt(p []byte, off int64) (int, error) { return f.h.WriteAt(p, off) }
-func (f *file) Truncate(size int64) error                 { return f.h.Truncate(size) }
-func (f *file) Sync(vfs.SyncFlag) error                   { return f.h.Flush() }
-func (f *file) Size() (int64, error)                      { return f.h.Size() }
-func (f *file) SectorSize() int                           { return 4096 }
+func (f *file) Truncate(size int64) error                { return f.h.Truncate(size) }
+func (f *file) Sync(vfs.SyncFlag) error                  { return f.h.Flush() }
+func (f *file) Size() (int64, error)                     { return f.h.Size() }
+func (f *file) SectorSize() int                          { return 4096 }
 
 func (f *file) DeviceCharacteristics() vfs.DeviceCharacteristic {
 	return vfs.IOCAP_UNDELETABLE_WHEN_OPEN

@@ -55,11 +55,11 @@ type Options struct {
 
 // Store is one replica.
 type Store struct {
-	mu     gosync.Mutex
-	c      *db.Conn
-	g      *dag.Graph
-	r      *replay.Engine
-	peer   event.PeerID
+	mu      gosync.Mutex
+	c       *db.Conn
+	g       *dag.Graph
+	r       *replay.Engine
+	peer    event.PeerID
 	opts    Options
 	guard   guard
 	watcher *watcher // nil until the first Watch

@@ -99,10 +99,10 @@ func TestWatchRejects(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	for sql, want := range map[string]string{
-		`DELETE FROM todo`:           "state derived",
+		`DELETE FROM todo`:             "state derived",
 		`INSERT INTO local VALUES (1)`: "no such table",
-		`SELECT 1; SELECT 2`:         "one statement",
-		`CREATE TABLE local (x)`:     "only read",
+		`SELECT 1; SELECT 2`:           "one statement",
+		`CREATE TABLE local (x)`:       "only read",
 	} {
 		_, err := s.Watch(ctx, sql, nil, func(*store.Rows, error) {})
 		if err == nil || !strings.Contains(err.Error(), want) {
