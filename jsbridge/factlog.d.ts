@@ -134,7 +134,32 @@ export interface Database {
     onError?: (error: FactlogError) => void,
   ): () => void;
   watch<Row = Record<string, SQLValue>>(sql: string, callback: (rows: Row[]) => void, onError?: (error: FactlogError) => void): () => void;
-  /** Closes the store; later calls reject with code CLOSED. */
+  /**
+   * Keeps the store in sync with a relay room (ws[s]://host/v1/rooms/ROOM)
+   * until the link or the store is closed: it joins from where it left off,
+   * imports what the room holds, publishes what the room lacks, and
+   * reconnects with backoff after faults.
+   */
+  connect(url: string, options?: { token?: string; onStatus?: (status: LinkStatus) => void }): Link;
+  /** Closes the store (and its links); later calls reject with code CLOSED. */
+  close(): Promise<void>;
+}
+
+export interface LinkStatus {
+  state: "connecting" | "catching-up" | "online" | "offline" | "closed";
+  /** Why the link is offline, or what the relay refused. */
+  error?: string;
+  /** "epoch_changed" (the relay's store was replaced) or "truncated" (retention dropped what this replica missed). */
+  notice?: string;
+  /** The last seq of the room this replica has processed. */
+  cursor: number;
+}
+
+export interface Link {
+  /** The latest status. */
+  readonly status: LinkStatus;
+  /** Calls fn on every status change; returns a function that stops it. */
+  onStatus(fn: (status: LinkStatus) => void): () => void;
   close(): Promise<void>;
 }
 

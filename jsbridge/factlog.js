@@ -152,6 +152,7 @@ class Database {
   #db;
   #closed = false;
   #stops = new Set();
+  #links = new Set();
 
   #progress;
   #setProgress;
@@ -271,12 +272,84 @@ class Database {
     return stop;
   }
 
+  /**
+   * Keeps this store in sync with a room of a relay until close(): it
+   * joins from where it left off, receives what the room holds, publishes
+   * what the room lacks, and reconnects with backoff after faults. url is
+   * ws[s]://host/v1/rooms/ROOM (http[s] works too).
+   */
+  connect(url, { token, onStatus } = {}) {
+    if (this.#closed) throw closedError();
+    const link = new Link(this.#e, onStatus);
+    const wsURL = String(url).replace(/^http/, "ws");
+    this.#links.add(link);
+    link._started = this.#call("connect", { url: wsURL, token: token || "" }).then(
+      (r) => link._attach(r.link),
+      (err) => {
+        this.#links.delete(link);
+        link._fail(err);
+      },
+    );
+    return link;
+  }
+
   /** Closes the store. Later calls reject with code CLOSED. */
   async close() {
     if (this.#closed) return;
     for (const stop of [...this.#stops]) stop();
+    await Promise.all([...this.#links].map((l) => l.close()));
     this.#closed = true;
     this.#offProgress();
     await this.#e.call("close", { db: this.#db }, undefined, persistentName(this.name));
+  }
+}
+
+/** A live link between a store and a relay room; see Database.connect. */
+class Link {
+  #e;
+  #id;
+  #listeners = new Set();
+  #off = () => {};
+  #closed = false;
+
+  constructor(engine, onStatus) {
+    this.#e = engine;
+    /** The latest status: { state, error?, notice?, cursor }. */
+    this.status = { state: "connecting", cursor: 0 };
+    if (onStatus) this.#listeners.add(onStatus);
+  }
+
+  _attach(id) {
+    this.#id = id;
+    if (this.#closed) {
+      this.#e.call("disconnect", { link: id }).catch(() => {});
+      return;
+    }
+    this.#off = this.#e.on("link", id, (st) => {
+      this.status = st;
+      for (const fn of this.#listeners) fn(st);
+    });
+  }
+
+  _fail(err) {
+    this.status = { state: "closed", error: err.message, cursor: 0 };
+    for (const fn of this.#listeners) fn(this.status);
+  }
+
+  /** Calls fn with every status change; returns a function that stops it. */
+  onStatus(fn) {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Ends the link. */
+  async close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this._started;
+    this.#off();
+    if (this.#id !== undefined) await this.#e.call("disconnect", { link: this.#id }).catch(() => {});
+    this.status = { ...this.status, state: "closed" };
+    for (const fn of this.#listeners) fn(this.status);
   }
 }

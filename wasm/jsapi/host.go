@@ -19,6 +19,7 @@ import (
 	"fmt"
 	gosync "sync"
 
+	"github.com/factlog/factlog/wasm/link"
 	"github.com/factlog/factlog/wasm/store"
 )
 
@@ -33,19 +34,26 @@ type Host struct {
 	// Storage places stores; nil keeps every store in memory.
 	Storage Storage
 	// Notify delivers what Go pushes to JavaScript: kind "watch" (id: the
-	// watch, json: {rows} or {error}) and "progress" (id: the one the
-	// caller gave open or reinterpret, json: {done, total}).
+	// watch, json: {rows} or {error}), "progress" (id: the one the
+	// caller gave open or reinterpret, json: {done, total}) and "link"
+	// (id: the link, json: its status).
 	Notify func(kind string, id int, json []byte)
 
 	mu      gosync.Mutex
 	next    int
 	stores  map[int]*store.Store
 	watches map[int]watchEntry
+	links   map[int]linkEntry
 }
 
 type watchEntry struct {
 	db   int
 	stop func()
+}
+
+type linkEntry struct {
+	db   int
+	link *link.Link
 }
 
 // Error is a failed call as JavaScript sees it.
@@ -107,12 +115,15 @@ func (h *Host) notify(kind string, id int, v any) {
 	h.Notify(kind, id, b)
 }
 
-// Close closes every store.
+// Close closes every link and store.
 func (h *Host) Close() {
 	h.mu.Lock()
-	stores := h.stores
-	h.stores, h.watches = nil, nil
+	stores, links := h.stores, h.links
+	h.stores, h.watches, h.links = nil, nil, nil
 	h.mu.Unlock()
+	for _, l := range links {
+		l.link.Close()
+	}
 	for _, s := range stores {
 		s.Close()
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 
 	"github.com/factlog/factlog/wasm/event"
+	"github.com/factlog/factlog/wasm/link"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
 )
@@ -29,6 +30,8 @@ var methods = map[string]method{
 	"watch":         watch,
 	"unwatch":       unwatch,
 	"reinterpret":   reinterpret,
+	"connect":       connect,
+	"disconnect":    disconnect,
 }
 
 // decode reads a method's JSON arguments.
@@ -114,7 +117,17 @@ func closeStore(h *Host, _ context.Context, args, _ []byte) (any, []byte, error)
 			delete(h.watches, id)
 		}
 	}
+	var links []*link.Link
+	for id, l := range h.links {
+		if l.db == a.DB {
+			links = append(links, l.link)
+			delete(h.links, id)
+		}
+	}
 	h.mu.Unlock()
+	for _, l := range links {
+		l.Close()
+	}
 	if s == nil {
 		return nil, nil, nil // closing twice is fine
 	}
@@ -416,4 +429,57 @@ func reinterpret(h *Host, ctx context.Context, args, _ []byte) (any, []byte, err
 		return nil, nil, err
 	}
 	return nil, nil, s.Reinterpret(ctx, a.Schema, a.Materializers, h.progress(a.Progress))
+}
+
+type connectArgs struct {
+	DB    int    `json:"db"`
+	URL   string `json:"url"`
+	Token string `json:"token"`
+}
+
+func connect(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
+	a, err := decode[connectArgs]("connect", args)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := h.store(a.DB)
+	if err != nil {
+		return nil, nil, err
+	}
+	h.mu.Lock()
+	h.next++
+	id := h.next
+	h.mu.Unlock()
+	l, err := link.Start(s, link.Options{URL: a.URL, Token: a.Token, OnStatus: func(st link.Status) {
+		h.notify("link", id, st)
+	}})
+	if err != nil {
+		return nil, nil, err
+	}
+	h.mu.Lock()
+	if h.links == nil {
+		h.links = map[int]linkEntry{}
+	}
+	h.links[id] = linkEntry{db: a.DB, link: l}
+	h.mu.Unlock()
+	return map[string]int{"link": id}, nil, nil
+}
+
+type disconnectArgs struct {
+	Link int `json:"link"`
+}
+
+func disconnect(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
+	a, err := decode[disconnectArgs]("disconnect", args)
+	if err != nil {
+		return nil, nil, err
+	}
+	h.mu.Lock()
+	l, ok := h.links[a.Link]
+	delete(h.links, a.Link)
+	h.mu.Unlock()
+	if ok {
+		l.link.Close()
+	}
+	return nil, nil, nil
 }
