@@ -19,10 +19,16 @@ import (
 // slow client, once it reads, learns why (and that it should resume from
 // its cursor). Only ctx — the server giving up — cuts the connection.
 type wsConn struct {
-	srv     *Server
-	ws      *websocket.Conn
-	queue   chan []byte
-	joined  chan *Backlog
+	srv    *Server
+	ws     *websocket.Conn
+	joined chan *Backlog
+
+	// The send queue: a slice rather than a buffered channel, whose
+	// buffer an idle connection would pay for in full.
+	qmu    sync.Mutex
+	queue  [][]byte
+	queued chan struct{} // a value when queue became non-empty
+
 	closing chan struct{}
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -34,12 +40,28 @@ type wsConn struct {
 
 // Send implements Conn.
 func (c *wsConn) Send(msg []byte) bool {
-	select {
-	case c.queue <- msg:
-		return true
-	default:
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if len(c.queue) >= c.srv.opts.SendQueue {
 		return false
 	}
+	c.queue = append(c.queue, msg)
+	if len(c.queue) == 1 {
+		select {
+		case c.queued <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// take empties the queue.
+func (c *wsConn) take() [][]byte {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	q := c.queue
+	c.queue = nil
+	return q
 }
 
 // Close implements Conn.
@@ -129,8 +151,11 @@ func (c *wsConn) write() {
 	}
 	for {
 		select {
-		case msg := <-c.queue:
-			if err := c.send(msg); err != nil {
+		case <-c.queued:
+			// Everything queued goes out in as few WebSocket messages as
+			// the frame limit allows: under load a connection then costs a
+			// system call per batch, not per envelope.
+			if err := c.sendAll(c.take()); err != nil {
 				return
 			}
 		case <-c.closing:
@@ -142,9 +167,7 @@ func (c *wsConn) write() {
 }
 
 func (c *wsConn) backlog(b *Backlog) error {
-	if err := c.send(protocol.Encode(b.Welcome)); err != nil {
-		return err
-	}
+	batch := [][]byte{protocol.Encode(b.Welcome)}
 	last := b.From
 	err := c.srv.hub.Store().Read(c.ctx, b.Room, b.From, b.To, func(seq uint64, body []byte) error {
 		select {
@@ -153,12 +176,37 @@ func (c *wsConn) backlog(b *Backlog) error {
 		default:
 		}
 		last = seq
-		return c.send(protocol.Encode(protocol.Envelope{Kind: protocol.Deliver, Cursor: seq, Body: body}))
+		batch = append(batch, protocol.Encode(protocol.Envelope{Kind: protocol.Deliver, Cursor: seq, Body: body}))
+		if len(batch) < 256 {
+			return nil
+		}
+		err := c.sendAll(batch)
+		batch = batch[:0]
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	return c.send(protocol.Encode(protocol.Envelope{Kind: protocol.CaughtUp, Cursor: max(last, b.To)}))
+	return c.sendAll(append(batch, protocol.Encode(protocol.Envelope{Kind: protocol.CaughtUp, Cursor: max(last, b.To)})))
+}
+
+// sendAll writes envelopes, as few WebSocket messages (CBOR sequences of
+// envelopes) as fit the frame limit.
+func (c *wsConn) sendAll(msgs [][]byte) error {
+	var buf []byte
+	for _, m := range msgs {
+		if len(buf) > 0 && int64(len(buf)+len(m)) > c.srv.opts.MaxFrame {
+			if err := c.send(buf); err != nil {
+				return err
+			}
+			buf = nil
+		}
+		buf = append(buf, m...)
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	return c.send(buf)
 }
 
 var errClosing = errors.New("closing")

@@ -59,10 +59,12 @@ func NewHub(store Store, maxRooms int, maxRoomBytes int64, obs Observer) *Hub {
 func (h *Hub) Store() Store { return h.store }
 
 type room struct {
-	name    string
-	mu      sync.Mutex // serializes publishes, so seqs are gapless and fan-out is in order
-	members map[*member]bool
-	refs    int // members, and joins under way
+	name      string
+	mu        sync.Mutex // orders publishes, so seqs are gapless and fan-out is in order
+	members   map[*member]bool
+	refs      int    // sessions, and publishes not yet stored
+	loaded    bool   // delivered holds the store's last seq
+	delivered uint64 // the last seq acknowledged and forwarded
 }
 
 type member struct {
@@ -156,7 +158,7 @@ func (s *Session) Handle(ctx context.Context, msg []byte) (*Backlog, error) {
 }
 
 // join registers the member for live messages and returns the backlog up
-// to the last seq stored at that moment: every later seq reaches the
+// to the last seq forwarded at that moment: every later seq reaches the
 // member live, so there is no gap and no duplicate at the seam.
 func (s *Session) join(ctx context.Context, cursor uint64, epoch string) (*Backlog, error) {
 	r, store := s.room, s.hub.store
@@ -166,9 +168,13 @@ func (s *Session) join(ctx context.Context, cursor uint64, epoch string) (*Backl
 	if err != nil {
 		return nil, &CloseError{Code: 1011, Reason: "the relay could not read the room"}
 	}
-	w := protocol.Envelope{Kind: protocol.Welcome, Epoch: store.Epoch(), Cursor: st.Last}
+	if !r.loaded {
+		r.delivered, r.loaded = st.Last, true
+	}
+	last := r.delivered
+	w := protocol.Envelope{Kind: protocol.Welcome, Epoch: store.Epoch(), Cursor: last}
 	from := cursor
-	if (epoch != "" && epoch != store.Epoch()) || cursor > st.Last {
+	if (epoch != "" && epoch != store.Epoch()) || cursor > last {
 		w.Code, from = protocol.EpochChanged, 0
 	}
 	if st.First > 0 && from+1 < st.First {
@@ -178,19 +184,49 @@ func (s *Session) join(ctx context.Context, cursor uint64, epoch string) (*Backl
 		from = st.First - 1
 	}
 	r.members[s.member] = true
-	return &Backlog{Welcome: w, Room: r.name, From: from, To: st.Last}, nil
+	return &Backlog{Welcome: w, Room: r.name, From: from, To: last}, nil
 }
 
-// publish stores a body, acknowledges it, and forwards it to every other
-// member.
+// publish hands a body to the store; once it is durable the room
+// acknowledges it and forwards it to every other member (stored). The
+// room is not locked while the store writes, so a room's publishes are
+// written in groups, not one fsync each.
 func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 	m, r := s.member, s.room
-	var slow []*member
-	defer func() { // after the room is unlocked
-		for _, o := range slow {
-			s.hub.drop(r, o, "slow")
+	refuse := func(code, text string) {
+		if !m.conn.Send(protocol.Encode(protocol.Envelope{Kind: protocol.Error, ID: id, Code: code, Text: text})) {
+			s.hub.drop(r, m, "slow")
 		}
-	}()
+	}
+	if m.mode != ReadWrite {
+		refuse(protocol.ReadOnly, "this connection's token is read-only")
+		return
+	}
+	if s.hub.maxRoomBytes > 0 {
+		// Approximate by what is in flight; close enough for a quota.
+		st, err := s.hub.store.Stats(ctx, r.name)
+		if err == nil && st.Bytes+int64(len(body)) > s.hub.maxRoomBytes {
+			refuse(protocol.QuotaExceeded, fmt.Sprintf("the room keeps at most %d bytes", s.hub.maxRoomBytes))
+			return
+		}
+	}
+	s.hub.mu.Lock()
+	r.refs++ // the room outlives its members while their bodies are stored
+	s.hub.mu.Unlock()
+	start := time.Now()
+	r.mu.Lock()
+	s.hub.store.Append(r.name, body, func(seq uint64, err error) {
+		s.stored(m, id, body, seq, err, time.Since(start))
+	})
+	r.mu.Unlock()
+}
+
+// stored acknowledges and forwards a body the store has made durable. The
+// store calls it in seq order.
+func (s *Session) stored(m *member, id uint64, body []byte, seq uint64, err error, took time.Duration) {
+	r := s.room
+	defer s.hub.release(r)
+	var slow []*member
 	send := func(to *member, msg []byte) bool {
 		if !to.conn.Send(msg) {
 			slow = append(slow, to)
@@ -198,38 +234,26 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 		}
 		return true
 	}
-	refuse := func(code, text string) {
-		send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Error, ID: id, Code: code, Text: text}))
-	}
-	if m.mode != ReadWrite {
-		refuse(protocol.ReadOnly, "this connection's token is read-only")
-		return
-	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s.hub.maxRoomBytes > 0 {
-		st, err := s.hub.store.Stats(ctx, r.name)
-		if err == nil && st.Bytes+int64(len(body)) > s.hub.maxRoomBytes {
-			refuse(protocol.QuotaExceeded, fmt.Sprintf("the room keeps at most %d bytes", s.hub.maxRoomBytes))
-			return
-		}
-	}
-	start := time.Now()
-	seq, err := s.hub.store.Append(ctx, r.name, body)
 	if err != nil {
-		refuse(protocol.Internal, "the relay could not store the body; publish it again")
-		return
-	}
-	s.hub.obs.Published(r.name, len(body), time.Since(start))
-	send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Ack, ID: id, Cursor: seq}))
-	deliver := protocol.Encode(protocol.Envelope{Kind: protocol.Deliver, Cursor: seq, Body: body})
-	n := 0
-	for o := range r.members {
-		if o != m && send(o, deliver) {
-			n++
+		send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Error, ID: id, Code: protocol.Internal, Text: "the relay could not store the body; publish it again"}))
+	} else {
+		s.hub.obs.Published(r.name, len(body), took)
+		r.delivered = seq
+		send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Ack, ID: id, Cursor: seq}))
+		deliver := protocol.Encode(protocol.Envelope{Kind: protocol.Deliver, Cursor: seq, Body: body})
+		n := 0
+		for o := range r.members {
+			if o != m && send(o, deliver) {
+				n++
+			}
 		}
+		s.hub.obs.Delivered(n)
 	}
-	s.hub.obs.Delivered(n)
+	r.mu.Unlock()
+	for _, o := range slow {
+		s.hub.drop(r, o, "slow")
+	}
 }
 
 // drop disconnects a member that cannot keep up: it leaves the room, and

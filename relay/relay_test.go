@@ -106,8 +106,9 @@ func (r *relayServer) url(room string) string { return "ws://" + r.addr + "/v1/r
 
 // client is a raw protocol client for the tests that look at envelopes.
 type client struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t    *testing.T
+	ws   *websocket.Conn
+	more []protocol.Envelope // envelopes of the last message not yet returned
 }
 
 func dial(t *testing.T, url string) *client {
@@ -142,13 +143,20 @@ func (c *client) recv() protocol.Envelope {
 }
 
 func (c *client) next() (protocol.Envelope, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, b, err := c.ws.Read(ctx)
-	if err != nil {
-		return protocol.Envelope{}, err
+	if len(c.more) == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, b, err := c.ws.Read(ctx)
+		if err != nil {
+			return protocol.Envelope{}, err
+		}
+		if c.more, err = protocol.DecodeAll(b); err != nil {
+			return protocol.Envelope{}, err
+		}
 	}
-	return protocol.Decode(b)
+	e := c.more[0]
+	c.more = c.more[1:]
+	return e, nil
 }
 
 // closed waits for the relay to close the connection and returns the code.

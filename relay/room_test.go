@@ -235,7 +235,7 @@ func TestConnectionLimits(t *testing.T) {
 // TestSlowConsumer: a client that never reads is disconnected once its
 // queue is full; the room keeps flowing to the others.
 func TestSlowConsumer(t *testing.T) {
-	r := startRelay(t, relay.Options{SendQueue: 16, MessagesPerSecond: 1e6, MessageBurst: 1e6})
+	r := startRelay(t, relay.Options{SendQueue: 64, MessagesPerSecond: 1e6, MessageBurst: 1e6})
 	slow := dial(t, r.url("room"))
 	slow.join(0, "")
 	fast := dial(t, r.url("room"))
@@ -244,9 +244,12 @@ func TestSlowConsumer(t *testing.T) {
 	pub.join(0, "")
 	body := bytes.Repeat([]byte("x"), 32<<10)
 	const n = 400 // 12 MiB: more than the socket buffers hold
-	go func() {
+	go func() { // one publish at a time, so the fast client sees no burst
 		for i := range n {
 			pub.ws.Write(context.Background(), websocket.MessageBinary, protocol.Encode(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: body}))
+			if _, err := pub.next(); err != nil {
+				return
+			}
 		}
 	}()
 	for i := range n {

@@ -219,7 +219,7 @@ func (s *Server) admit() (*wsConn, error) {
 		return nil, fmt.Errorf("the relay is full (%d connections)", s.opts.MaxConns)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	c := &wsConn{srv: s, queue: make(chan []byte, s.opts.SendQueue), ctx: ctx, cancel: cancel, joined: make(chan *Backlog, 1), closing: make(chan struct{})}
+	c := &wsConn{srv: s, queued: make(chan struct{}, 1), ctx: ctx, cancel: cancel, joined: make(chan *Backlog, 1), closing: make(chan struct{})}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.metrics.conns.Set(float64(len(s.conns)))

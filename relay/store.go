@@ -21,9 +21,13 @@ type Store interface {
 	// Epoch identifies the store: a random id made when it was created.
 	// A client that saw another epoch knows its cursor means nothing here.
 	Epoch() string
-	// Append stores body as the room's next seq, durably, and returns the
-	// seq. Calls for one room are serialized by the caller.
-	Append(ctx context.Context, room string, body []byte) (seq uint64, err error)
+	// Append stores body as the room's next seq, durably, then calls done
+	// with the seq (or an error). For one room, done is called in the
+	// order of the Append calls, which the caller serializes. Append must
+	// not block, and done must not call back into the store: the room
+	// logic acknowledges and forwards the body from done, in seq order,
+	// while the next bodies are being written.
+	Append(room string, body []byte, done func(seq uint64, err error))
 	// Read calls fn for each kept body of the room with after < seq <=
 	// upTo, in order.
 	Read(ctx context.Context, room string, after, upTo uint64, fn func(seq uint64, body []byte) error) error

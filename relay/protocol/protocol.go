@@ -122,6 +122,30 @@ func mustDec() cbor.DecMode {
 	return m
 }
 
+// DecodeAll parses a WebSocket message from the relay, which holds one or
+// more envelopes back to back (a CBOR sequence, RFC 8742): under load the
+// relay sends what it has queued for a client in one message.
+func DecodeAll(b []byte) ([]Envelope, error) {
+	var out []Envelope
+	for len(b) > 0 {
+		var raw cbor.RawMessage
+		rest, err := decMode.UnmarshalFirst(b, &raw)
+		if err != nil {
+			return out, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		e, err := Decode(b[:len(b)-len(rest)])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+		b = rest
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: empty message", ErrMalformed)
+	}
+	return out, nil
+}
+
 // Encode returns e's CBOR encoding, with V set to Version.
 func Encode(e Envelope) []byte {
 	e.V = Version

@@ -56,3 +56,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeAll(t *testing.T) {
+	a, b := Envelope{Kind: Deliver, Cursor: 1, Body: []byte("x")}, Envelope{Kind: CaughtUp, Cursor: 1}
+	got, err := DecodeAll(append(Encode(a), Encode(b)...))
+	if err != nil || len(got) != 2 || got[0].Cursor != 1 || got[1].Kind != CaughtUp {
+		t.Fatalf("DecodeAll = %+v, %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, append(Encode(a), 0xff)} {
+		if _, err := DecodeAll(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("DecodeAll(%x) error = %v", bad, err)
+		}
+	}
+}

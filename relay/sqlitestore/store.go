@@ -33,15 +33,22 @@ CREATE TABLE IF NOT EXISTS body (
 	at   INTEGER NOT NULL, -- Unix ms when stored, for retention
 	data BLOB NOT NULL,
 	PRIMARY KEY (room, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS body_at ON body (at);`
+) WITHOUT ROWID;`
 
 // Store is a relay.Store in one SQLite file.
 type Store struct {
 	epoch string
 	w     *sqlite3.Conn // owned by the writer goroutine
-	reqs  chan *request
+	stmts map[string]*sqlite3.Stmt // the writer's prepared statements
 	done  chan struct{}
+
+	// The writer's queue: unbounded, so that Append never blocks (a room
+	// calls it under its lock, and the writer's callbacks take that lock).
+	// Its size is bounded upstream, by the relay's per-connection rates.
+	qmu     sync.Mutex
+	queue   []*request
+	queued  chan struct{}
+	closing bool
 
 	rmu sync.Mutex // guards r
 	r   *sqlite3.Conn
@@ -51,12 +58,13 @@ type Store struct {
 }
 
 type request struct {
-	room string
-	body []byte
-	trim *trim
-	seq  uint64
-	err  error
-	done chan struct{}
+	room   string
+	body   []byte
+	stored func(seq uint64, err error) // for an append
+	trim   *trim
+	seq    uint64
+	err    error
+	done   chan struct{} // for a trim
 }
 
 type trim struct {
@@ -73,7 +81,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{w: w, reqs: make(chan *request, 1024), done: make(chan struct{}), rooms: map[string]relay.RoomStats{}}
+	s := &Store{w: w, stmts: map[string]*sqlite3.Stmt{}, queued: make(chan struct{}, 1), done: make(chan struct{}), rooms: map[string]relay.RoomStats{}}
 	if err := s.init(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open relay store %s: %w", path, err)
@@ -130,74 +138,73 @@ func (s *Store) init() error {
 func (s *Store) Epoch() string { return s.epoch }
 
 // Append implements relay.Store.
-func (s *Store) Append(ctx context.Context, room string, body []byte) (uint64, error) {
-	req := &request{room: room, body: body, done: make(chan struct{})}
-	if err := s.submit(ctx, req); err != nil {
-		return 0, err
+func (s *Store) Append(room string, body []byte, done func(seq uint64, err error)) {
+	if !s.enqueue(&request{room: room, body: body, stored: done}) {
+		go done(0, errClosed) // not in the caller's goroutine, which holds its room's lock
 	}
-	return req.seq, req.err
 }
 
 // Trim implements relay.Store.
 func (s *Store) Trim(ctx context.Context, cutoff time.Time, maxBytes int64) (int, error) {
 	req := &request{trim: &trim{cutoff: cutoff, maxBytes: maxBytes}, done: make(chan struct{})}
-	if err := s.submit(ctx, req); err != nil {
-		return 0, err
+	if !s.enqueue(req) {
+		return 0, errClosed
 	}
-	return req.trim.removed, req.err
+	select {
+	case <-req.done:
+		return req.trim.removed, req.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
 
 var errClosed = errors.New("relay store is closed")
 
-func (s *Store) submit(ctx context.Context, req *request) (err error) {
-	defer func() {
-		if recover() != nil { // send on a closed channel: the store closed
-			err = errClosed
-		}
-	}()
-	select {
-	case s.reqs <- req:
-	case <-ctx.Done():
-		return ctx.Err()
+func (s *Store) enqueue(req *request) bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.closing {
+		return false
 	}
+	s.queue = append(s.queue, req)
 	select {
-	case <-req.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err() // it may still commit; the client publishes again
+	case s.queued <- struct{}{}:
+	default:
 	}
+	return true
 }
 
-// write is the writer goroutine: it commits the requests that are waiting
-// as one transaction.
+// write is the writer goroutine: it commits whatever is queued as one
+// transaction, then reports each request, in order.
 func (s *Store) write() {
 	defer close(s.done)
-	for req := range s.reqs {
-		batch := []*request{req}
-	more:
-		for len(batch) < 512 {
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break more
+	for range s.queued {
+		s.qmu.Lock()
+		batch := s.queue
+		s.queue = nil
+		closing := s.closing
+		s.qmu.Unlock()
+		if len(batch) > 0 {
+			err := s.commit(batch)
+			for _, r := range batch {
+				if err != nil {
+					r.err = err
 				}
-				batch = append(batch, r)
-			default:
-				break more
+				if r.stored != nil {
+					r.stored(r.seq, r.err)
+				} else {
+					close(r.done)
+				}
 			}
 		}
-		err := s.commit(batch)
-		for _, r := range batch {
-			if err != nil {
-				r.err = err
-			}
-			close(r.done)
+		if closing {
+			return
 		}
 	}
 }
 
 func (s *Store) commit(batch []*request) (err error) {
-	if err := s.w.Exec(`BEGIN IMMEDIATE`); err != nil {
+	if err := s.exec(`BEGIN IMMEDIATE`); err != nil {
 		return err
 	}
 	touched := map[string]relay.RoomStats{}
@@ -231,21 +238,35 @@ func (s *Store) commit(batch []*request) (err error) {
 			st.First = st.Last
 		}
 		st.Bytes += int64(len(r.body))
-		if err := exec(s.w, `INSERT INTO body (room, seq, at, data) VALUES (?, ?, ?, ?)`, r.room, int64(st.Last), now, r.body); err != nil {
+		if err := s.exec(`INSERT INTO body (room, seq, at, data) VALUES (?, ?, ?, ?)`, r.room, int64(st.Last), now, r.body); err != nil {
 			return err
 		}
 		touched[r.room] = st
 		r.seq = st.Last
 	}
 	for name, st := range touched {
-		err := exec(s.w, `INSERT INTO room (name, last, first, bytes) VALUES (?, ?, ?, ?)
+		err := s.exec(`INSERT INTO room (name, last, first, bytes) VALUES (?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET last = excluded.last, first = excluded.first, bytes = excluded.bytes`,
 			name, int64(st.Last), int64(st.First), st.Bytes)
 		if err != nil {
 			return err
 		}
 	}
-	return s.w.Exec(`COMMIT`)
+	return s.exec(`COMMIT`)
+}
+
+// exec runs one of the writer's statements, prepared once.
+func (s *Store) exec(sql string, args ...any) error {
+	st, ok := s.stmts[sql]
+	if !ok {
+		var err error
+		if st, _, err = s.w.Prepare(sql); err != nil {
+			return err
+		}
+		s.stmts[sql] = st
+	}
+	bind(st, args)
+	return st.Exec()
 }
 
 // trim removes the bodies stored before the cutoff, then the oldest bodies
@@ -276,12 +297,32 @@ func (s *Store) trim(t *trim, touched map[string]relay.RoomStats) (int, error) {
 		room      string
 		seq, size int64
 	}
-	var old []body
-	err := query(s.w, `SELECT room, seq, length(data) FROM body WHERE at < ? ORDER BY room, seq`, []any{t.cutoff.UnixMilli()}, func(q *sqlite3.Stmt) {
-		old = append(old, body{q.ColumnText(0), q.ColumnInt64(1), q.ColumnInt64(2)})
-	})
+	// By age: each room's bodies are in seq order, which is time order, so
+	// walking each from its oldest costs what is removed, and no index on
+	// time has to be kept up on every insert.
+	var rooms []string
+	err := query(s.w, `SELECT name FROM room`, nil, func(q *sqlite3.Stmt) { rooms = append(rooms, q.ColumnText(0)) })
 	if err != nil {
 		return removed, err
+	}
+	var old []body
+	for _, room := range rooms {
+		for after, more := int64(0), true; more; {
+			n := 0
+			err := query(s.w, `SELECT seq, length(data), at FROM body WHERE room = ? AND seq > ? ORDER BY seq LIMIT 256`, []any{room, after}, func(q *sqlite3.Stmt) {
+				n++
+				after = q.ColumnInt64(0)
+				if q.ColumnInt64(2) >= t.cutoff.UnixMilli() {
+					more = false
+				} else if more {
+					old = append(old, body{room, after, q.ColumnInt64(1)})
+				}
+			})
+			if err != nil {
+				return removed, err
+			}
+			more = more && n == 256
+		}
 	}
 	for _, b := range old {
 		if _, err := remove(b.room, b.seq, b.size); err != nil {
@@ -377,8 +418,17 @@ func (s *Store) stats(c *sqlite3.Conn, room string) (relay.RoomStats, error) {
 // Close implements relay.Store: it waits for the writer to finish what it
 // was given.
 func (s *Store) Close() error {
-	close(s.reqs)
+	s.qmu.Lock()
+	s.closing = true
+	select {
+	case s.queued <- struct{}{}:
+	default:
+	}
+	s.qmu.Unlock()
 	<-s.done
+	for _, st := range s.stmts {
+		st.Close()
+	}
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	return errors.Join(s.w.Close(), s.r.Close())

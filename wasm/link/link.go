@@ -169,10 +169,11 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 	if err := write(ctx, ws, protocol.Envelope{Kind: protocol.Join, Cursor: state.Cursor, Epoch: state.Epoch}); err != nil {
 		return false, err
 	}
-	w, err := read(ctx, ws)
+	first, err := read(ctx, ws)
 	if err != nil {
 		return false, err
 	}
+	w := first[0]
 	if w.Kind != protocol.Welcome {
 		return false, fmt.Errorf("the relay answered join with %v", w.Kind)
 	}
@@ -188,7 +189,7 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 	}
 	l.set(Status{State: CatchingUp, Cursor: state.Cursor, Notice: notice})
 	ss := &session{l: l, ws: ws, state: state, notice: notice, inflight: map[uint64]bool{}}
-	return true, ss.run(ctx)
+	return true, ss.run(ctx, first[1:])
 }
 
 func write(ctx context.Context, ws *websocket.Conn, e protocol.Envelope) error {
@@ -197,10 +198,11 @@ func write(ctx context.Context, ws *websocket.Conn, e protocol.Envelope) error {
 	return ws.Write(ctx, websocket.MessageBinary, protocol.Encode(e))
 }
 
-func read(ctx context.Context, ws *websocket.Conn) (protocol.Envelope, error) {
+// read returns the envelopes of one message (the relay batches them).
+func read(ctx context.Context, ws *websocket.Conn) ([]protocol.Envelope, error) {
 	_, b, err := ws.Read(ctx)
 	if err != nil {
-		return protocol.Envelope{}, err
+		return nil, err
 	}
-	return protocol.Decode(b)
+	return protocol.DecodeAll(b)
 }

@@ -24,18 +24,23 @@ type session struct {
 	covers   sync.VersionVector // what the in-flight publishes hold
 }
 
-func (ss *session) run(ctx context.Context) error {
-	msgs := make(chan protocol.Envelope)
+func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
+	for _, e := range first { // what came with the welcome
+		if err := ss.handle(ctx, e); err != nil {
+			return err
+		}
+	}
+	msgs := make(chan []protocol.Envelope)
 	errc := make(chan error, 1)
 	go func() { // the reader, owned by this session
 		for {
-			e, err := read(ctx, ss.ws)
+			es, err := read(ctx, ss.ws)
 			if err != nil {
 				errc <- err
 				return
 			}
 			select {
-			case msgs <- e:
+			case msgs <- es:
 			case <-ctx.Done():
 				errc <- ctx.Err()
 				return
@@ -51,9 +56,11 @@ func (ss *session) run(ctx context.Context) error {
 			return errDone
 		case err := <-errc:
 			return fmt.Errorf("connection: %w", err)
-		case e := <-msgs:
-			if err := ss.handle(ctx, e); err != nil {
-				return err
+		case es := <-msgs:
+			for _, e := range es {
+				if err := ss.handle(ctx, e); err != nil {
+					return err
+				}
 			}
 		case <-changes:
 			if err := ss.publish(ctx); err != nil {
