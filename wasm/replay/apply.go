@@ -67,7 +67,7 @@ func (m *materializer) run(ev *event.Event) error {
 		case fieldType:
 			err = s.BindText(i+1, ev.Type)
 		case fieldValue:
-			err = bindValue(s, i+1, ev.Value)
+			err = db.BindJSON(s, i+1, ev.Value)
 		}
 		if err != nil {
 			return err

@@ -1,24 +1,10 @@
 package store_test
 
 import (
-	"flag"
-	"os"
 	"testing"
+
+	"github.com/factlog/factlog/wasm/internal/proptest"
 )
 
-// TestMain runs the property tests on 1,000 cases (100 with -short),
-// unless -rapid.checks says otherwise.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	checks := flag.Lookup("rapid.checks")
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f == checks })
-	if !set {
-		n := "1000"
-		if testing.Short() {
-			n = "100"
-		}
-		checks.Value.Set(n)
-	}
-	os.Exit(m.Run())
-}
+// TestMain runs the property tests on 1,000 cases (100 with -short).
+func TestMain(m *testing.M) { proptest.Main(m, 1000, 100) }

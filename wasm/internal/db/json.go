@@ -1,4 +1,4 @@
-package replay
+package db
 
 import (
 	"encoding/json"
@@ -13,8 +13,11 @@ import (
 // JavaScript) holds exactly.
 const maxExactInt = 1 << 53
 
-// bindValue binds a canonical JSON value the way materializers see it.
-func bindValue(s *sqlite3.Stmt, i int, value []byte) error {
+// BindJSON binds a canonical JSON value as the native SQLite value an
+// application sees: TEXT for a string, INTEGER (exact up to 2^53) or REAL
+// for a number, 1/0 for true/false, NULL for null, and JSON text for
+// objects and arrays.
+func BindJSON(s *sqlite3.Stmt, i int, value []byte) error {
 	if len(value) == 0 {
 		return s.BindNull(i)
 	}
@@ -30,13 +33,13 @@ func bindValue(s *sqlite3.Stmt, i int, value []byte) error {
 	case '"':
 		var str string
 		if err := json.Unmarshal(value, &str); err != nil {
-			return fmt.Errorf("bind :value: %w", err)
+			return fmt.Errorf("bind JSON value: %w", err)
 		}
 		return s.BindText(i, str)
 	default:
 		f, err := strconv.ParseFloat(string(value), 64)
 		if err != nil {
-			return fmt.Errorf("bind :value: %w", err)
+			return fmt.Errorf("bind JSON value: %w", err)
 		}
 		if f == math.Trunc(f) && math.Abs(f) <= maxExactInt {
 			return s.BindInt64(i, int64(f))

@@ -1,0 +1,157 @@
+package lww
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+func openTodo(t testing.TB) *Registers {
+	t.Helper()
+	r := open(t)
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func open(t interface{ Fatal(...any) }) *Registers {
+	r, err := Open(context.Background(), Options{Table: "todo", Columns: []string{"content", "completed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestSetAndMerge(t *testing.T) {
+	ctx := context.Background()
+	a, b := openTodo(t), openTodo(t)
+	a.Set(ctx, "1", "content", []byte(`"make pasta"`))
+	a.Set(ctx, "1", "completed", []byte(`true`))
+	sync(t, a, b)
+	// Concurrent: b renames once, a renames twice: a's clock is higher.
+	b.Set(ctx, "1", "content", []byte(`"cook"`))
+	a.Set(ctx, "1", "content", []byte(`"boil water"`))
+	a.Set(ctx, "1", "content", []byte(`"boil"`))
+	// Concurrent with equal clocks: the bigger value wins.
+	a.Set(ctx, "1", "completed", []byte(`false`))
+	b.Set(ctx, "1", "completed", []byte(`true`))
+	sync(t, a, b)
+	sync(t, b, a)
+	for _, r := range []*Registers{a, b} {
+		_, rows, err := r.Rows(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := [][]any{{"1", "boil", int64(1)}}; !reflect.DeepEqual(rows, want) {
+			t.Fatalf("rows %v, want %v", rows, want)
+		}
+	}
+	st, _ := a.State(ctx)
+	if st[0].Column != "completed" || st[0].Clock != 2 || st[1].Clock != 3 {
+		t.Fatalf("state %+v", st)
+	}
+}
+
+func sync(t interface{ Fatal(...any) }, from, to *Registers) {
+	b, err := from.ExportState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.MergeState(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConvergence: 2–6 replicas write at random and merge each other's
+// states in random order, some more than once; after everyone has merged
+// everyone, all hold the same state. Merging is commutative, associative
+// and idempotent.
+func TestConvergence(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		ctx := context.Background()
+		n := rapid.IntRange(2, 6).Draw(rt, "replicas")
+		rs := make([]*Registers, n)
+		for i := range rs {
+			rs[i] = open(rt)
+			defer rs[i].Close()
+		}
+		for range rapid.IntRange(1, 40).Draw(rt, "steps") {
+			i := rapid.IntRange(0, n-1).Draw(rt, "replica")
+			if rapid.Bool().Draw(rt, "write") {
+				col := rapid.SampledFrom([]string{"content", "completed"}).Draw(rt, "column")
+				v := rapid.SampledFrom([]string{`"a"`, `"b"`, `true`, `false`, `null`, `1`, `{"x":[1]}`}).Draw(rt, "value")
+				if _, err := rs[i].Set(ctx, rapid.SampledFrom([]string{"1", "2"}).Draw(rt, "row"), col, []byte(v)); err != nil {
+					rt.Fatal(err)
+				}
+			} else {
+				sync(rt, rs[rapid.IntRange(0, n-1).Draw(rt, "from")], rs[i])
+			}
+		}
+		for range 2 {
+			for _, from := range rs {
+				for _, to := range rs {
+					sync(rt, from, to)
+				}
+			}
+		}
+		want, _ := rs[0].State(ctx)
+		_, wantRows, _ := rs[0].Rows(ctx)
+		for i, r := range rs {
+			got, _ := r.State(ctx)
+			_, rows, _ := r.Rows(ctx)
+			if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(rows, wantRows) {
+				rt.Fatalf("replica %d: %v / %v, want %v / %v", i, got, rows, want, wantRows)
+			}
+		}
+	})
+}
+
+func TestRejects(t *testing.T) {
+	ctx := context.Background()
+	r := openTodo(t)
+	for name, err := range map[string]error{
+		"unknown column": func() error { _, err := r.Set(ctx, "1", "title", []byte(`1`)); return err }(),
+		"bad table":      func() error { _, err := Open(ctx, Options{Table: "x y", Columns: []string{"a"}}); return err }(),
+		"column id":      func() error { _, err := Open(ctx, Options{Table: "t", Columns: []string{"id"}}); return err }(),
+		"no columns":     func() error { _, err := Open(ctx, Options{Table: "t"}); return err }(),
+	} {
+		if !errors.Is(err, ErrArgument) {
+			t.Errorf("%s: %v, want %v", name, err, ErrArgument)
+		}
+	}
+	if _, err := r.MergeState(ctx, []byte("garbage")); !errors.Is(err, ErrState) {
+		t.Errorf("merge garbage: %v", err)
+	}
+	other, _ := Open(ctx, Options{Table: "notes", Columns: []string{"content"}})
+	defer other.Close()
+	other.Set(ctx, "1", "content", []byte(`"x"`))
+	b, _ := other.ExportState(ctx)
+	if _, err := r.MergeState(ctx, b); !errors.Is(err, ErrArgument) {
+		t.Errorf("merge of another table: %v", err)
+	}
+}
+
+func FuzzDecodeState(f *testing.F) {
+	r := openTodo(f)
+	ctx := context.Background()
+	r.Set(ctx, "1", "content", []byte(`"make pasta"`))
+	r.Set(ctx, "2", "completed", []byte(`true`))
+	b, _ := r.ExportState(ctx)
+	f.Add(b)
+	f.Add([]byte{})
+	f.Add([]byte("x\x9c\x03\x00\x00\x00\x00\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		table, regs, err := DecodeState(b)
+		if err != nil {
+			return
+		}
+		for _, reg := range regs {
+			if reg.ID == "" && reg.Column == "" {
+				t.Fatal(fmt.Sprint("a register without a row or column from ", table))
+			}
+		}
+	})
+}
