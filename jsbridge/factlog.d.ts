@@ -165,3 +165,32 @@ export interface Link {
 
 /** Opens (or creates) a store. */
 export function open(options?: OpenOptions): Promise<Database>;
+
+/** One column of one row of a last-write-wins table. */
+export interface Register {
+  id: string;
+  column: string;
+  value: JSONValue;
+  /** The register's Lamport clock: a local write moves it one past itself; a merge keeps the higher, on a tie the bigger value. */
+  clock: number;
+}
+
+/** A table of last-write-wins registers (the seed's first system), for comparison with the event log. */
+export interface Registers {
+  readonly name: string;
+  readonly persisted: boolean;
+  /** Writes one column of one row. */
+  set(id: string | number, column: string, value: JSONValue): Promise<Register>;
+  /** The rows: { id, ...columns }. */
+  rows<Row = Record<string, SQLValue>>(): Promise<Row[]>;
+  /** Every register with its clock: the internal state. */
+  state(): Promise<Register[]>;
+  /** The whole state, compressed, to merge into another replica. */
+  exportState(): Promise<Uint8Array>;
+  /** Keeps, column by column, the winner of this state and another's. */
+  merge(state: Uint8Array): Promise<{ changed: number }>;
+  close(): Promise<void>;
+}
+
+/** Opens (or creates) a table of registers; name as in open(). */
+export function openRegisters(options: { name?: string; table: string; columns: string[] }): Promise<Registers>;

@@ -143,6 +143,68 @@ export async function open(options = {}) {
   }
 }
 
+/**
+ * Opens (or creates) a table of last-write-wins registers, the seed's
+ * first system, for comparison with the event log. See factlog.d.ts.
+ */
+export async function openRegisters({ name = ":memory:", table, columns } = {}) {
+  const e = await engine();
+  const { result } = await e.call("openRegisters", { name, table, columns }, undefined, persistentName(name));
+  if (result.warning) console.warn("factlog:", result.warning);
+  return new Registers(e, result, name);
+}
+
+class Registers {
+  #e;
+  #id;
+  #closed = false;
+
+  constructor(engine, opened, name) {
+    this.#e = engine;
+    this.#id = opened.registers;
+    this.name = name;
+    this.persisted = opened.persisted;
+  }
+
+  async #call(method, args = {}, bytes) {
+    if (this.#closed) throw closedError();
+    const { result, bytes: out } = await this.#e.call("registers." + method, { registers: this.#id, ...args }, bytes);
+    return out !== undefined && out !== null ? out : result;
+  }
+
+  /** Writes a column of a row; returns the register { id, column, value, clock }. */
+  set(id, column, value = null) {
+    return this.#call("set", { id: String(id), column, value });
+  }
+
+  /** The rows as objects: { id, ...columns }. */
+  async rows() {
+    return toRows(await this.#call("rows"));
+  }
+
+  /** Every register: [{ id, column, value, clock }], by row and column. */
+  state() {
+    return this.#call("state");
+  }
+
+  /** The whole state, to merge into another replica. */
+  exportState() {
+    return this.#call("export");
+  }
+
+  /** Merges another replica's state; returns { changed }. */
+  merge(bytes) {
+    if (!(bytes instanceof Uint8Array)) return Promise.reject(toError({ code: "INVALID_ARGUMENT", message: "merge takes a Uint8Array" }));
+    return this.#call("merge", {}, bytes.slice());
+  }
+
+  async close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#e.call("registers.close", { registers: this.#id }, undefined, persistentName(this.name));
+  }
+}
+
 function persistentName(name) {
   return name === ":memory:" ? undefined : name;
 }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { open } from "factlog";
+import { open, openRegisters } from "factlog";
 
 const schema = `CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT NOT NULL DEFAULT '', completed INTEGER NOT NULL DEFAULT 0)`;
 const materializers = {
@@ -168,4 +168,26 @@ test("reinterpret rebuilds the state from the same events", async () => {
   assert.deepEqual(progress.at(-1), [3, 3]);
   assert.equal((await db.events()).length, 3, "no event is lost");
   await db.close();
+});
+
+test("last-write-wins registers converge and keep only the winners", async () => {
+  const [a, b] = await Promise.all([0, 1].map(() => openRegisters({ table: "todo", columns: ["content", "completed"] })));
+  await a.set("1", "content", "make pasta");
+  await a.set("1", "completed", true);
+  await b.merge(await a.exportState());
+  await b.set("1", "content", "cook");
+  await a.set("1", "completed", false);
+  await b.merge(await a.exportState());
+  await a.merge(await b.exportState());
+  assert.deepEqual(await a.rows(), [{ id: "1", content: "cook", completed: 0 }]);
+  assert.deepEqual(await b.rows(), await a.rows());
+  assert.deepEqual(
+    (await a.state()).map((r) => [r.column, r.value, r.clock]),
+    [["completed", false, 2], ["content", "cook", 2]],
+  );
+  await rejects(a.set("1", "title", "x"), "INVALID_ARGUMENT", /no column/);
+  await rejects(a.merge(new Uint8Array([1])), "INVALID_ARGUMENT", /not a registers state/);
+  await a.close();
+  await rejects(a.rows(), "CLOSED");
+  await b.close();
 });

@@ -20,6 +20,7 @@ import (
 	gosync "sync"
 
 	"github.com/factlog/factlog/wasm/link"
+	"github.com/factlog/factlog/wasm/lww"
 	"github.com/factlog/factlog/wasm/store"
 )
 
@@ -39,11 +40,12 @@ type Host struct {
 	// (id: the link, json: its status).
 	Notify func(kind string, id int, json []byte)
 
-	mu      gosync.Mutex
-	next    int
-	stores  map[int]*store.Store
-	watches map[int]watchEntry
-	links   map[int]linkEntry
+	mu        gosync.Mutex
+	next      int
+	stores    map[int]*store.Store
+	watches   map[int]watchEntry
+	links     map[int]linkEntry
+	registers map[int]*lww.Registers
 }
 
 type watchEntry struct {
@@ -94,6 +96,15 @@ func (h *Host) Call(ctx context.Context, method string, args, data []byte) (resu
 	return result, out, err
 }
 
+func errorsIs(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
+
 func (h *Host) store(id int) (*store.Store, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -118,11 +129,14 @@ func (h *Host) notify(kind string, id int, v any) {
 // Close closes every link and store.
 func (h *Host) Close() {
 	h.mu.Lock()
-	stores, links := h.stores, h.links
-	h.stores, h.watches, h.links = nil, nil, nil
+	stores, links, registers := h.stores, h.links, h.registers
+	h.stores, h.watches, h.links, h.registers = nil, nil, nil, nil
 	h.mu.Unlock()
 	for _, l := range links {
 		l.link.Close()
+	}
+	for _, r := range registers {
+		r.Close()
 	}
 	for _, s := range stores {
 		s.Close()
