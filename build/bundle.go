@@ -16,9 +16,14 @@ import (
 // share a chunk (runtime.js with Go's wasm_exec.js), plus the demo site
 // when web/ exists.
 func bundle(top, out string) error {
+	// Chunk names carry hashes: clear the last build's, or they pile up.
+	old, _ := filepath.Glob(filepath.Join(out, "*.js*"))
+	for _, f := range old {
+		os.Remove(f)
+	}
 	entries := []string{"jsbridge/factlog.js", "jsbridge/worker.js"}
 	if _, err := os.Stat(filepath.Join(top, "web", "app.js")); err == nil {
-		entries = append(entries, "web/app.js", "web/sw.js")
+		entries = append(entries, "web/app.js")
 	}
 	res := api.Build(api.BuildOptions{
 		AbsWorkingDir:     top,
@@ -40,6 +45,9 @@ func bundle(top, out string) error {
 		Write:             true,
 		LogLevel:          api.LogLevelSilent,
 		Plugins:           []api.Plugin{goRuntime},
+		// The demo imports the library by its package name, as an
+		// application does; here it resolves to the source.
+		Alias: map[string]string{"factlog": "./jsbridge/factlog.js"},
 		MainFields:        []string{"module", "main"},
 		ResolveExtensions: []string{".js"},
 	})
@@ -69,9 +77,13 @@ var goRuntime = api.Plugin{
 }
 
 // copyStatic copies the files that need no bundling: the TypeScript types,
-// and the demo's HTML, CSS and icons.
+// and the demo's HTML, CSS, icons and service worker (a classic script, as
+// service workers are most widely supported).
 func copyStatic(top, out string) error {
 	files := map[string]string{"jsbridge/factlog.d.ts": "factlog.d.ts"}
+	if _, err := os.Stat(filepath.Join(top, "web", "sw.js")); err == nil {
+		files["web/sw.js"] = "sw.js"
+	}
 	static, _ := filepath.Glob(filepath.Join(top, "web", "*"))
 	for _, f := range static {
 		switch filepath.Ext(f) {

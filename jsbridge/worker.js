@@ -41,17 +41,19 @@ self.onmessage = async (e) => {
 
 async function handle({ id, method, args, bytes, name }) {
   try {
-    if (method === "open" && name) await lock(name);
+    if (opens(method) && name) await lock(name);
     const [result, out] = await api.call(method, args, bytes);
-    if (method === "close" && name) unlock(name);
+    if ((method === "close" || method === "registers.close") && name) unlock(name);
     const transfer = out ? [out.buffer] : [];
     self.postMessage({ id, result, bytes: out }, transfer);
   } catch (err) {
-    if (method === "open" && name) unlock(name);
+    if (opens(method) && name) unlock(name);
     const error = err && err.code ? { code: err.code, message: err.message } : { code: "INTERNAL", message: String(err && err.message || err) };
     self.postMessage({ id, error });
   }
 }
+
+const opens = (method) => method === "open" || method === "openRegisters";
 
 // lock takes an exclusive Web Lock on a store name for as long as the
 // store is open here, so that a second tab gets a clear error instead of

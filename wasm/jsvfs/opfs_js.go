@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"syscall/js"
 
+	"github.com/factlog/factlog/wasm/internal/db"
 	"github.com/factlog/factlog/wasm/internal/jsvalue"
 )
 
@@ -17,7 +18,7 @@ type OPFS struct{ dir js.Value }
 
 // ErrLocked reports a file another tab has open: OPFS grants one sync
 // access handle per file.
-var ErrLocked = fmt.Errorf("the store is open in another tab or worker")
+var ErrLocked = db.ErrLocked
 
 // OpenOPFS opens (creating it if needed) the folder under the origin's
 // private root. It fails where OPFS is missing: outside a secure context,

@@ -35,6 +35,7 @@ const (
 	CodeClosed       = "CLOSED"        // the store is closed
 	CodeArgument     = "INVALID_ARGUMENT"
 	CodeNoMemory     = "NO_MEMORY" // the database reached Options.MaxMemory
+	CodeLocked       = "LOCKED"    // another tab or worker has the store open
 	CodeInternal     = "INTERNAL"
 )
 
@@ -65,6 +66,8 @@ func Code(err error) string {
 		return CodeArgument
 	case errors.Is(err, db.ErrNoMemory):
 		return CodeNoMemory
+	case errors.Is(err, db.ErrLocked):
+		return CodeLocked
 	case errors.As(err, &sqlErr):
 		return CodeSQL
 	default:

@@ -228,6 +228,9 @@ func (s *Store) Reinterpret(ctx context.Context, schema string, materializers ma
 		return fmt.Errorf("reinterpret: %w", err)
 	}
 	s.opts.Schema, s.opts.Materializers = schema, materializers
+	if s.watcher != nil {
+		s.watcher.everything()
+	}
 	return nil
 }
 
@@ -240,6 +243,9 @@ func (s *Store) Rebuild(ctx context.Context, progress func(done, total int)) err
 		return err
 	}
 	defer unlock()
+	if s.watcher != nil {
+		defer s.watcher.everything()
+	}
 	return s.c.Tx(func() error { return s.rebuild(progress) })
 }
 

@@ -118,6 +118,17 @@ func (ws *watcher) poke() {
 	}
 }
 
+// everything marks every watch, after a change the pre-update hook does
+// not see: tables dropped and created by a new interpretation.
+func (ws *watcher) everything() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for w := range ws.watches {
+		w.dirty = true
+	}
+	ws.poke()
+}
+
 // changes marks the watches that read a changed table, after a write.
 func (ws *watcher) changes() {
 	ws.mu.Lock()

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"maps"
 	"fmt"
 	"runtime"
 	"strings"
@@ -111,5 +112,33 @@ func TestWatchRejects(t *testing.T) {
 	}
 	if _, err := s.Watch(ctx, `SELECT 1`, 42, func(*store.Rows, error) {}); store.Code(err) != store.CodeArgument {
 		t.Errorf("Watch with bad arguments: %v", err)
+	}
+}
+
+// TestWatchReinterpret: a new interpretation drops and creates the state
+// tables, which no row change reports; the watches re-run all the same.
+func TestWatchReinterpret(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, 1)
+	defer s.Close()
+	s.Append(ctx, "1", "create", []byte(`"a"`))
+	s.Append(ctx, "1", "set_completed", []byte(`true`))
+	s.Append(ctx, "1", "set_completed", []byte(`false`))
+	results := make(chan *store.Rows, 10)
+	stop, err := s.Watch(ctx, `SELECT count(*) FROM churn`, nil, func(r *store.Rows, err error) { results <- r })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if r := next(t, results); r.Values[0][0] != int64(1) {
+		t.Fatalf("churn %v, want 1", r.Values)
+	}
+	mats := maps.Clone(testMaterializers)
+	mats["set_completed"] = `UPDATE todo SET completed = :value WHERE id = :item`
+	if err := s.Reinterpret(ctx, testSchema, mats, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := next(t, results); r.Values[0][0] != int64(0) {
+		t.Fatalf("churn after reinterpretation %v, want 0", r.Values)
 	}
 }

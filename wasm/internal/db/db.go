@@ -206,6 +206,10 @@ func Column(s *sqlite3.Stmt, i int) any {
 	}
 }
 
+// ErrLocked reports a database file that another tab, worker or process
+// holds.
+var ErrLocked = errors.New("the store is open in another tab or worker")
+
 // ErrNoMemory reports that SQLite reached the connection's memory limit.
 var ErrNoMemory = errors.New("database out of memory")
 

@@ -1,0 +1,363 @@
+// The factlog demo: the seed's interactive todo examples, on factlog.
+// Two examples — last-write-wins registers and the event log — each with
+// three replicas (three stores, three peers) that work alone until synced,
+// and, when the page is served by a relay, a live replica per browser tab.
+import { open, openRegisters } from "factlog";
+import { schema, interpretations } from "./interpretations.js";
+import { h, newId, short, show, clockTime } from "./dom.js";
+import { todoList } from "./todolist.js";
+import { dagSVG } from "./dag.js";
+
+const names = ["A", "B", "C"];
+const colors = ["#2563eb", "#db2777", "#16a34a", "#ea580c", "#7c3aed", "#0891b2"];
+
+// Authors get a color by the order a page first sees them.
+const peerColors = new Map();
+function peerStyle(peer, local) {
+  if (!peerColors.has(peer)) peerColors.set(peer, colors[peerColors.size % colors.length]);
+  const name = local.get(peer) || short(peer, 4);
+  return { color: peerColors.get(peer), name };
+}
+const localPeers = new Map(); // peer id → "A", "B", "C", "this tab"
+
+function fail(where, err) {
+  console.error(where, err);
+  const box = document.getElementById("errors");
+  box.hidden = false;
+  box.append(h("p", {}, `${where}: ${err.message || err}${err.code ? ` (${err.code})` : ""}`));
+}
+
+/** Opens a persisted store, or an in-memory one if another tab holds it. */
+async function openShared(openFn, options, notice) {
+  try {
+    return await openFn(options);
+  } catch (err) {
+    if (err.code !== "LOCKED") throw err;
+    notice(`Replica ${options.name} is open in another tab; this tab shows an in-memory copy.`);
+    return openFn({ ...options, name: ":memory:" });
+  }
+}
+
+function notice(text) {
+  const box = document.getElementById("notices");
+  box.hidden = false;
+  box.append(h("p", {}, text));
+}
+
+// ---------------------------------------------------------------------------
+// Example 1: last-write-wins registers.
+
+class LwwReplica {
+  constructor(i) {
+    this.i = i;
+    this.name = names[i];
+    this.offline = false;
+    this.editing = null;
+    this.el = h("section.replica", { dataset: { replica: i }, "aria-label": `LWW replica ${this.name}` });
+  }
+
+  async start() {
+    this.regs = await openShared(openRegisters, { name: `demo-lww-${this.name}`, table: "todo", columns: ["content", "completed"] }, notice);
+    await this.refresh();
+  }
+
+  async do(fn) {
+    try {
+      await fn();
+      await this.refresh();
+    } catch (err) {
+      fail(`LWW ${this.name}`, err);
+    }
+  }
+
+  async refresh() {
+    const [rows, state] = await Promise.all([this.regs.rows(), this.regs.state()]);
+    this.rows = rows;
+    this.state = state;
+    this.render();
+  }
+
+  render() {
+    const byRow = new Map();
+    for (const r of this.state) {
+      if (!byRow.has(r.id)) byRow.set(r.id, {});
+      byRow.get(r.id)[r.column] = r;
+    }
+    const cell = (r) => (r ? h("td", {}, h("span.value", {}, show(r.value)), h("span.clock", { title: "this register's Lamport clock" }, r.clock)) : h("td", {}, "—"));
+    this.el.replaceChildren(
+      header(this, `Replica ${this.name}`, colors[this.i]),
+      todoList({
+        label: `LWW replica ${this.name}`,
+        items: this.rows.map((r) => ({ id: r.id, content: r.content ?? "", completed: r.completed })),
+        editing: this.editing,
+        onAdd: (text) => this.do(async () => {
+          const id = newId();
+          await this.regs.set(id, "content", text);
+          await this.regs.set(id, "completed", false);
+        }),
+        onEdit: (id, text) => this.do(() => this.regs.set(id, "content", text)),
+        onToggle: (id, done) => this.do(() => this.regs.set(id, "completed", done)),
+        onEditing: (id) => {
+          this.editing = id;
+          this.render();
+        },
+      }),
+      h("details.internals", { open: true },
+        h("summary", {}, "Internal state: values and clocks"),
+        h("table.state", {},
+          h("thead", {}, h("tr", {}, h("th", {}, "id"), h("th", {}, "content"), h("th", {}, "completed"))),
+          h("tbody", {}, [...byRow].map(([id, cols]) => h("tr", {}, h("td.id", {}, id), cell(cols.content), cell(cols.completed)))),
+        ),
+      ),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Example 2: the event log.
+
+class LogReplica {
+  constructor(i, name, color, storeName) {
+    this.i = i;
+    this.name = name;
+    this.color = color;
+    this.storeName = storeName;
+    this.offline = false;
+    this.editing = null;
+    this.todos = [];
+    this.events = [];
+    this.edges = [];
+    this.heads = new Set();
+    this.churn = [];
+    this.el = h("section.replica", { dataset: { replica: i }, "aria-label": `Event log replica ${name}` });
+  }
+
+  async start(interpretation) {
+    this.db = await openShared(open, { name: this.storeName, schema, materializers: interpretations[interpretation].materializers }, notice);
+    localPeers.set(this.db.peer, this.name);
+    peerColors.set(this.db.peer, this.color);
+    const watch = (sql, fn) => this.db.watch(sql, [], (rows) => {
+      fn(rows);
+      this.render();
+    }, (err) => fail(`replica ${this.name}`, err));
+    watch(`SELECT id, content, completed FROM todo ORDER BY rowid`, (r) => (this.todos = r));
+    watch(`SELECT id, peer, seq, clock, time, item_id AS item, type, value FROM event ORDER BY clock, id`, (r) => {
+      this.events = r.map((e) => ({ ...e, value: JSON.parse(e.value) }));
+    });
+    watch(`SELECT parent_id, event_id FROM event_dag ORDER BY event_id, parent_id`, (r) => (this.edges = r));
+    // The seed's own query for the DAG's leaves.
+    watch(`SELECT DISTINCT l.event_id AS id FROM event_dag AS l
+           WHERE NOT EXISTS (SELECT NULL FROM event_dag AS r WHERE r.parent_id = l.event_id)`, (r) => (this.heads = new Set(r.map((x) => x.id))));
+    watch(`SELECT item, time FROM churn ORDER BY time`, (r) => (this.churn = r));
+  }
+
+  async do(fn) {
+    try {
+      await fn();
+    } catch (err) {
+      fail(`replica ${this.name}`, err);
+    }
+  }
+
+  render() {
+    const style = (p) => peerStyle(p, localPeers);
+    const history = this.historyOf ? this.events.filter((e) => e.item === this.historyOf) : null;
+    this.el.replaceChildren(...[
+      header(this, this.name === "this tab" ? "This tab" : `Replica ${this.name}`, this.color),
+      todoList({
+        label: `Event log replica ${this.name}`,
+        items: this.todos,
+        editing: this.editing,
+        onAdd: (text) => this.do(() => this.db.append(newId(), "create", text)),
+        onEdit: (id, text) => this.do(() => this.db.append(id, "set_content", text)),
+        onToggle: (id, done) => this.do(() => this.db.append(id, "set_completed", done)),
+        onEditing: (id) => {
+          this.editing = id;
+          this.render();
+        },
+        onHistory: (id) => {
+          this.historyOf = this.historyOf === id ? null : id;
+          this.render();
+        },
+      }),
+      history && h("div.history", { role: "region", "aria-label": "History" },
+        h("h4", {}, "History of ", h("code", {}, this.historyOf), h("button.close", { type: "button", "aria-label": "Close history", onclick: () => { this.historyOf = null; this.render(); } }, "×")),
+        h("ol", {}, history.map((e) => h("li", {},
+          h("time", {}, clockTime(e.time)), " ",
+          h("span.peer", { style: { color: style(e.peer).color } }, style(e.peer).name), " ",
+          h("code", {}, e.type), " ", show(e.value)))),
+      ),
+      this.churn.length > 0 && h("div.churn", {}, h("h4", {}, "Task churn"), h("ul", {}, this.churn.map((c) => h("li", {}, `${clockTime(c.time)}: `, h("code", {}, c.item), " un-completed")))),
+      h("details.internals", { open: true },
+        h("summary", {}, `The DAG: ${this.events.length} events, ${this.heads.size} ${this.heads.size === 1 ? "head" : "heads"}`),
+        h("div.dag-box", {}, dagSVG(this.events, this.edges, this.heads, style)),
+        h("h4", {}, "event"),
+        h("div.scroll", {}, h("table.events", {},
+          h("thead", {}, h("tr", {}, ["id", "peer", "seq", "clock", "item_id", "type", "value"].map((c) => h("th", {}, c)))),
+          h("tbody", {}, this.events.map((e) => h("tr", {},
+            h("td.id", { title: e.id }, short(e.id)),
+            h("td", {}, h("span.peer", { style: { color: style(e.peer).color } }, style(e.peer).name)),
+            h("td", {}, e.seq), h("td", {}, e.clock), h("td.id", {}, e.item), h("td", {}, e.type), h("td", {}, show(e.value))))),
+        )),
+        h("h4", {}, "event_dag"),
+        h("div.scroll", {}, h("table.dag-rows", {},
+          h("thead", {}, h("tr", {}, h("th", {}, "parent_id"), h("th", {}, "event_id"))),
+          h("tbody", {}, this.edges.map((d) => h("tr", {}, h("td.id", {}, short(d.parent_id)), h("td.id", {}, short(d.event_id))))),
+        )),
+        h("p.heads", {}, "Leaves: ", [...this.heads].map((id) => h("code", {}, short(id))).flatMap((c, i) => (i ? [", ", c] : [c]))),
+      ),
+    ].filter(Boolean));
+  }
+}
+
+// The header of a replica: its name, its peer, and its offline switch.
+function header(replica, title, color) {
+  const box = h("input.offline", {
+    type: "checkbox",
+    checked: replica.offline,
+    onchange: () => {
+      replica.offline = box.checked;
+      replica.el.classList.toggle("is-offline", box.checked);
+    },
+  });
+  return h("header", { style: { borderColor: color } },
+    h("h3", { style: { color } }, title),
+    replica.db && h("code.peer-id", { title: replica.db.peer }, short(replica.db.peer, 8)),
+    replica.link ? linkBadge(replica.link.status) : h("label.offline-switch", {}, box, " offline"));
+}
+
+function linkBadge(st) {
+  const text = { online: "online", "catching-up": "catching up", connecting: "connecting", offline: "offline", closed: "closed" }[st.state] || st.state;
+  return h("span.link", { dataset: { state: st.state }, title: st.error || "" }, text);
+}
+
+// ---------------------------------------------------------------------------
+
+async function syncAll(replicas, pair) {
+  const online = replicas.filter((r) => !r.offline);
+  for (const from of online) for (const to of online) if (from !== to) await pair(from, to);
+}
+
+async function lwwExample(root) {
+  const replicas = names.map((_, i) => new LwwReplica(i));
+  await Promise.all(replicas.map((r) => r.start()));
+  const sync = h("button.sync", {
+    type: "button",
+    onclick: async () => {
+      sync.disabled = true;
+      try {
+        await syncAll(replicas, async (from, to) => to.regs.merge(await from.regs.exportState()));
+        await Promise.all(replicas.map((r) => r.refresh()));
+      } catch (err) {
+        fail("sync", err);
+      } finally {
+        sync.disabled = false;
+      }
+    },
+  }, "Sync nodes ⇄");
+  root.querySelector(".replicas").replaceChildren(...replicas.map((r) => r.el));
+  root.querySelector(".actions").replaceChildren(sync);
+  return replicas;
+}
+
+async function logExample(root) {
+  const replicas = names.map((n, i) => new LogReplica(i, n, colors[i], `demo-log-${n}`));
+  let current = "lww";
+  await Promise.all(replicas.map((r) => r.start(current)));
+  const sync = h("button.sync", {
+    type: "button",
+    onclick: async () => {
+      sync.disabled = true;
+      try {
+        await syncAll(replicas, async (from, to) => to.db.import(await from.db.exportSince(await to.db.versionVector())));
+      } catch (err) {
+        fail("sync", err);
+      } finally {
+        sync.disabled = false;
+      }
+    },
+  }, "Sync nodes ⇄");
+  const about = h("p.about", {}, interpretations[current].about);
+  const progress = h("span.progress", { "aria-live": "polite" });
+  const choices = Object.entries(interpretations).map(([key, it]) =>
+    h("label", {}, h("input", {
+      type: "radio",
+      name: "interpretation",
+      value: key,
+      checked: key === current,
+      onchange: async () => {
+        current = key;
+        about.textContent = it.about;
+        try {
+          await Promise.all(replicas.map((r) => r.db.reinterpret({ schema, materializers: it.materializers }, (done, total) => {
+            progress.textContent = `rebuilt ${done} of ${total} events`;
+          })));
+          progress.textContent = `rebuilt from the same events`;
+        } catch (err) {
+          fail("reinterpret", err);
+        }
+      },
+    }), " ", it.label));
+  root.querySelector(".replicas").replaceChildren(...replicas.map((r) => r.el));
+  root.querySelector(".actions").replaceChildren(sync, h("fieldset.interpretation", {}, h("legend", {}, "Interpretation"), choices, progress), about);
+  return replicas;
+}
+
+async function liveExample(root) {
+  const room = new URLSearchParams(location.search).get("room") || "demo";
+  const status = root.querySelector(".live-status");
+  let hasRelay = false;
+  try {
+    hasRelay = (await fetch("./healthz", { cache: "no-store" })).ok;
+  } catch {}
+  if (!hasRelay) {
+    status.textContent = "No relay serves this page (static hosting): live sync between tabs is off. Run the relay with -web to try it.";
+    return null;
+  }
+  // One replica per tab: its id lives in sessionStorage, so a reload keeps it.
+  let tab = sessionStorage.getItem("factlog-tab");
+  if (!tab) sessionStorage.setItem("factlog-tab", (tab = newId()));
+  const r = new LogReplica(0, "this tab", colors[3], `demo-live-${tab}`);
+  await r.start("lww");
+  const url = new URL(`v1/rooms/${encodeURIComponent(room)}`, location.href).href.replace(/^http/, "ws");
+  r.link = r.db.connect(url, {
+    onStatus: (st) => {
+      status.replaceChildren("Room ", h("code", {}, room), ": ", linkBadge(st), st.error ? ` (${st.error})` : "");
+      r.render();
+    },
+  });
+  status.replaceChildren("Room ", h("code", {}, room), ": ", linkBadge(r.link.status));
+  root.querySelector(".replicas").replaceChildren(r.el);
+  r.render();
+  return r;
+}
+
+function offlineBanner() {
+  const banner = document.getElementById("offline");
+  const update = () => (banner.hidden = navigator.onLine);
+  addEventListener("online", update);
+  addEventListener("offline", update);
+  update();
+}
+
+async function main() {
+  offlineBanner();
+  if ("serviceWorker" in navigator && location.protocol !== "file:") {
+    navigator.serviceWorker.register("./sw.js").catch((err) => console.warn("no offline support:", err.message));
+  }
+  const status = document.getElementById("status");
+  try {
+    const [lww, log, live] = await Promise.all([
+      lwwExample(document.getElementById("lww")),
+      logExample(document.getElementById("log")),
+      liveExample(document.getElementById("live")),
+    ]);
+    window.demo = { lww, log, live }; // for the tests, and for the curious in the console
+    status.textContent = "ready";
+  } catch (err) {
+    fail("start", err);
+    status.textContent = "failed";
+  }
+}
+
+main();
