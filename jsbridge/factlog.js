@@ -39,6 +39,13 @@ async function nodeEngine() {
   // Go's runtime (wasm_exec.js) reaches the file system through
   // globalThis.fs; factlog's own VFS uses its synchronous calls.
   globalThis.fs ??= fs;
+  // V8's optimizing tier compiles SQLite's very large functions for
+  // seconds while the baseline code runs: for the small transactions of
+  // an application, the baseline compiler alone is faster throughout
+  // (append p99 1.5 ms instead of 11; BENCHMARKS.md). Set
+  // FACTLOG_V8_FLAGS to choose other flags ("" keeps V8's defaults).
+  const flags = process.env.FACTLOG_V8_FLAGS ?? "--liftoff-only";
+  if (flags) (await import("node:v8")).default.setFlagsFromString(flags);
   const { start } = await import("./runtime.js");
   const module = await WebAssembly.compile(fs.readFileSync(new URL("./factlog.wasm", import.meta.url)));
   const routes = router();

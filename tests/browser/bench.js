@@ -1,0 +1,58 @@
+// Measurements for tests/browserbench, run in a page with default flags.
+import { open } from "../factlog.js";
+
+const todo = {
+  schema: `CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT NOT NULL DEFAULT '', completed INTEGER NOT NULL DEFAULT 0)`,
+  materializers: {
+    create: `INSERT OR IGNORE INTO todo (id, content) VALUES (:item, :value)`,
+    set_content: `UPDATE todo SET content = :value WHERE id = :item`,
+    set_completed: `UPDATE todo SET completed = :value WHERE id = :item`,
+  },
+};
+
+const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)];
+
+window.bench = {
+  // Page start (navigation) to the first query's rows, on a new store.
+  async start() {
+    const t0 = performance.now();
+    const db = await open({ name: ":memory:", ...todo });
+    await db.query("SELECT count(*) FROM todo");
+    const ms = performance.now() - t0;
+    await db.close();
+    return { sinceNavigation: performance.now(), openAndQuery: ms };
+  },
+  async append(n) {
+    const db = await open({ name: ":memory:", ...todo });
+    const lat = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await db.append(`todo-${i % 40}`, i % 40 === i ? "create" : "set_content", `text ${i}`);
+      lat.push(performance.now() - t);
+    }
+    await db.close();
+    return { p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+  },
+  // Imports the batch (every event applied in order) into a persisted
+  // store, then rebuilds it (a full replay).
+  async replay(name) {
+    const batch = new Uint8Array(await (await fetch("/bench/batch.bin")).arrayBuffer());
+    const db = await open({ name, ...todo });
+    let t = performance.now();
+    const res = await db.import(batch);
+    const importMs = performance.now() - t;
+    t = performance.now();
+    await db.reinterpret({ schema: todo.schema, materializers: { ...todo.materializers, delete: "DELETE FROM todo WHERE id = :item" } });
+    const replayMs = performance.now() - t;
+    await db.close();
+    return { events: res.added, importMs, replayMs, persisted: db.persisted };
+  },
+  // Opens the persisted store again and runs a first query.
+  async reopen(name) {
+    const t = performance.now();
+    const db = await open({ name, schema: todo.schema, materializers: { ...todo.materializers, delete: "DELETE FROM todo WHERE id = :item" } });
+    const rows = await db.query("SELECT count(*) AS n FROM event");
+    return { ms: performance.now() - t, events: rows[0].n };
+  },
+};
+document.getElementById("status").textContent = "ready";

@@ -1,0 +1,136 @@
+// Command browserbench measures factlog in headless Chromium with default
+// flags — what users get (BENCHMARKS.md, "Browser"): cold and warm start,
+// append latency from the page through the Worker, importing and
+// replaying 100,000 events in the Worker, and reopening a persisted store
+// of 100,000 events.
+//
+//	go run ./build && go run ./tests/browserbench
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/factlog/factlog/wasm/event"
+	"github.com/factlog/factlog/wasm/sync"
+)
+
+func main() {
+	_, file, _, _ := goruntime.Caller(0)
+	top := filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	dist := filepath.Join(top, "dist")
+	if _, err := os.Stat(filepath.Join(dist, "factlog.wasm")); err != nil {
+		log.Fatal("run go run ./build first")
+	}
+	batch, err := sync.Encode(chain(100_000))
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServer(http.Dir(dist)))
+	mux.Handle("/test/", http.StripPrefix("/test/", http.FileServer(http.Dir(filepath.Join(top, "tests", "browser")))))
+	mux.HandleFunc("/bench/batch.bin", func(w http.ResponseWriter, r *http.Request) { w.Write(batch) })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go http.Serve(l, mux)
+	url := "http://" + l.Addr().String() + "/test/bench.html"
+
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		log.Fatal("chromium is not installed")
+	}
+	profile, _ := os.MkdirTemp("", "browserbench")
+	defer os.RemoveAll(profile)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.UserDataDir(profile), chromedp.Flag("headless", "new"), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true))...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+
+	version, _ := exec.Command(chromium, "--version").Output()
+	fmt.Printf("%s, %d CPUs; batch of 100,000 events: %d bytes\n", version[:len(version)-1], goruntime.NumCPU(), len(batch))
+	for _, visit := range []string{"cold (first visit)", "warm (reload, code cache)", "warm (reload, code cache)"} {
+		load(ctx, url)
+		var s struct{ SinceNavigation, OpenAndQuery float64 }
+		eval(ctx, `bench.start()`, &s)
+		fmt.Printf("start, %s: first query %.0f ms after navigation (open + query %.0f ms)\n", visit, s.SinceNavigation, s.OpenAndQuery)
+	}
+	var a struct{ P50, P99 float64 }
+	eval(ctx, `bench.append(1000)`, &a)
+	fmt.Printf("append from the page, 1,000 in a row: p50 %.2f ms, p99 %.2f ms\n", a.P50, a.P99)
+	var r struct {
+		Events             int
+		ImportMs, ReplayMs float64
+		Persisted          bool
+	}
+	eval(ctx, `bench.replay("bench-100k")`, &r)
+	fmt.Printf("import %d events in order into OPFS (persisted %v): %.0f ms, %.0f events/s\n", r.Events, r.Persisted, r.ImportMs, float64(r.Events)/r.ImportMs*1000)
+	fmt.Printf("full replay of %d events (reinterpret): %.0f ms, %.0f events/s\n", r.Events, r.ReplayMs, float64(r.Events)/r.ReplayMs*1000)
+	for _, when := range []string{"after a reload", "after another reload"} {
+		load(ctx, url)
+		var o struct {
+			Ms     float64
+			Events int
+		}
+		eval(ctx, `bench.reopen("bench-100k")`, &o)
+		fmt.Printf("reopen a persisted store of %d events and query, %s: %.0f ms\n", o.Events, when, o.Ms)
+	}
+}
+
+func load(ctx context.Context, url string) {
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		log.Fatal(err)
+	}
+	var s string
+	eval(ctx, `new Promise((ok) => { const w = () => document.getElementById("status").textContent === "ready" ? ok("ready") : setTimeout(w, 5); w(); })`, &s)
+}
+
+func eval(ctx context.Context, js string, out any) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](js, func(p *runtime.EvaluateParams) { yes := true; p.AwaitPromise = &yes }))
+	if err != nil {
+		log.Fatalf("%s: %v", js, err)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// chain is n todo edits by one author, each the child of the one before.
+func chain(n int) []event.Event {
+	rng := rand.New(rand.NewPCG(1, 2))
+	evs := make([]event.Event, n)
+	for i := range evs {
+		item := fmt.Sprintf("todo-%d", rng.IntN(200))
+		typ, value := "set_content", fmt.Sprintf(`"text %d"`, rng.IntN(1000))
+		switch rng.IntN(4) {
+		case 0:
+			typ, value = "create", `"new"`
+		case 1:
+			typ, value = "set_completed", fmt.Sprint(rng.IntN(2) == 0)
+		}
+		e := event.Event{Peer: event.PeerID{1}, Seq: uint64(i + 1), Clock: uint64(i + 1), Time: 1_700_000_000_000 + int64(i), Item: item, Type: typ, Value: []byte(value)}
+		if i > 0 {
+			e.Parents = []event.ID{evs[i-1].ID}
+		}
+		e.ID = e.Hash()
+		evs[i] = e
+	}
+	return evs
+}
