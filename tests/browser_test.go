@@ -37,7 +37,7 @@ func serveDist(t *testing.T, extra map[string]http.Handler) string {
 // from the returned context share it.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := need(t, "chromium")
+	path := need(t, "chromium", "apt-get install chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(t.TempDir()),

@@ -36,7 +36,7 @@ func dist(t *testing.T) string {
 func project(t *testing.T, files ...string) string {
 	t.Helper()
 	d := dist(t)
-	npm := need(t, "npm")
+	npm := need(t, "npm", "install npm")
 	dir := t.TempDir()
 	pkg := `{"name":"factlog-test","private":true,"type":"module","dependencies":{"factlog":"file:` + d + `"}}`
 	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(pkg), 0o644); err != nil {

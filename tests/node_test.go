@@ -9,7 +9,7 @@ import (
 // TestNodeAPI runs the JavaScript API's tests (tests/node/api.test.mjs,
 // node:test) against dist/ installed as the npm package "factlog".
 func TestNodeAPI(t *testing.T) {
-	node := need(t, "node")
+	node := need(t, "node", "install Node 20+")
 	dir := project(t, "node/api.test.mjs")
 	cmd := exec.Command(node, "--test", "--test-reporter=spec", "api.test.mjs")
 	cmd.Dir = dir
@@ -23,10 +23,7 @@ func TestNodeAPI(t *testing.T) {
 // TestTypes type-checks a program against factlog.d.ts, strictly, the
 // way a TypeScript user's project resolves the package.
 func TestTypes(t *testing.T) {
-	tsc := filepath.Join(root, "node_modules", ".bin", "tsc")
-	if _, err := exec.LookPath(tsc); err != nil {
-		need(t, "tsc (npm install at the repository's top)")
-	}
+	tsc := need(t, filepath.Join(root, "node_modules", ".bin", "tsc"), "run npm ci at the repository's top")
 	dir := project(t, "node/types.test.ts")
 	cmd := exec.Command(tsc, "--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext",
 		"--target", "es2022", "--lib", "es2022,dom", "types.test.ts")

@@ -14,16 +14,17 @@ var root = func() string {
 	return filepath.Dir(filepath.Dir(file))
 }()
 
-// need returns the path of a command the test cannot run without. In CI a
-// missing tool fails the test: CI must never pass by skipping.
-func need(t *testing.T, name string) string {
+// need returns the path of a command the test cannot run without (a name
+// looked up in PATH, or a path). In CI a missing tool fails the test: CI
+// must never pass by skipping.
+func need(t *testing.T, name, install string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed; .ci/run installs it", name)
+			t.Fatalf("%s is missing; %s (.ci/run does)", name, install)
 		}
-		t.Skipf("%s is not installed (.ci/run installs it)", name)
+		t.Skipf("%s is missing; %s (.ci/run does)", name, install)
 	}
 	return path
 }

@@ -12,7 +12,7 @@ import (
 // mode: the same tests, on smaller inputs (WebAssembly is several times
 // slower; BENCHMARKS.md has the figures).
 func TestCoreInWasm(t *testing.T) {
-	need(t, "node")
+	need(t, "node", "install Node 20+")
 	cmd := exec.Command("go", "test", "-short", "-count=1",
 		"-tags", "sqlite3_dotlk",
 		"-exec", filepath.Join(root, "tests", "go_js_wasm_exec"),

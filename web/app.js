@@ -5,7 +5,7 @@
 import { open, openRegisters } from "factlog";
 import { schema, interpretations } from "./interpretations.js";
 import { h, newId, short, show, clockTime } from "./dom.js";
-import { todoList } from "./todolist.js";
+import { TodoList } from "./todolist.js";
 import { dagSVG } from "./dag.js";
 
 const names = ["A", "B", "C"];
@@ -52,8 +52,21 @@ class LwwReplica {
     this.i = i;
     this.name = names[i];
     this.offline = false;
-    this.editing = null;
-    this.el = h("section.replica", { dataset: { replica: i }, "aria-label": `LWW replica ${this.name}` });
+    this.head = h("div.head");
+    this.list = new TodoList({
+      label: `LWW replica ${this.name}`,
+      onAdd: (text) => this.do(async () => {
+        const id = newId();
+        await this.regs.set(id, "content", text);
+        await this.regs.set(id, "completed", false);
+      }),
+      onEdit: (id, text) => this.do(() => this.regs.set(id, "content", text)),
+      onToggle: (id, done) => this.do(() => this.regs.set(id, "completed", done)),
+    });
+    this.table = h("div");
+    this.el = h("section.replica", { dataset: { replica: i }, "aria-label": `LWW replica ${this.name}` },
+      this.head, this.list.el,
+      h("details.internals", { open: true }, h("summary", {}, "Internal state: values and clocks"), this.table));
   }
 
   async start() {
@@ -84,32 +97,12 @@ class LwwReplica {
       byRow.get(r.id)[r.column] = r;
     }
     const cell = (r) => (r ? h("td", {}, h("span.value", {}, show(r.value)), h("span.clock", { title: "this register's Lamport clock" }, r.clock)) : h("td", {}, "—"));
-    this.el.replaceChildren(
-      header(this, `Replica ${this.name}`, colors[this.i]),
-      todoList({
-        label: `LWW replica ${this.name}`,
-        items: this.rows.map((r) => ({ id: r.id, content: r.content ?? "", completed: r.completed })),
-        editing: this.editing,
-        onAdd: (text) => this.do(async () => {
-          const id = newId();
-          await this.regs.set(id, "content", text);
-          await this.regs.set(id, "completed", false);
-        }),
-        onEdit: (id, text) => this.do(() => this.regs.set(id, "content", text)),
-        onToggle: (id, done) => this.do(() => this.regs.set(id, "completed", done)),
-        onEditing: (id) => {
-          this.editing = id;
-          this.render();
-        },
-      }),
-      h("details.internals", { open: true },
-        h("summary", {}, "Internal state: values and clocks"),
-        h("table.state", {},
-          h("thead", {}, h("tr", {}, h("th", {}, "id"), h("th", {}, "content"), h("th", {}, "completed"))),
-          h("tbody", {}, [...byRow].map(([id, cols]) => h("tr", {}, h("td.id", {}, id), cell(cols.content), cell(cols.completed)))),
-        ),
-      ),
-    );
+    this.head.replaceChildren(header(this, `Replica ${this.name}`, colors[this.i]));
+    this.list.update(this.rows.map((r) => ({ id: r.id, content: r.content ?? "", completed: r.completed })));
+    this.table.replaceChildren(h("table.state", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "id"), h("th", {}, "content"), h("th", {}, "completed"))),
+      h("tbody", {}, [...byRow].map(([id, cols]) => h("tr", {}, h("td.id", {}, id), cell(cols.content), cell(cols.completed)))),
+    ));
   }
 }
 
@@ -123,13 +116,27 @@ class LogReplica {
     this.color = color;
     this.storeName = storeName;
     this.offline = false;
-    this.editing = null;
     this.todos = [];
     this.events = [];
     this.edges = [];
     this.heads = new Set();
     this.churn = [];
-    this.el = h("section.replica", { dataset: { replica: i }, "aria-label": `Event log replica ${name}` });
+    this.head = h("div.head");
+    this.list = new TodoList({
+      label: `Event log replica ${name}`,
+      onAdd: (text) => this.do(() => this.db.append(newId(), "create", text)),
+      onEdit: (id, text) => this.do(() => this.db.append(id, "set_content", text)),
+      onToggle: (id, done) => this.do(() => this.db.append(id, "set_completed", done)),
+      onHistory: (id) => {
+        this.historyOf = this.historyOf === id ? null : id;
+        this.render();
+      },
+    });
+    this.extra = h("div");
+    this.summary = h("summary");
+    this.internals = h("div");
+    this.el = h("section.replica", { dataset: { replica: i }, "aria-label": `Event log replica ${name}` },
+      this.head, this.list.el, this.extra, h("details.internals", { open: true }, this.summary, this.internals));
   }
 
   async start(interpretation) {
@@ -162,24 +169,9 @@ class LogReplica {
   render() {
     const style = (p) => peerStyle(p, localPeers);
     const history = this.historyOf ? this.events.filter((e) => e.item === this.historyOf) : null;
-    this.el.replaceChildren(...[
-      header(this, this.name === "this tab" ? "This tab" : `Replica ${this.name}`, this.color),
-      todoList({
-        label: `Event log replica ${this.name}`,
-        items: this.todos,
-        editing: this.editing,
-        onAdd: (text) => this.do(() => this.db.append(newId(), "create", text)),
-        onEdit: (id, text) => this.do(() => this.db.append(id, "set_content", text)),
-        onToggle: (id, done) => this.do(() => this.db.append(id, "set_completed", done)),
-        onEditing: (id) => {
-          this.editing = id;
-          this.render();
-        },
-        onHistory: (id) => {
-          this.historyOf = this.historyOf === id ? null : id;
-          this.render();
-        },
-      }),
+    this.head.replaceChildren(header(this, this.name === "this tab" ? "This tab" : `Replica ${this.name}`, this.color));
+    this.list.update(this.todos);
+    this.extra.replaceChildren(...[
       history && h("div.history", { role: "region", "aria-label": "History" },
         h("h4", {}, "History of ", h("code", {}, this.historyOf), h("button.close", { type: "button", "aria-label": "Close history", onclick: () => { this.historyOf = null; this.render(); } }, "×")),
         h("ol", {}, history.map((e) => h("li", {},
@@ -188,25 +180,25 @@ class LogReplica {
           h("code", {}, e.type), " ", show(e.value)))),
       ),
       this.churn.length > 0 && h("div.churn", {}, h("h4", {}, "Task churn"), h("ul", {}, this.churn.map((c) => h("li", {}, `${clockTime(c.time)}: `, h("code", {}, c.item), " un-completed")))),
-      h("details.internals", { open: true },
-        h("summary", {}, `The DAG: ${this.events.length} events, ${this.heads.size} ${this.heads.size === 1 ? "head" : "heads"}`),
-        h("div.dag-box", {}, dagSVG(this.events, this.edges, this.heads, style)),
-        h("h4", {}, "event"),
-        h("div.scroll", {}, h("table.events", {},
-          h("thead", {}, h("tr", {}, ["id", "peer", "seq", "clock", "item_id", "type", "value"].map((c) => h("th", {}, c)))),
-          h("tbody", {}, this.events.map((e) => h("tr", {},
-            h("td.id", { title: e.id }, short(e.id)),
-            h("td", {}, h("span.peer", { style: { color: style(e.peer).color } }, style(e.peer).name)),
-            h("td", {}, e.seq), h("td", {}, e.clock), h("td.id", {}, e.item), h("td", {}, e.type), h("td", {}, show(e.value))))),
-        )),
-        h("h4", {}, "event_dag"),
-        h("div.scroll", {}, h("table.dag-rows", {},
-          h("thead", {}, h("tr", {}, h("th", {}, "parent_id"), h("th", {}, "event_id"))),
-          h("tbody", {}, this.edges.map((d) => h("tr", {}, h("td.id", {}, short(d.parent_id)), h("td.id", {}, short(d.event_id))))),
-        )),
-        h("p.heads", {}, "Leaves: ", [...this.heads].map((id) => h("code", {}, short(id))).flatMap((c, i) => (i ? [", ", c] : [c]))),
-      ),
     ].filter(Boolean));
+    this.summary.textContent = `The DAG: ${this.events.length} events, ${this.heads.size} ${this.heads.size === 1 ? "head" : "heads"}`;
+    this.internals.replaceChildren(
+      h("div.dag-box", {}, dagSVG(this.events, this.edges, this.heads, style)),
+      h("h4", {}, "event"),
+      h("div.scroll", {}, h("table.events", {},
+        h("thead", {}, h("tr", {}, ["id", "peer", "seq", "clock", "item_id", "type", "value"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, this.events.map((e) => h("tr", {},
+          h("td.id", { title: e.id }, short(e.id)),
+          h("td", {}, h("span.peer", { style: { color: style(e.peer).color } }, style(e.peer).name)),
+          h("td", {}, e.seq), h("td", {}, e.clock), h("td.id", {}, e.item), h("td", {}, e.type), h("td", {}, show(e.value))))),
+      )),
+      h("h4", {}, "event_dag"),
+      h("div.scroll", {}, h("table.dag-rows", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "parent_id"), h("th", {}, "event_id"))),
+        h("tbody", {}, this.edges.map((d) => h("tr", {}, h("td.id", {}, short(d.parent_id)), h("td.id", {}, short(d.event_id))))),
+      )),
+      h("p.heads", {}, "Leaves: ", [...this.heads].map((id) => h("code", {}, short(id))).flatMap((c, i) => (i ? [", ", c] : [c]))),
+    );
   }
 }
 

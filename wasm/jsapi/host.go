@@ -2,14 +2,16 @@
 // from JavaScript (a method name, JSON arguments, an optional byte array)
 // into calls on stores, and results and errors back into JSON. It is pure
 // Go, tested natively; package main in wasm/js binds it to syscall/js, and
-// jsbridge/ is the JavaScript half. Both halves follow PROTOCOL below.
+// jsbridge/ is the JavaScript half. Both halves follow the protocol below.
 //
 // # Protocol
 //
 // JavaScript calls call(method, argsJSON, bytes) and gets back a promise of
-// [resultJSON, bytes]. A failed call rejects with an Error whose code is
-// one of store's codes. Results the Go side pushes without being asked —
-// watch results, link status — arrive through notify(kind, id, json).
+// [resultJSON, bytes]. A failed call rejects with {code, message}, code
+// being one of store's codes. What Go pushes without being asked arrives
+// through notify(kind, id, json): "watch" (id: the watch; {columns, rows}
+// or {error}), "progress" (id: the one given to open or reinterpret;
+// {done, total}) and "link" (id: the link; its status).
 package jsapi
 
 import (
@@ -30,32 +32,63 @@ import (
 // store is kept in memory).
 type Storage func(name string) (path, vfs string, persisted bool, warning string, err error)
 
-// Host holds the stores, watches and links that JavaScript opened.
+// Host holds the stores, watches, links and registers JavaScript opened.
 type Host struct {
 	// Storage places stores; nil keeps every store in memory.
 	Storage Storage
-	// Notify delivers what Go pushes to JavaScript: kind "watch" (id: the
-	// watch, json: {rows} or {error}), "progress" (id: the one the
-	// caller gave open or reinterpret, json: {done, total}) and "link"
-	// (id: the link, json: its status).
+	// Notify delivers what Go pushes to JavaScript (see the package doc).
 	Notify func(kind string, id int, json []byte)
 
 	mu        gosync.Mutex
 	next      int
-	stores    map[int]*store.Store
-	watches   map[int]watchEntry
-	links     map[int]linkEntry
-	registers map[int]*lww.Registers
+	stores    handles[*store.Store]
+	watches   handles[owned[func()]]
+	links     handles[owned[*link.Link]]
+	registers handles[*lww.Registers]
 }
 
-type watchEntry struct {
-	db   int
-	stop func()
+// owned is something that belongs to a store, and goes when it closes.
+type owned[T any] struct {
+	db int
+	v  T
 }
 
-type linkEntry struct {
-	db   int
-	link *link.Link
+// handles maps the ids JavaScript holds to Go values. Ids come from one
+// counter per Host, so an id never names two things.
+type handles[T any] map[int]T
+
+func (h *Host) add(put func(id int)) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.next++
+	put(h.next)
+	return h.next
+}
+
+func put[T any](m *handles[T], id int, v T) {
+	if *m == nil {
+		*m = handles[T]{}
+	}
+	(*m)[id] = v
+}
+
+// take removes and returns a handle.
+func take[T any](h *Host, m handles[T], id int) (T, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, ok := m[id]
+	delete(m, id)
+	return v, ok
+}
+
+func get[T any](h *Host, m handles[T], id int, what string) (T, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, ok := m[id]
+	if !ok {
+		return v, fmt.Errorf("%s %d: %w", what, id, store.ErrClosed)
+	}
+	return v, nil
 }
 
 // Error is a failed call as JavaScript sees it.
@@ -66,10 +99,7 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// errArgs marks malformed arguments from JavaScript.
-func errArgs(method string, err error) error {
-	return fmt.Errorf("%w: %s: %v", store.ErrArgument, method, err)
-}
+func asError(err error) Error { return Error{Code: store.Code(err), Message: err.Error()} }
 
 // Call runs one method. Its error is always an *Error.
 func (h *Host) Call(ctx context.Context, method string, args, data []byte) (result, out []byte, err error) {
@@ -80,13 +110,15 @@ func (h *Host) Call(ctx context.Context, method string, args, data []byte) (resu
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) {
-				err = &Error{Code: store.Code(err), Message: err.Error()}
+				ae := asError(err)
+				e = &ae
 			}
+			err = e
 		}
 	}()
 	m, ok := methods[method]
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: no method %q", store.ErrArgument, method)
+		return nil, nil, store.ArgumentError(fmt.Sprintf("no method %q", method))
 	}
 	res, out, err := m(h, ctx, args, data)
 	if err != nil {
@@ -96,23 +128,37 @@ func (h *Host) Call(ctx context.Context, method string, args, data []byte) (resu
 	return result, out, err
 }
 
-func errorsIs(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
+// decode reads a method's JSON arguments.
+func decode(method string, args []byte, v any) error {
+	if err := json.Unmarshal(args, v); err != nil {
+		return store.ArgumentError(fmt.Sprintf("%s: %v", method, err))
 	}
-	return false
+	return nil
 }
 
-func (h *Host) store(id int) (*store.Store, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s, ok := h.stores[id]
-	if !ok {
-		return nil, fmt.Errorf("store %d: %w", id, store.ErrClosed)
+// storeArgs decodes arguments that name a store ({"db": id, …}) and
+// returns the store.
+func (h *Host) storeArgs(method string, args []byte, v any) (*store.Store, error) {
+	var a struct {
+		DB int `json:"db"`
 	}
-	return s, nil
+	if err := decode(method, args, &a); err != nil {
+		return nil, err
+	}
+	if v != nil {
+		if err := decode(method, args, v); err != nil {
+			return nil, err
+		}
+	}
+	return get(h, h.stores, a.DB, "store")
+}
+
+// place finds where a named store lives; "" or ":memory:" is in memory.
+func (h *Host) place(name string) (path, vfs string, persisted bool, warning string, err error) {
+	if name == ":memory:" || name == "" || h.Storage == nil {
+		return "", "", false, "", nil
+	}
+	return h.Storage(name)
 }
 
 func (h *Host) notify(kind string, id int, v any) {
@@ -121,24 +167,24 @@ func (h *Host) notify(kind string, id int, v any) {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		b, _ = json.Marshal(map[string]any{"error": Error{Code: store.CodeInternal, Message: err.Error()}})
+		b, _ = json.Marshal(map[string]any{"error": asError(err)})
 	}
 	h.Notify(kind, id, b)
 }
 
-// Close closes every link and store.
+// Close closes every link, store and table of registers.
 func (h *Host) Close() {
 	h.mu.Lock()
 	stores, links, registers := h.stores, h.links, h.registers
 	h.stores, h.watches, h.links, h.registers = nil, nil, nil, nil
 	h.mu.Unlock()
 	for _, l := range links {
-		l.link.Close()
-	}
-	for _, r := range registers {
-		r.Close()
+		l.v.Close()
 	}
 	for _, s := range stores {
 		s.Close()
+	}
+	for _, r := range registers {
+		r.Close()
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/link"
@@ -15,7 +14,7 @@ import (
 type method func(h *Host, ctx context.Context, args, data []byte) (any, []byte, error)
 
 // methods are the calls JavaScript can make; jsbridge/factlog.js names
-// the same ones.
+// the same ones. (registers.go adds the registers'.)
 var methods = map[string]method{
 	"open":          open,
 	"close":         closeStore,
@@ -34,21 +33,12 @@ var methods = map[string]method{
 	"disconnect":    disconnect,
 }
 
-// decode reads a method's JSON arguments.
-func decode[T any](method string, args []byte) (T, error) {
-	var v T
-	if err := json.Unmarshal(args, &v); err != nil {
-		return v, errArgs(method, err)
-	}
-	return v, nil
-}
-
-type openArgs struct {
-	Name          string            `json:"name"`
+type interpretation struct {
 	Schema        string            `json:"schema"`
 	Materializers map[string]string `json:"materializers"`
 	// Progress, if not 0, is the id under which rebuild progress is
-	// notified; the caller picks it, since the store has no id yet.
+	// notified; the caller picks it, since a store has no id yet when it
+	// opens.
 	Progress int `json:"progress"`
 }
 
@@ -62,93 +52,68 @@ func (h *Host) progress(id int) func(done, total int) {
 	}
 }
 
-type opened struct {
-	DB        int    `json:"db"`
-	Peer      string `json:"peer"`
-	Persisted bool   `json:"persisted"`
-	Warning   string `json:"warning,omitempty"`
-}
-
 func open(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[openArgs]("open", args)
+	var a struct {
+		Name string `json:"name"`
+		interpretation
+	}
+	if err := decode("open", args, &a); err != nil {
+		return nil, nil, err
+	}
+	path, vfs, persisted, warning, err := h.place(a.Name)
 	if err != nil {
 		return nil, nil, err
 	}
-	var path, vfs, warning string
-	persisted := false
-	if a.Name != ":memory:" && a.Name != "" && h.Storage != nil {
-		if path, vfs, persisted, warning, err = h.Storage(a.Name); err != nil {
-			return nil, nil, err
-		}
-	}
-	h.mu.Lock()
-	h.next++
-	id := h.next
-	h.mu.Unlock()
 	s, err := store.Open(ctx, store.Options{
 		Path: path, VFS: vfs, Schema: a.Schema, Materializers: a.Materializers, Progress: h.progress(a.Progress),
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	h.mu.Lock()
-	if h.stores == nil {
-		h.stores = map[int]*store.Store{}
-	}
-	h.stores[id] = s
-	h.mu.Unlock()
-	return opened{DB: id, Peer: s.Peer().String(), Persisted: persisted, Warning: warning}, nil, nil
-}
-
-type dbArgs struct {
-	DB int `json:"db"`
+	id := h.add(func(id int) { put(&h.stores, id, s) })
+	return map[string]any{"db": id, "peer": s.Peer().String(), "persisted": persisted, "warning": warning}, nil, nil
 }
 
 func closeStore(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[dbArgs]("close", args)
-	if err != nil {
+	var a struct {
+		DB int `json:"db"`
+	}
+	if err := decode("close", args, &a); err != nil {
 		return nil, nil, err
 	}
-	h.mu.Lock()
-	s := h.stores[a.DB]
-	delete(h.stores, a.DB)
-	for id, w := range h.watches {
-		if w.db == a.DB {
-			delete(h.watches, id)
-		}
+	s, ok := take(h, h.stores, a.DB)
+	if !ok {
+		return nil, nil, nil // closing twice is fine
 	}
+	h.mu.Lock()
 	var links []*link.Link
 	for id, l := range h.links {
 		if l.db == a.DB {
-			links = append(links, l.link)
+			links = append(links, l.v)
 			delete(h.links, id)
+		}
+	}
+	for id, w := range h.watches {
+		if w.db == a.DB {
+			delete(h.watches, id)
 		}
 	}
 	h.mu.Unlock()
 	for _, l := range links {
 		l.Close()
 	}
-	if s == nil {
-		return nil, nil, nil // closing twice is fine
-	}
 	return nil, nil, s.Close()
 }
 
-type appendArgs struct {
-	DB     int `json:"db"`
-	Events []struct {
-		Item  string          `json:"item"`
-		Type  string          `json:"type"`
-		Value json.RawMessage `json:"value"`
-	} `json:"events"`
-}
-
 func appendEvents(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[appendArgs]("append", args)
-	if err != nil {
-		return nil, nil, err
+	var a struct {
+		Events []struct {
+			Item  string          `json:"item"`
+			Type  string          `json:"type"`
+			Value json.RawMessage `json:"value"`
+		} `json:"events"`
 	}
-	s, err := h.store(a.DB)
+	s, err := h.storeArgs("append", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -158,13 +123,6 @@ func appendEvents(h *Host, ctx context.Context, args, _ []byte) (any, []byte, er
 	}
 	evs, err := s.AppendMany(ctx, in)
 	return evs, nil, err
-}
-
-type queryArgs struct {
-	DB     int             `json:"db"`
-	SQL    string          `json:"sql"`
-	Params json.RawMessage `json:"params"`
-	Watch  int             `json:"watch"`
 }
 
 // rows is a result as JavaScript gets it: column names and rows of values.
@@ -189,37 +147,34 @@ func toRows(r *store.Rows) rows {
 	return out
 }
 
-// params decodes JSON parameters: a list, an object, or nothing.
-func params(method string, raw json.RawMessage) (any, error) {
-	if len(raw) == 0 || string(raw) == "null" {
+type queryArgs struct {
+	SQL    string          `json:"sql"`
+	Params json.RawMessage `json:"params"`
+}
+
+// params decodes the parameters: a list, an object, or nothing.
+func (a queryArgs) params(method string) (any, error) {
+	if len(a.Params) == 0 || string(a.Params) == "null" {
 		return nil, nil
 	}
 	var p any
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, errArgs(method, err)
+	if err := decode(method, a.Params, &p); err != nil {
+		return nil, err
 	}
-	switch p := p.(type) {
-	case []any:
+	switch p.(type) {
+	case []any, map[string]any:
 		return p, nil
-	case map[string]any:
-		return p, nil
-	default:
-		return nil, errArgs(method, errNotParams)
 	}
+	return nil, store.ArgumentError(method + ": parameters must be an array or an object")
 }
 
-var errNotParams = errors.New("parameters must be an array or an object")
-
 func query(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[queryArgs]("query", args)
+	var a queryArgs
+	s, err := h.storeArgs("query", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := h.store(a.DB)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := params("query", a.Params)
+	p, err := a.params("query")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -236,49 +191,37 @@ func query(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	return toRows(r), nil, nil
 }
 
-type eventsArgs struct {
-	DB   int     `json:"db"`
-	Item *string `json:"item"`
+// nonNil makes an empty result a JSON array, not null.
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
 }
 
 func events(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[eventsArgs]("events", args)
-	if err != nil {
-		return nil, nil, err
+	var a struct {
+		Item *string `json:"item"`
 	}
-	s, err := h.store(a.DB)
+	s, err := h.storeArgs("events", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
 	evs, err := s.Events(ctx, a.Item)
-	if evs == nil {
-		evs = []event.Event{}
-	}
-	return evs, nil, err
+	return nonNil(evs), nil, err
 }
 
 func heads(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[dbArgs]("heads", args)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := h.store(a.DB)
+	s, err := h.storeArgs("heads", args, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	ids, err := s.Heads(ctx)
-	if ids == nil {
-		ids = []event.ID{}
-	}
-	return ids, nil, err
+	return nonNil(ids), nil, err
 }
 
 func versionVector(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[dbArgs]("versionVector", args)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := h.store(a.DB)
+	s, err := h.storeArgs("versionVector", args, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -286,17 +229,11 @@ func versionVector(h *Host, ctx context.Context, args, _ []byte) (any, []byte, e
 	return vv, nil, err
 }
 
-type exportArgs struct {
-	DB int                `json:"db"`
-	VV sync.VersionVector `json:"vv"`
-}
-
 func exportSince(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[exportArgs]("exportSince", args)
-	if err != nil {
-		return nil, nil, err
+	var a struct {
+		VV sync.VersionVector `json:"vv"`
 	}
-	s, err := h.store(a.DB)
+	s, err := h.storeArgs("exportSince", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -304,20 +241,8 @@ func exportSince(h *Host, ctx context.Context, args, _ []byte) (any, []byte, err
 	return nil, b, err
 }
 
-type imported struct {
-	Added      int      `json:"added"`
-	Pending    int      `json:"pending"`
-	Duplicates int      `json:"duplicates"`
-	Skipped    []Error  `json:"skipped"`
-	Dropped    []string `json:"dropped"`
-}
-
 func importBatch(h *Host, ctx context.Context, args, data []byte) (any, []byte, error) {
-	a, err := decode[dbArgs]("import", args)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := h.store(a.DB)
+	s, err := h.storeArgs("import", args, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -325,9 +250,15 @@ func importBatch(h *Host, ctx context.Context, args, data []byte) (any, []byte, 
 	if err != nil {
 		return nil, nil, err
 	}
-	out := imported{Added: res.Added, Pending: res.Pending, Duplicates: res.Duplicates, Skipped: []Error{}, Dropped: []string{}}
+	out := struct {
+		Added      int      `json:"added"`
+		Pending    int      `json:"pending"`
+		Duplicates int      `json:"duplicates"`
+		Skipped    []Error  `json:"skipped"`
+		Dropped    []string `json:"dropped"`
+	}{res.Added, res.Pending, res.Duplicates, []Error{}, []string{}}
 	for _, m := range res.Skipped {
-		out.Skipped = append(out.Skipped, Error{Code: store.CodeMaterializer, Message: m.Error()})
+		out.Skipped = append(out.Skipped, asError(m))
 	}
 	for _, d := range res.Dropped {
 		out.Dropped = append(out.Dropped, d.Error())
@@ -335,18 +266,8 @@ func importBatch(h *Host, ctx context.Context, args, data []byte) (any, []byte, 
 	return out, nil, nil
 }
 
-type pendingInfo struct {
-	Events  int        `json:"events"`
-	Bytes   int        `json:"bytes"`
-	Missing []event.ID `json:"missing"`
-}
-
 func pending(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[dbArgs]("pending", args)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := h.store(a.DB)
+	s, err := h.storeArgs("pending", args, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -354,33 +275,32 @@ func pending(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	out := pendingInfo{Events: p.Events, Bytes: p.Bytes, Missing: p.Missing}
-	if out.Missing == nil {
-		out.Missing = []event.ID{}
-	}
-	return out, nil, nil
+	return struct {
+		Events  int        `json:"events"`
+		Bytes   int        `json:"bytes"`
+		Missing []event.ID `json:"missing"`
+	}{p.Events, p.Bytes, nonNil(p.Missing)}, nil, nil
 }
 
 func watch(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[queryArgs]("watch", args)
+	var a struct {
+		DB int `json:"db"`
+		queryArgs
+	}
+	s, err := h.storeArgs("watch", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := h.store(a.DB)
+	p, err := a.params("watch")
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := params("watch", a.Params)
-	if err != nil {
-		return nil, nil, err
-	}
-	h.mu.Lock()
-	h.next++
-	id := h.next
-	h.mu.Unlock()
+	// The id is taken before the watch starts, so that its first result,
+	// which may come at once, already has it.
+	id := h.add(func(int) {})
 	stop, err := s.Watch(ctx, a.SQL, p, func(r *store.Rows, err error) {
 		if err != nil {
-			h.notify("watch", id, map[string]any{"error": Error{Code: store.Code(err), Message: err.Error()}})
+			h.notify("watch", id, map[string]any{"error": asError(err)})
 			return
 		}
 		h.notify("watch", id, toRows(r))
@@ -389,67 +309,44 @@ func watch(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 		return nil, nil, err
 	}
 	h.mu.Lock()
-	if h.watches == nil {
-		h.watches = map[int]watchEntry{}
-	}
-	h.watches[id] = watchEntry{db: a.DB, stop: stop}
+	put(&h.watches, id, owned[func()]{a.DB, stop})
 	h.mu.Unlock()
 	return map[string]int{"watch": id}, nil, nil
 }
 
-type unwatchArgs struct {
-	Watch int `json:"watch"`
-}
-
 func unwatch(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[unwatchArgs]("unwatch", args)
-	if err != nil {
+	var a struct {
+		Watch int `json:"watch"`
+	}
+	if err := decode("unwatch", args, &a); err != nil {
 		return nil, nil, err
 	}
-	h.mu.Lock()
-	w, ok := h.watches[a.Watch]
-	delete(h.watches, a.Watch)
-	h.mu.Unlock()
-	if ok {
-		w.stop()
+	if w, ok := take(h, h.watches, a.Watch); ok {
+		w.v()
 	}
 	return nil, nil, nil
 }
 
 func reinterpret(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[struct {
-		DB int `json:"db"`
-		openArgs
-	}]("reinterpret", args)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := h.store(a.DB)
+	var a interpretation
+	s, err := h.storeArgs("reinterpret", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
 	return nil, nil, s.Reinterpret(ctx, a.Schema, a.Materializers, h.progress(a.Progress))
 }
 
-type connectArgs struct {
-	DB    int    `json:"db"`
-	URL   string `json:"url"`
-	Token string `json:"token"`
-}
-
 func connect(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[connectArgs]("connect", args)
+	var a struct {
+		DB    int    `json:"db"`
+		URL   string `json:"url"`
+		Token string `json:"token"`
+	}
+	s, err := h.storeArgs("connect", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := h.store(a.DB)
-	if err != nil {
-		return nil, nil, err
-	}
-	h.mu.Lock()
-	h.next++
-	id := h.next
-	h.mu.Unlock()
+	id := h.add(func(int) {})
 	l, err := link.Start(s, link.Options{URL: a.URL, Token: a.Token, OnStatus: func(st link.Status) {
 		h.notify("link", id, st)
 	}})
@@ -457,29 +354,20 @@ func connect(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
 		return nil, nil, err
 	}
 	h.mu.Lock()
-	if h.links == nil {
-		h.links = map[int]linkEntry{}
-	}
-	h.links[id] = linkEntry{db: a.DB, link: l}
+	put(&h.links, id, owned[*link.Link]{a.DB, l})
 	h.mu.Unlock()
 	return map[string]int{"link": id}, nil, nil
 }
 
-type disconnectArgs struct {
-	Link int `json:"link"`
-}
-
 func disconnect(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[disconnectArgs]("disconnect", args)
-	if err != nil {
+	var a struct {
+		Link int `json:"link"`
+	}
+	if err := decode("disconnect", args, &a); err != nil {
 		return nil, nil, err
 	}
-	h.mu.Lock()
-	l, ok := h.links[a.Link]
-	delete(h.links, a.Link)
-	h.mu.Unlock()
-	if ok {
-		l.link.Close()
+	if l, ok := take(h, h.links, a.Link); ok {
+		l.v.Close()
 	}
 	return nil, nil, nil
 }

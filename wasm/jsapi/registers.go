@@ -3,7 +3,7 @@ package jsapi
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 
 	"github.com/factlog/factlog/wasm/lww"
 	"github.com/factlog/factlog/wasm/store"
@@ -19,73 +19,63 @@ func init() {
 	methods["registers.close"] = regClose
 }
 
-type registersArgs struct {
-	Name    string   `json:"name"`
-	Table   string   `json:"table"`
-	Columns []string `json:"columns"`
-}
-
 func openRegisters(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	a, err := decode[registersArgs]("openRegisters", args)
-	if err != nil {
+	var a struct {
+		Name    string   `json:"name"`
+		Table   string   `json:"table"`
+		Columns []string `json:"columns"`
+	}
+	if err := decode("openRegisters", args, &a); err != nil {
 		return nil, nil, err
 	}
-	var path, vfs, warning string
-	persisted := false
-	if a.Name != ":memory:" && a.Name != "" && h.Storage != nil {
-		if path, vfs, persisted, warning, err = h.Storage(a.Name); err != nil {
-			return nil, nil, err
-		}
+	path, vfs, persisted, warning, err := h.place(a.Name)
+	if err != nil {
+		return nil, nil, err
 	}
 	r, err := lww.Open(ctx, lww.Options{Path: path, VFS: vfs, Table: a.Table, Columns: a.Columns})
 	if err != nil {
 		return nil, nil, asArgument(err)
 	}
-	h.mu.Lock()
-	h.next++
-	id := h.next
-	if h.registers == nil {
-		h.registers = map[int]*lww.Registers{}
-	}
-	h.registers[id] = r
-	h.mu.Unlock()
+	id := h.add(func(id int) { put(&h.registers, id, r) })
 	return map[string]any{"registers": id, "persisted": persisted, "warning": warning}, nil, nil
 }
 
-// asArgument gives lww's argument errors store's code.
+// asArgument gives lww's errors about its arguments store's code.
 func asArgument(err error) error {
-	if err != nil && errorsIs(err, lww.ErrArgument, lww.ErrState) {
+	if errors.Is(err, lww.ErrArgument) || errors.Is(err, lww.ErrState) {
 		return store.ArgumentError(err.Error())
 	}
 	return err
 }
 
-func (h *Host) registersOf(args []byte) (*lww.Registers, error) {
+// registersArgs decodes arguments that name a table ({"registers": id, …}).
+func (h *Host) registersArgs(method string, args []byte, v any) (*lww.Registers, error) {
 	var a struct {
 		Registers int `json:"registers"`
 	}
-	if err := json.Unmarshal(args, &a); err != nil {
-		return nil, errArgs("registers", err)
+	if err := decode(method, args, &a); err != nil {
+		return nil, err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r, ok := h.registers[a.Registers]
-	if !ok {
-		return nil, fmt.Errorf("registers %d: %w", a.Registers, store.ErrClosed)
+	if v != nil {
+		if err := decode(method, args, v); err != nil {
+			return nil, err
+		}
 	}
-	return r, nil
+	return get(h, h.registers, a.Registers, "registers")
+}
+
+// register is a register as JavaScript sees it.
+func register(r lww.Register) map[string]any {
+	return map[string]any{"id": r.ID, "column": r.Column, "value": json.RawMessage(r.Value), "clock": r.Clock}
 }
 
 func regSet(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	r, err := h.registersOf(args)
-	if err != nil {
-		return nil, nil, err
-	}
-	a, err := decode[struct {
+	var a struct {
 		ID     string          `json:"id"`
 		Column string          `json:"column"`
 		Value  json.RawMessage `json:"value"`
-	}]("registers.set", args)
+	}
+	r, err := h.registersArgs("registers.set", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,13 +86,8 @@ func regSet(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	return register(reg), nil, nil
 }
 
-// register is a register as JavaScript sees it.
-func register(r lww.Register) map[string]any {
-	return map[string]any{"id": r.ID, "column": r.Column, "value": json.RawMessage(r.Value), "clock": r.Clock}
-}
-
 func regRows(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	r, err := h.registersOf(args)
+	r, err := h.registersArgs("registers.rows", args, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,7 +99,7 @@ func regRows(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) 
 }
 
 func regState(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	r, err := h.registersOf(args)
+	r, err := h.registersArgs("registers.state", args, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -127,7 +112,7 @@ func regState(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error)
 }
 
 func regExport(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	r, err := h.registersOf(args)
+	r, err := h.registersArgs("registers.export", args, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -136,7 +121,7 @@ func regExport(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error
 }
 
 func regMerge(h *Host, ctx context.Context, args, data []byte) (any, []byte, error) {
-	r, err := h.registersOf(args)
+	r, err := h.registersArgs("registers.merge", args, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -151,15 +136,11 @@ func regClose(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
 	var a struct {
 		Registers int `json:"registers"`
 	}
-	if err := json.Unmarshal(args, &a); err != nil {
-		return nil, nil, errArgs("registers.close", err)
+	if err := decode("registers.close", args, &a); err != nil {
+		return nil, nil, err
 	}
-	h.mu.Lock()
-	r := h.registers[a.Registers]
-	delete(h.registers, a.Registers)
-	h.mu.Unlock()
-	if r == nil {
-		return nil, nil, nil
+	if r, ok := take(h, h.registers, a.Registers); ok {
+		return nil, nil, r.Close()
 	}
-	return nil, nil, r.Close()
+	return nil, nil, nil
 }

@@ -2,8 +2,8 @@ package store_test
 
 import (
 	"context"
-	"maps"
 	"fmt"
+	"maps"
 	"runtime"
 	"strings"
 	"testing"
