@@ -234,10 +234,21 @@ func (s *Session) stored(m *member, id uint64, body []byte, seq uint64, err erro
 		}
 		return true
 	}
-	r.mu.Lock()
-	if err != nil {
-		send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Error, ID: id, Code: protocol.Internal, Text: "the relay could not store the body; publish it again"}))
-	} else {
+	func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		defer func() {
+			// This runs on the store's goroutine: a panic here must not
+			// stop the store for every room.
+			if p := recover(); p != nil {
+				s.hub.obs.Dropped("panic")
+				slow = append(slow, m)
+			}
+		}()
+		if err != nil {
+			send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Error, ID: id, Code: protocol.Internal, Text: "the relay could not store the body; publish it again"}))
+			return
+		}
 		s.hub.obs.Published(r.name, len(body), took)
 		r.delivered = seq
 		send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Ack, ID: id, Cursor: seq}))
@@ -249,8 +260,7 @@ func (s *Session) stored(m *member, id uint64, body []byte, seq uint64, err erro
 			}
 		}
 		s.hub.obs.Delivered(n)
-	}
-	r.mu.Unlock()
+	}()
 	for _, o := range slow {
 		s.hub.drop(r, o, "slow")
 	}

@@ -244,7 +244,7 @@ func TestSlowConsumer(t *testing.T) {
 	pub.join(0, "")
 	body := bytes.Repeat([]byte("x"), 32<<10)
 	const n = 400 // 12 MiB: more than the socket buffers hold
-	go func() { // one publish at a time, so the fast client sees no burst
+	go func() {   // one publish at a time, so the fast client sees no burst
 		for i := range n {
 			pub.ws.Write(context.Background(), websocket.MessageBinary, protocol.Encode(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: body}))
 			if _, err := pub.next(); err != nil {

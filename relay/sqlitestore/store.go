@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS body (
 // Store is a relay.Store in one SQLite file.
 type Store struct {
 	epoch string
-	w     *sqlite3.Conn // owned by the writer goroutine
+	w     *sqlite3.Conn            // owned by the writer goroutine
 	stmts map[string]*sqlite3.Stmt // the writer's prepared statements
 	done  chan struct{}
 

@@ -1,0 +1,30 @@
+package tests
+
+import (
+	"os/exec"
+	"testing"
+)
+
+// TestFuzzBriefly runs every decoder's fuzz test for a few seconds, on top
+// of the seed corpora that `go test` always runs: a decoder that panics or
+// accepts a non-canonical input on new input fails the run.
+func TestFuzzBriefly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the seed corpora run with the packages' own tests")
+	}
+	for _, f := range []struct{ pkg, name string }{
+		{"./wasm/sync", "FuzzDecode"},
+		{"./wasm/event", "FuzzDecode"},
+		{"./wasm/event", "FuzzCanonicalValue"},
+		{"./wasm/lww", "FuzzDecodeState"},
+		{"./relay/protocol", "FuzzDecode"},
+	} {
+		t.Run(f.pkg[2:]+"/"+f.name, func(t *testing.T) {
+			cmd := exec.Command("go", "test", "-run", "^$", "-fuzz", "^"+f.name+"$", "-fuzztime", "4s", "-parallel", "1", f.pkg)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+		})
+	}
+}
