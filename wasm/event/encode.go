@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/factlog/factlog/wasm/internal/canon"
 )
 
 // formatVersion is the first element of every canonical encoding, so a
@@ -29,29 +29,10 @@ type canonical struct {
 }
 
 var (
-	encMode = mustEncMode()
-	decMode = mustDecMode()
+	encMode = canon.Enc
+	// Parents above MaxParents decode, so that the error names the limit.
+	decMode = canon.Dec(1 << 17)
 )
-
-func mustEncMode() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		MaxNestedLevels:  4,
-		MaxArrayElements: 1 << 17, // above MaxParents so the error names the limit we set
-		MaxMapPairs:      16,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
 
 // Encode returns the canonical encoding of every field but ID.
 func (e *Event) Encode() []byte {

@@ -81,9 +81,8 @@ func take[T any](h *Host, m handles[T], id int) (T, bool) {
 	return v, ok
 }
 
-func get[T any](h *Host, m handles[T], id int, what string) (T, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+// get returns a handle; the caller holds h.mu.
+func get[T any](m handles[T], id int, what string) (T, error) {
 	v, ok := m[id]
 	if !ok {
 		return v, fmt.Errorf("%s %d: %w", what, id, store.ErrClosed)
@@ -136,21 +135,31 @@ func decode(method string, args []byte, v any) error {
 	return nil
 }
 
-// storeArgs decodes arguments that name a store ({"db": id, …}) and
-// returns the store.
-func (h *Host) storeArgs(method string, args []byte, v any) (*store.Store, error) {
-	var a struct {
-		DB int `json:"db"`
+// handleArgs decodes arguments that name a handle under key ({"db": 3, …})
+// into v (if not nil), and returns what the handle names.
+func handleArgs[T any](h *Host, m *handles[T], key, method string, args []byte, v any) (T, error) {
+	var zero T
+	var fields map[string]json.RawMessage
+	if err := decode(method, args, &fields); err != nil {
+		return zero, err
 	}
-	if err := decode(method, args, &a); err != nil {
-		return nil, err
+	var id int
+	if err := decode(method, fields[key], &id); err != nil {
+		return zero, err
 	}
 	if v != nil {
 		if err := decode(method, args, v); err != nil {
-			return nil, err
+			return zero, err
 		}
 	}
-	return get(h, h.stores, a.DB, "store")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return get(*m, id, key)
+}
+
+// storeArgs decodes arguments that name a store ({"db": id, …}).
+func (h *Host) storeArgs(method string, args []byte, v any) (*store.Store, error) {
+	return handleArgs(h, &h.stores, "db", method, args, v)
 }
 
 // place finds where a named store lives; "" or ":memory:" is in memory.

@@ -50,18 +50,7 @@ func asArgument(err error) error {
 
 // registersArgs decodes arguments that name a table ({"registers": id, …}).
 func (h *Host) registersArgs(method string, args []byte, v any) (*lww.Registers, error) {
-	var a struct {
-		Registers int `json:"registers"`
-	}
-	if err := decode(method, args, &a); err != nil {
-		return nil, err
-	}
-	if v != nil {
-		if err := decode(method, args, v); err != nil {
-			return nil, err
-		}
-	}
-	return get(h, h.registers, a.Registers, "registers")
+	return handleArgs(h, &h.registers, "registers", method, args, v)
 }
 
 // register is a register as JavaScript sees it.

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/factlog/factlog/wasm/internal/canon"
 )
 
 // stateVersion is the first field of an exported state.
@@ -34,8 +34,8 @@ type state struct {
 }
 
 var (
-	encMode, _ = cbor.CoreDetEncOptions().EncMode()
-	decMode, _ = cbor.DecOptions{MaxArrayElements: 1 << 24, MaxNestedLevels: 4, IndefLength: cbor.IndefLengthForbidden}.DecMode()
+	encMode = canon.Enc
+	decMode = canon.Dec(1 << 24)
 )
 
 // ExportState returns every register, versioned, as compressed CBOR.

@@ -9,7 +9,7 @@ import (
 	"slices"
 
 	"github.com/factlog/factlog/wasm/event"
-	"github.com/fxamacker/cbor/v2"
+	"github.com/factlog/factlog/wasm/internal/canon"
 )
 
 // Limits of the batch format. Like event limits they are protocol
@@ -79,30 +79,9 @@ type chunk struct {
 }
 
 var (
-	encMode = mustEncMode()
-	decMode = mustDecMode()
+	encMode = canon.Enc
+	decMode = canon.Dec(1 << 17)
 )
-
-func mustEncMode() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		MaxNestedLevels:  4,
-		MaxArrayElements: 1 << 17,
-		MaxMapPairs:      16,
-		IndefLength:      cbor.IndefLengthForbidden,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
 
 // Encode returns the events as one batch. The events may come in any order
 // and may repeat; the batch holds each once, in replay order.
