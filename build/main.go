@@ -4,6 +4,7 @@
 //
 //	go run ./build            # build dist/
 //	go run ./build -release   # also compress the wasm as hard as brotli can
+//	go run ./build -cloudflare # the relay as a Cloudflare Worker: relay/cloudflare/dist
 //
 // The wasm is rebuilt only when a Go source changed (a stamp holds a hash
 // of them), so iterating on JavaScript takes about a second. Any esbuild
@@ -23,9 +24,14 @@ import (
 func main() {
 	out := flag.String("out", "dist", "output folder")
 	release := flag.Bool("release", false, "compress with brotli's best (slow) quality instead of a fast one")
+	cloudflare := flag.Bool("cloudflare", false, "build the relay's Cloudflare Worker (relay/cloudflare/dist) instead")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := build(log, *out, *release); err != nil {
+	run := func() error { return build(log, *out, *release) }
+	if *cloudflare {
+		run = func() error { return buildWorker(log) }
+	}
+	if err := run(); err != nil {
 		log.Error("build failed", "err", err)
 		os.Exit(1)
 	}

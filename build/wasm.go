@@ -78,3 +78,30 @@ func sourceHash(top string) (string, error) {
 	})
 	return hex.EncodeToString(h.Sum(nil)), err
 }
+
+// buildWorker compiles the relay's Cloudflare Durable Object to
+// relay/cloudflare/dist/relay.wasm, beside the wasm_exec.js of the same Go.
+func buildWorker(log *slog.Logger) error {
+	top := root()
+	out := filepath.Join(top, "relay", "cloudflare", "dist")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(out, "relay.wasm"), "./relay/cloudflare")
+	cmd.Dir = top
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build ./relay/cloudflare: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(out, "wasm_exec.js"), b, 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("built the Cloudflare Worker", "dir", out, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

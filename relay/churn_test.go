@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"context"
+	"github.com/factlog/factlog/relay/room"
 	"net/http"
 	"runtime"
 	"testing"
@@ -17,7 +18,7 @@ import (
 func TestChurn(t *testing.T) {
 	secret := []byte("0123456789abcdef0123")
 	r := startRelay(t, relay.Options{Secret: secret, ConnsPerIPMinute: 1 << 30})
-	tok, err := relay.MintToken(secret, "room", relay.ReadWrite, time.Hour)
+	tok, err := room.MintToken(secret, "room", room.ReadWrite, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

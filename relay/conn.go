@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/factlog/factlog/relay/room"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -21,7 +22,7 @@ import (
 type wsConn struct {
 	srv    *Server
 	ws     *websocket.Conn
-	joined chan *Backlog
+	joined chan *room.Backlog
 
 	// The send queue: a slice rather than a buffered channel, whose
 	// buffer an idle connection would pay for in full.
@@ -74,7 +75,7 @@ func (c *wsConn) Close(code int, reason string) {
 
 // serve runs the connection until it closes, and recovers from a panic in
 // either goroutine without taking the process down.
-func (c *wsConn) serve(sess *Session) {
+func (c *wsConn) serve(sess *room.Session) {
 	wrote := make(chan struct{})
 	go func() {
 		defer close(wrote)
@@ -103,7 +104,7 @@ func (c *wsConn) recover(where string) {
 	}
 }
 
-func (c *wsConn) read(sess *Session) {
+func (c *wsConn) read(sess *room.Session) {
 	limit := rate.NewLimiter(rate.Limit(c.srv.opts.MessagesPerSecond), c.srv.opts.MessageBurst)
 	for {
 		// Not c.ctx: coder/websocket cuts a connection whose Read is
@@ -124,7 +125,7 @@ func (c *wsConn) read(sess *Session) {
 			return
 		}
 		backlog, err := sess.Handle(c.ctx, msg)
-		var ce *CloseError
+		var ce *room.CloseError
 		if errors.As(err, &ce) {
 			c.srv.metrics.dropped.WithLabelValues("protocol").Inc()
 			c.Close(ce.Code, ce.Reason)
@@ -166,7 +167,7 @@ func (c *wsConn) write() {
 	}
 }
 
-func (c *wsConn) backlog(b *Backlog) error {
+func (c *wsConn) backlog(b *room.Backlog) error {
 	batch := [][]byte{protocol.Encode(b.Welcome)}
 	last := b.From
 	err := c.srv.hub.Store().Read(c.ctx, b.Room, b.From, b.To, func(seq uint64, body []byte) error {

@@ -2,8 +2,8 @@ package relay_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/factlog/factlog/relay/relaytest"
 	"net"
 	"net/http"
 	"os"
@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/factlog/factlog/relay"
-	"github.com/factlog/factlog/relay/protocol"
 	"github.com/factlog/factlog/relay/sqlitestore"
 )
 
@@ -102,105 +100,6 @@ func (r *relayServer) restart() {
 	r.start()
 }
 
-func (r *relayServer) url(room string) string { return "ws://" + r.addr + "/v1/rooms/" + room }
+func (r *relayServer) url(name string) string { return "ws://" + r.addr + "/v1/rooms/" + name }
 
-// client is a raw protocol client for the tests that look at envelopes.
-type client struct {
-	t    *testing.T
-	ws   *websocket.Conn
-	more []protocol.Envelope // envelopes of the last message not yet returned
-}
-
-func dial(t *testing.T, url string) *client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	ws.SetReadLimit(4 << 20)
-	t.Cleanup(func() { ws.CloseNow() })
-	return &client{t: t, ws: ws}
-}
-
-func (c *client) send(e protocol.Envelope) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageBinary, protocol.Encode(e)); err != nil {
-		c.t.Fatalf("send %v: %v", e.Kind, err)
-	}
-}
-
-func (c *client) recv() protocol.Envelope {
-	c.t.Helper()
-	e, err := c.next()
-	if err != nil {
-		c.t.Fatalf("receive: %v", err)
-	}
-	return e
-}
-
-func (c *client) next() (protocol.Envelope, error) {
-	if len(c.more) == 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, b, err := c.ws.Read(ctx)
-		if err != nil {
-			return protocol.Envelope{}, err
-		}
-		if c.more, err = protocol.DecodeAll(b); err != nil {
-			return protocol.Envelope{}, err
-		}
-	}
-	e := c.more[0]
-	c.more = c.more[1:]
-	return e, nil
-}
-
-// closed waits for the relay to close the connection and returns the code.
-func (c *client) closed() (websocket.StatusCode, string) {
-	c.t.Helper()
-	for {
-		_, err := c.next()
-		if err != nil {
-			var ce websocket.CloseError
-			if ok := asClose(err, &ce); ok {
-				return ce.Code, ce.Reason
-			}
-			c.t.Fatalf("connection ended without a close frame: %v", err)
-		}
-	}
-}
-
-func asClose(err error, ce *websocket.CloseError) bool {
-	code := websocket.CloseStatus(err)
-	if code == -1 {
-		return false
-	}
-	ce.Code = code
-	var e websocket.CloseError
-	if ok := errors.As(err, &e); ok {
-		ce.Reason = e.Reason
-	}
-	return true
-}
-
-// join sends Join and reads the Welcome and the backlog up to CaughtUp.
-func (c *client) join(cursor uint64, epoch string) (protocol.Envelope, []protocol.Envelope) {
-	c.t.Helper()
-	c.send(protocol.Envelope{Kind: protocol.Join, Cursor: cursor, Epoch: epoch})
-	w := c.recv()
-	if w.Kind != protocol.Welcome {
-		c.t.Fatalf("got %v, want welcome", w.Kind)
-	}
-	var backlog []protocol.Envelope
-	for {
-		e := c.recv()
-		if e.Kind == protocol.CaughtUp {
-			return w, backlog
-		}
-		backlog = append(backlog, e)
-	}
-}
+func dial(t *testing.T, url string) *relaytest.Client { return relaytest.Dial(t, url) }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/factlog/factlog/relay/relaytest"
+	"github.com/factlog/factlog/relay/room"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,31 +20,31 @@ import (
 func TestPublishAckForward(t *testing.T) {
 	r := startRelay(t, relay.Options{})
 	a, b := dial(t, r.url("room")), dial(t, r.url("room"))
-	wa, _ := a.join(0, "")
+	wa, _ := a.Join(0, "")
 	if wa.Epoch == "" || wa.Cursor != 0 || wa.Code != "" {
 		t.Fatalf("welcome %+v", wa)
 	}
-	b.join(0, "")
-	a.send(protocol.Envelope{Kind: protocol.Publish, ID: 7, Body: []byte("batch 1")})
-	if ack := a.recv(); ack.Kind != protocol.Ack || ack.ID != 7 || ack.Cursor != 1 {
+	b.Join(0, "")
+	a.Send(protocol.Envelope{Kind: protocol.Publish, ID: 7, Body: []byte("batch 1")})
+	if ack := a.Recv(); ack.Kind != protocol.Ack || ack.ID != 7 || ack.Cursor != 1 {
 		t.Fatalf("ack %+v", ack)
 	}
-	if d := b.recv(); d.Kind != protocol.Deliver || d.Cursor != 1 || string(d.Body) != "batch 1" {
+	if d := b.Recv(); d.Kind != protocol.Deliver || d.Cursor != 1 || string(d.Body) != "batch 1" {
 		t.Fatalf("delivery %+v", d)
 	}
 	// A third client joining later gets the backlog; one joining with a
 	// cursor gets what follows it.
 	c := dial(t, r.url("room"))
-	a.send(protocol.Envelope{Kind: protocol.Publish, ID: 8, Body: []byte("batch 2")})
-	a.recv()
-	if _, backlog := c.join(0, wa.Epoch); len(backlog) != 2 || string(backlog[1].Body) != "batch 2" {
+	a.Send(protocol.Envelope{Kind: protocol.Publish, ID: 8, Body: []byte("batch 2")})
+	a.Recv()
+	if _, backlog := c.Join(0, wa.Epoch); len(backlog) != 2 || string(backlog[1].Body) != "batch 2" {
 		t.Fatalf("backlog %+v", backlog)
 	}
-	if _, backlog := dial(t, r.url("room")).join(1, wa.Epoch); len(backlog) != 1 || backlog[0].Cursor != 2 {
+	if _, backlog := dial(t, r.url("room")).Join(1, wa.Epoch); len(backlog) != 1 || backlog[0].Cursor != 2 {
 		t.Fatalf("backlog after cursor 1: %+v", backlog)
 	}
 	// Other rooms see nothing of it.
-	if _, backlog := dial(t, r.url("other")).join(0, ""); len(backlog) != 0 {
+	if _, backlog := dial(t, r.url("other")).Join(0, ""); len(backlog) != 0 {
 		t.Fatalf("other room's backlog %+v", backlog)
 	}
 }
@@ -53,24 +55,24 @@ func TestSeam(t *testing.T) {
 	r := startRelay(t, relay.Options{MessagesPerSecond: 1e6, MessageBurst: 1e6})
 	const n = 300
 	pub := dial(t, r.url("seam"))
-	pub.join(0, "")
+	pub.Join(0, "")
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for i := range n {
-			pub.send(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: []byte(fmt.Sprint(i))})
+			pub.Send(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: []byte(fmt.Sprint(i))})
 		}
 	}()
 	for j := range 4 {
 		c := dial(t, r.url("seam"))
-		_, backlog := c.join(0, "")
+		_, backlog := c.Join(0, "")
 		seen := make([]uint64, 0, n)
 		for _, e := range backlog {
 			seen = append(seen, e.Cursor)
 		}
 		for len(seen) < n {
-			e := c.recv()
+			e := c.Recv()
 			if e.Kind != protocol.Deliver {
 				t.Fatalf("joiner %d: %v", j, e.Kind)
 			}
@@ -88,13 +90,13 @@ func TestSeam(t *testing.T) {
 func TestEpochAndTruncation(t *testing.T) {
 	r := startRelay(t, relay.Options{})
 	a := dial(t, r.url("room"))
-	w, _ := a.join(0, "")
+	w, _ := a.Join(0, "")
 	for i := range 5 {
-		a.send(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: []byte{byte(i)}})
-		a.recv()
+		a.Send(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: []byte{byte(i)}})
+		a.Recv()
 	}
 	// A client whose cursor came from another store starts over.
-	got, backlog := dial(t, r.url("room")).join(3, "another-epoch")
+	got, backlog := dial(t, r.url("room")).Join(3, "another-epoch")
 	if got.Code != protocol.EpochChanged || len(backlog) != 5 {
 		t.Fatalf("other epoch: %+v, %d bodies", got, len(backlog))
 	}
@@ -102,11 +104,11 @@ func TestEpochAndTruncation(t *testing.T) {
 	if _, err := r.store.Trim(context.Background(), time.Time{}, 2); err != nil {
 		t.Fatal(err)
 	}
-	got, backlog = dial(t, r.url("room")).join(1, w.Epoch)
+	got, backlog = dial(t, r.url("room")).Join(1, w.Epoch)
 	if got.Code != protocol.Truncated || len(backlog) != 2 || backlog[0].Cursor != 4 {
 		t.Fatalf("truncated: %+v, %+v", got, backlog)
 	}
-	got, backlog = dial(t, r.url("room")).join(4, w.Epoch)
+	got, backlog = dial(t, r.url("room")).Join(4, w.Epoch)
 	if got.Code != "" || len(backlog) != 1 {
 		t.Fatalf("cursor within what is kept: %+v, %d bodies", got, len(backlog))
 	}
@@ -115,13 +117,13 @@ func TestEpochAndTruncation(t *testing.T) {
 func TestQuota(t *testing.T) {
 	r := startRelay(t, relay.Options{MaxRoomBytes: 100})
 	a := dial(t, r.url("room"))
-	a.join(0, "")
-	a.send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: make([]byte, 80)})
-	if e := a.recv(); e.Kind != protocol.Ack {
+	a.Join(0, "")
+	a.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: make([]byte, 80)})
+	if e := a.Recv(); e.Kind != protocol.Ack {
 		t.Fatalf("first publish: %+v", e)
 	}
-	a.send(protocol.Envelope{Kind: protocol.Publish, ID: 2, Body: make([]byte, 30)})
-	if e := a.recv(); e.Kind != protocol.Error || e.ID != 2 || e.Code != protocol.QuotaExceeded {
+	a.Send(protocol.Envelope{Kind: protocol.Publish, ID: 2, Body: make([]byte, 30)})
+	if e := a.Recv(); e.Kind != protocol.Error || e.ID != 2 || e.Code != protocol.QuotaExceeded {
 		t.Fatalf("over quota: %+v", e)
 	}
 }
@@ -129,20 +131,20 @@ func TestQuota(t *testing.T) {
 func TestTokens(t *testing.T) {
 	secret := []byte("0123456789abcdef0123")
 	r := startRelay(t, relay.Options{Secret: secret})
-	mint := func(room string, mode relay.Mode, ttl time.Duration) string {
-		tok, err := relay.MintToken(secret, room, mode, ttl)
+	mint := func(name string, mode room.Mode, ttl time.Duration) string {
+		tok, err := room.MintToken(secret, name, mode, ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
-	other, _ := relay.MintToken([]byte("another secret, 16+ bytes"), "room", relay.ReadWrite, time.Hour)
+	other, _ := room.MintToken([]byte("another secret, 16+ bytes"), "room", room.ReadWrite, time.Hour)
 	for name, tok := range map[string]string{
 		"missing":        "",
 		"garbage":        "not.a.token",
 		"wrong secret":   other,
-		"expired":        mint("room", relay.ReadWrite, -time.Minute),
-		"for other room": mint("elsewhere", relay.ReadWrite, time.Hour),
+		"expired":        mint("room", room.ReadWrite, -time.Minute),
+		"for other room": mint("elsewhere", room.ReadWrite, time.Hour),
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, resp, err := websocket.Dial(ctx, r.url("room")+"?token="+tok, nil)
@@ -151,17 +153,17 @@ func TestTokens(t *testing.T) {
 			t.Errorf("%s token: err %v, response %v; want 401 before the upgrade", name, err, resp)
 		}
 	}
-	rw := dial(t, r.url("room")+"?token="+mint("room", relay.ReadWrite, time.Hour))
-	rw.join(0, "")
-	ro := dial(t, r.url("room")+"?token="+mint("room", relay.ReadOnly, time.Hour))
-	ro.join(0, "")
-	ro.send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("x")})
-	if e := ro.recv(); e.Kind != protocol.Error || e.Code != protocol.ReadOnly {
+	rw := dial(t, r.url("room")+"?token="+mint("room", room.ReadWrite, time.Hour))
+	rw.Join(0, "")
+	ro := dial(t, r.url("room")+"?token="+mint("room", room.ReadOnly, time.Hour))
+	ro.Join(0, "")
+	ro.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("x")})
+	if e := ro.Recv(); e.Kind != protocol.Error || e.Code != protocol.ReadOnly {
 		t.Fatalf("read-only publish: %+v", e)
 	}
-	rw.send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("y")})
-	rw.recv()
-	if e := ro.recv(); e.Kind != protocol.Deliver || string(e.Body) != "y" {
+	rw.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("y")})
+	rw.Recv()
+	if e := ro.Recv(); e.Kind != protocol.Deliver || string(e.Body) != "y" {
 		t.Fatalf("read-only member did not receive: %+v", e)
 	}
 }
@@ -169,28 +171,28 @@ func TestTokens(t *testing.T) {
 func TestBadClients(t *testing.T) {
 	r := startRelay(t, relay.Options{MaxFrame: 1 << 16})
 	bystander := dial(t, r.url("room"))
-	bystander.join(0, "")
+	bystander.Join(0, "")
 	ctx := context.Background()
 	tests := []struct {
 		name string
-		send func(c *client)
+		send func(c *relaytest.Client)
 		code websocket.StatusCode
 		says string
 	}{
-		{"oversized frame", func(c *client) { c.ws.Write(ctx, websocket.MessageBinary, make([]byte, 1<<17)) }, websocket.StatusMessageTooBig, "read limited at 65537 bytes"},
-		{"garbage", func(c *client) { c.ws.Write(ctx, websocket.MessageBinary, []byte("\xff\x00garbage")) }, websocket.StatusUnsupportedData, "malformed envelope"},
-		{"text frame", func(c *client) { c.ws.Write(ctx, websocket.MessageText, []byte("hello")) }, websocket.StatusUnsupportedData, "binary CBOR"},
-		{"publish before join", func(c *client) { c.send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("x")}) }, protocol.CloseProtocol, "unexpected publish"},
-		{"two joins", func(c *client) {
-			c.join(0, "")
-			c.send(protocol.Envelope{Kind: protocol.Join})
+		{"oversized frame", func(c *relaytest.Client) { c.WS.Write(ctx, websocket.MessageBinary, make([]byte, 1<<17)) }, websocket.StatusMessageTooBig, "read limited at 65537 bytes"},
+		{"garbage", func(c *relaytest.Client) { c.WS.Write(ctx, websocket.MessageBinary, []byte("\xff\x00garbage")) }, websocket.StatusUnsupportedData, "malformed envelope"},
+		{"text frame", func(c *relaytest.Client) { c.WS.Write(ctx, websocket.MessageText, []byte("hello")) }, websocket.StatusUnsupportedData, "binary CBOR"},
+		{"publish before join", func(c *relaytest.Client) { c.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("x")}) }, protocol.CloseProtocol, "unexpected publish"},
+		{"two joins", func(c *relaytest.Client) {
+			c.Join(0, "")
+			c.Send(protocol.Envelope{Kind: protocol.Join})
 		}, protocol.CloseProtocol, "unexpected join"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := dial(t, r.url("room"))
 			tt.send(c)
-			code, reason := c.closed()
+			code, reason := c.Closed()
 			if code != tt.code || !strings.Contains(reason, tt.says) {
 				t.Fatalf("closed with %d %q, want %d saying %q", code, reason, tt.code, tt.says)
 			}
@@ -198,10 +200,10 @@ func TestBadClients(t *testing.T) {
 	}
 	// The room is unaffected.
 	pub := dial(t, r.url("room"))
-	pub.join(0, "")
-	pub.send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("still here")})
-	pub.recv()
-	if e := bystander.recv(); string(e.Body) != "still here" {
+	pub.Join(0, "")
+	pub.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("still here")})
+	pub.Recv()
+	if e := bystander.Recv(); string(e.Body) != "still here" {
 		t.Fatalf("bystander got %+v", e)
 	}
 }
@@ -225,9 +227,9 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("fourth connection in a minute: %v %v, want 429", err, resp)
 	}
 	r3 := startRelay(t, relay.Options{MaxRooms: 1})
-	dial(t, r3.url("one")).join(0, "")
+	dial(t, r3.url("one")).Join(0, "")
 	c := dial(t, r3.url("two"))
-	if code, _ := c.closed(); code != websocket.StatusTryAgainLater {
+	if code, _ := c.Closed(); code != websocket.StatusTryAgainLater {
 		t.Fatalf("a room over the limit: %d", code)
 	}
 }
@@ -237,28 +239,28 @@ func TestConnectionLimits(t *testing.T) {
 func TestSlowConsumer(t *testing.T) {
 	r := startRelay(t, relay.Options{SendQueue: 64, MessagesPerSecond: 1e6, MessageBurst: 1e6})
 	slow := dial(t, r.url("room"))
-	slow.join(0, "")
+	slow.Join(0, "")
 	fast := dial(t, r.url("room"))
-	fast.join(0, "")
+	fast.Join(0, "")
 	pub := dial(t, r.url("room"))
-	pub.join(0, "")
+	pub.Join(0, "")
 	body := bytes.Repeat([]byte("x"), 32<<10)
 	const n = 400 // 12 MiB: more than the socket buffers hold
 	go func() {   // one publish at a time, so the fast client sees no burst
 		for i := range n {
-			pub.ws.Write(context.Background(), websocket.MessageBinary, protocol.Encode(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: body}))
-			if _, err := pub.next(); err != nil {
+			pub.WS.Write(context.Background(), websocket.MessageBinary, protocol.Encode(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: body}))
+			if _, err := pub.Next(); err != nil {
 				return
 			}
 		}
 	}()
 	for i := range n {
-		e := fast.recv()
+		e := fast.Recv()
 		if e.Kind != protocol.Deliver || e.Cursor != uint64(i+1) {
 			t.Fatalf("fast client at %d: %+v", i, e.Kind)
 		}
 	}
-	code, reason := slow.closed()
+	code, reason := slow.Closed()
 	if code != protocol.CloseSlow || !strings.Contains(reason, "resume from your cursor") {
 		t.Fatalf("slow client closed with %d %q", code, reason)
 	}
@@ -266,7 +268,7 @@ func TestSlowConsumer(t *testing.T) {
 
 func TestHealthAndMetrics(t *testing.T) {
 	r := startRelay(t, relay.Options{})
-	dial(t, r.url("room")).join(0, "")
+	dial(t, r.url("room")).Join(0, "")
 	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "relay_connections 1"} {
 		resp, err := http.Get("http://" + r.addr + path)
 		if err != nil {
@@ -285,9 +287,9 @@ func TestHealthAndMetrics(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	r := startRelay(t, relay.Options{})
 	c := dial(t, r.url("room"))
-	c.join(0, "")
+	c.Join(0, "")
 	go r.srv.Close(context.Background())
-	if code, _ := c.closed(); code != websocket.StatusGoingAway {
+	if code, _ := c.Closed(); code != websocket.StatusGoingAway {
 		t.Fatalf("closed with %d, want 1001", code)
 	}
 }

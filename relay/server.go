@@ -1,13 +1,20 @@
+// Package relay is factlog's relay server: it forwards opaque event batches
+// between the replicas of a room over WebSockets (github.com/coder/websocket)
+// and keeps them, so that replicas that are never online together still
+// converge. It never decodes a batch. The room logic is package room; this
+// package is its WebSocket transport, with the limits, metrics and
+// shutdown a server needs. relay/PROTOCOL.md is the wire protocol.
 package relay
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/factlog/factlog/relay/room"
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,7 +40,7 @@ const (
 // Options configure a Server. A zero field takes the default named after it.
 type Options struct {
 	// Store keeps the bodies. Required.
-	Store Store
+	Store room.Store
 	// Secret, if set, makes every connection present a room token signed
 	// with it (MintToken); without it the relay is open to anyone.
 	Secret []byte
@@ -96,7 +103,7 @@ func (o *Options) defaults() {
 // and /metrics. Its goroutines run from New until Close.
 type Server struct {
 	opts    Options
-	hub     *Hub
+	hub     *room.Hub
 	metrics *metrics
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -118,7 +125,7 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.defaults()
 	s := &Server{opts: opts, metrics: newMetrics(), log: opts.Logger, conns: map[*wsConn]struct{}{}, perIP: map[string]*rate.Limiter{}}
-	s.hub = NewHub(opts.Store, opts.MaxRooms, opts.MaxRoomBytes, s.metrics)
+	s.hub = room.NewHub(opts.Store, opts.MaxRooms, opts.MaxRoomBytes, s.metrics)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /v1/rooms/{room}", s.serveRoom)
@@ -134,22 +141,20 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-var roomName = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
-
 func (s *Server) refuse(w http.ResponseWriter, status int, reason, msg string) {
 	s.metrics.refused.WithLabelValues(reason).Inc()
 	http.Error(w, msg, status)
 }
 
 func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
-	room := r.PathValue("room")
-	if !roomName.MatchString(room) {
+	name := r.PathValue("room")
+	if !room.ValidName(name) {
 		s.refuse(w, http.StatusBadRequest, "room_name", "a room name is 1 to 128 letters, digits and . _ ~ -")
 		return
 	}
-	mode := ReadWrite
+	mode := room.ReadWrite
 	if len(s.opts.Secret) > 0 {
-		m, err := CheckToken(s.opts.Secret, tokenOf(r), room)
+		m, err := room.CheckToken(s.opts.Secret, tokenOf(r), name)
 		if err != nil {
 			s.refuse(w, http.StatusUnauthorized, "token", err.Error())
 			return
@@ -174,14 +179,14 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(s.opts.MaxFrame)
 	c.ws = ws
-	sess, err := s.hub.NewSession(room, mode, c)
+	sess, err := s.hub.NewSession(name, mode, c)
 	if err != nil {
 		s.metrics.refused.WithLabelValues("rooms").Inc()
 		ws.Close(websocket.StatusTryAgainLater, err.Error())
 		return
 	}
 	defer sess.End()
-	s.log.Debug("connected", "room", room, "ip", ip, "mode", mode)
+	s.log.Debug("connected", "room", name, "ip", ip, "mode", mode)
 	c.serve(sess)
 }
 
@@ -219,7 +224,7 @@ func (s *Server) admit() (*wsConn, error) {
 		return nil, fmt.Errorf("the relay is full (%d connections)", s.opts.MaxConns)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	c := &wsConn{srv: s, queued: make(chan struct{}, 1), ctx: ctx, cancel: cancel, joined: make(chan *Backlog, 1), closing: make(chan struct{})}
+	c := &wsConn{srv: s, queued: make(chan struct{}, 1), ctx: ctx, cancel: cancel, joined: make(chan *room.Backlog, 1), closing: make(chan struct{})}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.metrics.conns.Set(float64(len(s.conns)))
@@ -291,4 +296,13 @@ func (s *Server) Close(ctx context.Context) error {
 		<-done
 		return ctx.Err()
 	}
+}
+
+// tokenOf finds a request's token: the Authorization header, or the token
+// query parameter (browsers cannot set headers on a WebSocket).
+func tokenOf(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		return strings.TrimPrefix(h, "Bearer ")
+	}
+	return r.URL.Query().Get("token")
 }

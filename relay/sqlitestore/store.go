@@ -11,10 +11,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/factlog/factlog/relay/room"
 	"sync"
 	"time"
 
-	"github.com/factlog/factlog/relay"
 	"github.com/ncruces/go-sqlite3"
 	_ "github.com/ncruces/go-sqlite3/vfs" // the file system VFS
 )
@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS body (
 	PRIMARY KEY (room, seq)
 ) WITHOUT ROWID;`
 
-// Store is a relay.Store in one SQLite file.
+// Store is a room.Store in one SQLite file.
 type Store struct {
 	epoch string
 	w     *sqlite3.Conn            // owned by the writer goroutine
@@ -54,7 +54,7 @@ type Store struct {
 	r   *sqlite3.Conn
 
 	mu    sync.Mutex // guards rooms
-	rooms map[string]relay.RoomStats
+	rooms map[string]room.RoomStats
 }
 
 type request struct {
@@ -73,7 +73,7 @@ type trim struct {
 	removed  int
 }
 
-var _ relay.Store = (*Store)(nil)
+var _ room.Store = (*Store)(nil)
 
 // Open opens (or creates, with a new epoch) the store at path.
 func Open(path string) (*Store, error) {
@@ -81,7 +81,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{w: w, stmts: map[string]*sqlite3.Stmt{}, queued: make(chan struct{}, 1), done: make(chan struct{}), rooms: map[string]relay.RoomStats{}}
+	s := &Store{w: w, stmts: map[string]*sqlite3.Stmt{}, queued: make(chan struct{}, 1), done: make(chan struct{}), rooms: map[string]room.RoomStats{}}
 	if err := s.init(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open relay store %s: %w", path, err)
@@ -134,17 +134,17 @@ func (s *Store) init() error {
 	return ins.Exec()
 }
 
-// Epoch implements relay.Store.
+// Epoch implements room.Store.
 func (s *Store) Epoch() string { return s.epoch }
 
-// Append implements relay.Store.
+// Append implements room.Store.
 func (s *Store) Append(room string, body []byte, done func(seq uint64, err error)) {
 	if !s.enqueue(&request{room: room, body: body, stored: done}) {
 		go done(0, errClosed) // not in the caller's goroutine, which holds its room's lock
 	}
 }
 
-// Trim implements relay.Store.
+// Trim implements room.Store.
 func (s *Store) Trim(ctx context.Context, cutoff time.Time, maxBytes int64) (int, error) {
 	req := &request{trim: &trim{cutoff: cutoff, maxBytes: maxBytes}, done: make(chan struct{})}
 	if !s.enqueue(req) {
@@ -207,7 +207,7 @@ func (s *Store) commit(batch []*request) (err error) {
 	if err := s.exec(`BEGIN IMMEDIATE`); err != nil {
 		return err
 	}
-	touched := map[string]relay.RoomStats{}
+	touched := map[string]room.RoomStats{}
 	defer func() {
 		if err != nil {
 			s.w.Exec(`ROLLBACK`)
@@ -271,9 +271,9 @@ func (s *Store) exec(sql string, args ...any) error {
 
 // trim removes the bodies stored before the cutoff, then the oldest bodies
 // of rooms over maxBytes, always keeping each room's last body.
-func (s *Store) trim(t *trim, touched map[string]relay.RoomStats) (int, error) {
+func (s *Store) trim(t *trim, touched map[string]room.RoomStats) (int, error) {
 	removed := 0
-	remove := func(room string, seq, size int64) (relay.RoomStats, error) {
+	remove := func(room string, seq, size int64) (room.RoomStats, error) {
 		st, ok := touched[room]
 		if !ok {
 			var err error
@@ -358,7 +358,7 @@ func (s *Store) trim(t *trim, touched map[string]relay.RoomStats) (int, error) {
 	return removed, nil
 }
 
-// Read implements relay.Store.
+// Read implements room.Store.
 func (s *Store) Read(ctx context.Context, room string, after, upTo uint64, fn func(seq uint64, body []byte) error) error {
 	const page = 256
 	for after < upTo {
@@ -392,9 +392,9 @@ func (s *Store) Read(ctx context.Context, room string, after, upTo uint64, fn fu
 	return nil
 }
 
-// Stats implements relay.Store. Rooms are cached: every change to them
+// Stats implements room.Store. Rooms are cached: every change to them
 // goes through the writer.
-func (s *Store) Stats(ctx context.Context, room string) (relay.RoomStats, error) {
+func (s *Store) Stats(ctx context.Context, room string) (room.RoomStats, error) {
 	s.mu.Lock()
 	st, ok := s.rooms[room]
 	s.mu.Unlock()
@@ -407,15 +407,15 @@ func (s *Store) Stats(ctx context.Context, room string) (relay.RoomStats, error)
 	return st, err
 }
 
-func (s *Store) stats(c *sqlite3.Conn, room string) (relay.RoomStats, error) {
-	var st relay.RoomStats
-	err := query(c, `SELECT last, first, bytes FROM room WHERE name = ?`, []any{room}, func(q *sqlite3.Stmt) {
-		st = relay.RoomStats{Last: uint64(q.ColumnInt64(0)), First: uint64(q.ColumnInt64(1)), Bytes: q.ColumnInt64(2)}
+func (s *Store) stats(c *sqlite3.Conn, name string) (room.RoomStats, error) {
+	var st room.RoomStats
+	err := query(c, `SELECT last, first, bytes FROM room WHERE name = ?`, []any{name}, func(q *sqlite3.Stmt) {
+		st = room.RoomStats{Last: uint64(q.ColumnInt64(0)), First: uint64(q.ColumnInt64(1)), Bytes: q.ColumnInt64(2)}
 	})
 	return st, err
 }
 
-// Close implements relay.Store: it waits for the writer to finish what it
+// Close implements room.Store: it waits for the writer to finish what it
 // was given.
 func (s *Store) Close() error {
 	s.qmu.Lock()

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/factlog/factlog/relay/room"
 	"log/slog"
 	"net"
 	"net/http"
@@ -156,7 +157,7 @@ func serve(args []string) error {
 
 func token(args []string) error {
 	fs := flag.NewFlagSet("relay token", flag.ContinueOnError)
-	room := fs.String("room", "", "the room the token opens (required)")
+	roomName := fs.String("room", "", "the room the token opens (required)")
 	mode := fs.String("mode", "rw", "r (read) or rw (read and publish)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	secret := fs.String("secret", "", "the relay's secret (or RELAY_SECRET)")
@@ -166,10 +167,10 @@ func token(args []string) error {
 	if err := envDefaults(fs); err != nil {
 		return err
 	}
-	if *room == "" || *secret == "" {
+	if *roomName == "" || *secret == "" {
 		return errors.New("-room and -secret (or RELAY_SECRET) are required")
 	}
-	t, err := relay.MintToken([]byte(*secret), *room, relay.Mode(*mode), *ttl)
+	t, err := room.MintToken([]byte(*secret), *roomName, room.Mode(*mode), *ttl)
 	if err != nil {
 		return err
 	}

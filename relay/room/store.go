@@ -1,14 +1,11 @@
-// Package relay forwards opaque event batches between the replicas of a
-// room and keeps them, so that replicas that are never online together
-// still converge. It never decodes a batch.
-//
-// The room logic — sequencing, join with a cursor, acknowledgements,
-// fan-out, quotas, tokens — is in Hub and Session and knows neither sockets
-// nor storage: a Store keeps the bodies (sqlitestore on disk; a Durable
+// Package room is the relay's room logic, free of sockets and storage:
+// sequencing, join with a cursor (backlog, then live, without gap or
+// duplicate), acknowledgements, fan-out, quotas, slow consumers, and room
+// tokens. A Store keeps the bodies (relay/sqlitestore on disk; a Durable
 // Object's SQLite on Cloudflare) and a Conn carries envelopes to one
-// client (Server's WebSocket connections here). relay/PROTOCOL.md is the
-// wire protocol.
-package relay
+// client (package relay's WebSocket server; the Cloudflare Worker's
+// WebSocketPair). relay/PROTOCOL.md is the wire protocol.
+package room
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package relay
+package room
 
 import (
 	"context"
@@ -135,6 +135,16 @@ func (h *Hub) NewSession(roomName string, mode Mode, c Conn) (*Session, error) {
 		return nil, err
 	}
 	return &Session{hub: h, room: r, member: &member{conn: c, mode: mode}}, nil
+}
+
+// Resume registers the session as a member that has joined and caught up
+// before: the Cloudflare Worker calls it for the sockets it finds again
+// after its instance was evicted while they stayed open.
+func (s *Session) Resume() {
+	s.joined = true
+	s.room.mu.Lock()
+	s.room.members[s.member] = true
+	s.room.mu.Unlock()
 }
 
 // Handle processes one message. For a Join it returns the backlog the

@@ -1,10 +1,8 @@
-package relay
+package room
 
 import (
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -18,6 +16,20 @@ const (
 	ReadOnly  Mode = "r"
 	ReadWrite Mode = "rw"
 )
+
+// ValidName reports whether name can name a room: 1 to 128 letters,
+// digits and . _ ~ -.
+func ValidName(name string) bool {
+	if len(name) == 0 || len(name) > 128 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '~' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Claims are a room token's: the room it opens, the mode, and an expiry.
 type Claims struct {
@@ -62,13 +74,4 @@ func CheckToken(secret []byte, token, room string) (Mode, error) {
 		return "", fmt.Errorf("%w: unknown mode %q", ErrToken, c.Mode)
 	}
 	return c.Mode, nil
-}
-
-// tokenOf finds a request's token: the Authorization header, or the token
-// query parameter (browsers cannot set headers on a WebSocket).
-func tokenOf(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		return strings.TrimPrefix(h, "Bearer ")
-	}
-	return r.URL.Query().Get("token")
 }
