@@ -34,6 +34,7 @@ var conformanceSecret = []byte("conformance-secret-0123456789")
 type target struct {
 	name string
 	base string // ws://host:port
+	log  string // wrangler's output, for the Worker
 }
 
 func (tg target) url(t *testing.T, name string, mode room.Mode) string {
@@ -68,7 +69,7 @@ func nativeTarget(t *testing.T) target {
 		srv.Close(ctx)
 		store.Close()
 	})
-	return target{"native", "ws://" + l.Addr().String()}
+	return target{name: "native", base: "ws://" + l.Addr().String()}
 }
 
 func freePort(t *testing.T) int {
@@ -142,7 +143,7 @@ func cloudflareTarget(t *testing.T) target {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	return target{"cloudflare", "ws://" + base}
+	return target{"cloudflare", "ws://" + base, log.Name()}
 }
 
 // TestConformance runs the relay protocol's conformance suite against the
@@ -271,6 +272,41 @@ func conformance(t *testing.T, tg target) {
 			time.Sleep(25 * time.Millisecond)
 		}
 	})
+}
+
+// TestWorkerHibernation leaves a room idle until the runtime evicts its
+// object — its sockets stay open — and checks that the room works on: the
+// next message starts Go again, which finds the sockets and their
+// sessions (getWebSockets and the attachments), so the body still reaches
+// the other member. worker.mjs logs each start of a room object with the
+// sockets it finds, which tells when an eviction happened.
+func TestWorkerHibernation(t *testing.T) {
+	tg := cloudflareTarget(t)
+	a, b := relaytest.Dial(t, tg.url(t, "idle", room.ReadWrite)), relaytest.Dial(t, tg.url(t, "idle", room.ReadWrite))
+	w, _ := a.Join(0, "")
+	b.Join(0, "")
+	evicted := false
+	for seq := uint64(1); !evicted; seq++ {
+		if seq > 8 {
+			t.Fatal("the idle room was not evicted in 8 rounds of 15 s")
+		}
+		time.Sleep(15 * time.Second) // idle: workerd evicts after about 10 s
+		out, _ := os.ReadFile(tg.log)
+		before := strings.Count(string(out), "room object starting, 2 sockets open")
+		body := fmt.Sprint("after idling ", seq)
+		a.Send(protocol.Envelope{Kind: protocol.Publish, ID: seq, Body: []byte(body)})
+		if ack := a.Recv(); ack.Kind != protocol.Ack || ack.Cursor != seq {
+			t.Fatalf("ack: %+v", ack)
+		}
+		if d := b.Recv(); d.Kind != protocol.Deliver || string(d.Body) != body {
+			t.Fatalf("delivery: %+v", d)
+		}
+		out, _ = os.ReadFile(tg.log)
+		evicted = strings.Count(string(out), "room object starting, 2 sockets open") > before
+	}
+	if w2, _ := relaytest.Dial(t, tg.url(t, "idle", room.ReadOnly)).Join(0, w.Epoch); w2.Epoch != w.Epoch || w2.Code != "" {
+		t.Fatalf("the room's store after hibernation: %+v", w2)
+	}
 }
 
 // TestWorkerUpload checks that `wrangler deploy --dry-run` reports an

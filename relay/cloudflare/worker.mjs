@@ -20,7 +20,7 @@ export default {
 
 export class Room {
   constructor(ctx, env) {
-    this.ready = null;
+    console.log(`room object starting, ${ctx.getWebSockets().length} sockets open`);
     ctx.blockConcurrencyWhile(async () => {
       this.go = await startGo(ctx, env);
     });
