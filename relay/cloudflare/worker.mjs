@@ -20,6 +20,8 @@ export default {
 
 export class Room {
   constructor(ctx, env) {
+    // Worth a line in the logs: a start with sockets open is a wake from
+    // hibernation (the tests look for it).
     console.log(`room object starting, ${ctx.getWebSockets().length} sockets open`);
     ctx.blockConcurrencyWhile(async () => {
       this.go = await startGo(ctx, env);
