@@ -9,8 +9,9 @@ import (
 // of the seed corpora that `go test` always runs: a decoder that panics or
 // accepts a non-canonical input on new input fails the run.
 func TestFuzzBriefly(t *testing.T) {
+	fuzztime := "4s"
 	if testing.Short() {
-		t.Skip("-short: the seed corpora run with the packages' own tests")
+		fuzztime = "1s"
 	}
 	for _, f := range []struct{ pkg, name string }{
 		{"./wasm/sync", "FuzzDecode"},
@@ -20,7 +21,7 @@ func TestFuzzBriefly(t *testing.T) {
 		{"./relay/protocol", "FuzzDecode"},
 	} {
 		t.Run(f.pkg[2:]+"/"+f.name, func(t *testing.T) {
-			cmd := exec.Command("go", "test", "-run", "^$", "-fuzz", "^"+f.name+"$", "-fuzztime", "4s", "-parallel", "1", f.pkg)
+			cmd := exec.Command("go", "test", "-run", "^$", "-fuzz", "^"+f.name+"$", "-fuzztime", fuzztime, "-parallel", "1", f.pkg)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("%v\n%s", err, out)
