@@ -4,23 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/factlog/factlog/relay/room"
+	"io"
+	"net"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/factlog/factlog/relay/protocol"
+	"github.com/factlog/factlog/relay/room"
 	"golang.org/x/time/rate"
 )
 
-// wsConn is a Conn over a coder/websocket connection: a bounded queue, a
-// reader (the serving goroutine) and a writer goroutine.
+// wsConn is a room.Conn over a coder/websocket connection: a bounded
+// queue, a reader (the serving goroutine), a writer and a pinger.
 //
 // Closing is a handshake, not a cut: Close tells the writer to stop after
 // the message it is writing and to send the close frame, so that even a
 // slow client, once it reads, learns why (and that it should resume from
-// its cursor). Only ctx — the server giving up — cuts the connection.
+// its cursor). Only a write stalled for twice the write timeout, or ctx
+// — the server giving up — cuts the connection.
 type wsConn struct {
 	srv    *Server
+	ip     string
 	ws     *websocket.Conn
 	joined chan *room.Backlog
 
@@ -28,25 +34,30 @@ type wsConn struct {
 	// buffer an idle connection would pay for in full.
 	qmu    sync.Mutex
 	queue  [][]byte
+	qbytes int
 	queued chan struct{} // a value when queue became non-empty
 
-	closing chan struct{}
+	closing chan struct{} // closed by the first Close
 	ctx     context.Context
 	cancel  context.CancelFunc
 
-	once   sync.Once
+	cmu    sync.Mutex // guards the close status, read by the writer
+	closed bool
 	code   websocket.StatusCode
 	reason string
 }
 
-// Send implements Conn.
+// Send implements room.Conn: false when the queue holds SendQueue
+// messages or SendQueueBytes bytes.
 func (c *wsConn) Send(msg []byte) bool {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	if len(c.queue) >= c.srv.opts.SendQueue {
+	o := c.srv.opts
+	if len(c.queue) >= o.SendQueue || (len(c.queue) > 0 && c.qbytes+len(msg) > o.SendQueueBytes) {
 		return false
 	}
 	c.queue = append(c.queue, msg)
+	c.qbytes += len(msg)
 	if len(c.queue) == 1 {
 		select {
 		case c.queued <- struct{}{}:
@@ -61,38 +72,77 @@ func (c *wsConn) take() [][]byte {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	q := c.queue
-	c.queue = nil
+	c.queue, c.qbytes = nil, 0
 	return q
 }
 
-// Close implements Conn.
-func (c *wsConn) Close(code int, reason string) {
-	c.once.Do(func() {
-		c.code, c.reason = websocket.StatusCode(code), reason
-		close(c.closing)
-	})
+// Close implements room.Conn.
+func (c *wsConn) Close(code int, reason string) { c.shut(code, reason) }
+
+// shut starts closing: the first call sets the close frame's code and
+// reason (cut to the 123 bytes a close frame holds); it reports whether
+// it was the first.
+func (c *wsConn) shut(code int, reason string) bool {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.closed, c.code, c.reason = true, websocket.StatusCode(code), closeReason(reason)
+	close(c.closing)
+	return true
+}
+
+// status returns the close frame's code and reason.
+func (c *wsConn) status() (websocket.StatusCode, string) {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	return c.code, c.reason
+}
+
+// maxCloseReason is what a close frame holds besides its code (RFC 6455
+// 5.5: control frames carry at most 125 bytes).
+const maxCloseReason = 123
+
+// closeReason cuts a reason to maxCloseReason bytes, at a rune boundary.
+func closeReason(s string) string {
+	if len(s) <= maxCloseReason {
+		return s
+	}
+	s = s[:maxCloseReason]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // serve runs the connection until it closes, and recovers from a panic in
-// either goroutine without taking the process down.
+// any of its goroutines without taking the process down.
 func (c *wsConn) serve(sess *room.Session) {
-	wrote := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(wrote)
+		defer wg.Done()
 		defer func() {
 			// The close frame; this also ends the reader's Read once the
 			// client answers, or after coder/websocket's timeout.
-			c.ws.Close(c.code, c.reason)
+			c.Close(int(websocket.StatusNormalClosure), "")
+			c.ws.Close(c.status())
 		}()
 		defer c.recover("writer")
 		c.write()
+	}()
+	go func() {
+		defer wg.Done()
+		defer c.recover("pinger")
+		c.ping()
 	}()
 	func() {
 		defer c.recover("reader")
 		c.read(sess)
 	}()
 	c.Close(int(websocket.StatusNormalClosure), "")
-	<-wrote
+	wg.Wait()
 	c.ws.CloseNow()
 }
 
@@ -104,6 +154,13 @@ func (c *wsConn) recover(where string) {
 	}
 }
 
+// drop closes the connection for a reason the metrics count.
+func (c *wsConn) drop(reason string, code int, text string) {
+	if c.shut(code, text) {
+		c.srv.metrics.dropped.WithLabelValues(reason).Inc()
+	}
+}
+
 func (c *wsConn) read(sess *room.Session) {
 	limit := rate.NewLimiter(rate.Limit(c.srv.opts.MessagesPerSecond), c.srv.opts.MessageBurst)
 	for {
@@ -112,13 +169,18 @@ func (c *wsConn) read(sess *room.Session) {
 		// close, or CloseNow, ends this Read.
 		typ, msg, err := c.ws.Read(context.Background())
 		if err != nil {
+			if websocket.CloseStatus(err) == -1 && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				// Bad framing (an unmasked frame, a reserved bit, …).
+				// coder/websocket sends its own close frame for most of
+				// them; this one goes out when it did not.
+				c.drop("protocol", int(websocket.StatusProtocolError), err.Error())
+			}
 			return
 		}
 		c.srv.metrics.framesIn.Inc()
 		c.srv.metrics.bytesIn.Add(float64(len(msg)))
 		if typ != websocket.MessageBinary {
-			c.srv.metrics.dropped.WithLabelValues("protocol").Inc()
-			c.Close(int(websocket.StatusUnsupportedData), "the relay speaks binary CBOR envelopes (relay/PROTOCOL.md)")
+			c.drop("protocol", int(websocket.StatusUnsupportedData), "the relay speaks binary CBOR envelopes (relay/PROTOCOL.md)")
 			return
 		}
 		if err := limit.Wait(c.ctx); err != nil {
@@ -127,8 +189,7 @@ func (c *wsConn) read(sess *room.Session) {
 		backlog, err := sess.Handle(c.ctx, msg)
 		var ce *room.CloseError
 		if errors.As(err, &ce) {
-			c.srv.metrics.dropped.WithLabelValues("protocol").Inc()
-			c.Close(ce.Code, ce.Reason)
+			c.drop("protocol", ce.Code, ce.Reason)
 			return
 		}
 		if backlog != nil {
@@ -137,14 +198,56 @@ func (c *wsConn) read(sess *room.Session) {
 	}
 }
 
-// write sends, in order: after the Join, the Welcome, the backlog and
-// CaughtUp; then whatever the room queued.
-func (c *wsConn) write() {
-	select {
-	case b := <-c.joined:
-		if err := c.backlog(b); err != nil {
+// ping checks every PingInterval that the client answers within
+// PingTimeout; one that does not is closed with 4001 (its reader is
+// stalled, or it is gone).
+func (c *wsConn) ping() {
+	t := time.NewTicker(c.srv.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-c.closing:
+			return
+		case <-c.ctx.Done():
 			return
 		}
+		ctx, cancel := context.WithTimeout(c.ctx, c.srv.opts.PingTimeout)
+		err := c.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			// A client that does not answer would not answer a closing
+			// handshake either: cut it, so that its room slot frees now.
+			c.drop("ping", protocol.CloseSlow, "no answer to a ping: reconnect and resume from your cursor")
+			c.ws.CloseNow()
+			return
+		}
+	}
+}
+
+// write sends, in order: after the Join, the Welcome, the backlog and
+// CaughtUp; then whatever the room queued. A client that does not join
+// within JoinTimeout is closed with 4002.
+func (c *wsConn) write() {
+	deadline := time.NewTimer(c.srv.opts.JoinTimeout)
+	defer deadline.Stop()
+	select {
+	case b := <-c.joined:
+		deadline.Stop()
+		if err := c.srv.hub.StreamBacklog(c.ctx, b, int(c.srv.opts.MaxFrame), c.sendOpen); err != nil {
+			switch {
+			case errors.Is(err, room.ErrTrimmed):
+				c.drop("truncated", protocol.CloseTruncated, "retention removed bodies during your join: reconnect with your cursor")
+			case errors.Is(err, errClosing) || c.ctx.Err() != nil:
+			default:
+				c.srv.log.Error("backlog", "err", err)
+				c.drop("internal", int(websocket.StatusInternalError), "the relay could not read the room")
+			}
+			return
+		}
+	case <-deadline.C:
+		c.drop("join_timeout", protocol.CloseProtocol, fmt.Sprintf("no join within %v of connecting", c.srv.opts.JoinTimeout))
+		return
 	case <-c.closing:
 		return
 	case <-c.ctx.Done():
@@ -167,28 +270,16 @@ func (c *wsConn) write() {
 	}
 }
 
-func (c *wsConn) backlog(b *room.Backlog) error {
-	batch := [][]byte{protocol.Encode(b.Welcome)}
-	last := b.From
-	err := c.srv.hub.Store().Read(c.ctx, b.Room, b.From, b.To, func(seq uint64, body []byte) error {
-		select {
-		case <-c.closing:
-			return errClosing
-		default:
-		}
-		last = seq
-		batch = append(batch, protocol.Encode(protocol.Envelope{Kind: protocol.Deliver, Cursor: seq, Body: body}))
-		if len(batch) < 256 {
-			return nil
-		}
-		err := c.sendAll(batch)
-		batch = batch[:0]
-		return err
-	})
-	if err != nil {
-		return err
+var errClosing = errors.New("connection closing")
+
+// sendOpen sends msg unless the connection is closing.
+func (c *wsConn) sendOpen(msg []byte) error {
+	select {
+	case <-c.closing:
+		return errClosing
+	default:
+		return c.send(msg)
 	}
-	return c.sendAll(append(batch, protocol.Encode(protocol.Envelope{Kind: protocol.CaughtUp, Cursor: max(last, b.To)})))
 }
 
 // sendAll writes envelopes, as few WebSocket messages (CBOR sequences of
@@ -210,11 +301,17 @@ func (c *wsConn) sendAll(msgs [][]byte) error {
 	return c.send(buf)
 }
 
-var errClosing = errors.New("closing")
-
+// send writes one message. A client that has not taken it after
+// WriteTimeout is too slow: it is closed with 4001 once the message is
+// through (the close frame follows it), or cut after twice WriteTimeout.
 func (c *wsConn) send(msg []byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, DefaultWriteTimeout)
+	wt := c.srv.opts.WriteTimeout
+	ctx, cancel := context.WithTimeout(c.ctx, 2*wt)
 	defer cancel()
+	slow := time.AfterFunc(wt, func() {
+		c.drop("slow", protocol.CloseSlow, "too slow to read: reconnect and resume from your cursor")
+	})
+	defer slow.Stop()
 	if err := c.ws.Write(ctx, websocket.MessageBinary, msg); err != nil {
 		return err
 	}

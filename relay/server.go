@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/factlog/factlog/relay/room"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/factlog/factlog/relay/protocol"
+	"github.com/factlog/factlog/relay/room"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 )
@@ -28,13 +28,19 @@ import (
 const (
 	DefaultMaxFrame        = protocol.MaxFrame
 	DefaultSendQueue       = 1024
+	DefaultSendQueueBytes  = 16 << 20
 	DefaultMaxConns        = 20_000
 	DefaultMaxRooms        = 10_000
 	DefaultConnsPerIPMin   = 600
+	DefaultMaxConnsPerIP   = 256
 	DefaultMessagesPerSec  = 100
 	DefaultMessageBurst    = 200
 	DefaultWriteTimeout    = 10 * time.Second
+	DefaultJoinTimeout     = 10 * time.Second
+	DefaultPingInterval    = 30 * time.Second
+	DefaultPingTimeout     = 15 * time.Second
 	DefaultRetentionPeriod = time.Minute
+	MinSecret              = 16 // bytes
 )
 
 // Options configure a Server. A zero field takes the default named after it.
@@ -42,8 +48,14 @@ type Options struct {
 	// Store keeps the bodies. Required.
 	Store room.Store
 	// Secret, if set, makes every connection present a room token signed
-	// with it (MintToken); without it the relay is open to anyone.
+	// with it (room.MintToken); without it the relay is open to anyone.
+	// It has at least MinSecret bytes.
 	Secret []byte
+	// Hosts, if set, are the host names (patterns, as Origins; no port)
+	// requests may name in their Host header; others get 421. A relay on
+	// a loopback address should allow only LoopbackHosts, so that a web
+	// page cannot reach it by DNS rebinding.
+	Hosts []string
 	// Origins are the browser origins allowed to connect (host patterns,
 	// as in coder/websocket's AcceptOptions.OriginPatterns); the page's
 	// own origin always is. Non-browser clients send no Origin.
@@ -51,23 +63,42 @@ type Options struct {
 	// MaxFrame is the largest message accepted, in bytes (DefaultMaxFrame,
 	// 1 MiB); a larger one closes the connection with 1009.
 	MaxFrame int64
-	// SendQueue is how many messages wait for a slow client before the
-	// relay closes it (DefaultSendQueue).
-	SendQueue int
+	// SendQueue and SendQueueBytes bound the messages and bytes that
+	// wait for a slow client before the relay closes it with 4001
+	// (DefaultSendQueue, DefaultSendQueueBytes: 16 MiB).
+	SendQueue      int
+	SendQueueBytes int
+	// WriteTimeout: a client that has not taken a message after this
+	// long is closed with 4001 (DefaultWriteTimeout).
+	WriteTimeout time.Duration
+	// JoinTimeout: a connection that has not joined after this long is
+	// closed with 4002 (DefaultJoinTimeout).
+	JoinTimeout time.Duration
+	// PingInterval and PingTimeout: the relay pings every connection
+	// this often, and closes one that does not answer in time with 4001
+	// (DefaultPingInterval, DefaultPingTimeout).
+	PingInterval, PingTimeout time.Duration
 	// MaxConns caps open connections (DefaultMaxConns).
 	MaxConns int
 	// MaxRooms caps rooms with members (DefaultMaxRooms).
 	MaxRooms int
 	// ConnsPerIPMinute caps new connections per client IP per minute
-	// (DefaultConnsPerIPMin).
+	// (DefaultConnsPerIPMin), and MaxConnsPerIP the open ones, joined or
+	// not (DefaultMaxConnsPerIP); beyond either, HTTP 429.
 	ConnsPerIPMinute int
+	MaxConnsPerIP    int
 	// MessagesPerSecond and MessageBurst rate-limit each connection's
 	// messages; a faster client is slowed down, not cut off.
 	MessagesPerSecond float64
 	MessageBurst      int
-	// MaxRoomBytes caps the bytes a room keeps; a publish beyond it is
-	// refused with quota_exceeded (0: no cap).
+	// MaxRoomBytes caps the bytes a room keeps, counting those on their
+	// way to the store; a publish beyond it is refused with
+	// quota_exceeded (0: no cap).
 	MaxRoomBytes int64
+	// RoomPending and Pending bound the bytes on their way to the store,
+	// per room and in all (room.DefaultRoomPending, room.DefaultPending);
+	// a publish beyond waits, and its client is not read meanwhile.
+	RoomPending, Pending int64
 	// RetainFor drops bodies older than this (0: keep forever).
 	RetainFor time.Duration
 	// RetainBytes trims each room's oldest bodies down to this size (0:
@@ -86,11 +117,22 @@ func (o *Options) defaults() {
 	if o.MaxFrame <= 0 {
 		o.MaxFrame = DefaultMaxFrame
 	}
+	dur := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
 	set(&o.SendQueue, DefaultSendQueue)
+	set(&o.SendQueueBytes, DefaultSendQueueBytes)
 	set(&o.MaxConns, DefaultMaxConns)
 	set(&o.MaxRooms, DefaultMaxRooms)
 	set(&o.ConnsPerIPMinute, DefaultConnsPerIPMin)
+	set(&o.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	set(&o.MessageBurst, DefaultMessageBurst)
+	dur(&o.WriteTimeout, DefaultWriteTimeout)
+	dur(&o.JoinTimeout, DefaultJoinTimeout)
+	dur(&o.PingInterval, DefaultPingInterval)
+	dur(&o.PingTimeout, DefaultPingTimeout)
 	if o.MessagesPerSecond <= 0 {
 		o.MessagesPerSecond = DefaultMessagesPerSec
 	}
@@ -106,11 +148,12 @@ type Server struct {
 	hub     *room.Hub
 	metrics *metrics
 	log     *slog.Logger
-	mux     *http.ServeMux
+	handler http.Handler
 
 	mu      sync.Mutex
 	conns   map[*wsConn]struct{}
 	perIP   map[string]*rate.Limiter
+	openIP  map[string]int // open connections per client IP
 	closing bool
 	wg      sync.WaitGroup // connections and the retention loop
 
@@ -118,19 +161,31 @@ type Server struct {
 	cancel context.CancelFunc
 }
 
+// ErrShortSecret refuses a secret shorter than MinSecret bytes.
+var ErrShortSecret = fmt.Errorf("relay: a secret needs at least %d bytes", MinSecret)
+
 // New starts a server with opts.
 func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("relay: Options.Store is required")
 	}
+	if len(opts.Secret) > 0 && len(opts.Secret) < MinSecret {
+		return nil, fmt.Errorf("%w (it has %d)", ErrShortSecret, len(opts.Secret))
+	}
 	opts.defaults()
-	s := &Server{opts: opts, metrics: newMetrics(), log: opts.Logger, conns: map[*wsConn]struct{}{}, perIP: map[string]*rate.Limiter{}}
-	s.hub = room.NewHub(opts.Store, opts.MaxRooms, opts.MaxRoomBytes, s.metrics)
+	s := &Server{opts: opts, metrics: newMetrics(opts.Logger), log: opts.Logger, conns: map[*wsConn]struct{}{},
+		perIP: map[string]*rate.Limiter{}, openIP: map[string]int{}}
+	s.hub = room.NewHub(opts.Store, room.Limits{MaxRooms: opts.MaxRooms, MaxRoomBytes: opts.MaxRoomBytes,
+		MaxBody: protocol.MaxBody(int(opts.MaxFrame)), RoomPending: opts.RoomPending, Pending: opts.Pending}, s.metrics)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /v1/rooms/{room}", s.serveRoom)
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/rooms/{room}", s.serveRoom)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	s.handler = mux
+	if len(opts.Hosts) > 0 {
+		s.handler = AllowHosts(opts.Hosts, mux, func() { s.metrics.refused.WithLabelValues("host").Inc() })
+	}
 	if opts.RetainFor > 0 || opts.RetainBytes > 0 {
 		s.wg.Add(1)
 		go s.retain()
@@ -139,7 +194,7 @@ func New(opts Options) (*Server, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 func (s *Server) refuse(w http.ResponseWriter, status int, reason, msg string) {
 	s.metrics.refused.WithLabelValues(reason).Inc()
@@ -166,9 +221,9 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, http.StatusTooManyRequests, "ip_rate", "too many connections from your address; try again in a minute")
 		return
 	}
-	c, err := s.admit()
+	c, status, err := s.admit(ip)
 	if err != nil {
-		s.refuse(w, http.StatusServiceUnavailable, "connections", err.Error())
+		s.refuse(w, status, "connections", err.Error())
 		return
 	}
 	defer s.leave(c)
@@ -213,28 +268,35 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// admit registers a new connection within MaxConns.
-func (s *Server) admit() (*wsConn, error) {
+// admit registers a new connection within MaxConns and MaxConnsPerIP;
+// when it cannot, it returns the HTTP status to refuse it with.
+func (s *Server) admit(ip string) (*wsConn, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
-		return nil, errors.New("the relay is shutting down")
-	}
-	if len(s.conns) >= s.opts.MaxConns {
-		return nil, fmt.Errorf("the relay is full (%d connections)", s.opts.MaxConns)
+	switch {
+	case s.closing:
+		return nil, http.StatusServiceUnavailable, errors.New("the relay is shutting down")
+	case len(s.conns) >= s.opts.MaxConns:
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("the relay is full (%d connections)", s.opts.MaxConns)
+	case s.openIP[ip] >= s.opts.MaxConnsPerIP:
+		return nil, http.StatusTooManyRequests, fmt.Errorf("your address has %d connections open, the most the relay allows", s.opts.MaxConnsPerIP)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	c := &wsConn{srv: s, queued: make(chan struct{}, 1), ctx: ctx, cancel: cancel, joined: make(chan *room.Backlog, 1), closing: make(chan struct{})}
+	c := &wsConn{srv: s, ip: ip, queued: make(chan struct{}, 1), ctx: ctx, cancel: cancel, joined: make(chan *room.Backlog, 1), closing: make(chan struct{})}
 	s.conns[c] = struct{}{}
+	s.openIP[ip]++
 	s.wg.Add(1)
 	s.metrics.conns.Set(float64(len(s.conns)))
-	return c, nil
+	return c, 0, nil
 }
 
 func (s *Server) leave(c *wsConn) {
 	c.cancel()
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.openIP[c.ip]--; s.openIP[c.ip] <= 0 {
+		delete(s.openIP, c.ip)
+	}
 	s.metrics.conns.Set(float64(len(s.conns)))
 	s.mu.Unlock()
 	s.wg.Done()

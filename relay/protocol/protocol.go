@@ -19,6 +19,15 @@ const Version = 1
 // event batches; a client splits larger exports into several.
 const MaxFrame = 1 << 20
 
+// Overhead bounds what an envelope adds to its body: a Deliver or Publish
+// with the largest cursor or id takes at most this many bytes besides the
+// body's own.
+const Overhead = 32
+
+// MaxBody is the largest body a relay with frames of maxFrame bytes
+// accepts: its Deliver envelope still fits a frame.
+func MaxBody(maxFrame int) int { return maxFrame - Overhead }
+
 // Kind says what an envelope is.
 type Kind uint8
 
@@ -60,8 +69,12 @@ const (
 	ReadOnly = "read_only"
 	// QuotaExceeded: the room holds as many bytes as the relay keeps.
 	QuotaExceeded = "quota_exceeded"
-	// BadRequest: the envelope was not valid at this point.
+	// BadRequest: the envelope was not valid at this point (a publish
+	// without a body).
 	BadRequest = "bad_request"
+	// TooLarge: the body does not fit a Deliver within the relay's frame
+	// limit (MaxBody); split the batch.
+	TooLarge = "too_large"
 	// Internal: the relay could not store the body; publish again.
 	Internal = "internal"
 )
@@ -74,8 +87,12 @@ const (
 	// resume from the cursor.
 	CloseSlow = 4001
 	// CloseProtocol: the client broke the protocol (e.g. published before
-	// joining, or joined twice).
+	// joining, joined twice, or did not join in time).
 	CloseProtocol = 4002
+	// CloseTruncated: retention removed bodies of the backlog while it
+	// was being sent; reconnect with the cursor, and the Welcome says
+	// Truncated.
+	CloseTruncated = 4003
 )
 
 // Envelope is one message. Fields are CBOR map keys 0–7 (small integers

@@ -69,3 +69,18 @@ func TestDecodeAll(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxBody: a Deliver of the largest body a relay accepts, with the
+// largest cursor, fits the frame (issue 12, finding 10).
+func TestMaxBody(t *testing.T) {
+	for _, frame := range []int{MaxFrame, 1 << 16, 300} {
+		b := Encode(Envelope{Kind: Deliver, Cursor: ^uint64(0), Body: make([]byte, MaxBody(frame))})
+		if len(b) > frame {
+			t.Errorf("a Deliver of MaxBody(%d) = %d bytes takes %d bytes", frame, MaxBody(frame), len(b))
+		}
+		p := Encode(Envelope{Kind: Publish, ID: ^uint64(0), Body: make([]byte, MaxBody(frame))})
+		if len(p) > frame {
+			t.Errorf("a Publish of MaxBody(%d) takes %d bytes", frame, len(p))
+		}
+	}
+}

@@ -2,11 +2,13 @@ package room
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/factlog/factlog/relay/protocol"
+	"golang.org/x/sync/semaphore"
 )
 
 // Conn is one client connection as the room logic sees it.
@@ -20,12 +22,26 @@ type Conn interface {
 	Close(code int, reason string)
 }
 
-// Observer is told what the room logic does, for metrics.
+// Observer is told what the room logic does, for metrics. Its methods
+// must not block; they may be called from the store's goroutine.
 type Observer interface {
+	// Published: a body of room was stored, taking stored since the
+	// publish reached the hub.
 	Published(room string, bytes int, stored time.Duration)
+	// Delivered: a body went live to n members.
 	Delivered(n int)
+	// Dropped: a member was disconnected (slow, protocol, panic).
 	Dropped(reason string)
+	// Rooms: n rooms have members.
 	Rooms(n int)
+	// Refused: a publish was refused with an error code (read_only,
+	// quota_exceeded, bad_request, too_large, internal).
+	Refused(code string)
+	// Pending: the bytes handed to the store and not yet stored changed
+	// by delta.
+	Pending(delta int64)
+	// StoreFailed: the store could not keep a body of room.
+	StoreFailed(room string, err error)
 }
 
 type nopObserver struct{}
@@ -34,37 +50,79 @@ func (nopObserver) Published(string, int, time.Duration) {}
 func (nopObserver) Delivered(int)                        {}
 func (nopObserver) Dropped(string)                       {}
 func (nopObserver) Rooms(int)                            {}
+func (nopObserver) Refused(string)                       {}
+func (nopObserver) Pending(int64)                        {}
+func (nopObserver) StoreFailed(string, error)            {}
+
+// Defaults of Limits.
+const (
+	DefaultRoomPending = 8 << 20
+	DefaultPending     = 64 << 20
+)
+
+// Limits bound what a Hub holds. A zero field takes its default.
+type Limits struct {
+	// MaxRooms caps the rooms with members at once (0: no cap).
+	MaxRooms int
+	// MaxRoomBytes caps the bytes a room keeps, counting the bodies the
+	// store has not finished writing (0: no cap); a publish beyond gets
+	// quota_exceeded.
+	MaxRoomBytes int64
+	// MaxBody is the largest body a publish may carry; a larger one gets
+	// too_large. Default: what keeps a Deliver envelope within
+	// protocol.MaxFrame (protocol.MaxBody).
+	MaxBody int
+	// RoomPending bounds the bytes of one room handed to the store and not
+	// yet stored (DefaultRoomPending, 8 MiB); Pending bounds them for all
+	// rooms together (DefaultPending, 64 MiB). A publish beyond either
+	// waits — its connection is not read meanwhile, which pushes back on
+	// the client — so a flood fills neither memory nor the store's queue,
+	// and other rooms' publishes are not stuck behind it.
+	RoomPending, Pending int64
+}
 
 // Hub holds the rooms that have connected members, over one Store.
 type Hub struct {
-	store        Store
-	maxRooms     int
-	maxRoomBytes int64
-	obs          Observer
+	store   Store
+	lim     Limits
+	obs     Observer
+	pending *semaphore.Weighted // bytes of all rooms not yet stored
 
 	mu    sync.Mutex
 	rooms map[string]*room
 }
 
-// NewHub returns a hub over store. maxRooms caps the rooms with members
-// at once; maxRoomBytes the bytes a room keeps (0: no cap).
-func NewHub(store Store, maxRooms int, maxRoomBytes int64, obs Observer) *Hub {
+// NewHub returns a hub over store. obs may be nil.
+func NewHub(store Store, lim Limits, obs Observer) *Hub {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Hub{store: store, maxRooms: maxRooms, maxRoomBytes: maxRoomBytes, obs: obs, rooms: map[string]*room{}}
+	if lim.MaxBody <= 0 {
+		lim.MaxBody = protocol.MaxBody(protocol.MaxFrame)
+	}
+	if lim.RoomPending <= 0 {
+		lim.RoomPending = DefaultRoomPending
+	}
+	if lim.Pending <= 0 {
+		lim.Pending = DefaultPending
+	}
+	lim.RoomPending = min(lim.RoomPending, lim.Pending)
+	return &Hub{store: store, lim: lim, obs: obs, pending: semaphore.NewWeighted(lim.Pending), rooms: map[string]*room{}}
 }
 
 // Store returns the hub's store.
 func (h *Hub) Store() Store { return h.store }
 
 type room struct {
-	name      string
+	name    string
+	pending *semaphore.Weighted // bytes not yet stored, within Limits.RoomPending
+
 	mu        sync.Mutex // orders publishes, so seqs are gapless and fan-out is in order
 	members   map[*member]bool
 	refs      int    // sessions, and publishes not yet stored
 	loaded    bool   // delivered holds the store's last seq
 	delivered uint64 // the last seq acknowledged and forwarded
+	unstored  int64  // bytes handed to the store and not yet stored
 }
 
 type member struct {
@@ -73,17 +131,17 @@ type member struct {
 }
 
 // ErrTooManyRooms refuses a connection to a new room when the hub is full.
-var ErrTooManyRooms = fmt.Errorf("too many rooms")
+var ErrTooManyRooms = errors.New("too many rooms")
 
 func (h *Hub) acquire(name string) (*room, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[name]
 	if r == nil {
-		if h.maxRooms > 0 && len(h.rooms) >= h.maxRooms {
-			return nil, fmt.Errorf("%w: the relay serves %d rooms at most", ErrTooManyRooms, h.maxRooms)
+		if h.lim.MaxRooms > 0 && len(h.rooms) >= h.lim.MaxRooms {
+			return nil, fmt.Errorf("%w: the relay serves %d rooms at most", ErrTooManyRooms, h.lim.MaxRooms)
 		}
-		r = &room{name: name, members: map[*member]bool{}}
+		r = &room{name: name, members: map[*member]bool{}, pending: semaphore.NewWeighted(h.lim.RoomPending)}
 		h.rooms[name] = r
 		h.obs.Rooms(len(h.rooms))
 	}
@@ -98,14 +156,6 @@ func (h *Hub) release(r *room) {
 		delete(h.rooms, r.name)
 		h.obs.Rooms(len(h.rooms))
 	}
-}
-
-// Backlog is what a transport sends a client that joined, before any live
-// message: Welcome, the stored bodies with From < seq <= To, then CaughtUp.
-type Backlog struct {
-	Welcome  protocol.Envelope
-	Room     string
-	From, To uint64
 }
 
 // CloseError tells the transport to close the connection.
@@ -200,42 +250,85 @@ func (s *Session) join(ctx context.Context, cursor uint64, epoch string) (*Backl
 // publish hands a body to the store; once it is durable the room
 // acknowledges it and forwards it to every other member (stored). The
 // room is not locked while the store writes, so a room's publishes are
-// written in groups, not one fsync each.
+// written in groups, not one fsync each. A body is checked before it
+// reaches the store, so that one client's bad publish never fails another
+// client's write, and it waits while its room, or all rooms together,
+// have as many bytes on their way to the store as Limits allow.
 func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
-	m, r := s.member, s.room
+	m, r, h := s.member, s.room, s.hub
 	refuse := func(code, text string) {
+		h.obs.Refused(code)
 		if !m.conn.Send(protocol.Encode(protocol.Envelope{Kind: protocol.Error, ID: id, Code: code, Text: text})) {
-			s.hub.drop(r, m, "slow")
+			h.drop(r, m, "slow")
 		}
 	}
-	if m.mode != ReadWrite {
+	switch {
+	case m.mode != ReadWrite:
 		refuse(protocol.ReadOnly, "this connection's token is read-only")
 		return
+	case len(body) == 0:
+		refuse(protocol.BadRequest, "a publish needs a body")
+		return
+	case len(body) > h.lim.MaxBody:
+		refuse(protocol.TooLarge, fmt.Sprintf("a body may have at most %d bytes; split the batch", h.lim.MaxBody))
+		return
 	}
-	if s.hub.maxRoomBytes > 0 {
-		// Approximate by what is in flight; close enough for a quota.
-		st, err := s.hub.store.Stats(ctx, r.name)
-		if err == nil && st.Bytes+int64(len(body)) > s.hub.maxRoomBytes {
-			refuse(protocol.QuotaExceeded, fmt.Sprintf("the room keeps at most %d bytes", s.hub.maxRoomBytes))
+	n := int64(len(body))
+	if err := acquire(ctx, r.pending, min(n, h.lim.RoomPending)); err != nil {
+		return // the connection is closing
+	}
+	if err := acquire(ctx, h.pending, n); err != nil {
+		r.pending.Release(min(n, h.lim.RoomPending))
+		return
+	}
+	release := func() {
+		h.pending.Release(n)
+		r.pending.Release(min(n, h.lim.RoomPending))
+	}
+	r.mu.Lock()
+	if h.lim.MaxRoomBytes > 0 {
+		// Under the room's lock: the store counts a body in Stats before
+		// it calls back, and the callback takes the lock to stop counting
+		// it as unstored, so no body is ever counted in neither.
+		st, err := h.store.Stats(ctx, r.name)
+		if err != nil || st.Bytes+r.unstored+n > h.lim.MaxRoomBytes {
+			r.mu.Unlock()
+			release()
+			if err != nil {
+				h.obs.StoreFailed(r.name, err)
+				refuse(protocol.Internal, "the relay could not read the room; publish again")
+				return
+			}
+			refuse(protocol.QuotaExceeded, fmt.Sprintf("the room keeps at most %d bytes", h.lim.MaxRoomBytes))
 			return
 		}
 	}
-	s.hub.mu.Lock()
+	r.unstored += n
+	h.obs.Pending(n)
+	h.mu.Lock()
 	r.refs++ // the room outlives its members while their bodies are stored
-	s.hub.mu.Unlock()
+	h.mu.Unlock()
 	start := time.Now()
-	r.mu.Lock()
-	s.hub.store.Append(r.name, body, func(seq uint64, err error) {
+	h.store.Append(r.name, body, func(seq uint64, err error) {
+		defer release()
 		s.stored(m, id, body, seq, err, time.Since(start))
 	})
 	r.mu.Unlock()
 }
 
+// acquire takes n from sem, waiting until it can or ctx ends.
+func acquire(ctx context.Context, sem *semaphore.Weighted, n int64) error {
+	if sem.TryAcquire(n) {
+		return nil
+	}
+	return sem.Acquire(ctx, n)
+}
+
 // stored acknowledges and forwards a body the store has made durable. The
 // store calls it in seq order.
 func (s *Session) stored(m *member, id uint64, body []byte, seq uint64, err error, took time.Duration) {
-	r := s.room
-	defer s.hub.release(r)
+	r, h := s.room, s.hub
+	defer h.release(r)
 	var slow []*member
 	send := func(to *member, msg []byte) bool {
 		if !to.conn.Send(msg) {
@@ -247,19 +340,23 @@ func (s *Session) stored(m *member, id uint64, body []byte, seq uint64, err erro
 	func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		r.unstored -= int64(len(body))
+		h.obs.Pending(-int64(len(body)))
 		defer func() {
 			// This runs on the store's goroutine: a panic here must not
 			// stop the store for every room.
 			if p := recover(); p != nil {
-				s.hub.obs.Dropped("panic")
+				h.obs.Dropped("panic")
 				slow = append(slow, m)
 			}
 		}()
 		if err != nil {
+			h.obs.StoreFailed(r.name, err)
+			h.obs.Refused(protocol.Internal)
 			send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Error, ID: id, Code: protocol.Internal, Text: "the relay could not store the body; publish it again"}))
 			return
 		}
-		s.hub.obs.Published(r.name, len(body), took)
+		h.obs.Published(r.name, len(body), took)
 		r.delivered = seq
 		send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Ack, ID: id, Cursor: seq}))
 		deliver := protocol.Encode(protocol.Envelope{Kind: protocol.Deliver, Cursor: seq, Body: body})
@@ -269,10 +366,10 @@ func (s *Session) stored(m *member, id uint64, body []byte, seq uint64, err erro
 				n++
 			}
 		}
-		s.hub.obs.Delivered(n)
+		h.obs.Delivered(n)
 	}()
 	for _, o := range slow {
-		s.hub.drop(r, o, "slow")
+		h.drop(r, o, "slow")
 	}
 }
 

@@ -9,6 +9,7 @@ package room
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -25,8 +26,12 @@ type Store interface {
 	// logic acknowledges and forwards the body from done, in seq order,
 	// while the next bodies are being written.
 	Append(room string, body []byte, done func(seq uint64, err error))
-	// Read calls fn for each kept body of the room with after < seq <=
-	// upTo, in order.
+	// Read calls fn for each body of the room with after < seq <= upTo,
+	// in order, holding no more than about ReadPage bytes of bodies at
+	// once (or one body, if larger). Every seq in the range must be kept:
+	// where one is not (retention removed it, before or during the read),
+	// Read returns an error wrapping ErrTrimmed after the bodies before
+	// the gap.
 	Read(ctx context.Context, room string, after, upTo uint64, fn func(seq uint64, body []byte) error) error
 	// Stats describes a room (zero for a room never published to).
 	Stats(ctx context.Context, room string) (RoomStats, error)
@@ -38,6 +43,12 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// ReadPage is about the most bytes of bodies a Store's Read holds at once.
+const ReadPage = 1 << 20
+
+// ErrTrimmed says that a body a Read was asked for is no longer kept.
+var ErrTrimmed = errors.New("retention removed bodies of the range")
 
 // RoomStats describes what a store keeps of a room.
 type RoomStats struct {

@@ -11,9 +11,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/factlog/factlog/relay/room"
+	"maps"
 	"sync"
 	"time"
+
+	"github.com/factlog/factlog/relay/room"
 
 	"github.com/ncruces/go-sqlite3"
 	_ "github.com/ncruces/go-sqlite3/vfs" // the file system VFS
@@ -137,8 +139,11 @@ func (s *Store) init() error {
 // Epoch implements room.Store.
 func (s *Store) Epoch() string { return s.epoch }
 
-// Append implements room.Store.
+// Append implements room.Store. An empty body is kept as an empty blob.
 func (s *Store) Append(room string, body []byte, done func(seq uint64, err error)) {
+	if body == nil {
+		body = []byte{} // nil would bind NULL
+	}
 	if !s.enqueue(&request{room: room, body: body, stored: done}) {
 		go done(0, errClosed) // not in the caller's goroutine, which holds its room's lock
 	}
@@ -185,17 +190,7 @@ func (s *Store) write() {
 		closing := s.closing
 		s.qmu.Unlock()
 		if len(batch) > 0 {
-			err := s.commit(batch)
-			for _, r := range batch {
-				if err != nil {
-					r.err = err
-				}
-				if r.stored != nil {
-					r.stored(r.seq, r.err)
-				} else {
-					close(r.done)
-				}
-			}
+			s.report(batch, s.commit(batch))
 		}
 		if closing {
 			return
@@ -203,7 +198,42 @@ func (s *Store) write() {
 	}
 }
 
-func (s *Store) commit(batch []*request) (err error) {
+// commit writes a batch as one transaction. If that fails, it writes it
+// again with each request in a savepoint of its own, so that one request
+// that cannot be written fails alone, not everyone's group; it returns an
+// error only when the transaction as a whole fails.
+func (s *Store) commit(batch []*request) error {
+	err := s.commitTx(batch, false)
+	if err == nil || len(batch) == 1 {
+		return err
+	}
+	for _, r := range batch {
+		r.seq, r.err = 0, nil
+	}
+	return s.commitTx(batch, true)
+}
+
+// report tells each request how it went, in order.
+func (s *Store) report(batch []*request, err error) {
+	for _, r := range batch {
+		if err != nil {
+			r.err = err
+		}
+		if r.err != nil {
+			r.err = fmt.Errorf("relay store: %w", r.err)
+		}
+		if r.stored != nil {
+			r.stored(r.seq, r.err)
+		} else {
+			close(r.done)
+		}
+	}
+}
+
+// maxCachedRooms bounds the rooms whose stats Stats answers from memory.
+const maxCachedRooms = 4096
+
+func (s *Store) commitTx(batch []*request, isolate bool) (err error) {
 	if err := s.exec(`BEGIN IMMEDIATE`); err != nil {
 		return err
 	}
@@ -213,36 +243,29 @@ func (s *Store) commit(batch []*request) (err error) {
 			s.w.Exec(`ROLLBACK`)
 			return
 		}
-		s.mu.Lock()
-		for name, st := range touched {
-			s.rooms[name] = st
-		}
-		s.mu.Unlock()
+		s.cache(touched)
 	}()
 	now := time.Now().UnixMilli()
 	for _, r := range batch {
-		if r.trim != nil {
-			if r.trim.removed, err = s.trim(r.trim, touched); err != nil {
+		if !isolate {
+			if err := s.apply(r, now, touched); err != nil {
 				return err
 			}
 			continue
 		}
-		st, ok := touched[r.room]
-		if !ok {
-			if st, err = s.stats(s.w, r.room); err != nil {
+		before := maps.Clone(touched)
+		if err := s.exec(`SAVEPOINT request`); err != nil {
+			return err
+		}
+		if r.err = s.apply(r, now, touched); r.err != nil {
+			touched = before
+			if err := s.exec(`ROLLBACK TO request`); err != nil {
 				return err
 			}
 		}
-		st.Last++
-		if st.First == 0 {
-			st.First = st.Last
-		}
-		st.Bytes += int64(len(r.body))
-		if err := s.exec(`INSERT INTO body (room, seq, at, data) VALUES (?, ?, ?, ?)`, r.room, int64(st.Last), now, r.body); err != nil {
+		if err := s.exec(`RELEASE request`); err != nil {
 			return err
 		}
-		touched[r.room] = st
-		r.seq = st.Last
 	}
 	for name, st := range touched {
 		err := s.exec(`INSERT INTO room (name, last, first, bytes) VALUES (?, ?, ?, ?)
@@ -255,6 +278,47 @@ func (s *Store) commit(batch []*request) (err error) {
 	return s.exec(`COMMIT`)
 }
 
+// apply writes one request within the writer's transaction.
+func (s *Store) apply(r *request, now int64, touched map[string]room.RoomStats) (err error) {
+	if r.trim != nil {
+		r.trim.removed, err = s.trim(r.trim, touched)
+		return err
+	}
+	st, ok := touched[r.room]
+	if !ok {
+		if st, err = s.stats(s.w, r.room); err != nil {
+			return err
+		}
+	}
+	st.Last++
+	if st.First == 0 {
+		st.First = st.Last
+	}
+	st.Bytes += int64(len(r.body))
+	if err := s.exec(`INSERT INTO body (room, seq, at, data) VALUES (?, ?, ?, ?)`, r.room, int64(st.Last), now, r.body); err != nil {
+		return fmt.Errorf("room %s seq %d: %w", r.room, st.Last, err)
+	}
+	touched[r.room] = st
+	r.seq = st.Last
+	return nil
+}
+
+// cache keeps the stats of the rooms a commit changed, and forgets others
+// beyond maxCachedRooms (Stats reads those from the file).
+func (s *Store) cache(touched map[string]room.RoomStats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	maps.Copy(s.rooms, touched)
+	for name := range s.rooms { // map order: an arbitrary victim
+		if len(s.rooms) <= maxCachedRooms {
+			break
+		}
+		if _, ok := touched[name]; !ok {
+			delete(s.rooms, name)
+		}
+	}
+}
+
 // exec runs one of the writer's statements, prepared once.
 func (s *Store) exec(sql string, args ...any) error {
 	st, ok := s.stmts[sql]
@@ -265,7 +329,9 @@ func (s *Store) exec(sql string, args ...any) error {
 		}
 		s.stmts[sql] = st
 	}
-	bind(st, args)
+	if err := bind(st, args); err != nil {
+		return err
+	}
 	return st.Exec()
 }
 
@@ -301,27 +367,24 @@ func (s *Store) trim(t *trim, touched map[string]room.RoomStats) (int, error) {
 	// walking each from its oldest costs what is removed, and no index on
 	// time has to be kept up on every insert.
 	var rooms []string
-	err := query(s.w, `SELECT name FROM room`, nil, func(q *sqlite3.Stmt) { rooms = append(rooms, q.ColumnText(0)) })
+	err := query(s.w, `SELECT name FROM room`, nil, func(q *sqlite3.Stmt) bool {
+		rooms = append(rooms, q.ColumnText(0))
+		return true
+	})
 	if err != nil {
 		return removed, err
 	}
 	var old []body
 	for _, room := range rooms {
-		for after, more := int64(0), true; more; {
-			n := 0
-			err := query(s.w, `SELECT seq, length(data), at FROM body WHERE room = ? AND seq > ? ORDER BY seq LIMIT 256`, []any{room, after}, func(q *sqlite3.Stmt) {
-				n++
-				after = q.ColumnInt64(0)
-				if q.ColumnInt64(2) >= t.cutoff.UnixMilli() {
-					more = false
-				} else if more {
-					old = append(old, body{room, after, q.ColumnInt64(1)})
-				}
-			})
-			if err != nil {
-				return removed, err
+		err := query(s.w, `SELECT seq, length(data), at FROM body WHERE room = ? ORDER BY seq`, []any{room}, func(q *sqlite3.Stmt) bool {
+			if q.ColumnInt64(2) >= t.cutoff.UnixMilli() {
+				return false
 			}
-			more = more && n == 256
+			old = append(old, body{room, q.ColumnInt64(0), q.ColumnInt64(1)})
+			return true
+		})
+		if err != nil {
+			return removed, err
 		}
 	}
 	for _, b := range old {
@@ -333,14 +396,18 @@ func (s *Store) trim(t *trim, touched map[string]room.RoomStats) (int, error) {
 		return removed, nil
 	}
 	var full []string
-	err = query(s.w, `SELECT name FROM room WHERE bytes > ?`, []any{t.maxBytes}, func(q *sqlite3.Stmt) { full = append(full, q.ColumnText(0)) })
+	err = query(s.w, `SELECT name FROM room WHERE bytes > ?`, []any{t.maxBytes}, func(q *sqlite3.Stmt) bool {
+		full = append(full, q.ColumnText(0))
+		return true
+	})
 	if err != nil {
 		return removed, err
 	}
 	for _, room := range full {
 		var bodies []body
-		err := query(s.w, `SELECT seq, length(data) FROM body WHERE room = ? ORDER BY seq`, []any{room}, func(q *sqlite3.Stmt) {
+		err := query(s.w, `SELECT seq, length(data) FROM body WHERE room = ? ORDER BY seq`, []any{room}, func(q *sqlite3.Stmt) bool {
 			bodies = append(bodies, body{room, q.ColumnInt64(0), q.ColumnInt64(1)})
+			return true
 		})
 		if err != nil {
 			return removed, err
@@ -358,28 +425,36 @@ func (s *Store) trim(t *trim, touched map[string]room.RoomStats) (int, error) {
 	return removed, nil
 }
 
-// Read implements room.Store.
-func (s *Store) Read(ctx context.Context, room string, after, upTo uint64, fn func(seq uint64, body []byte) error) error {
-	const page = 256
+// Read implements room.Store. Each page is one query on the reader
+// connection, stopped after ReadPage bytes; the bodies are handed to fn
+// with no lock held.
+func (s *Store) Read(ctx context.Context, name string, after, upTo uint64, fn func(seq uint64, body []byte) error) error {
+	type item struct {
+		seq  uint64
+		body []byte
+	}
 	for after < upTo {
-		type item struct {
-			seq  uint64
-			body []byte
-		}
 		var items []item
+		size := 0
 		s.rmu.Lock()
-		err := query(s.r, `SELECT seq, data FROM body WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
-			[]any{room, int64(after), int64(upTo), page}, func(st *sqlite3.Stmt) {
-				items = append(items, item{uint64(st.ColumnInt64(0)), st.ColumnBlob(1, nil)})
+		err := query(s.r, `SELECT seq, data FROM body WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq`,
+			[]any{name, int64(after), int64(upTo)}, func(st *sqlite3.Stmt) bool {
+				b := st.ColumnBlob(1, nil)
+				items = append(items, item{uint64(st.ColumnInt64(0)), b})
+				size += len(b)
+				return size < room.ReadPage
 			})
 		s.rmu.Unlock()
 		if err != nil {
-			return fmt.Errorf("read room %s: %w", room, err)
+			return fmt.Errorf("read room %s: %w", name, err)
 		}
 		if len(items) == 0 {
-			return nil
+			return fmt.Errorf("read room %s: seq %d: %w", name, after+1, room.ErrTrimmed)
 		}
 		for _, it := range items {
+			if it.seq != after+1 {
+				return fmt.Errorf("read room %s: seq %d: %w", name, after+1, room.ErrTrimmed)
+			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -409,8 +484,9 @@ func (s *Store) Stats(ctx context.Context, room string) (room.RoomStats, error) 
 
 func (s *Store) stats(c *sqlite3.Conn, name string) (room.RoomStats, error) {
 	var st room.RoomStats
-	err := query(c, `SELECT last, first, bytes FROM room WHERE name = ?`, []any{name}, func(q *sqlite3.Stmt) {
+	err := query(c, `SELECT last, first, bytes FROM room WHERE name = ?`, []any{name}, func(q *sqlite3.Stmt) bool {
 		st = room.RoomStats{Last: uint64(q.ColumnInt64(0)), First: uint64(q.ColumnInt64(1)), Bytes: q.ColumnInt64(2)}
+		return false
 	})
 	return st, err
 }
@@ -434,19 +510,26 @@ func (s *Store) Close() error {
 	return errors.Join(s.w.Close(), s.r.Close())
 }
 
-func bind(st *sqlite3.Stmt, args []any) {
+func bind(st *sqlite3.Stmt, args []any) error {
+	var err error
 	for i, a := range args {
 		switch v := a.(type) {
 		case string:
-			st.BindText(i+1, v)
+			err = st.BindText(i+1, v)
 		case int64:
-			st.BindInt64(i+1, v)
+			err = st.BindInt64(i+1, v)
 		case int:
-			st.BindInt64(i+1, int64(v))
+			err = st.BindInt64(i+1, int64(v))
 		case []byte:
-			st.BindBlob(i+1, v)
+			err = st.BindBlob(i+1, v)
+		default:
+			err = fmt.Errorf("cannot bind %T", a)
+		}
+		if err != nil {
+			return fmt.Errorf("bind parameter %d: %w", i+1, err)
 		}
 	}
+	return nil
 }
 
 func exec(c *sqlite3.Conn, sql string, args ...any) error {
@@ -455,19 +538,26 @@ func exec(c *sqlite3.Conn, sql string, args ...any) error {
 		return err
 	}
 	defer st.Close()
-	bind(st, args)
+	if err := bind(st, args); err != nil {
+		return err
+	}
 	return st.Exec()
 }
 
-func query(c *sqlite3.Conn, sql string, args []any, row func(*sqlite3.Stmt)) error {
+// query calls row for each row of sql until row returns false.
+func query(c *sqlite3.Conn, sql string, args []any, row func(*sqlite3.Stmt) bool) error {
 	st, _, err := c.Prepare(sql)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	bind(st, args)
+	if err := bind(st, args); err != nil {
+		return err
+	}
 	for st.Step() {
-		row(st)
+		if !row(st) {
+			break
+		}
 	}
 	return st.Err()
 }

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/factlog/factlog/relay/room"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/factlog/factlog/relay"
+	"github.com/factlog/factlog/relay/room"
 	"github.com/factlog/factlog/relay/sqlitestore"
 )
 
@@ -64,12 +64,14 @@ func serve(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	dbPath := fs.String("db", "relay.db", "SQLite file that keeps the rooms")
 	web := fs.String("web", "", "also serve this folder as a static site (the demo: dist/)")
-	secret := fs.String("secret", "", "if set, connections need a room token signed with it (relay token)")
+	secret := fs.String("secret", "", "if set (16 bytes or more), connections need a room token signed with it (relay token)")
 	origins := fs.String("origins", "", "comma-separated browser origins allowed besides the site's own (host patterns, e.g. *.example.com)")
+	hosts := fs.String("hosts", "", "comma-separated host names requests may be addressed to (patterns; default: localhost, 127.0.0.1 and ::1 when -addr is a loopback address, any otherwise)")
 	maxFrame := fs.Int64("max-frame", relay.DefaultMaxFrame, "largest message in bytes (larger closes with 1009)")
 	maxConns := fs.Int("max-conns", relay.DefaultMaxConns, "most open connections")
 	maxRooms := fs.Int("max-rooms", relay.DefaultMaxRooms, "most rooms with members")
 	ipRate := fs.Int("ip-rate", relay.DefaultConnsPerIPMin, "new connections per client address per minute")
+	ipConns := fs.Int("ip-conns", relay.DefaultMaxConnsPerIP, "open connections per client address")
 	msgRate := fs.Float64("msg-rate", relay.DefaultMessagesPerSec, "messages per second per connection (faster ones are slowed)")
 	queue := fs.Int("send-queue", relay.DefaultSendQueue, "messages queued for a slow client before it is disconnected")
 	roomBytes := fs.Int64("room-bytes", 256<<20, "bytes a room keeps; publishing beyond is refused (0: no cap)")
@@ -99,19 +101,22 @@ func serve(args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 
+	if *secret != "" && len(*secret) < relay.MinSecret {
+		return fmt.Errorf("-secret has %d bytes: %w", len(*secret), relay.ErrShortSecret)
+	}
+	allowedHosts, err := hostList(*hosts, *addr)
+	if err != nil {
+		return err
+	}
 	store, err := sqlitestore.Open(*dbPath)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	var allowed []string
-	if *origins != "" {
-		allowed = strings.Split(*origins, ",")
-	}
 	srv, err := relay.New(relay.Options{
-		Store: store, Secret: []byte(*secret), Origins: allowed, MaxFrame: *maxFrame, SendQueue: *queue,
-		MaxConns: *maxConns, MaxRooms: *maxRooms, ConnsPerIPMinute: *ipRate, MessagesPerSecond: *msgRate,
-		MaxRoomBytes: *roomBytes, RetainFor: *retainFor, RetainBytes: *retainBytes, Logger: log,
+		Store: store, Secret: []byte(*secret), Origins: list(*origins), MaxFrame: *maxFrame, SendQueue: *queue,
+		MaxConns: *maxConns, MaxRooms: *maxRooms, ConnsPerIPMinute: *ipRate, MaxConnsPerIP: *ipConns,
+		MessagesPerSecond: *msgRate, MaxRoomBytes: *roomBytes, RetainFor: *retainFor, RetainBytes: *retainBytes, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -121,22 +126,29 @@ func serve(args []string) error {
 	mux.Handle("/healthz", srv)
 	mux.Handle("/metrics", srv)
 	if *web != "" {
-		if st, err := os.Stat(*web); err != nil || !st.IsDir() {
-			return fmt.Errorf("-web %s: not a folder (run go run ./build first)", *web)
+		site, root, err := static(*web)
+		if err != nil {
+			return fmt.Errorf("%w (run go run ./build first)", err)
 		}
-		mux.Handle("/", static(*web))
+		defer root.Close()
+		mux.Handle("/", site)
+	}
+	var handler http.Handler = mux
+	if allowedHosts != nil {
+		handler = relay.AllowHosts(allowedHosts, mux, nil)
 	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	url := "http://" + l.Addr().String()
-	log.Info("relay listening", "url", url, "rooms", url+"/v1/rooms/{room}", "db", *dbPath, "epoch", store.Epoch(), "web", *web, "tokens", *secret != "")
+	log.Info("relay listening", "url", url, "rooms", url+"/v1/rooms/{room}", "db", *dbPath, "epoch", store.Epoch(), "web", *web,
+		"tokens", *secret != "", "hosts", strings.Join(allowedHosts, ","))
 	if *web != "" {
 		fmt.Fprintf(os.Stderr, "\n  factlog demo: %s/\n\n", url)
 	}
@@ -153,6 +165,31 @@ func serve(args []string) error {
 		err = nil
 	}
 	return err
+}
+
+// list splits a comma-separated flag.
+func list(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// hostList is the -hosts allow-list: the flag's, or the loopback names
+// when the relay listens on a loopback address (so that DNS rebinding
+// cannot reach it), or nil (any host).
+func hostList(flagValue, addr string) ([]string, error) {
+	if flagValue != "" {
+		return list(flagValue), nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("-addr %s: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return relay.LoopbackHosts, nil
+	}
+	return nil, nil
 }
 
 func token(args []string) error {
