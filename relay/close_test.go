@@ -1,14 +1,8 @@
 package relay_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -19,55 +13,6 @@ import (
 	"github.com/factlog/factlog/relay/protocol"
 	"github.com/factlog/factlog/relay/relaytest"
 )
-
-// rawUpgrade opens a WebSocket to url by hand, so that a test can send
-// frames no library would.
-func rawUpgrade(t *testing.T, r *relayServer, room string) (net.Conn, *bufio.Reader) {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", r.addr, relaytest.Timeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(relaytest.Timeout))
-	fmt.Fprintf(conn, "GET /v1/rooms/%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", room, r.addr)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
-	return conn, br
-}
-
-// readClose reads server frames until a close frame, and returns its code
-// and reason (-1 if the connection ended without one).
-func readClose(br *bufio.Reader) (int, string) {
-	for {
-		var h [2]byte
-		if _, err := io.ReadFull(br, h[:]); err != nil {
-			return -1, err.Error()
-		}
-		n := int(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var l [2]byte
-			io.ReadFull(br, l[:])
-			n = int(binary.BigEndian.Uint16(l[:]))
-		case 127:
-			var l [8]byte
-			io.ReadFull(br, l[:])
-			n = int(binary.BigEndian.Uint64(l[:]))
-		}
-		p := make([]byte, n)
-		if _, err := io.ReadFull(br, p); err != nil {
-			return -1, err.Error()
-		}
-		if h[0]&0x0f == 0x8 && n >= 2 {
-			return int(binary.BigEndian.Uint16(p)), string(p[2:])
-		}
-	}
-}
 
 // TestCloseFrames (issue 12, finding 7): every way the relay drops a
 // client ends with a close frame saying why.
@@ -84,10 +29,9 @@ func TestCloseFrames(t *testing.T) {
 	})
 	t.Run("unmasked frame", func(t *testing.T) {
 		r := startRelay(t, relay.Options{})
-		conn, br := rawUpgrade(t, r, "room")
-		join := protocol.Encode(protocol.Envelope{Kind: protocol.Join})
-		conn.Write(append([]byte{0x82, byte(len(join))}, join...)) // FIN, binary, no mask bit
-		if code, reason := readClose(br); code != int(websocket.StatusProtocolError) {
+		c := relaytest.DialRaw(t, r.url("room"))
+		c.WriteUnmasked(protocol.Encode(protocol.Envelope{Kind: protocol.Join}))
+		if code, reason := c.Closed(); code != int(websocket.StatusProtocolError) {
 			t.Fatalf("closed with %d %q, want 1002", code, reason)
 		}
 	})

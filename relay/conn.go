@@ -8,7 +8,6 @@ import (
 	"net"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/factlog/factlog/relay/protocol"
@@ -88,7 +87,7 @@ func (c *wsConn) shut(code int, reason string) bool {
 	if c.closed {
 		return false
 	}
-	c.closed, c.code, c.reason = true, websocket.StatusCode(code), closeReason(reason)
+	c.closed, c.code, c.reason = true, websocket.StatusCode(code), protocol.CloseReason(reason)
 	close(c.closing)
 	return true
 }
@@ -98,22 +97,6 @@ func (c *wsConn) status() (websocket.StatusCode, string) {
 	c.cmu.Lock()
 	defer c.cmu.Unlock()
 	return c.code, c.reason
-}
-
-// maxCloseReason is what a close frame holds besides its code (RFC 6455
-// 5.5: control frames carry at most 125 bytes).
-const maxCloseReason = 123
-
-// closeReason cuts a reason to maxCloseReason bytes, at a rune boundary.
-func closeReason(s string) string {
-	if len(s) <= maxCloseReason {
-		return s
-	}
-	s = s[:maxCloseReason]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // serve runs the connection until it closes, and recovers from a panic in

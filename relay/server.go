@@ -104,6 +104,8 @@ type Options struct {
 	// RetainBytes trims each room's oldest bodies down to this size (0:
 	// no limit).
 	RetainBytes int64
+	// RetainEvery is how often retention runs (DefaultRetentionPeriod).
+	RetainEvery time.Duration
 	// Logger logs connections and errors (default: discard).
 	Logger *slog.Logger
 }
@@ -133,6 +135,7 @@ func (o *Options) defaults() {
 	dur(&o.JoinTimeout, DefaultJoinTimeout)
 	dur(&o.PingInterval, DefaultPingInterval)
 	dur(&o.PingTimeout, DefaultPingTimeout)
+	dur(&o.RetainEvery, DefaultRetentionPeriod)
 	if o.MessagesPerSecond <= 0 {
 		o.MessagesPerSecond = DefaultMessagesPerSec
 	}
@@ -310,10 +313,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// retain applies retention every DefaultRetentionPeriod.
+// retain applies retention every RetainEvery.
 func (s *Server) retain() {
 	defer s.wg.Done()
-	t := time.NewTicker(DefaultRetentionPeriod)
+	t := time.NewTicker(s.opts.RetainEvery)
 	defer t.Stop()
 	for {
 		cutoff := time.Time{}

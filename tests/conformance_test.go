@@ -30,6 +30,13 @@ import (
 // conformanceSecret signs the room tokens of both targets.
 var conformanceSecret = []byte("conformance-secret-0123456789")
 
+// The limits both targets are configured with.
+const (
+	confRoomBytes   = 16 << 20
+	confJoinTimeout = time.Second
+	confRetainBytes = 4 << 10 // for the retention targets
+)
+
 // A target is a relay the conformance suite runs against.
 type target struct {
 	name string
@@ -48,11 +55,22 @@ func (tg target) url(t *testing.T, name string, mode room.Mode) string {
 
 // nativeTarget is the Go relay on a store in a temp folder.
 func nativeTarget(t *testing.T) target {
+	return startNative(t, relay.Options{})
+}
+
+// nativeRetention is the Go relay with retention by bytes, run often.
+func nativeRetention(t *testing.T) target {
+	return startNative(t, relay.Options{RetainBytes: confRetainBytes, RetainEvery: 200 * time.Millisecond})
+}
+
+func startNative(t *testing.T, opts relay.Options) target {
 	store, err := sqlitestore.Open(filepath.Join(t.TempDir(), "relay.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := relay.New(relay.Options{Store: store, Secret: conformanceSecret, MessagesPerSecond: 1000, MessageBurst: 1000})
+	opts.Store, opts.Secret, opts.MessagesPerSecond, opts.MessageBurst = store, conformanceSecret, 1000, 1000
+	opts.MaxRoomBytes, opts.JoinTimeout = confRoomBytes, confJoinTimeout
+	srv, err := relay.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +124,16 @@ var wranglerEnv = []string{"WRANGLER_SEND_METRICS=false", "DO_NOT_TRACK=1", "CLO
 // cloudflareTarget builds the Worker and runs it with `wrangler dev
 // --local` (workerd, offline) on 127.0.0.1.
 func cloudflareTarget(t *testing.T) target {
+	return startWorker(t)
+}
+
+// cloudflareRetention is the Worker with retention by bytes, run by the
+// Durable Object's alarm every second.
+func cloudflareRetention(t *testing.T) target {
+	return startWorker(t, "RELAY_RETAIN_BYTES:"+strconv.Itoa(confRetainBytes), "RELAY_RETAIN_EVERY:1s")
+}
+
+func startWorker(t *testing.T, vars ...string) target {
 	wrangler := need(t, filepath.Join(root, "node_modules", ".bin", "wrangler"), "run npm ci at the repository's top")
 	cloudflareBuild(t)
 	port := freePort(t)
@@ -113,9 +141,14 @@ func cloudflareTarget(t *testing.T) target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(wrangler, "dev", "--local", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--inspector-port", strconv.Itoa(freePort(t)), "--show-interactive-dev-session=false",
-		"--persist-to", t.TempDir(), "--var", "RELAY_SECRET:"+string(conformanceSecret))
+	args := []string{"dev", "--local", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--inspector-port", strconv.Itoa(freePort(t)), "--show-interactive-dev-session=false", "--persist-to", t.TempDir()}
+	vars = append(vars, "RELAY_SECRET:"+string(conformanceSecret), "RELAY_ROOM_BYTES:"+strconv.Itoa(confRoomBytes),
+		"RELAY_JOIN_TIMEOUT:"+confJoinTimeout.String())
+	for _, v := range vars {
+		args = append(args, "--var", v)
+	}
+	cmd := exec.Command(wrangler, args...)
 	cmd.Dir = filepath.Join(root, "relay", "cloudflare")
 	cmd.Env = append(os.Environ(), wranglerEnv...)
 	cmd.Stdout, cmd.Stderr = log, log
@@ -153,6 +186,44 @@ func TestConformance(t *testing.T) {
 	for _, start := range []func(*testing.T) target{nativeTarget, cloudflareTarget} {
 		tg := start(t)
 		t.Run(tg.name, func(t *testing.T) { conformance(t, tg) })
+	}
+}
+
+// TestConformanceRetention: on both relays, retention (the native
+// relay's loop; the Worker's Durable Object alarm) trims a room, and a
+// joiner whose cursor falls before what is kept is told truncated and
+// gets what is kept, without gap (issue 12, finding 4).
+func TestConformanceRetention(t *testing.T) {
+	for _, start := range []func(*testing.T) target{nativeRetention, cloudflareRetention} {
+		tg := start(t)
+		t.Run(tg.name, func(t *testing.T) {
+			const n, size = 16, 1 << 10
+			a := relaytest.Dial(t, tg.url(t, "retained", room.ReadWrite))
+			w, _ := a.Join(0, "")
+			for i := range n {
+				a.Send(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: make([]byte, size)})
+				if e := a.Recv(); e.Kind != protocol.Ack {
+					t.Fatalf("publish %d: %+v", i+1, e)
+				}
+			}
+			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+				got, backlog := relaytest.Dial(t, tg.url(t, "retained", room.ReadOnly)).Join(0, w.Epoch)
+				if got.Code == protocol.Truncated {
+					if len(backlog) == 0 || len(backlog)*size > confRetainBytes || backlog[len(backlog)-1].Cursor != n {
+						t.Fatalf("after retention: %d bodies, the last %d", len(backlog), backlog[len(backlog)-1].Cursor)
+					}
+					for i, e := range backlog {
+						if e.Kind != protocol.Deliver || e.Cursor != backlog[0].Cursor+uint64(i) {
+							t.Fatalf("backlog after retention has a gap at %d: %+v", i, e.Kind)
+						}
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("retention did not run within 60 s")
+				}
+			}
+		})
 	}
 }
 
@@ -238,6 +309,100 @@ func conformance(t *testing.T, tg target) {
 		ro.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("x")})
 		if e := ro.Recv(); e.Kind != protocol.Error || e.Code != protocol.ReadOnly {
 			t.Fatalf("read-only publish: %+v", e)
+		}
+	})
+	t.Run("quota counts pending bodies", func(t *testing.T) { // issue 12, finding 1
+		const size = 512 << 10
+		c := relaytest.Dial(t, tg.url(t, "flood", room.ReadWrite))
+		c.Join(0, "")
+		const n = 3 * confRoomBytes / size / 2
+		go func() {
+			for i := range n {
+				msg := protocol.Encode(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: make([]byte, size)})
+				if c.WS.Write(context.Background(), websocket.MessageBinary, msg) != nil {
+					return
+				}
+			}
+		}()
+		acked := 0
+		for i := range n {
+			switch e := c.Recv(); {
+			case e.Kind == protocol.Ack:
+				acked++
+			case e.Kind == protocol.Error && e.Code == protocol.QuotaExceeded:
+			default:
+				t.Fatalf("answer %d: %+v", i+1, e)
+			}
+		}
+		if acked != confRoomBytes/size {
+			t.Fatalf("%d of %d bodies of %d bytes acknowledged with a quota of %d bytes", acked, n, size, confRoomBytes)
+		}
+	})
+	t.Run("large backlog in frames", func(t *testing.T) { // issue 12, findings 2 and 10
+		const n = 6
+		a := relaytest.Dial(t, tg.url(t, "large", room.ReadWrite))
+		a.Join(0, "")
+		body := make([]byte, protocol.MaxBody(protocol.MaxFrame))
+		for i := range n {
+			a.Send(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: body})
+			if e := a.Recv(); e.Kind != protocol.Ack {
+				t.Fatalf("publish %d: %+v", i+1, e)
+			}
+		}
+		a.Send(protocol.Envelope{Kind: protocol.Publish, ID: n + 1, Body: append(body, 0)})
+		if e := a.Recv(); e.Kind != protocol.Error || e.Code != protocol.TooLarge {
+			t.Fatalf("a body over MaxBody: %+v", e)
+		}
+		b := relaytest.Dial(t, tg.url(t, "large", room.ReadOnly))
+		b.WS.SetReadLimit(protocol.MaxFrame) // every message within the documented limit
+		_, backlog := b.Join(0, "")
+		if len(backlog) != n {
+			t.Fatalf("backlog of %d bodies, want %d", len(backlog), n)
+		}
+		for i, e := range backlog {
+			if e.Cursor != uint64(i+1) || len(e.Body) != len(body) {
+				t.Fatalf("backlog %d: seq %d, %d bytes", i, e.Cursor, len(e.Body))
+			}
+		}
+	})
+	t.Run("empty publish", func(t *testing.T) { // issue 12, finding 3
+		c := relaytest.Dial(t, tg.url(t, "empty", room.ReadWrite))
+		c.Join(0, "")
+		c.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1})
+		if e := c.Recv(); e.Kind != protocol.Error || e.ID != 1 || e.Code != protocol.BadRequest {
+			t.Fatalf("empty publish: %+v", e)
+		}
+		c.Send(protocol.Envelope{Kind: protocol.Publish, ID: 2, Body: []byte("x")})
+		if e := c.Recv(); e.Kind != protocol.Ack || e.Cursor != 1 {
+			t.Fatalf("the publish after it: %+v", e)
+		}
+	})
+	t.Run("join deadline", func(t *testing.T) { // issue 12, finding 5
+		c := relaytest.Dial(t, tg.url(t, "silent", room.ReadWrite))
+		if code, reason := c.Closed(); code != protocol.CloseProtocol {
+			t.Fatalf("a connection that never joins closed with %d %q, want %d", code, reason, protocol.CloseProtocol)
+		}
+	})
+	t.Run("long close reason", func(t *testing.T) { // issue 12, finding 7
+		c := relaytest.Dial(t, tg.url(t, "reason", room.ReadWrite))
+		// A kind that overflows: the decoder's message is 169 bytes.
+		c.WS.Write(context.Background(), websocket.MessageBinary, []byte{0xa2, 0x00, 0x01, 0x01, 0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		code, reason := c.Closed()
+		if code != websocket.StatusUnsupportedData || !strings.HasPrefix(reason, "malformed envelope") {
+			t.Fatalf("closed with %d %q, want 1003", code, reason)
+		}
+	})
+	// WebSocket framing is the relay's own natively; on Cloudflare it is
+	// the runtime's (workerd accepts an unmasked client frame), so this
+	// case is the native relay's alone.
+	t.Run("unmasked frame", func(t *testing.T) { // issue 12, finding 7
+		if tg.name == "cloudflare" {
+			return
+		}
+		c := relaytest.DialRaw(t, tg.url(t, "unmasked", room.ReadWrite))
+		c.WriteUnmasked(protocol.Encode(protocol.Envelope{Kind: protocol.Join}))
+		if code, reason := c.Closed(); code != int(websocket.StatusProtocolError) {
+			t.Fatalf("closed with %d %q, want 1002", code, reason)
 		}
 	})
 	t.Run("library clients converge", func(t *testing.T) {

@@ -12,12 +12,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"syscall/js"
+	"time"
 
 	"github.com/factlog/factlog/relay/protocol"
 	"github.com/factlog/factlog/relay/room"
@@ -26,20 +29,80 @@ import (
 
 // Limits, as the native relay's defaults (relay/PROTOCOL.md).
 const (
-	maxFrame       = protocol.MaxFrame
-	maxRoomBytes   = 256 << 20
-	messagesPerSec = 100
-	messageBurst   = 200
+	maxFrame        = protocol.MaxFrame
+	messagesPerSec  = 100
+	messageBurst    = 200
+	retentionPeriod = time.Minute
 )
 
-type worker struct {
-	ctx     js.Value // the DurableObjectState
-	secret  []byte
-	origins []string
-	hub     *room.Hub
+// config is the object's, from its environment (wrangler.jsonc's vars and
+// secrets; the names are the native relay's flags as RELAY_ variables).
+type config struct {
+	secret      []byte        // RELAY_SECRET, ≥ 16 bytes
+	origins     []string      // RELAY_ORIGINS
+	roomBytes   int64         // RELAY_ROOM_BYTES (default 256 MiB)
+	retainFor   time.Duration // RELAY_RETAIN_FOR
+	retainBytes int64         // RELAY_RETAIN_BYTES
+	retainEvery time.Duration // RELAY_RETAIN_EVERY (default 1m)
+	joinTimeout time.Duration // RELAY_JOIN_TIMEOUT (default 10s)
+}
 
-	mu       gosync.Mutex
-	sessions map[string]*session // by the socket's attachment id
+func readConfig(env js.Value) (config, error) {
+	c := config{roomBytes: 256 << 20, retainEvery: retentionPeriod, joinTimeout: 10 * time.Second}
+	get := func(k string) string {
+		if v := env.Get(k); v.Type() == js.TypeString {
+			return v.String()
+		}
+		return ""
+	}
+	var errs []error
+	num := func(k string, p *int64) {
+		if v := get(k); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			errs = append(errs, wrapVar(k, err))
+			*p = n
+		}
+	}
+	dur := func(k string, p *time.Duration) {
+		if v := get(k); v != "" {
+			d, err := time.ParseDuration(v)
+			errs = append(errs, wrapVar(k, err))
+			*p = d
+		}
+	}
+	if s := get("RELAY_SECRET"); s != "" {
+		if len(s) < 16 {
+			errs = append(errs, fmt.Errorf("RELAY_SECRET has %d bytes; it needs at least 16", len(s)))
+		}
+		c.secret = []byte(s)
+	}
+	if o := get("RELAY_ORIGINS"); o != "" {
+		c.origins = strings.Split(o, ",")
+	}
+	num("RELAY_ROOM_BYTES", &c.roomBytes)
+	num("RELAY_RETAIN_BYTES", &c.retainBytes)
+	dur("RELAY_RETAIN_FOR", &c.retainFor)
+	dur("RELAY_RETAIN_EVERY", &c.retainEvery)
+	dur("RELAY_JOIN_TIMEOUT", &c.joinTimeout)
+	return c, errors.Join(errs...)
+}
+
+func wrapVar(k string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", k, err)
+	}
+	return nil
+}
+
+type worker struct {
+	ctx   js.Value // the DurableObjectState
+	cfg   config
+	hub   *room.Hub
+	store *doStore
+
+	mu        gosync.Mutex
+	sessions  map[string]*session // by the socket's attachment id
+	nextAlarm time.Time           // the alarm set, as far as this instance knows
 }
 
 type session struct {
@@ -51,24 +114,28 @@ type session struct {
 func main() {
 	boot := js.Global().Get("__relayBoot")
 	w := &worker{ctx: boot.Get("ctx"), sessions: map[string]*session{}}
-	env := boot.Get("env")
-	if s := env.Get("RELAY_SECRET"); s.Type() == js.TypeString {
-		w.secret = []byte(s.String())
+	cfg, err := readConfig(boot.Get("env"))
+	if err != nil {
+		boot.Invoke(map[string]any{"error": err.Error()})
+		return
 	}
-	if o := env.Get("RELAY_ORIGINS"); o.Type() == js.TypeString && o.String() != "" {
-		w.origins = strings.Split(o.String(), ",")
-	}
+	w.cfg = cfg
 	store, err := openDOStore(w.ctx.Get("storage").Get("sql"))
 	if err != nil {
 		boot.Invoke(map[string]any{"error": err.Error()})
 		return
 	}
-	w.hub = room.NewHub(store, 1, maxRoomBytes, nil)
+	w.store = store
+	w.hub = room.NewHub(store, room.Limits{MaxRooms: 1, MaxRoomBytes: cfg.roomBytes}, nil)
 	w.recover()
+	if w.retains() {
+		w.wakeAt(time.Now().Add(cfg.retainEvery))
+	}
 	boot.Invoke(map[string]any{
 		"fetch":   async(func(args []js.Value) (any, error) { return w.fetch(args[0]), nil }),
 		"message": async(func(args []js.Value) (any, error) { w.message(args[0], args[1]); return nil, nil }),
 		"close":   async(func(args []js.Value) (any, error) { w.closed(args[0]); return nil, nil }),
+		"alarm":   async(func(args []js.Value) (any, error) { return w.alarm(), nil }),
 	})
 	select {}
 }
@@ -133,12 +200,12 @@ func (w *worker) fetch(req js.Value) any {
 		return reply(403, fmt.Sprintf("origin %s is not allowed", origin))
 	}
 	mode := room.ReadWrite
-	if len(w.secret) > 0 {
+	if len(w.cfg.secret) > 0 {
 		token := strings.TrimPrefix(header("Authorization"), "Bearer ")
 		if token == "" {
 			token = u.Query().Get("token")
 		}
-		if mode, err = room.CheckToken(w.secret, token, name); err != nil {
+		if mode, err = room.CheckToken(w.cfg.secret, token, name); err != nil {
 			return reply(401, err.Error())
 		}
 	}
@@ -148,10 +215,12 @@ func (w *worker) fetch(req js.Value) any {
 	b := make([]byte, 8)
 	rand.Read(b)
 	id := hex.EncodeToString(b)
-	server.Call("serializeAttachment", map[string]any{"id": id, "room": name, "mode": string(mode), "joined": false})
+	server.Call("serializeAttachment", map[string]any{"id": id, "room": name, "mode": string(mode), "joined": false,
+		"at": float64(time.Now().UnixMilli())})
 	if _, err := w.open(server, id, name, mode); err != nil {
-		server.Call("close", 1013, err.Error())
+		server.Call("close", 1013, protocol.CloseReason(err.Error()))
 	}
+	w.wakeAt(time.Now().Add(w.cfg.joinTimeout))
 	return map[string]any{"webSocket": client}
 }
 
@@ -165,7 +234,7 @@ func (w *worker) allowed(origin, host string) bool {
 	if strings.EqualFold(u.Host, host) {
 		return true
 	}
-	for _, p := range w.origins {
+	for _, p := range w.cfg.origins {
 		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
 			return true
 		}
@@ -248,25 +317,83 @@ func (w *worker) message(ws, msg js.Value) {
 	}
 }
 
-// sendBacklog sends the Welcome, the stored bodies and CaughtUp, in
-// messages of up to 256 envelopes.
+// sendBacklog streams the Welcome, the stored bodies and CaughtUp (the
+// room logic's StreamBacklog, a page of bodies at a time); a body that
+// retention removed meanwhile closes the socket with 4003, as natively.
 func (w *worker) sendBacklog(s *session, b *room.Backlog) {
-	batch := protocol.Encode(b.Welcome)
-	n, last := 1, b.From
-	flush := func() {
-		s.conn.Send(batch)
-		batch, n = nil, 0
-	}
-	w.hub.Store().Read(context.Background(), b.Room, b.From, b.To, func(seq uint64, body []byte) error {
-		last = seq
-		batch = append(batch, protocol.Encode(protocol.Envelope{Kind: protocol.Deliver, Cursor: seq, Body: body})...)
-		if n++; n == 256 || len(batch) > maxFrame/2 {
-			flush()
-		}
+	err := w.hub.StreamBacklog(context.Background(), b, maxFrame, func(msg []byte) error {
+		s.conn.Send(msg)
 		return nil
 	})
-	batch = append(batch, protocol.Encode(protocol.Envelope{Kind: protocol.CaughtUp, Cursor: max(last, b.To)})...)
-	flush()
+	switch {
+	case errors.Is(err, room.ErrTrimmed):
+		s.conn.Close(protocol.CloseTruncated, "retention removed bodies during your join: reconnect with your cursor")
+	case err != nil:
+		s.conn.Close(1011, "the relay could not read the room")
+	}
+}
+
+// retains reports whether retention is configured.
+func (w *worker) retains() bool { return w.cfg.retainFor > 0 || w.cfg.retainBytes > 0 }
+
+// wakeAt makes sure the object's alarm goes off by t: it drives both
+// retention and the join deadline, so that neither needs the object to
+// stay in memory.
+func (w *worker) wakeAt(t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.nextAlarm.IsZero() && !w.nextAlarm.After(t) && w.nextAlarm.After(time.Now()) {
+		return
+	}
+	w.nextAlarm = t
+	w.ctx.Get("storage").Call("setAlarm", float64(t.UnixMilli()))
+}
+
+// alarm runs when the object's alarm goes off: retention when it is due,
+// and the join deadline of sockets that have not joined. It sets the
+// next alarm and returns a summary for the log.
+func (w *worker) alarm() string {
+	now := time.Now()
+	w.mu.Lock()
+	w.nextAlarm = time.Time{}
+	w.mu.Unlock()
+	var notes []string
+	if w.retains() {
+		cutoff := time.Time{}
+		if w.cfg.retainFor > 0 {
+			cutoff = now.Add(-w.cfg.retainFor)
+		}
+		n, err := w.store.Trim(context.Background(), cutoff, w.cfg.retainBytes)
+		if err != nil {
+			notes = append(notes, "retention: "+err.Error())
+		} else if n > 0 {
+			notes = append(notes, fmt.Sprintf("retention removed %d bodies", n))
+		}
+		w.wakeAt(now.Add(w.cfg.retainEvery))
+	}
+	sockets := w.ctx.Call("getWebSockets")
+	for i := range sockets.Length() {
+		ws := sockets.Index(i)
+		a := ws.Call("deserializeAttachment")
+		if a.Type() != js.TypeObject || a.Get("joined").Bool() {
+			continue
+		}
+		deadline := time.UnixMilli(int64(a.Get("at").Float())).Add(w.cfg.joinTimeout)
+		if now.Before(deadline) {
+			w.wakeAt(deadline)
+			continue
+		}
+		if s := w.session(ws); s != nil {
+			s.conn.Close(protocol.CloseProtocol, fmt.Sprintf("no join within %v of connecting", w.cfg.joinTimeout))
+		} else {
+			func() {
+				defer func() { recover() }()
+				ws.Call("close", protocol.CloseProtocol, "no join in time")
+			}()
+		}
+		notes = append(notes, "closed a socket that did not join")
+	}
+	return strings.Join(notes, "; ")
 }
 
 // closed ends the session of a socket the client closed.
@@ -302,6 +429,6 @@ func (c *wsConn) Send(msg []byte) bool {
 func (c *wsConn) Close(code int, reason string) {
 	c.once.Do(func() {
 		defer func() { recover() }()
-		c.ws.Call("close", code, reason)
+		c.ws.Call("close", code, protocol.CloseReason(reason))
 	})
 }

@@ -26,8 +26,11 @@ type doStore struct {
 	stats map[string]room.RoomStats
 
 	// Appends run in order on one goroutine, after the caller (which holds
-	// its room's lock, as the callback will) has returned.
-	queue chan appendReq
+	// its room's lock, as the callback will) has returned. The queue never
+	// blocks Append; the room logic bounds it (room.Limits.RoomPending).
+	qmu    gosync.Mutex
+	queue  []appendReq
+	queued chan struct{} // a value when the queue became non-empty
 }
 
 type appendReq struct {
@@ -42,7 +45,7 @@ CREATE TABLE IF NOT EXISTS room (name TEXT PRIMARY KEY, last INTEGER NOT NULL, f
 CREATE TABLE IF NOT EXISTS body (room TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (room, seq));`
 
 func openDOStore(sql js.Value) (*doStore, error) {
-	s := &doStore{sql: sql, stats: map[string]room.RoomStats{}, queue: make(chan appendReq, 4096)}
+	s := &doStore{sql: sql, stats: map[string]room.RoomStats{}, queued: make(chan struct{}, 1)}
 	if _, err := s.exec(doSchema); err != nil {
 		return nil, err
 	}
@@ -82,13 +85,25 @@ func (s *doStore) exec(query string, args ...any) (rows []js.Value, err error) {
 func (s *doStore) Epoch() string { return s.epoch }
 
 func (s *doStore) Append(name string, body []byte, done func(uint64, error)) {
-	s.queue <- appendReq{name, body, done}
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	s.queue = append(s.queue, appendReq{name, body, done})
+	select {
+	case s.queued <- struct{}{}:
+	default:
+	}
 }
 
 func (s *doStore) write() {
-	for r := range s.queue {
-		seq, err := s.append(r.room, r.body)
-		r.done(seq, err)
+	for range s.queued {
+		s.qmu.Lock()
+		batch := s.queue
+		s.queue = nil
+		s.qmu.Unlock()
+		for _, r := range batch {
+			seq, err := s.append(r.room, r.body)
+			r.done(seq, err)
+		}
 	}
 }
 
@@ -125,24 +140,59 @@ func (s *doStore) putStats(name string, st room.RoomStats) error {
 	return err
 }
 
+// Read implements room.Store: it steps a cursor over the range, a page of
+// about room.ReadPage bytes at a time, so that a large backlog is never
+// in memory at once, and reports a gap (retention) as room.ErrTrimmed.
 func (s *doStore) Read(ctx context.Context, name string, after, upTo uint64, fn func(uint64, []byte) error) error {
 	for after < upTo {
-		rows, err := s.exec(`SELECT seq, data FROM body WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT 256`, name, after, upTo)
-		if err != nil || len(rows) == 0 {
-			return err
+		type item struct {
+			seq  uint64
+			body []byte
 		}
-		for _, row := range rows {
-			seq := uint64(row.Get("seq").Int())
+		var page []item
+		size := 0
+		err := s.each(`SELECT seq, data FROM body WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq`, func(row js.Value) bool {
 			data := js.Global().Get("Uint8Array").New(row.Get("data"))
 			body := make([]byte, data.Length())
 			js.CopyBytesToGo(body, data)
-			if err := fn(seq, body); err != nil {
+			page = append(page, item{uint64(row.Get("seq").Int()), body})
+			size += len(body)
+			return size < room.ReadPage
+		}, name, after, upTo)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return fmt.Errorf("read room %s: seq %d: %w", name, after+1, room.ErrTrimmed)
+		}
+		for _, it := range page {
+			if it.seq != after+1 {
+				return fmt.Errorf("read room %s: seq %d: %w", name, after+1, room.ErrTrimmed)
+			}
+			if err := fn(it.seq, it.body); err != nil {
 				return err
 			}
-			after = seq
+			after = it.seq
 		}
 	}
 	return nil
+}
+
+// each calls fn for the rows of a query, one at a time from the cursor,
+// until fn returns false.
+func (s *doStore) each(query string, fn func(js.Value) bool, args ...any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("durable object sql: %v", p)
+		}
+	}()
+	cursor := s.sql.Call("exec", append([]any{query}, args...)...)
+	for {
+		r := cursor.Call("next")
+		if r.Get("done").Truthy() || !fn(r.Get("value")) {
+			return nil
+		}
+	}
 }
 
 func (s *doStore) Stats(ctx context.Context, name string) (room.RoomStats, error) {

@@ -48,6 +48,13 @@ export class Room {
   async webSocketError(ws) {
     await this.go.close(ws);
   }
+
+  // The alarm drives retention (RELAY_RETAIN_FOR, RELAY_RETAIN_BYTES) and
+  // the join deadline (RELAY_JOIN_TIMEOUT); Go sets the next one.
+  async alarm() {
+    const note = await this.go.alarm();
+    if (note) console.log(`room alarm: ${note}`);
+  }
 }
 
 async function startGo(ctx, env) {

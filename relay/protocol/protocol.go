@@ -8,6 +8,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -94,6 +95,23 @@ const (
 	// Truncated.
 	CloseTruncated = 4003
 )
+
+// MaxCloseReason is the most bytes a close frame's reason holds (RFC
+// 6455 5.5: 125 for a control frame, less the code's 2).
+const MaxCloseReason = 123
+
+// CloseReason cuts a reason to MaxCloseReason bytes, at a rune boundary:
+// a longer one cannot be sent, and the client would get no close frame.
+func CloseReason(s string) string {
+	if len(s) <= MaxCloseReason {
+		return s
+	}
+	s = s[:MaxCloseReason]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
 
 // Envelope is one message. Fields are CBOR map keys 0–7 (small integers
 // keep it compact); zero fields are omitted.

@@ -3,7 +3,9 @@ package protocol
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -81,6 +83,16 @@ func TestMaxBody(t *testing.T) {
 		p := Encode(Envelope{Kind: Publish, ID: ^uint64(0), Body: make([]byte, MaxBody(frame))})
 		if len(p) > frame {
 			t.Errorf("a Publish of MaxBody(%d) takes %d bytes", frame, len(p))
+		}
+	}
+}
+
+func TestCloseReason(t *testing.T) {
+	long := strings.Repeat("é", 100) // 200 bytes
+	for _, s := range []string{"", "short", strings.Repeat("x", 123), strings.Repeat("x", 124), long} {
+		got := CloseReason(s)
+		if len(got) > MaxCloseReason || !utf8.ValidString(got) || !strings.HasPrefix(s, got) || (len(s) <= MaxCloseReason && got != s) {
+			t.Errorf("CloseReason(%d bytes) = %d bytes %q", len(s), len(got), got)
 		}
 	}
 }

@@ -273,7 +273,9 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 		refuse(protocol.TooLarge, fmt.Sprintf("a body may have at most %d bytes; split the batch", h.lim.MaxBody))
 		return
 	}
-	n := int64(len(body))
+	// What a publish costs while it waits for the store: its body, and
+	// its request's bookkeeping, so that tiny bodies are bounded in number.
+	n := int64(len(body)) + requestCost
 	if err := acquire(ctx, r.pending, min(n, h.lim.RoomPending)); err != nil {
 		return // the connection is closing
 	}
@@ -291,7 +293,7 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 		// it calls back, and the callback takes the lock to stop counting
 		// it as unstored, so no body is ever counted in neither.
 		st, err := h.store.Stats(ctx, r.name)
-		if err != nil || st.Bytes+r.unstored+n > h.lim.MaxRoomBytes {
+		if err != nil || st.Bytes+r.unstored+int64(len(body)) > h.lim.MaxRoomBytes {
 			r.mu.Unlock()
 			release()
 			if err != nil {
@@ -303,8 +305,8 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 			return
 		}
 	}
-	r.unstored += n
-	h.obs.Pending(n)
+	r.unstored += int64(len(body))
+	h.obs.Pending(int64(len(body)))
 	h.mu.Lock()
 	r.refs++ // the room outlives its members while their bodies are stored
 	h.mu.Unlock()
@@ -315,6 +317,10 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 	})
 	r.mu.Unlock()
 }
+
+// requestCost is about the memory a publish waiting for the store takes
+// besides its body.
+const requestCost = 256
 
 // acquire takes n from sem, waiting until it can or ctx ends.
 func acquire(ctx context.Context, sem *semaphore.Weighted, n int64) error {
