@@ -5,7 +5,9 @@
 // (worker.js), shared by every store the page opens; the page compiles the
 // module (so the browser's code cache applies) and talks to the Worker by
 // postMessage. In Node it runs in-process.
-import { toError, closedError } from "./errors.js";
+import { FactlogError, toError, closedError } from "./errors.js";
+
+export { FactlogError };
 
 const isNode = typeof process === "object" && !!(process.versions && process.versions.node) && typeof window === "undefined";
 
@@ -49,9 +51,26 @@ async function nodeEngine() {
   const { start } = await import("./runtime.js");
   const module = await WebAssembly.compile(fs.readFileSync(new URL("./factlog.wasm", import.meta.url)));
   const routes = router();
-  const api = await start(module, routes.dispatch);
+  // Node 20 has no global WebSocket; the ws package is one, found beside
+  // factlog (an optional dependency) unless connect is given another.
+  const sockets = new Map(); // link key → WebSocket constructor
+  const require = (await import("node:module")).createRequire(import.meta.url);
+  const api = await start(module, routes.dispatch, (key) => sockets.get(key));
   return {
     on: routes.on,
+    webSocket(key, given) {
+      let ws = given ?? globalThis.WebSocket;
+      if (!ws) {
+        try {
+          ws = require("ws").WebSocket;
+        } catch {}
+      }
+      if (typeof ws !== "function") {
+        throw new FactlogError("UNSUPPORTED", "connect needs a WebSocket: Node 20 has none; install the ws package (npm install ws) or pass connect(url, { WebSocket })");
+      }
+      sockets.set(key, ws);
+      return () => sockets.delete(key);
+    },
     async call(method, args, bytes) {
       try {
         const [json, out] = await api.call(method, JSON.stringify(args), bytes);
@@ -98,6 +117,7 @@ async function workerEngine() {
   await ready;
   return {
     on: routes.on,
+    webSocket: () => () => {}, // the Worker's own
     call(method, args, bytes, name) {
       const id = ++next;
       return new Promise((resolve, reject) => {
@@ -127,7 +147,7 @@ function base64ToBytes(s) {
   return out;
 }
 
-let progressIds = 0;
+let keys = 0; // notification keys: progress, watch, link
 
 /**
  * Opens a store. See factlog.d.ts.
@@ -137,7 +157,7 @@ export async function open(options = {}) {
   const { name = ":memory:", schema = "", materializers = {}, onProgress } = options;
   if (typeof name !== "string") throw toError({ code: "INVALID_ARGUMENT", message: "name must be a string" });
   const e = await engine();
-  const progress = ++progressIds;
+  const progress = ++keys;
   let report = onProgress || null;
   const off = e.on("progress", progress, (p) => report && report(p.done, p.total));
   try {
@@ -310,34 +330,28 @@ class Database {
   watch(sql, params, callback, onError) {
     if (typeof params === "function") [params, callback, onError] = [undefined, params, callback];
     let stopped = false;
-    let off = () => {};
-    let id;
+    const key = ++keys;
+    // Listen first: the first rows may come before the call returns.
+    const off = this.#e.on("watch", key, (res) => {
+      if (stopped) return;
+      if (res.error) onError ? onError(toError(res.error)) : console.error("factlog watch:", res.error.message);
+      else callback(toRows(res));
+    });
     const stop = () => {
       if (stopped) return;
       stopped = true;
       this.#stops.delete(stop);
       off();
-      if (id !== undefined && !this.#closed) this.#e.call("unwatch", { watch: id }).catch(() => {});
+      if (!this.#closed) this.#e.call("unwatch", { watch: key }).catch(() => {});
     };
     this.#stops.add(stop);
-    this.#call("watch", { sql, params: params ?? null }).then(
-      (r) => {
-        id = r.watch;
-        if (stopped) {
-          this.#e.call("unwatch", { watch: id }).catch(() => {});
-          return;
-        }
-        off = this.#e.on("watch", id, (res) => {
-          if (res.error) onError ? onError(toError(res.error)) : console.error("factlog watch:", res.error.message);
-          else callback(toRows(res));
-        });
-      },
-      (err) => {
-        this.#stops.delete(stop);
-        if (onError) onError(err);
-        else console.error("factlog watch:", err.message);
-      },
-    );
+    this.#call("watch", { sql, params: params ?? null, watch: key }).catch((err) => {
+      this.#stops.delete(stop);
+      stopped = true;
+      off();
+      if (onError) onError(err);
+      else console.error("factlog watch:", err.message);
+    });
     return stop;
   }
 
@@ -347,18 +361,17 @@ class Database {
    * what the room lacks, and reconnects with backoff after faults. url is
    * ws[s]://host/v1/rooms/ROOM (http[s] works too).
    */
-  connect(url, { token, onStatus } = {}) {
+  connect(url, { token, onStatus, WebSocket } = {}) {
     if (this.#closed) throw closedError();
-    const link = new Link(this.#e, onStatus);
+    const key = ++keys;
+    const forget = this.#e.webSocket(key, WebSocket);
+    const link = new Link(this.#e, key, onStatus, forget);
     const wsURL = String(url).replace(/^http/, "ws");
     this.#links.add(link);
-    link._started = this.#call("connect", { url: wsURL, token: token || "" }).then(
-      (r) => link._attach(r.link),
-      (err) => {
-        this.#links.delete(link);
-        link._fail(err);
-      },
-    );
+    link._started = this.#call("connect", { url: wsURL, token: token || "", link: key }).catch((err) => {
+      this.#links.delete(link);
+      link._fail(err);
+    });
     return link;
   }
 
@@ -376,31 +389,29 @@ class Database {
 /** A live link between a store and a relay room; see Database.connect. */
 class Link {
   #e;
-  #id;
+  #key;
   #listeners = new Set();
-  #off = () => {};
+  #off;
+  #forget;
   #closed = false;
 
-  constructor(engine, onStatus) {
+  constructor(engine, key, onStatus, forget) {
     this.#e = engine;
+    this.#key = key;
+    this.#forget = forget;
     /** The latest status: { state, error?, notice?, cursor }. */
     this.status = { state: "connecting", cursor: 0 };
     if (onStatus) this.#listeners.add(onStatus);
-  }
-
-  _attach(id) {
-    this.#id = id;
-    if (this.#closed) {
-      this.#e.call("disconnect", { link: id }).catch(() => {});
-      return;
-    }
-    this.#off = this.#e.on("link", id, (st) => {
+    this.#off = engine.on("link", key, (st) => {
+      if (this.#closed) return;
       this.status = st;
       for (const fn of this.#listeners) fn(st);
     });
   }
 
   _fail(err) {
+    this.#off();
+    this.#forget();
     this.status = { state: "closed", error: err.message, cursor: 0 };
     for (const fn of this.#listeners) fn(this.status);
   }
@@ -417,7 +428,8 @@ class Link {
     this.#closed = true;
     await this._started;
     this.#off();
-    if (this.#id !== undefined) await this.#e.call("disconnect", { link: this.#id }).catch(() => {});
+    await this.#e.call("disconnect", { link: this.#key }).catch(() => {});
+    this.#forget();
     this.status = { ...this.status, state: "closed" };
     for (const fn of this.#listeners) fn(this.status);
   }

@@ -6,14 +6,16 @@ import "go:wasm_exec";
 
 /**
  * @param {WebAssembly.Module} module
- * @param {(kind: string, id: number, json: string) => void} notify
+ * @param {(kind: string, key: number, json: string) => void} notify
+ * @param {(key: number) => unknown} webSocket the WebSocket constructor for a link
  * @returns {Promise<{call: (method: string, args: string, bytes?: Uint8Array) => Promise<[string, Uint8Array|null]>}>}
  */
-export async function start(module, notify) {
+export async function start(module, notify, webSocket) {
   const go = new globalThis.Go();
   const booted = new Promise((resolve) => {
     const boot = (api) => resolve(api);
     boot.notify = notify;
+    boot.webSocket = webSocket;
     globalThis.__factlogBoot = boot;
   });
   const instance = await WebAssembly.instantiate(module, go.importObject);

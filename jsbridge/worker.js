@@ -23,7 +23,7 @@ self.onmessage = async (e) => {
   const msg = e.data;
   if (msg.module) {
     try {
-      api = await start(msg.module, (kind, id, json) => self.postMessage({ notify: kind, id, json }));
+      api = await start(msg.module, (kind, id, json) => self.postMessage({ notify: kind, id, json }), () => self.WebSocket);
       self.postMessage({ ready: true });
     } catch (err) {
       self.postMessage({ ready: false, error: { code: "INTERNAL", message: String(err && err.message || err) } });

@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,15 +33,66 @@ func dist(t *testing.T) string {
 	return distOnce.dir
 }
 
-// project makes a throwaway npm project that depends on the built package,
-// the way a user installs it, and copies the given test files into it.
-func project(t *testing.T, files ...string) string {
+// tarball packs dist/ once per test run (npm pack), as it would be
+// published, and returns its path.
+func tarball(t *testing.T, npm string) string {
 	t.Helper()
 	d := dist(t)
+	packOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "factlog-pack-")
+		if err != nil {
+			packOnce.err = err
+			return
+		}
+		cmd := exec.Command(npm, "pack", d, "--pack-destination", dir, "--json")
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		var packed []struct {
+			Filename string `json:"filename"`
+		}
+		if err == nil {
+			err = json.Unmarshal(out, &packed)
+		}
+		if err == nil && len(packed) != 1 {
+			err = fmt.Errorf("npm pack made %d packages", len(packed))
+		}
+		if err != nil {
+			packOnce.err = fmt.Errorf("npm pack: %v\n%s", err, out)
+			return
+		}
+		packOnce.path = filepath.Join(dir, packed[0].Filename)
+	})
+	if packOnce.err != nil {
+		t.Fatal(packOnce.err)
+	}
+	return packOnce.path
+}
+
+var packOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// project makes a throwaway npm project that depends on the built package,
+// the way a user installs it (from the tarball npm would publish), and copies the given test files into it.
+// With ws, it also depends on the ws package (from the repository's
+// node_modules, so that no network is needed), as a Node 20 user who
+// links to a relay does.
+func project(t *testing.T, ws bool, files ...string) string {
+	t.Helper()
 	npm := need(t, "npm", "install npm")
 	dir := t.TempDir()
-	pkg := `{"name":"factlog-test","private":true,"type":"module","dependencies":{"factlog":"file:` + d + `"}}`
-	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(pkg), 0o644); err != nil {
+	deps := map[string]string{"factlog": "file:" + tarball(t, npm)}
+	if ws {
+		wsDir := filepath.Join(root, "node_modules", "ws")
+		if _, err := os.Stat(wsDir); err != nil {
+			t.Fatalf("%s is missing: run npm ci at the repository's top (.ci/run does)", wsDir)
+		}
+		deps["ws"] = "file:" + wsDir
+	}
+	pkg, _ := json.Marshal(map[string]any{"name": "factlog-test", "private": true, "type": "module", "dependencies": deps})
+	if err := os.WriteFile(filepath.Join(dir, "package.json"), pkg, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(npm, "install", "--no-audit", "--no-fund", "--offline")

@@ -1,22 +1,49 @@
 package tests
 
 import (
+	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestNodeAPI runs the JavaScript API's tests (tests/node/api.test.mjs,
 // node:test) against dist/ installed as the npm package "factlog".
 func TestNodeAPI(t *testing.T) {
 	node := need(t, "node", "install Node 20+")
-	dir := project(t, "node/api.test.mjs")
-	cmd := exec.Command(node, "--test", "--test-reporter=spec", "api.test.mjs")
+	nodeTest(t, node, project(t, true, "node/api.test.mjs"), nil, "api.test.mjs")
+}
+
+// TestNodeLink links stores in Node 20 (no global WebSocket) to a relay
+// that is down, and to one that stops and starts again.
+func TestNodeLink(t *testing.T) {
+	node := need(t, "node", "install Node 20+")
+	rel := newSwitchedRelay(t)
+	env := []string{"FACTLOG_RELAY=ws://" + rel.addr, "FACTLOG_CONTROL=" + rel.control(), "FACTLOG_DEAD=ws://" + deadAddr(t)}
+	nodeTest(t, node, project(t, true, "node/link.test.mjs"), env, "link.test.mjs")
+}
+
+// TestNodeWithoutWebSocket: without the ws package, connect says what to
+// install.
+func TestNodeWithoutWebSocket(t *testing.T) {
+	node := need(t, "node", "install Node 20+")
+	nodeTest(t, node, project(t, false, "node/nows.test.mjs"), nil, "nows.test.mjs")
+}
+
+// nodeTest runs node --test on files in dir, within a bound.
+func nodeTest(t *testing.T, node, dir string, env []string, files ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{"--test", "--test-reporter=spec"}, files...)...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
-		t.Fatalf("node --test: %v", err)
+		t.Fatalf("node --test %v: %v", files, err)
 	}
 }
 
@@ -24,7 +51,7 @@ func TestNodeAPI(t *testing.T) {
 // way a TypeScript user's project resolves the package.
 func TestTypes(t *testing.T) {
 	tsc := need(t, filepath.Join(root, "node_modules", ".bin", "tsc"), "run npm ci at the repository's top")
-	dir := project(t, "node/types.test.ts")
+	dir := project(t, false, "node/types.test.ts")
 	cmd := exec.Command(tsc, "--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext",
 		"--target", "es2022", "--lib", "es2022,dom", "types.test.ts")
 	cmd.Dir = dir

@@ -2,8 +2,10 @@
 
 // Command js is factlog compiled to WebAssembly: it binds package jsapi to
 // JavaScript. The bridge (jsbridge/runtime.js) sets globalThis.__factlogBoot
-// to a function with a notify property, then runs this program, which
-// calls the function with {call} and blocks forever, serving calls.
+// to a function with the properties notify(kind, key, json) and
+// webSocket(key) (the WebSocket constructor for a link), then runs this
+// program, which calls the function with {call} and blocks forever,
+// serving calls.
 package main
 
 import (
@@ -15,16 +17,22 @@ import (
 	"github.com/factlog/factlog/wasm/internal/jsvalue"
 	"github.com/factlog/factlog/wasm/jsapi"
 	"github.com/factlog/factlog/wasm/jsvfs"
+	"github.com/factlog/factlog/wasm/link"
 	"github.com/factlog/factlog/wasm/store"
 )
 
 func main() {
 	boot := js.Global().Get("__factlogBoot")
-	notify := boot.Get("notify")
 	host := &jsapi.Host{
 		Storage: storage(),
 		Notify: func(kind string, id int, json []byte) {
-			notify.Invoke(kind, id, string(json))
+			jsvalue.Call(boot, "notify", kind, id, string(json))
+		},
+		Dial: func(key int) link.Dial {
+			return link.WebSocketDial(func() js.Value {
+				ws, _ := jsvalue.Call(boot, "webSocket", key)
+				return ws
+			})
 		},
 	}
 	call := js.FuncOf(func(_ js.Value, args []js.Value) any {

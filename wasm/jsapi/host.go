@@ -9,9 +9,11 @@
 // JavaScript calls call(method, argsJSON, bytes) and gets back a promise of
 // [resultJSON, bytes]. A failed call rejects with {code, message}, code
 // being one of store's codes. What Go pushes without being asked arrives
-// through notify(kind, id, json): "watch" (id: the watch; {columns, rows}
-// or {error}), "progress" (id: the one given to open or reinterpret;
-// {done, total}) and "link" (id: the link; its status).
+// through notify(kind, id, json): "watch" ({columns, rows} or {error}),
+// "progress" ({done, total}) and "link" (its status). The id is a key the
+// caller chose (watch, progress, link in the call's arguments), so that it
+// listens before the first notification, which may come before the call
+// returns.
 package jsapi
 
 import (
@@ -38,12 +40,15 @@ type Host struct {
 	Storage Storage
 	// Notify delivers what Go pushes to JavaScript (see the package doc).
 	Notify func(kind string, id int, json []byte)
+	// Dial, if set, returns how the link with the given key connects
+	// (nil: link.DialWebSocket).
+	Dial func(key int) link.Dial
 
 	mu        gosync.Mutex
 	next      int
 	stores    handles[*store.Store]
-	watches   handles[owned[func()]]
-	links     handles[owned[*link.Link]]
+	watches   handles[owned[func()]]     // by the caller's key
+	links     handles[owned[*link.Link]] // by the caller's key
 	registers handles[*lww.Registers]
 }
 
@@ -53,8 +58,9 @@ type owned[T any] struct {
 	v  T
 }
 
-// handles maps the ids JavaScript holds to Go values. Ids come from one
-// counter per Host, so an id never names two things.
+// handles maps the ids JavaScript holds to Go values. Store and registers
+// ids come from one counter per Host, so an id never names two things;
+// watches and links go by the key the caller chose.
 type handles[T any] map[int]T
 
 func (h *Host) add(put func(id int)) int {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,9 @@ func TestErrors(t *testing.T) {
 		{"query", `{"db":1,"sql":"SELECT ?","params":5}`, nil, store.CodeArgument, "array or an object"},
 		{"import", `{"db":1}`, []byte("garbage"), store.CodeInvalidBatch, "corrupt"},
 		{"heads", `{"db":99}`, nil, store.CodeClosed, "closed"},
+		{"watch", `{"db":1,"sql":"SELECT 1"}`, nil, store.CodeArgument, "notification key"},
+		{"watch", `{"db":1,"sql":"SELECT 1","watch":-3}`, nil, store.CodeArgument, "notification key"},
+		{"connect", `{"db":1,"url":"ws://127.0.0.1:1/v1/rooms/x"}`, nil, store.CodeArgument, "notification key"},
 	} {
 		_, _, err := h.Call(context.Background(), tt.method, []byte(tt.args), tt.data)
 		var e *Error
@@ -103,10 +107,10 @@ func TestErrors(t *testing.T) {
 
 func TestWatchNotifies(t *testing.T) {
 	got := make(chan string, 10)
-	h := &Host{Notify: func(kind string, id int, b []byte) { got <- kind + " " + string(b) }}
+	h := &Host{Notify: func(kind string, id int, b []byte) { got <- fmt.Sprintf("%s %d %s", kind, id, b) }}
 	defer h.Close()
 	db := openTodo(t, h)
-	call(t, h, "watch", map[string]any{"db": db, "sql": "SELECT content FROM todo"}, nil)
+	call(t, h, "watch", map[string]any{"db": db, "sql": "SELECT content FROM todo", "watch": 7}, nil)
 	wait := func() string {
 		select {
 		case s := <-got:
@@ -116,11 +120,25 @@ func TestWatchNotifies(t *testing.T) {
 			return ""
 		}
 	}
-	if s := wait(); s != `watch {"columns":["content"],"rows":[]}` {
+	if s := wait(); s != `watch 7 {"columns":["content"],"rows":[]}` {
 		t.Fatalf("first notification %s", s)
 	}
 	call(t, h, "append", map[string]any{"db": db, "events": []any{map[string]any{"item": "1", "type": "create", "value": "cook"}}}, nil)
-	if s := wait(); s != `watch {"columns":["content"],"rows":[["cook"]]}` {
+	if s := wait(); s != `watch 7 {"columns":["content"],"rows":[["cook"]]}` {
 		t.Fatalf("second notification %s", s)
 	}
+}
+
+func TestWatchKeyInUse(t *testing.T) {
+	h := &Host{}
+	defer h.Close()
+	db := openTodo(t, h)
+	call(t, h, "watch", map[string]any{"db": db, "sql": "SELECT 1", "watch": 3}, nil)
+	_, _, err := h.Call(context.Background(), "watch", []byte(`{"db":1,"sql":"SELECT 2","watch":3}`), nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != store.CodeArgument || !strings.Contains(e.Message, "in use") {
+		t.Fatalf("a second watch with key 3: %v", err)
+	}
+	call(t, h, "unwatch", map[string]any{"watch": 3}, nil)
+	call(t, h, "watch", map[string]any{"db": db, "sql": "SELECT 2", "watch": 3}, nil) // free again
 }

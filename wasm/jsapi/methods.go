@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/link"
@@ -282,36 +283,64 @@ func pending(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) 
 	}{p.Events, p.Bytes, nonNil(p.Missing)}, nil, nil
 }
 
+// notifyKey reads the key under which a watch or a link notifies: the
+// caller picks it, so that it can listen before the first notification,
+// which may come before the call returns.
+func notifyKey(method, what string, key int) error {
+	if key <= 0 {
+		return store.ArgumentError(fmt.Sprintf("%s: %s must be a positive notification key", method, what))
+	}
+	return nil
+}
+
 func watch(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	var a struct {
-		DB int `json:"db"`
+		DB    int `json:"db"`
+		Watch int `json:"watch"`
 		queryArgs
 	}
 	s, err := h.storeArgs("watch", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := notifyKey("watch", "watch", a.Watch); err != nil {
+		return nil, nil, err
+	}
 	p, err := a.params("watch")
 	if err != nil {
 		return nil, nil, err
 	}
-	// The id is taken before the watch starts, so that its first result,
-	// which may come at once, already has it.
-	id := h.add(func(int) {})
+	h.mu.Lock()
+	_, taken := h.watches[a.Watch]
+	if !taken {
+		put(&h.watches, a.Watch, owned[func()]{a.DB, func() {}}) // reserved
+	}
+	h.mu.Unlock()
+	if taken {
+		return nil, nil, store.ArgumentError(fmt.Sprintf("watch: key %d is in use", a.Watch))
+	}
 	stop, err := s.Watch(ctx, a.SQL, p, func(r *store.Rows, err error) {
 		if err != nil {
-			h.notify("watch", id, map[string]any{"error": asError(err)})
+			h.notify("watch", a.Watch, map[string]any{"error": asError(err)})
 			return
 		}
-		h.notify("watch", id, toRows(r))
+		h.notify("watch", a.Watch, toRows(r))
 	})
+	h.mu.Lock()
+	_, kept := h.watches[a.Watch] // unwatch or close may have come meanwhile
+	if err == nil && kept {
+		h.watches[a.Watch] = owned[func()]{a.DB, stop}
+	} else {
+		delete(h.watches, a.Watch)
+	}
+	h.mu.Unlock()
 	if err != nil {
 		return nil, nil, err
 	}
-	h.mu.Lock()
-	put(&h.watches, id, owned[func()]{a.DB, stop})
-	h.mu.Unlock()
-	return map[string]int{"watch": id}, nil, nil
+	if !kept {
+		stop()
+	}
+	return map[string]int{"watch": a.Watch}, nil, nil
 }
 
 func unwatch(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
@@ -341,22 +370,35 @@ func connect(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
 		DB    int    `json:"db"`
 		URL   string `json:"url"`
 		Token string `json:"token"`
+		Link  int    `json:"link"`
 	}
 	s, err := h.storeArgs("connect", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
-	id := h.add(func(int) {})
-	l, err := link.Start(s, link.Options{URL: a.URL, Token: a.Token, OnStatus: func(st link.Status) {
-		h.notify("link", id, st)
-	}})
+	if err := notifyKey("connect", "link", a.Link); err != nil {
+		return nil, nil, err
+	}
+	h.mu.Lock()
+	_, taken := h.links[a.Link]
+	h.mu.Unlock()
+	if taken {
+		return nil, nil, store.ArgumentError(fmt.Sprintf("connect: key %d is in use", a.Link))
+	}
+	opts := link.Options{URL: a.URL, Token: a.Token, OnStatus: func(st link.Status) {
+		h.notify("link", a.Link, st)
+	}}
+	if h.Dial != nil {
+		opts.Dial = h.Dial(a.Link)
+	}
+	l, err := link.Start(s, opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	h.mu.Lock()
-	put(&h.links, id, owned[*link.Link]{a.DB, l})
+	put(&h.links, a.Link, owned[*link.Link]{a.DB, l})
 	h.mu.Unlock()
-	return map[string]int{"link": id}, nil, nil
+	return map[string]int{"link": a.Link}, nil, nil
 }
 
 func disconnect(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {

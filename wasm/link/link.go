@@ -1,5 +1,6 @@
 // Package link keeps a store in sync with a room of a factlog relay, over
-// a WebSocket (github.com/coder/websocket, natively and in the browser):
+// a WebSocket (a Conn: github.com/coder/websocket natively, the
+// JavaScript WebSocket in WebAssembly, or any Dial in Options):
 // it joins with the cursor it saved, imports what the room holds after it,
 // publishes what the room lacks, and after a fault reconnects with backoff
 // and resumes from its cursor. relay/PROTOCOL.md is the protocol.
@@ -14,7 +15,6 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/factlog/factlog/relay/protocol"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
@@ -32,6 +32,8 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait before a reconnection,
 	// which doubles after each failure (defaults 250 ms and 30 s).
 	MinBackoff, MaxBackoff time.Duration
+	// Dial opens connections (default DialWebSocket).
+	Dial Dial
 	// OnStatus, if set, is called when the link's status changes, from the
 	// link's goroutine.
 	OnStatus func(Status)
@@ -77,6 +79,9 @@ func Start(s *store.Store, opts Options) (*Link, error) {
 	}
 	if opts.MaxFrame-1024 < sync.MinChunkLimit {
 		return nil, store.ArgumentError(fmt.Sprintf("link: a relay frame of %d bytes is too small for the largest event", opts.MaxFrame))
+	}
+	if opts.Dial == nil {
+		opts.Dial = DialWebSocket
 	}
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = 250 * time.Millisecond
@@ -160,12 +165,11 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 		u.RawQuery = q.Encode()
 		dial = u.String()
 	}
-	ws, _, err := websocket.Dial(ctx, dial, nil)
+	ws, err := l.opts.Dial(ctx, dial, int64(l.opts.MaxFrame)+4096)
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}
-	defer ws.CloseNow()
-	ws.SetReadLimit(int64(l.opts.MaxFrame) + 4096)
+	defer ws.Close(StatusFailed, "")
 	if err := write(ctx, ws, protocol.Envelope{Kind: protocol.Join, Cursor: state.Cursor, Epoch: state.Epoch}); err != nil {
 		return false, err
 	}
@@ -192,15 +196,15 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 	return true, ss.run(ctx, first[1:])
 }
 
-func write(ctx context.Context, ws *websocket.Conn, e protocol.Envelope) error {
+func write(ctx context.Context, ws Conn, e protocol.Envelope) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return ws.Write(ctx, websocket.MessageBinary, protocol.Encode(e))
+	return ws.Write(ctx, protocol.Encode(e))
 }
 
 // read returns the envelopes of one message (the relay batches them).
-func read(ctx context.Context, ws *websocket.Conn) ([]protocol.Envelope, error) {
-	_, b, err := ws.Read(ctx)
+func read(ctx context.Context, ws Conn) ([]protocol.Envelope, error) {
+	b, err := ws.Read(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/coder/websocket"
 	"github.com/factlog/factlog/relay/protocol"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
@@ -13,7 +12,7 @@ import (
 // session is one connection's work: deliveries in, publishes out.
 type session struct {
 	l        *Link
-	ws       *websocket.Conn
+	ws       Conn
 	state    store.LinkState
 	notice   string
 	caughtUp bool
@@ -52,7 +51,7 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 	for {
 		select {
 		case <-ctx.Done():
-			ss.ws.Close(websocket.StatusNormalClosure, "")
+			ss.ws.Close(StatusNormal, "")
 			return errDone
 		case err := <-errc:
 			return fmt.Errorf("connection: %w", err)

@@ -51,6 +51,21 @@ func Call(v js.Value, method string, args ...any) (result js.Value, err error) {
 	return v.Call(method, args...), nil
 }
 
+// New calls new constructor(args...) and returns the object, or the
+// exception the constructor throws as an *Error.
+func New(constructor js.Value, args ...any) (result js.Value, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if je, ok := p.(js.Error); ok {
+				err = toError(je.Value)
+				return
+			}
+			err = fmt.Errorf("new: %v", p)
+		}
+	}()
+	return constructor.New(args...), nil
+}
+
 // Await waits for a promise. It must run in a goroutine of its own, never
 // in a js.FuncOf callback: the promise settles only when the callback has
 // returned to the event loop.
