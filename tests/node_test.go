@@ -25,6 +25,13 @@ func TestNodeLink(t *testing.T) {
 	nodeTest(t, node, project(t, true, "node/link.test.mjs"), env, "link.test.mjs")
 }
 
+// TestNodeLock: one writer per store file across Node processes, and a
+// holder killed with -9 wedges nothing.
+func TestNodeLock(t *testing.T) {
+	node := need(t, "node", "install Node 20+")
+	nodeTest(t, node, project(t, false, "node/lock.test.mjs", "node/holder.mjs"), nil, "lock.test.mjs")
+}
+
 // TestNodeWithoutWebSocket: without the ws package, connect says what to
 // install.
 func TestNodeWithoutWebSocket(t *testing.T) {

@@ -3,9 +3,10 @@
 package jsvfs
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"syscall/js"
 
 	"github.com/factlog/factlog/wasm/internal/jsvalue"
@@ -42,9 +43,87 @@ func (n *Node) Open(name string, create bool) (Handle, error) {
 	return &nodeHandle{fs: n.fs, fd: fd}, nil
 }
 
-func isENOENT(err error) bool {
+func isENOENT(err error) bool { return isCode(err, "ENOENT") }
+
+// isCode reports whether err is a Node system error with the code.
+func isCode(err error, code string) bool {
 	var e *jsvalue.Error
-	return errors.As(err, &e) && strings.HasPrefix(e.Message, "ENOENT")
+	return errors.As(err, &e) && e.Code == code
+}
+
+// Node is a Locker: other processes open the same files.
+var _ Locker = (*Node)(nil)
+
+func (n *Node) WriteFile(name string, content []byte) error {
+	_, err := jsvalue.Call(n.fs, "writeFileSync", name, jsvalue.Array(content))
+	return err
+}
+
+func (n *Node) Link(from, to string) error {
+	_, err := jsvalue.Call(n.fs, "linkSync", from, to)
+	switch {
+	case err == nil:
+		return nil
+	case isCode(err, "EEXIST"):
+		return ErrExist
+	case isCode(err, "EPERM"), isCode(err, "ENOTSUP"), isCode(err, "ENOSYS"):
+		// A file system without hard links (FAT, some network ones):
+		// an exclusive create, then the content.
+		b, err := n.ReadFile(from)
+		if err != nil {
+			return err
+		}
+		if _, err := jsvalue.Call(n.fs, "writeFileSync", to, jsvalue.Array(b), map[string]any{"flag": "wx"}); err != nil {
+			if isCode(err, "EEXIST") {
+				return ErrExist
+			}
+			return err
+		}
+		return nil
+	}
+	return err
+}
+
+func (n *Node) ReadFile(name string) ([]byte, error) {
+	b, err := jsvalue.Call(n.fs, "readFileSync", name)
+	if err != nil {
+		if isENOENT(err) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	return jsvalue.Bytes(b), nil
+}
+
+func (n *Node) Rename(from, to string) error {
+	_, err := jsvalue.Call(n.fs, "renameSync", from, to)
+	if err != nil && isENOENT(err) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// Process returns the pid and a token shared by every copy of factlog in
+// this process (kept on the process object), so that two copies refuse
+// each other's stores instead of taking them over.
+func (n *Node) Process() (int, string) {
+	proc, reflect := js.Global().Get("process"), js.Global().Get("Reflect")
+	key := js.Global().Get("Symbol").Call("for", "factlog.process")
+	token := reflect.Call("get", proc, key)
+	if token.Type() != js.TypeString {
+		b := make([]byte, 8)
+		rand.Read(b)
+		token = js.ValueOf(hex.EncodeToString(b))
+		reflect.Call("set", proc, key, token)
+	}
+	return proc.Get("pid").Int(), token.String()
+}
+
+// Alive asks the system whether a process exists: signal 0 checks
+// without sending anything (EPERM: it exists, and is someone else's).
+func (n *Node) Alive(pid int) bool {
+	_, err := jsvalue.Call(js.Global().Get("process"), "kill", pid, 0)
+	return err == nil || !isCode(err, "ESRCH")
 }
 
 func (n *Node) Delete(name string) error {

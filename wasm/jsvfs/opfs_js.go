@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"syscall/js"
 
-	"github.com/factlog/factlog/wasm/internal/db"
 	"github.com/factlog/factlog/wasm/internal/jsvalue"
 )
 
@@ -15,10 +14,6 @@ import (
 // and writes are synchronous. Opening, deleting and probing files are
 // asynchronous, and are awaited (so SQLite must run in a goroutine).
 type OPFS struct{ dir js.Value }
-
-// ErrLocked reports a file another tab has open: OPFS grants one sync
-// access handle per file.
-var ErrLocked = db.ErrLocked
 
 // OpenOPFS opens (creating it if needed) the folder under the origin's
 // private root. It fails where OPFS is missing: outside a secure context,

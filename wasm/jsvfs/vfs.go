@@ -7,9 +7,10 @@
 //
 // A database on these files is used by one connection, in
 // locking_mode=EXCLUSIVE (which WAL needs, since there is no shared
-// memory): the host guarantees that one process or tab owns a file (OPFS
-// grants one sync access handle per file; the bridge also takes a Web
-// Lock), so the locks here only track their level.
+// memory), so the SQLite locks here only track their level. One process
+// or tab owns a database: in the browser OPFS grants one sync access
+// handle per file (and the bridge elects one tab by a Web Lock); on a Dir
+// that is a Locker (Node) a lock file does it (lockfile.go).
 package jsvfs
 
 import (
@@ -54,14 +55,22 @@ func (v *fsVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, e
 	if name == "" || flags&vfs.OPEN_DELETEONCLOSE != 0 {
 		return &vfsutil.SliceFile{}, flags | vfs.OPEN_MEMORY, nil
 	}
+	unlock := func() {}
+	if l, ok := v.dir.(Locker); ok && flags&vfs.OPEN_MAIN_DB != 0 {
+		var err error
+		if unlock, err = lockDB(l, name); err != nil {
+			return nil, flags, vfs.SystemError(err, sqlite3.CANTOPEN)
+		}
+	}
 	h, err := v.dir.Open(name, flags&vfs.OPEN_CREATE != 0)
 	if err != nil {
+		unlock()
 		if errors.Is(err, ErrNotFound) {
 			return nil, flags, sqlite3.CANTOPEN
 		}
 		return nil, flags, err
 	}
-	return &file{h: h}, flags, nil
+	return &file{h: h, unlock: unlock}, flags, nil
 }
 
 func (v *fsVFS) Delete(name string, _ bool) error {
@@ -79,13 +88,18 @@ func (v *fsVFS) Access(name string, _ vfs.AccessFlag) (bool, error) {
 func (v *fsVFS) FullPathname(name string) (string, error) { return name, nil }
 
 type file struct {
-	h    Handle
-	lock vfs.LockLevel
+	h      Handle
+	lock   vfs.LockLevel
+	unlock func() // releases the lock file, if any
 }
 
 var _ vfs.FileLockState = (*file)(nil)
 
-func (f *file) Close() error { return f.h.Close() }
+func (f *file) Close() error {
+	err := f.h.Close()
+	f.unlock()
+	return err
+}
 
 func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	n, err := f.h.ReadAt(p, off)

@@ -16,6 +16,7 @@ import (
 type Error struct {
 	Name    string // "NotFoundError", "NoModificationAllowedError", …
 	Message string
+	Code    string // Node's system error code ("ENOENT", "ESRCH", …), if any
 }
 
 func (e *Error) Error() string { return e.Name + ": " + e.Message }
@@ -24,7 +25,11 @@ func toError(v js.Value) error {
 	if v.Type() == js.TypeObject {
 		name, msg := v.Get("name"), v.Get("message")
 		if name.Type() == js.TypeString {
-			return &Error{Name: name.String(), Message: msg.String()}
+			e := &Error{Name: name.String(), Message: msg.String()}
+			if code := v.Get("code"); code.Type() == js.TypeString {
+				e.Code = code.String()
+			}
+			return e
 		}
 	}
 	return &Error{Name: "Error", Message: js.Global().Get("String").Invoke(v).String()}

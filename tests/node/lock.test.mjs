@@ -1,0 +1,65 @@
+// One writer per store file in Node, which has no file locks: a second
+// open (in this process or another) gets LOCKED, saying who holds it; a
+// holder killed with -9 leaves no wedged store. Run by tests/node_test.go.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { open, FactlogError } from "factlog";
+
+const interp = { schema: "CREATE TABLE t (v)", materializers: { put: "INSERT INTO t VALUES (:value)" } };
+
+async function locked(promise, says) {
+  await assert.rejects(promise, (err) => {
+    assert.ok(err instanceof FactlogError, String(err));
+    assert.equal(err.code, "LOCKED", err.message);
+    assert.match(err.message, says);
+    return true;
+  });
+}
+
+function withDir(fn) {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), "factlog-lock-"));
+    try {
+      await fn(join(dir, "store.db"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+test("a second open in one process gets LOCKED until the first closes", withDir(async (name) => {
+  const db = await open({ name, ...interp });
+  await locked(open({ name, ...interp }), /this process/);
+  await db.append("1", "put", "one");
+  await db.close();
+  assert.equal(existsSync(name + "-lock"), false, "close removes the lock file");
+  const again = await open({ name, ...interp });
+  assert.deepEqual(await again.query("SELECT v FROM t"), [{ v: "one" }]);
+  await again.close();
+}));
+
+test("another process holds the store: LOCKED naming it; killed with -9, the store opens again", withDir(async (name) => {
+  const holder = spawn(process.execPath, ["holder.mjs", name], { stdio: ["ignore", "pipe", "inherit"] });
+  const exited = new Promise((resolve) => holder.on("exit", (code, signal) => resolve(signal || code)));
+  try {
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("the holder did not start")), 60000);
+      holder.stdout.on("data", (d) => String(d).includes("ready") && (clearTimeout(t), resolve()));
+      holder.on("exit", () => reject(new Error("the holder exited")));
+    });
+    await locked(open({ name, ...interp }), new RegExp(`process ${holder.pid}\\b`));
+    await locked(open({ name, ...interp }), /lock file/); // and again: refusing changes nothing
+  } finally {
+    holder.kill("SIGKILL");
+  }
+  assert.equal(await exited, "SIGKILL");
+  assert.equal(existsSync(name + "-lock"), true, "kill -9 leaves the lock file behind");
+  const db = await open({ name, ...interp });
+  assert.deepEqual(await db.query("SELECT v FROM t"), [{ v: "from the holder" }], "what the holder committed is there");
+  await db.append("2", "put", "after the takeover");
+  await db.close();
+}));

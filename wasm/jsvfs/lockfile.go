@@ -1,0 +1,131 @@
+package jsvfs
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/factlog/factlog/wasm/internal/db"
+)
+
+// Locker is a Dir whose files other processes can open too (Node's file
+// system; OPFS is guarded by Web Locks and its exclusive handles instead).
+// The VFS keeps a lock file beside each database it opens there, since
+// such hosts have no file locks: "<db>-lock", holding "<pid> <token>" of
+// the process that has the database open.
+//
+// A lock whose process no longer exists is stale and is taken over, so a
+// store is never wedged by a process killed with -9. The token tells this
+// process from an earlier one that had the same pid (a restarted
+// container), and a second open in this process from a stale lock.
+type Locker interface {
+	Dir
+	// WriteFile creates or replaces a small file.
+	WriteFile(name string, content []byte) error
+	// Link makes a hard link, failing with ErrExist if to exists: the
+	// atomic step that makes a lock file appear with its content.
+	Link(from, to string) error
+	// ReadFile reads a small file (ErrNotFound if it is missing).
+	ReadFile(name string) ([]byte, error)
+	// Rename moves a file (ErrNotFound if from is missing).
+	Rename(from, to string) error
+	// Process returns this process's id and a token unique to it.
+	Process() (pid int, token string)
+	// Alive reports whether a process with the id exists.
+	Alive(pid int) bool
+}
+
+// ErrExist is returned by Locker.Link when the target exists.
+var ErrExist = errors.New("file exists")
+
+// ErrLocked rejects opening a database that another process (or another
+// open in this one) holds.
+var ErrLocked = db.ErrLocked
+
+// lockDB takes the lock file of the database name, returning the function
+// that releases it.
+func lockDB(l Locker, name string) (unlock func(), err error) {
+	lock := name + "-lock"
+	pid, token := l.Process()
+	mine := fmt.Sprintf("%d %s\n", pid, token)
+	tmp := fmt.Sprintf("%s.%d.%s", lock, pid, token)
+	if err := l.WriteFile(tmp, []byte(mine)); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	defer l.Delete(tmp)
+	for range 5 { // a few rounds of racing with other processes
+		err := l.Link(tmp, lock)
+		if err == nil {
+			return func() { unlockDB(l, lock, mine) }, nil
+		}
+		if !errors.Is(err, ErrExist) {
+			return nil, fmt.Errorf("lock %s: %w", name, err)
+		}
+		held, err := l.ReadFile(lock)
+		if errors.Is(err, ErrNotFound) {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", name, err)
+		}
+		if owner, ok := liveOwner(l, string(held), pid, token); ok {
+			return nil, fmt.Errorf("%w: %s is open in %s (its lock file is %s; delete it only if no process uses the store)", ErrLocked, name, owner, lock)
+		}
+		if err := takeOver(l, lock, string(held)); err != nil {
+			return nil, fmt.Errorf("lock %s: %w", name, err)
+		}
+	}
+	return nil, fmt.Errorf("%w: %s: other processes keep taking its lock file %s", ErrLocked, name, lock)
+}
+
+// liveOwner reports who holds a lock with the content held, if that holder
+// is alive: this process (a second open), or another process.
+func liveOwner(l Locker, held string, pid int, token string) (string, bool) {
+	fields := strings.Fields(held)
+	if len(fields) != 2 {
+		return "", false // not a lock factlog wrote
+	}
+	owner, err := strconv.Atoi(fields[0])
+	switch {
+	case err != nil || owner <= 0:
+		return "", false
+	case owner == pid && fields[1] == token:
+		return "this process (close the other handle first)", true
+	case owner == pid:
+		return "", false // an earlier process with this pid
+	case l.Alive(owner):
+		return fmt.Sprintf("process %d", owner), true
+	}
+	return "", false
+}
+
+// takeOver removes a stale lock whose content was stale. It moves the lock
+// aside first and checks that what it moved is the stale one: another
+// process may have taken the lock over meanwhile, and then gets it back.
+func takeOver(l Locker, lock, stale string) error {
+	pid, token := l.Process()
+	aside := fmt.Sprintf("%s.%d.%s.stale", lock, pid, token)
+	if err := l.Rename(lock, aside); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil // someone else moved it
+		}
+		return err
+	}
+	moved, err := l.ReadFile(aside)
+	if err == nil && string(moved) != stale {
+		// Not the stale lock: a fresh one. Put it back (unless a third
+		// process was faster, which then holds the lock).
+		if err := l.Link(aside, lock); err != nil && !errors.Is(err, ErrExist) {
+			return err
+		}
+	}
+	return l.Delete(aside)
+}
+
+// unlockDB removes the lock file if it is still this process's.
+func unlockDB(l Locker, lock, mine string) {
+	if held, err := l.ReadFile(lock); err == nil && string(held) == mine {
+		l.Delete(lock)
+	}
+}

@@ -1,0 +1,149 @@
+package jsvfs
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/factlog/factlog/wasm/store"
+)
+
+// osLocker is osDir with the lock file's needs: a stand-in for Node's fs,
+// with a fixed process identity and a table of live processes.
+type osLocker struct {
+	osDir
+	pid   int
+	token string
+	alive map[int]bool
+	// beforeRename, if set, runs before each Rename (to race with it).
+	beforeRename func()
+}
+
+func (d *osLocker) path(name string) string { return filepath.Join(d.root, name) }
+
+func (d *osLocker) WriteFile(name string, b []byte) error { return os.WriteFile(d.path(name), b, 0o644) }
+
+func (d *osLocker) Link(from, to string) error {
+	err := os.Link(d.path(from), d.path(to))
+	if errors.Is(err, fs.ErrExist) {
+		return ErrExist
+	}
+	return err
+}
+
+func (d *osLocker) ReadFile(name string) ([]byte, error) {
+	b, err := os.ReadFile(d.path(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	return b, err
+}
+
+func (d *osLocker) Rename(from, to string) error {
+	if d.beforeRename != nil {
+		d.beforeRename()
+	}
+	err := os.Rename(d.path(from), d.path(to))
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func (d *osLocker) Process() (int, string) { return d.pid, d.token }
+func (d *osLocker) Alive(pid int) bool     { return pid == d.pid || d.alive[pid] }
+
+// openLocked opens a store named todos through a Locker registered as vfs.
+func openLocked(t *testing.T, vfs string) (*store.Store, error) {
+	t.Helper()
+	return store.Open(context.Background(), store.Options{Path: "todos", VFS: vfs})
+}
+
+func newLocker(t *testing.T, name string) *osLocker {
+	l := &osLocker{osDir: osDir{t.TempDir()}, pid: 100, token: "a1", alive: map[int]bool{}}
+	Register(name, l)
+	return l
+}
+
+func wantLocked(t *testing.T, err error, says string) {
+	t.Helper()
+	if store.Code(err) != store.CodeLocked || !strings.Contains(err.Error(), says) {
+		t.Fatalf("open: %v (code %s); want LOCKED saying %q", err, store.Code(err), says)
+	}
+}
+
+func TestLockSecondOpenInProcess(t *testing.T) {
+	l := newLocker(t, "lock-twice")
+	s, err := openLocked(t, "lock-twice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = openLocked(t, "lock-twice")
+	wantLocked(t, err, "this process")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(l.path("todos-lock")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the lock file outlives Close: %v", err)
+	}
+	s, err = openLocked(t, "lock-twice") // free again
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	left, _ := filepath.Glob(l.path("*lock*"))
+	if len(left) != 0 {
+		t.Fatalf("files left behind: %v", left)
+	}
+}
+
+func TestLockHeldByAnotherProcess(t *testing.T) {
+	l := newLocker(t, "lock-other")
+	l.alive[4242] = true
+	l.WriteFile("todos-lock", []byte("4242 zz\n"))
+	_, err := openLocked(t, "lock-other")
+	wantLocked(t, err, "process 4242")
+	if b, _ := l.ReadFile("todos-lock"); string(b) != "4242 zz\n" {
+		t.Fatalf("the live lock was changed: %q", b)
+	}
+}
+
+// TestLockStale: the holder is gone (killed with -9), or was an earlier
+// process with this pid, or left a file that is not a lock: taken over.
+func TestLockStale(t *testing.T) {
+	for _, held := range []string{"31337 dead\n", "100 earlier\n", "", "garbage", "-5 x\n"} {
+		l := newLocker(t, "lock-stale")
+		l.WriteFile("todos-lock", []byte(held))
+		s, err := openLocked(t, "lock-stale")
+		if err != nil {
+			t.Fatalf("stale lock %q: %v", held, err)
+		}
+		if b, _ := l.ReadFile("todos-lock"); string(b) != "100 a1\n" {
+			t.Fatalf("stale lock %q: now %q", held, b)
+		}
+		s.Close()
+	}
+}
+
+// TestLockTakeOverRace: between reading a stale lock and moving it aside,
+// another process took it over; its fresh lock is put back, and this
+// open is refused.
+func TestLockTakeOverRace(t *testing.T) {
+	l := newLocker(t, "lock-race")
+	l.WriteFile("todos-lock", []byte("31337 dead\n"))
+	l.alive[7] = true
+	l.beforeRename = func() {
+		l.beforeRename = nil
+		os.Remove(l.path("todos-lock"))
+		l.WriteFile("todos-lock", []byte("7 fresh\n"))
+	}
+	_, err := openLocked(t, "lock-race")
+	wantLocked(t, err, "process 7")
+	if b, _ := l.ReadFile("todos-lock"); string(b) != "7 fresh\n" {
+		t.Fatalf("the fresh lock was lost: %q", b)
+	}
+}
