@@ -25,7 +25,9 @@ type osLocker struct {
 
 func (d *osLocker) path(name string) string { return filepath.Join(d.root, name) }
 
-func (d *osLocker) WriteFile(name string, b []byte) error { return os.WriteFile(d.path(name), b, 0o644) }
+func (d *osLocker) WriteFile(name string, b []byte) error {
+	return os.WriteFile(d.path(name), b, 0o644)
+}
 
 func (d *osLocker) Link(from, to string) error {
 	err := os.Link(d.path(from), d.path(to))
