@@ -217,11 +217,16 @@ func (c *wsConn) write() {
 	select {
 	case b := <-c.joined:
 		deadline.Stop()
-		if err := c.srv.hub.StreamBacklog(c.ctx, b, int(c.srv.opts.MaxFrame), c.sendOpen); err != nil {
+		var sendErr error // the client's side failed: nothing to report
+		err := c.srv.hub.StreamBacklog(c.ctx, b, int(c.srv.opts.MaxFrame), func(msg []byte) error {
+			sendErr = c.sendOpen(msg)
+			return sendErr
+		})
+		if err != nil {
 			switch {
 			case errors.Is(err, room.ErrTrimmed):
 				c.drop("truncated", protocol.CloseTruncated, "retention removed bodies during your join: reconnect with your cursor")
-			case errors.Is(err, errClosing) || c.ctx.Err() != nil:
+			case sendErr != nil || c.ctx.Err() != nil:
 			default:
 				c.srv.log.Error("backlog", "err", err)
 				c.drop("internal", int(websocket.StatusInternalError), "the relay could not read the room")

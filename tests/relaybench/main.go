@@ -90,7 +90,7 @@ func startRelay(bin, dir, name string) *relayProc {
 	addr := l.Addr().String()
 	l.Close()
 	args := []string{"-addr", addr, "-db", filepath.Join(dir, name+".db"),
-		"-msg-rate", "100000", "-ip-rate", "1000000000", "-max-conns", "50000", "-log-level", "warn"}
+		"-msg-rate", "100000", "-ip-rate", "1000000000", "-ip-conns", "1000000", "-max-conns", "50000", "-log-level", "warn"}
 	if *profile != "" {
 		args = append(args, "-cpuprofile", *profile+"."+name)
 	}
