@@ -38,13 +38,20 @@ func main() {
 	call := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		return serve(host, args)
 	})
-	boot.Invoke(map[string]any{"call": call})
+	cancel := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if len(args) > 0 && args[0].Type() == js.TypeNumber {
+			host.Cancel(args[0].Int())
+		}
+		return nil
+	})
+	boot.Invoke(map[string]any{"call": call, "cancel": cancel})
 	select {} // the Worker (or Node) keeps calling
 }
 
-// serve starts one call and returns its promise. The call runs in a
-// goroutine: it may await promises (OPFS), which cannot settle while this
-// callback holds the event loop.
+// serve starts one call, call(method, argsJSON, bytes, id), and returns
+// its promise; cancel(id) stops it. The call runs in a goroutine: it may
+// await promises (OPFS), which cannot settle while this callback holds
+// the event loop.
 func serve(host *jsapi.Host, args []js.Value) any {
 	var resolve, reject js.Value
 	executor := js.FuncOf(func(_ js.Value, fns []js.Value) any {
@@ -53,13 +60,26 @@ func serve(host *jsapi.Host, args []js.Value) any {
 	})
 	promise := js.Global().Get("Promise").New(executor)
 	executor.Release()
-	method, argsJSON := args[0].String(), args[1].String()
+	arg := func(i int) js.Value {
+		if i < len(args) {
+			return args[i]
+		}
+		return js.Undefined()
+	}
+	method, argsJSON, id := arg(0), arg(1), 0
+	if method.Type() != js.TypeString || argsJSON.Type() != js.TypeString {
+		reject.Invoke(map[string]any{"code": store.CodeArgument, "message": "call(method, argsJSON, bytes, id) takes two strings"})
+		return promise
+	}
 	var data []byte
-	if len(args) > 2 && args[2].Truthy() {
-		data = jsvalue.Bytes(args[2])
+	if b := arg(2); b.InstanceOf(js.Global().Get("Uint8Array")) {
+		data = jsvalue.Bytes(b)
+	}
+	if n := arg(3); n.Type() == js.TypeNumber {
+		id = n.Int()
 	}
 	go func() {
-		res, out, err := host.Call(context.Background(), method, []byte(argsJSON), data)
+		res, out, err := host.Call(context.Background(), id, method.String(), []byte(argsJSON.String()), data)
 		if err != nil {
 			e := err.(*jsapi.Error)
 			reject.Invoke(map[string]any{"code": e.Code, "message": e.Message})

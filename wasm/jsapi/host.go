@@ -46,10 +46,12 @@ type Host struct {
 
 	mu        gosync.Mutex
 	next      int
+	calls     map[int]context.CancelFunc // running calls that can be cancelled, by the caller's id
 	stores    handles[*store.Store]
 	watches   handles[owned[func()]]     // by the caller's key
 	links     handles[owned[*link.Link]] // by the caller's key
 	registers handles[*lww.Registers]
+	requests  map[int]*requests // the request journal of each store, by handle
 }
 
 // owned is something that belongs to a store, and goes when it closes.
@@ -106,15 +108,41 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 func asError(err error) Error { return Error{Code: store.Code(err), Message: err.Error()} }
 
-// Call runs one method. Its error is always an *Error.
-func (h *Host) Call(ctx context.Context, method string, args, data []byte) (result, out []byte, err error) {
+// CodeAborted is the code of a call cancelled by Cancel (an AbortSignal in
+// JavaScript). What the call had done is undone, as after any error.
+const CodeAborted = "ABORTED"
+
+// Call runs one method. Its error is always an *Error. A call with an id
+// other than 0 (the caller picks it, unique among its running calls)
+// stops when Cancel(id) is called.
+func (h *Host) Call(ctx context.Context, id int, method string, args, data []byte) (result, out []byte, err error) {
+	if id != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		h.mu.Lock()
+		if h.calls == nil {
+			h.calls = map[int]context.CancelFunc{}
+		}
+		h.calls[id] = cancel
+		h.mu.Unlock()
+		defer func() {
+			h.mu.Lock()
+			delete(h.calls, id)
+			h.mu.Unlock()
+			cancel()
+		}()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%s: internal error: %v", method, p)
 		}
 		if err != nil {
 			var e *Error
-			if !errors.As(err, &e) {
+			switch {
+			case errors.As(err, &e):
+			case ctx.Err() != nil:
+				e = &Error{Code: CodeAborted, Message: method + " was aborted; nothing it did was kept"}
+			default:
 				ae := asError(err)
 				e = &ae
 			}
@@ -131,6 +159,16 @@ func (h *Host) Call(ctx context.Context, method string, args, data []byte) (resu
 	}
 	result, err = json.Marshal(res)
 	return result, out, err
+}
+
+// Cancel stops the running call with the id, if there is one.
+func (h *Host) Cancel(id int) {
+	h.mu.Lock()
+	cancel := h.calls[id]
+	h.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
 }
 
 // decode reads a method's JSON arguments.

@@ -16,7 +16,7 @@ import (
 func call(t *testing.T, h *Host, method string, args any, data []byte) (map[string]any, []byte) {
 	t.Helper()
 	b, _ := json.Marshal(args)
-	res, out, err := h.Call(context.Background(), method, b, data)
+	res, out, err := h.Call(context.Background(), 0, method, b, data)
 	if err != nil {
 		t.Fatalf("%s: %v", method, err)
 	}
@@ -68,7 +68,7 @@ func TestCalls(t *testing.T) {
 		t.Fatalf("events: %v", res)
 	}
 	call(t, h, "close", map[string]any{"db": a}, nil)
-	_, _, err := h.Call(context.Background(), "heads", []byte(`{"db":1}`), nil)
+	_, _, err := h.Call(context.Background(), 0, "heads", []byte(`{"db":1}`), nil)
 	var e *Error
 	if !errors.As(err, &e) || e.Code != store.CodeClosed {
 		t.Fatalf("call after close: %v", err)
@@ -93,10 +93,17 @@ func TestErrors(t *testing.T) {
 		{"import", `{"db":1}`, []byte("garbage"), store.CodeInvalidBatch, "corrupt"},
 		{"heads", `{"db":99}`, nil, store.CodeClosed, "closed"},
 		{"watch", `{"db":1,"sql":"SELECT 1"}`, nil, store.CodeArgument, "notification key"},
+		{"query", `{"db":1,"sql":"SELECT ?"}`, nil, store.CodeArgument, "1 parameter(s) but none"},
+		{"query", `{"db":1,"sql":"SELECT ?, ?","params":[1]}`, nil, store.CodeArgument, "2 parameter(s) but 1 value"},
+		{"query", `{"db":1,"sql":"SELECT ?","params":[1,2]}`, nil, store.CodeArgument, "2 value(s) were given for 1"},
+		{"query", `{"db":1,"sql":"SELECT :a, :b","params":{"a":1}}`, nil, store.CodeArgument, "parameter :b is missing"},
+		{"query", `{"db":1,"sql":"SELECT ?","params":{"a":1}}`, nil, store.CodeArgument, "pass an array"},
+		{"query", `{"db":1,"sql":"SELECT ?","params":[{"a":1}]}`, nil, store.CodeArgument, "Uint8Array"},
+		{"query", `{"db":1,"sql":"SELECT ?","params":[{"$blob":"!!"}]}`, nil, store.CodeArgument, "base64"},
 		{"watch", `{"db":1,"sql":"SELECT 1","watch":-3}`, nil, store.CodeArgument, "notification key"},
 		{"connect", `{"db":1,"url":"ws://127.0.0.1:1/v1/rooms/x"}`, nil, store.CodeArgument, "notification key"},
 	} {
-		_, _, err := h.Call(context.Background(), tt.method, []byte(tt.args), tt.data)
+		_, _, err := h.Call(context.Background(), 0, tt.method, []byte(tt.args), tt.data)
 		var e *Error
 		if !errors.As(err, &e) || e.Code != tt.code || !strings.Contains(e.Message, tt.match) {
 			t.Errorf("%s %s: %v; want code %s saying %q", tt.method, tt.args, err, tt.code, tt.match)
@@ -134,11 +141,49 @@ func TestWatchKeyInUse(t *testing.T) {
 	defer h.Close()
 	db := openTodo(t, h)
 	call(t, h, "watch", map[string]any{"db": db, "sql": "SELECT 1", "watch": 3}, nil)
-	_, _, err := h.Call(context.Background(), "watch", []byte(`{"db":1,"sql":"SELECT 2","watch":3}`), nil)
+	_, _, err := h.Call(context.Background(), 0, "watch", []byte(`{"db":1,"sql":"SELECT 2","watch":3}`), nil)
 	var e *Error
 	if !errors.As(err, &e) || e.Code != store.CodeArgument || !strings.Contains(e.Message, "in use") {
 		t.Fatalf("a second watch with key 3: %v", err)
 	}
 	call(t, h, "unwatch", map[string]any{"watch": 3}, nil)
 	call(t, h, "watch", map[string]any{"db": db, "sql": "SELECT 2", "watch": 3}, nil) // free again
+}
+
+// TestCancel: a call that would never end stops when cancelled, with
+// code ABORTED, and the store goes on.
+func TestCancel(t *testing.T) {
+	h := &Host{}
+	defer h.Close()
+	db := openTodo(t, h)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := h.Call(context.Background(), 5, "query", []byte(`{"db":1,"sql":"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"}`), nil)
+		done <- err
+	}()
+	for running := false; !running; {
+		h.mu.Lock()
+		running = h.calls[5] != nil
+		h.mu.Unlock()
+		select {
+		case err := <-done:
+			t.Fatalf("the endless query ended by itself: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	h.Cancel(5)
+	select {
+	case err := <-done:
+		var e *Error
+		if !errors.As(err, &e) || e.Code != CodeAborted {
+			t.Fatalf("cancelled query: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the query did not stop when cancelled")
+	}
+	h.Cancel(5) // no longer running: nothing happens
+	res, _ := call(t, h, "query", map[string]any{"db": db, "sql": "SELECT 1 AS one"}, nil)
+	if fmt.Sprint(res["rows"]) != "[[1]]" {
+		t.Fatalf("after the cancel: %v", res)
+	}
 }

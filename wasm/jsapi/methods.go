@@ -71,6 +71,10 @@ func open(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := resolve(ctx, s); err != nil {
+		s.Close()
+		return nil, nil, fmt.Errorf("open: %w", err)
+	}
 	id := h.add(func(id int) { put(&h.stores, id, s) })
 	return map[string]any{"db": id, "peer": s.Peer().String(), "persisted": persisted, "warning": warning}, nil, nil
 }
@@ -87,6 +91,7 @@ func closeStore(h *Host, _ context.Context, args, _ []byte) (any, []byte, error)
 		return nil, nil, nil // closing twice is fine
 	}
 	h.mu.Lock()
+	delete(h.requests, a.DB)
 	var links []*link.Link
 	for id, l := range h.links {
 		if l.db == a.DB {
@@ -108,7 +113,10 @@ func closeStore(h *Host, _ context.Context, args, _ []byte) (any, []byte, error)
 
 func appendEvents(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	var a struct {
-		Events []struct {
+		DB int `json:"db"`
+		// Request, if set, makes the append idempotent (requests.go).
+		Request string `json:"request"`
+		Events  []struct {
 			Item  string          `json:"item"`
 			Type  string          `json:"type"`
 			Value json.RawMessage `json:"value"`
@@ -122,7 +130,7 @@ func appendEvents(h *Host, ctx context.Context, args, _ []byte) (any, []byte, er
 	for i, e := range a.Events {
 		in[i] = store.Input{Item: e.Item, Type: e.Type, Value: e.Value}
 	}
-	evs, err := s.AppendMany(ctx, in)
+	evs, err := h.journal(a.DB).appendKeyed(ctx, s, a.Request, in)
 	return evs, nil, err
 }
 
@@ -153,20 +161,25 @@ type queryArgs struct {
 	Params json.RawMessage `json:"params"`
 }
 
-// params decodes the parameters: a list, an object, or nothing.
+// params decodes the parameters (a list, an object, or nothing) and
+// checks them against the statement.
 func (a queryArgs) params(method string) (any, error) {
-	if len(a.Params) == 0 || string(a.Params) == "null" {
-		return nil, nil
-	}
 	var p any
-	if err := decode(method, a.Params, &p); err != nil {
+	if len(a.Params) != 0 && string(a.Params) != "null" {
+		if err := decode(method, a.Params, &p); err != nil {
+			return nil, err
+		}
+		switch p.(type) {
+		case []any, map[string]any:
+		default:
+			return nil, store.ArgumentError(method + ": parameters must be an array or an object")
+		}
+	}
+	p, err := blobs(method, p)
+	if err != nil {
 		return nil, err
 	}
-	switch p.(type) {
-	case []any, map[string]any:
-		return p, nil
-	}
-	return nil, store.ArgumentError(method + ": parameters must be an array or an object")
+	return p, checkParams(method, a.SQL, p)
 }
 
 func query(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
