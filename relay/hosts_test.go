@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/factlog/factlog/relay"
+	"github.com/factlog/factlog/relay/room"
 	"github.com/factlog/factlog/relay/sqlitestore"
 )
 
@@ -45,8 +46,8 @@ func TestShortSecret(t *testing.T) {
 	}
 	defer store.Close()
 	for _, secret := range []string{"x", "fifteen bytes!!"} {
-		if _, err := relay.New(relay.Options{Store: store, Secret: []byte(secret)}); !errors.Is(err, relay.ErrShortSecret) {
-			t.Errorf("New with a %d-byte secret: %v, want %v", len(secret), err, relay.ErrShortSecret)
+		if _, err := relay.New(relay.Options{Store: store, Secret: []byte(secret)}); !errors.Is(err, room.ErrShortSecret) {
+			t.Errorf("New with a %d-byte secret: %v, want %v", len(secret), err, room.ErrShortSecret)
 		}
 	}
 }

@@ -40,7 +40,6 @@ const (
 	DefaultPingInterval    = 30 * time.Second
 	DefaultPingTimeout     = 15 * time.Second
 	DefaultRetentionPeriod = time.Minute
-	MinSecret              = 16 // bytes
 )
 
 // Options configure a Server. A zero field takes the default named after it.
@@ -49,7 +48,7 @@ type Options struct {
 	Store room.Store
 	// Secret, if set, makes every connection present a room token signed
 	// with it (room.MintToken); without it the relay is open to anyone.
-	// It has at least MinSecret bytes.
+	// It has at least room.MinSecret bytes.
 	Secret []byte
 	// Hosts, if set, are the host names (patterns, as Origins; no port)
 	// requests may name in their Host header; others get 421. A relay on
@@ -164,16 +163,13 @@ type Server struct {
 	cancel context.CancelFunc
 }
 
-// ErrShortSecret refuses a secret shorter than MinSecret bytes.
-var ErrShortSecret = fmt.Errorf("relay: a secret needs at least %d bytes", MinSecret)
-
 // New starts a server with opts.
 func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("relay: Options.Store is required")
 	}
-	if len(opts.Secret) > 0 && len(opts.Secret) < MinSecret {
-		return nil, fmt.Errorf("%w (it has %d)", ErrShortSecret, len(opts.Secret))
+	if len(opts.Secret) > 0 && len(opts.Secret) < room.MinSecret {
+		return nil, fmt.Errorf("relay: %w (it has %d)", room.ErrShortSecret, len(opts.Secret))
 	}
 	opts.defaults()
 	s := &Server{opts: opts, metrics: newMetrics(opts.Logger), log: opts.Logger, conns: map[*wsConn]struct{}{},

@@ -71,8 +71,8 @@ func readConfig(env js.Value) (config, error) {
 		}
 	}
 	if s := get("RELAY_SECRET"); s != "" {
-		if len(s) < 16 {
-			errs = append(errs, fmt.Errorf("RELAY_SECRET has %d bytes; it needs at least 16", len(s)))
+		if len(s) < room.MinSecret {
+			errs = append(errs, fmt.Errorf("RELAY_SECRET has %d bytes: %w", len(s), room.ErrShortSecret))
 		}
 		c.secret = []byte(s)
 	}

@@ -41,10 +41,16 @@ type Claims struct {
 // ErrToken rejects a connection's token; the message says why.
 var ErrToken = errors.New("token refused")
 
+// MinSecret is the fewest bytes a secret that signs room tokens may have.
+const MinSecret = 16
+
+// ErrShortSecret refuses a secret shorter than MinSecret bytes.
+var ErrShortSecret = fmt.Errorf("a room-token secret needs at least %d bytes", MinSecret)
+
 // MintToken signs a token (HS256) for room, valid for ttl.
 func MintToken(secret []byte, room string, mode Mode, ttl time.Duration) (string, error) {
-	if len(secret) < 16 {
-		return "", fmt.Errorf("mint token: the secret needs at least 16 bytes")
+	if len(secret) < MinSecret {
+		return "", fmt.Errorf("mint token: %w", ErrShortSecret)
 	}
 	if mode != ReadOnly && mode != ReadWrite {
 		return "", fmt.Errorf("mint token: mode %q is neither %q nor %q", mode, ReadOnly, ReadWrite)

@@ -101,8 +101,8 @@ func serve(args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	if *secret != "" && len(*secret) < relay.MinSecret {
-		return fmt.Errorf("-secret has %d bytes: %w", len(*secret), relay.ErrShortSecret)
+	if *secret != "" && len(*secret) < room.MinSecret {
+		return fmt.Errorf("-secret has %d bytes: %w", len(*secret), room.ErrShortSecret)
 	}
 	allowedHosts, err := hostList(*hosts, *addr)
 	if err != nil {
@@ -114,7 +114,7 @@ func serve(args []string) error {
 	}
 	defer store.Close()
 	srv, err := relay.New(relay.Options{
-		Store: store, Secret: []byte(*secret), Origins: list(*origins), MaxFrame: *maxFrame, SendQueue: *queue,
+		Store: store, Secret: []byte(*secret), Origins: list(*origins), Hosts: allowedHosts, MaxFrame: *maxFrame, SendQueue: *queue,
 		MaxConns: *maxConns, MaxRooms: *maxRooms, ConnsPerIPMinute: *ipRate, MaxConnsPerIP: *ipConns,
 		MessagesPerSecond: *msgRate, MaxRoomBytes: *roomBytes, RetainFor: *retainFor, RetainBytes: *retainBytes, Logger: log,
 	})
@@ -131,17 +131,16 @@ func serve(args []string) error {
 			return fmt.Errorf("%w (run go run ./build first)", err)
 		}
 		defer root.Close()
+		if allowedHosts != nil { // the relay's own routes check it themselves
+			site = relay.AllowHosts(allowedHosts, site, nil)
+		}
 		mux.Handle("/", site)
-	}
-	var handler http.Handler = mux
-	if allowedHosts != nil {
-		handler = relay.AllowHosts(allowedHosts, mux, nil)
 	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
