@@ -11,10 +11,11 @@ import (
 	"github.com/factlog/factlog/relay/protocol"
 )
 
-// sampler follows the relay's resident memory.
+// sample follows the relay's resident memory until stop is closed; peak
+// then returns the most it saw (or the kernel's VmHWM, if higher).
 func sample(r *relayProc, stop <-chan struct{}) (peak func() int64) {
 	var mu sync.Mutex
-	var max int64
+	var most int64
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -23,7 +24,7 @@ func sample(r *relayProc, stop <-chan struct{}) (peak func() int64) {
 		for {
 			rss, _ := r.memory()
 			mu.Lock()
-			max = maxOf(max, rss)
+			most = max(most, rss)
 			mu.Unlock()
 			select {
 			case <-stop:
@@ -35,11 +36,11 @@ func sample(r *relayProc, stop <-chan struct{}) (peak func() int64) {
 	return func() int64 {
 		<-done
 		_, hwm := r.memory()
-		return maxOf(max, hwm)
+		mu.Lock()
+		defer mu.Unlock()
+		return max(most, hwm)
 	}
 }
-
-func maxOf(a, b int64) int64 { return max(a, b) }
 
 // memory runs the flood and the slow joins on a relay with the default
 // limits, and reports its peak memory.
@@ -65,7 +66,9 @@ func memory(bin, dir string, floodFor time.Duration) bool {
 		ws := dial(r.addr, "flood")
 		defer ws.CloseNow()
 		send(ws, protocol.Envelope{Kind: protocol.Join})
-		go func() {
+		wg.Add(1)
+		go func() { // ends when ws closes, below
+			defer wg.Done()
 			for i := 1; ctx.Err() == nil; i++ {
 				if send(ws, protocol.Envelope{Kind: protocol.Publish, ID: uint64(i), Body: body}) != nil {
 					return
