@@ -303,8 +303,9 @@ func (s *Store) apply(r *request, now int64, touched map[string]room.RoomStats) 
 	return nil
 }
 
-// cache keeps the stats of the rooms a commit changed, and forgets others
-// beyond maxCachedRooms (Stats reads those from the file).
+// cache keeps the stats of the rooms a commit changed, and forgets rooms
+// beyond maxCachedRooms, arbitrary ones (Stats reads those from the file,
+// where the commit is).
 func (s *Store) cache(touched map[string]room.RoomStats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -313,9 +314,7 @@ func (s *Store) cache(touched map[string]room.RoomStats) {
 		if len(s.rooms) <= maxCachedRooms {
 			break
 		}
-		if _, ok := touched[name]; !ok {
-			delete(s.rooms, name)
-		}
+		delete(s.rooms, name)
 	}
 }
 
