@@ -1,356 +1,317 @@
 // factlog — an event log that is a CRDT, in SQLite, in the browser and in
-// Node. See factlog.d.ts for the API and README.md for a tour.
+// Node. factlog.d.ts is the API; README.md the tour.
 //
 // In a browser the WebAssembly runs in one dedicated Worker per page
-// (worker.js), shared by every store the page opens; the page compiles the
-// module (so the browser's code cache applies) and talks to the Worker by
-// postMessage. In Node it runs in-process.
+// (engine.js, worker.js), and a named store is shared by every tab that
+// opens it: one tab leads and runs it, the others call through it
+// (tabs.js). In Node it runs in-process. Every argument is checked here
+// (values.js) and every rejection is a FactlogError (errors.js).
 import { FactlogError, toError, closedError } from "./errors.js";
+import { engine, isNode } from "./engine.js";
+import { shareable, join } from "./tabs.js";
+import * as check from "./values.js";
 
 export { FactlogError };
 
-const isNode = typeof process === "object" && !!(process.versions && process.versions.node) && typeof window === "undefined";
+const storeKind = { open: "open", close: "close", handle: "db" };
+const registersKind = { open: "openRegisters", close: "registers.close", handle: "registers" };
 
-let enginePromise;
-
-/** The engine runs calls on the Go side and routes its notifications. */
-function engine() {
-  enginePromise ??= (isNode ? nodeEngine() : workerEngine()).catch((err) => {
-    enginePromise = undefined;
-    throw err;
-  });
-  return enginePromise;
-}
-
-function router() {
-  const listeners = new Map(); // "kind:id" → function(json)
-  return {
-    on(kind, id, fn) {
-      listeners.set(kind + ":" + id, fn);
-      return () => listeners.delete(kind + ":" + id);
-    },
-    dispatch(kind, id, json) {
-      const fn = listeners.get(kind + ":" + id);
-      if (fn) fn(JSON.parse(json));
-    },
-  };
-}
-
-async function nodeEngine() {
-  const fs = (await import("node:fs")).default;
-  // Go's runtime (wasm_exec.js) reaches the file system through
-  // globalThis.fs; factlog's own VFS uses its synchronous calls.
-  globalThis.fs ??= fs;
-  // V8's optimizing tier compiles SQLite's very large functions for
-  // seconds while the baseline code runs: for the small transactions of
-  // an application, the baseline compiler alone is faster throughout
-  // (append p99 1.5 ms instead of 11; BENCHMARKS.md). Set
-  // FACTLOG_V8_FLAGS to choose other flags ("" keeps V8's defaults).
-  const flags = process.env.FACTLOG_V8_FLAGS ?? "--liftoff-only";
-  if (flags) (await import("node:v8")).default.setFlagsFromString(flags);
-  const { start } = await import("./runtime.js");
-  const module = await WebAssembly.compile(fs.readFileSync(new URL("./factlog.wasm", import.meta.url)));
-  const routes = router();
-  // Node 20 has no global WebSocket; the ws package is one, found beside
-  // factlog (an optional dependency) unless connect is given another.
-  const sockets = new Map(); // link key → WebSocket constructor
-  const require = (await import("node:module")).createRequire(import.meta.url);
-  const api = await start(module, routes.dispatch, (key) => sockets.get(key));
-  return {
-    on: routes.on,
-    webSocket(key, given) {
-      let ws = given ?? globalThis.WebSocket;
-      if (!ws) {
-        try {
-          ws = require("ws").WebSocket;
-        } catch {}
-      }
-      if (typeof ws !== "function") {
-        throw new FactlogError("UNSUPPORTED", "connect needs a WebSocket: Node 20 has none; install the ws package (npm install ws) or pass connect(url, { WebSocket })");
-      }
-      sockets.set(key, ws);
-      return () => sockets.delete(key);
-    },
-    async call(method, args, bytes) {
-      try {
-        const [json, out] = await api.call(method, JSON.stringify(args), bytes);
-        return { result: JSON.parse(json), bytes: out };
-      } catch (e) {
-        throw toError(e);
-      }
-    },
-  };
-}
-
-async function workerEngine() {
-  const wasmURL = new URL("./factlog.wasm", import.meta.url);
-  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "factlog" });
-  const routes = router();
-  const waiting = new Map();
-  let next = 0;
-  let started;
-  const ready = new Promise((resolve, reject) => (started = { resolve, reject }));
-  worker.onmessage = ({ data }) => {
-    if ("ready" in data) {
-      data.ready ? started.resolve() : started.reject(toError(data.error));
-    } else if (data.console) {
-      console[data.console]("factlog worker:", data.text);
-    } else if (data.notify) {
-      routes.dispatch(data.notify, data.id, data.json);
-    } else {
-      const w = waiting.get(data.id);
-      waiting.delete(data.id);
-      if (data.error) w.reject(toError(data.error));
-      else w.resolve({ result: JSON.parse(data.result), bytes: data.bytes });
-    }
-  };
-  worker.onerror = (e) => started.reject(new Error("factlog worker failed: " + (e.message || e)));
-  const response = fetch(wasmURL);
-  let module;
+/**
+ * openPort opens a store (or registers) and returns the port its object
+ * calls through: shared with the other tabs for a named store in a
+ * browser, this page's or process's own otherwise.
+ */
+async function openPort(kind, name, args, { onProgress, signal }) {
+  if (!isNode && shareable(name)) return join(kind, name, args, { onProgress, signal });
+  const e = await engine();
+  const progressKey = e.key();
+  const port = new DirectPort(e, kind, progressKey, onProgress);
   try {
-    module = await WebAssembly.compileStreaming(response);
-  } catch {
-    // A server that does not send application/wasm still works, slower.
-    module = await WebAssembly.compile(await (await fetch(wasmURL)).arrayBuffer());
+    const { result } = await e.call(kind.open, { ...args, progress: progressKey }, { signal });
+    port.attach(result);
+    return port;
+  } catch (err) {
+    port.stop();
+    throw err;
   }
-  worker.postMessage({ module });
-  await ready;
-  return {
-    on: routes.on,
-    webSocket: () => () => {}, // the Worker's own
-    call(method, args, bytes, name) {
-      const id = ++next;
-      return new Promise((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        const transfer = bytes ? [bytes.buffer] : [];
-        worker.postMessage({ id, method, args: JSON.stringify(args), bytes, name }, transfer);
-      });
-    },
-  };
 }
 
-function toRows({ columns, rows }) {
+/** DirectPort is a store of this page or process only (tabs.js has the shared one). */
+class DirectPort {
+  #e;
+  #kind;
+  #handle;
+  #onProgress;
+  #offProgress;
+  role = "leader";
+  opened = null;
+
+  constructor(e, kind, progressKey, onProgress) {
+    this.#e = e;
+    this.#kind = kind;
+    this.#onProgress = onProgress;
+    this.progressKey = progressKey;
+    this.#offProgress = e.on("progress", progressKey, (p) => this.#onProgress && this.#onProgress(p.done, p.total));
+  }
+
+  attach(result) {
+    const { [this.#kind.handle]: handle, ...opened } = result;
+    this.#handle = handle;
+    this.opened = opened;
+  }
+
+  setProgress(fn) {
+    this.#onProgress = fn;
+  }
+
+  key() {
+    return this.#e.key();
+  }
+
+  on(kind, key, fn) {
+    return this.#e.on(kind, key, fn);
+  }
+
+  call(method, args, opts) {
+    return this.#e.call(method, { ...args, [this.#kind.handle]: this.#handle }, opts);
+  }
+
+  webSocket(key, ctor) {
+    return this.#e.webSocket(key, ctor);
+  }
+
+  onRole() {
+    return () => {};
+  }
+
+  onDeath(fn) {
+    return this.#e.onDeath(fn);
+  }
+
+  stop() {
+    this.#offProgress();
+  }
+
+  async close() {
+    this.stop();
+    if (this.#e.dead) return;
+    await this.#e.call(this.#kind.close, { [this.#kind.handle]: this.#handle });
+  }
+}
+
+function rows({ columns, rows }) {
   return rows.map((r) => {
     const o = {};
     columns.forEach((c, i) => {
       const v = r[i];
-      o[c] = v !== null && typeof v === "object" && "$blob" in v ? base64ToBytes(v.$blob) : v;
+      o[c] = v !== null && typeof v === "object" && "$blob" in v ? check.fromBase64(v.$blob) : v;
     });
     return o;
   });
 }
 
-function base64ToBytes(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-let keys = 0; // notification keys: progress, watch, link
-
 /**
  * Opens a store. See factlog.d.ts.
- * @param {import("./factlog").OpenOptions} options
+ * @param {import("./factlog").OpenOptions} [options]
  */
-export async function open(options = {}) {
-  const { name = ":memory:", schema = "", materializers = {}, onProgress } = options;
-  if (typeof name !== "string") throw toError({ code: "INVALID_ARGUMENT", message: "name must be a string" });
-  const e = await engine();
-  const progress = ++keys;
-  let report = onProgress || null;
-  const off = e.on("progress", progress, (p) => report && report(p.done, p.total));
-  try {
-    const { result } = await e.call("open", { name, schema, materializers, progress }, undefined, persistentName(name));
-    if (result.warning) console.warn("factlog:", result.warning);
-    return new Database(e, result, name, progress, (fn) => (report = fn), off);
-  } catch (err) {
-    off();
-    throw err;
-  }
+export async function open(options) {
+  const o = check.options(options, "open", ["name", "schema", "materializers", "onProgress", "signal"]);
+  const { name = ":memory:", schema = "", materializers = {} } = o;
+  check.text(name, "open", "name");
+  check.interpretation(schema, materializers, "open");
+  const onProgress = check.callback(o.onProgress, "open", "onProgress");
+  const signal = check.signal(o.signal, "open");
+  const port = await openPort(storeKind, name, { name, schema, materializers }, { onProgress, signal });
+  if (port.opened.warning) console.warn("factlog:", port.opened.warning);
+  return new Database(port, name);
 }
 
 /**
  * Opens (or creates) a table of last-write-wins registers, the seed's
  * first system, for comparison with the event log. See factlog.d.ts.
  */
-export async function openRegisters({ name = ":memory:", table, columns } = {}) {
-  const e = await engine();
-  const { result } = await e.call("openRegisters", { name, table, columns }, undefined, persistentName(name));
-  if (result.warning) console.warn("factlog:", result.warning);
-  return new Registers(e, result, name);
+export async function openRegisters(options) {
+  const o = check.options(options, "openRegisters", ["name", "table", "columns", "signal"]);
+  const { name = ":memory:", table, columns } = o;
+  check.text(name, "openRegisters", "name");
+  check.text(table, "openRegisters", "table");
+  if (!Array.isArray(columns) || columns.some((c) => typeof c !== "string")) {
+    throw new FactlogError("INVALID_ARGUMENT", `openRegisters: columns is ${check.describe(columns)}: pass an array of column names`);
+  }
+  const port = await openPort(registersKind, name, { name, table, columns }, { signal: check.signal(o.signal, "openRegisters") });
+  if (port.opened.warning) console.warn("factlog:", port.opened.warning);
+  return new Registers(port, name);
 }
 
-class Registers {
-  #e;
-  #id;
+/** A handle on an open store or table of registers: its port, and closing. */
+class Handle {
+  #port;
   #closed = false;
 
-  constructor(engine, opened, name) {
-    this.#e = engine;
-    this.#id = opened.registers;
+  constructor(port, name) {
+    this.#port = port;
+    /** The name it was opened with (":memory:" for one that is not persisted). */
     this.name = name;
-    this.persisted = opened.persisted;
+    /** Whether the data outlives the page or process. */
+    this.persisted = port.opened.persisted;
+    /** Why a named store is not persisted, if it is not. */
+    this.warning = port.opened.warning || null;
   }
 
-  async #call(method, args = {}, bytes) {
+  /** "leader" if this tab (or process) runs the store, "follower" if it calls through another tab. */
+  get role() {
+    return this.#port.role;
+  }
+
+  get _port() {
+    return this.#port;
+  }
+
+  get _closed() {
+    return this.#closed;
+  }
+
+  async _call(method, args = {}, opts) {
     if (this.#closed) throw closedError();
-    const { result, bytes: out } = await this.#e.call("registers." + method, { registers: this.#id, ...args }, bytes);
-    return out !== undefined && out !== null ? out : result;
+    const { result, bytes } = await this.#port.call(method, args, opts);
+    return bytes ?? result;
   }
 
-  /** Writes a column of a row; returns the register { id, column, value, clock }. */
-  set(id, column, value = null) {
-    return this.#call("set", { id: String(id), column, value });
-  }
-
-  /** The rows as objects: { id, ...columns }. */
-  async rows() {
-    return toRows(await this.#call("rows"));
-  }
-
-  /** Every register: [{ id, column, value, clock }], by row and column. */
-  state() {
-    return this.#call("state");
-  }
-
-  /** The whole state, to merge into another replica. */
-  exportState() {
-    return this.#call("export");
-  }
-
-  /** Merges another replica's state; returns { changed }. */
-  merge(bytes) {
-    if (!(bytes instanceof Uint8Array)) return Promise.reject(toError({ code: "INVALID_ARGUMENT", message: "merge takes a Uint8Array" }));
-    return this.#call("merge", {}, bytes.slice());
-  }
-
+  /** Closes it; later calls reject with code CLOSED. Closing twice is fine. */
   async close() {
     if (this.#closed) return;
+    await this._beforeClose();
     this.#closed = true;
-    await this.#e.call("registers.close", { registers: this.#id }, undefined, persistentName(this.name));
+    await this.#port.close();
+  }
+
+  async _beforeClose() {}
+
+  /** `await using db = await open(…)` closes it at the end of the block. */
+  async [Symbol.asyncDispose ?? Symbol.for("Symbol.asyncDispose")]() {
+    await this.close();
   }
 }
 
-function persistentName(name) {
-  return name === ":memory:" ? undefined : name;
-}
-
-class Database {
-  #e;
-  #db;
-  #closed = false;
+class Database extends Handle {
   #stops = new Set();
   #links = new Set();
 
-  #progress;
-  #setProgress;
-  #offProgress;
-
-  constructor(engine, opened, name, progress, setProgress, offProgress) {
-    this.#e = engine;
-    this.#db = opened.db;
-    this.#progress = progress;
-    this.#setProgress = setProgress;
-    this.#offProgress = offProgress;
+  constructor(port, name) {
+    super(port, name);
     /** This replica's id. */
-    this.peer = opened.peer;
-    /** The store's name (":memory:" for one that is not persisted). */
-    this.name = name;
-    /** Whether the data outlives the page or process. */
-    this.persisted = opened.persisted;
-    /** Why a named store is not persisted, if it is not. */
-    this.warning = opened.warning || null;
-  }
-
-  async #call(method, args = {}, bytes) {
-    if (this.#closed) throw closedError();
-    const { result, bytes: out } = await this.#e.call(method, { db: this.#db, ...args }, bytes);
-    return out !== undefined && out !== null ? out : result;
+    this.peer = port.opened.peer;
   }
 
   /** Appends an event; returns it. */
-  async append(item, type, value = null) {
-    const [event] = await this.#call("append", { events: [{ item: String(item), type, value }] });
+  async append(item, type, ...value) {
+    if (value.length > 1) throw new FactlogError("INVALID_ARGUMENT", "append takes (item, type, value): pass one value (an object or array for several fields)");
+    const v = value.length ? check.jsonValue(value[0], "append") : null;
+    const [event] = await this._call("append", { events: [{ item: check.item(item, "append"), type: check.text(type, "append", "type"), value: v }] });
     return event;
   }
 
   /** Appends several events in one transaction; returns them. */
-  appendMany(events) {
-    return this.#call("append", { events: events.map((e) => ({ item: String(e.item), type: e.type, value: e.value ?? null })) });
+  async appendMany(events) {
+    if (!Array.isArray(events)) throw new FactlogError("INVALID_ARGUMENT", `appendMany takes an array of { item, type, value }, not ${check.describe(events)}`);
+    const list = events.map((e, i) => {
+      const where = `appendMany: event ${i}`;
+      if (typeof e !== "object" || e === null) throw new FactlogError("INVALID_ARGUMENT", `${where} is ${check.describe(e)}: pass { item, type, value }`);
+      const o = check.options(e, where, ["item", "type", "value"]);
+      return { item: check.item(o.item, where), type: check.text(o.type, where, "type"), value: "value" in o ? check.jsonValue(o.value, where) : null };
+    });
+    if (list.length === 0) return [];
+    return this._call("append", { events: list });
   }
 
   /** Runs one SQL statement; returns its rows as objects. */
-  async query(sql, params) {
-    return toRows(await this.#call("query", { sql, params: params ?? null }));
+  async query(sql, params, options) {
+    const o = check.options(options, "query", ["signal"]);
+    return rows(await this._call("query", { sql: check.text(sql, "query", "sql"), params: check.sqlParams(params, "query") }, { signal: check.signal(o.signal, "query") }));
   }
 
   /** The events (about one item, or all), in replay order. */
-  events({ item } = {}) {
-    return this.#call("events", item === undefined ? {} : { item: String(item) });
+  events(filter, options) {
+    const f = check.options(filter, "events", ["item"]);
+    const o = check.options(options, "events", ["signal"]);
+    const args = f.item === undefined ? {} : { item: check.item(f.item, "events") };
+    return this._call("events", args, { signal: check.signal(o.signal, "events") });
   }
 
   /** The ids of the DAG's leaves. */
   heads() {
-    return this.#call("heads");
+    return this._call("heads");
   }
 
   /** { peer: highest seq held }. */
   versionVector() {
-    return this.#call("versionVector");
+    return this._call("versionVector");
   }
 
   /** A batch of the events a replica holding vv lacks. */
-  async exportSince(vv = {}) {
-    return await this.#call("exportSince", { vv });
+  async exportSince(vv, options) {
+    const o = check.options(options, "exportSince", ["signal"]);
+    return this._call("exportSince", { vv: check.versionVector(vv, "exportSince") }, { signal: check.signal(o.signal, "exportSince") });
   }
 
   /** Imports a batch; returns { added, pending, duplicates, skipped, dropped }. */
-  import(bytes) {
-    if (!(bytes instanceof Uint8Array)) return Promise.reject(toError({ code: "INVALID_ARGUMENT", message: "import takes a Uint8Array" }));
-    // Copy: the buffer is transferred to the Worker, and it is the caller's.
-    return this.#call("import", {}, bytes.slice());
+  async import(batch, options) {
+    const o = check.options(options, "import", ["signal"]);
+    // A copy: the buffer may be transferred to the Worker, and it is the caller's.
+    return this._call("import", {}, { bytes: check.bytes(batch, "import"), signal: check.signal(o.signal, "import") });
   }
 
   /** Events waiting for missing parents: { events, bytes, missing }. */
   pending() {
-    return this.#call("pending");
+    return this._call("pending");
   }
 
   /** Re-reads the whole log with another schema and materializers. */
-  reinterpret({ schema = "", materializers = {} } = {}, onProgress) {
-    this.#setProgress(onProgress || null);
-    return this.#call("reinterpret", { schema, materializers, progress: this.#progress });
+  async reinterpret(interpretation, options) {
+    const i = check.options(interpretation, "reinterpret", ["schema", "materializers"]);
+    const { schema = "", materializers = {} } = i;
+    check.interpretation(schema, materializers, "reinterpret");
+    const o = typeof options === "function" ? { onProgress: options } : check.options(options, "reinterpret", ["onProgress", "signal"]);
+    const port = this._port;
+    port.setProgress(check.callback(o.onProgress, "reinterpret", "onProgress"));
+    await this._call("reinterpret", { schema, materializers, progress: port.progressKey }, { signal: check.signal(o.signal, "reinterpret") });
   }
 
   /**
-   * Calls callback with the query's rows now and whenever a table it reads
-   * changes. Returns a function that stops the watch.
+   * Calls callback with the query's rows now and whenever a table it
+   * reads changes. Returns a function that stops the watch.
    */
   watch(sql, params, callback, onError) {
     if (typeof params === "function") [params, callback, onError] = [undefined, params, callback];
+    if (this._closed) throw closedError();
+    check.text(sql, "watch", "sql");
+    const p = check.sqlParams(params, "watch");
+    if (typeof callback !== "function") throw new FactlogError("INVALID_ARGUMENT", `watch: the callback is ${check.describe(callback)}: pass a function of the rows`);
+    check.callback(onError, "watch", "onError");
+    const port = this._port;
+    const key = port.key();
     let stopped = false;
-    const key = ++keys;
+    const fail = (err) => (onError ? onError(err) : console.error("factlog watch:", err.message));
     // Listen first: the first rows may come before the call returns.
-    const off = this.#e.on("watch", key, (res) => {
+    const off = port.on("watch", key, (res) => {
       if (stopped) return;
-      if (res.error) onError ? onError(toError(res.error)) : console.error("factlog watch:", res.error.message);
-      else callback(toRows(res));
+      if (res.error) fail(toError(res.error));
+      else callback(rows(res));
     });
+    const offDeath = port.onDeath((err) => !stopped && fail(err));
     const stop = () => {
       if (stopped) return;
       stopped = true;
       this.#stops.delete(stop);
       off();
-      if (!this.#closed) this.#e.call("unwatch", { watch: key }).catch(() => {});
+      offDeath();
+      if (!this._closed) port.call("unwatch", { watch: key }).catch(() => {});
     };
     this.#stops.add(stop);
-    this.#call("watch", { sql, params: params ?? null, watch: key }).catch((err) => {
-      this.#stops.delete(stop);
-      stopped = true;
-      off();
-      if (onError) onError(err);
-      else console.error("factlog watch:", err.message);
+    port.call("watch", { sql, params: p, watch: key }).catch((err) => {
+      if (stopped) return;
+      stop();
+      fail(err);
     });
     return stop;
   }
@@ -359,78 +320,120 @@ class Database {
    * Keeps this store in sync with a room of a relay until close(): it
    * joins from where it left off, receives what the room holds, publishes
    * what the room lacks, and reconnects with backoff after faults. url is
-   * ws[s]://host/v1/rooms/ROOM (http[s] works too).
+   * ws[s]://host/v1/rooms/ROOM (http[s] works too). In a browser, every
+   * tab of a store shares one link per URL and token.
    */
-  connect(url, { token, onStatus, WebSocket } = {}) {
-    if (this.#closed) throw closedError();
-    const key = ++keys;
-    const forget = this.#e.webSocket(key, WebSocket);
-    const link = new Link(this.#e, key, onStatus, forget);
-    const wsURL = String(url).replace(/^http/, "ws");
+  connect(url, options) {
+    if (this._closed) throw closedError();
+    const o = check.options(options, "connect", ["token", "onStatus", "WebSocket"]);
+    if (typeof url !== "string" || !/^(wss?|https?):\/\/./i.test(url)) {
+      throw new FactlogError("INVALID_ARGUMENT", `connect: the URL is ${check.describe(url)}: pass ws[s]://host/v1/rooms/ROOM`);
+    }
+    if (o.token !== undefined && typeof o.token !== "string") throw new FactlogError("INVALID_ARGUMENT", `connect: token is ${check.describe(o.token)}: pass a string`);
+    const onStatus = check.callback(o.onStatus, "connect", "onStatus");
+    if (o.WebSocket !== undefined && typeof o.WebSocket !== "function") throw new FactlogError("INVALID_ARGUMENT", `connect: WebSocket is ${check.describe(o.WebSocket)}: pass a WebSocket class (such as ws's)`);
+    const port = this._port;
+    const key = port.key();
+    const forget = port.webSocket(key, o.WebSocket);
+    const link = new Link(port, key, onStatus, forget, () => this.#links.delete(link));
     this.#links.add(link);
-    link._started = this.#call("connect", { url: wsURL, token: token || "", link: key }).catch((err) => {
-      this.#links.delete(link);
-      link._fail(err);
-    });
+    link._started = port.call("connect", { url: url.replace(/^http/i, "ws"), token: o.token || "", link: key }).then(
+      () => {},
+      (err) => link._fail(err),
+    );
     return link;
   }
 
-  /** Closes the store. Later calls reject with code CLOSED. */
-  async close() {
-    if (this.#closed) return;
+  async _beforeClose() {
     for (const stop of [...this.#stops]) stop();
     await Promise.all([...this.#links].map((l) => l.close()));
-    this.#closed = true;
-    this.#offProgress();
-    await this.#e.call("close", { db: this.#db }, undefined, persistentName(this.name));
   }
 }
 
 /** A live link between a store and a relay room; see Database.connect. */
 class Link {
-  #e;
+  #port;
   #key;
   #listeners = new Set();
   #off;
   #forget;
+  #gone;
   #closed = false;
 
-  constructor(engine, key, onStatus, forget) {
-    this.#e = engine;
+  constructor(port, key, onStatus, forget, gone) {
+    this.#port = port;
     this.#key = key;
     this.#forget = forget;
+    this.#gone = gone;
     /** The latest status: { state, error?, notice?, cursor }. */
     this.status = { state: "connecting", cursor: 0 };
     if (onStatus) this.#listeners.add(onStatus);
-    this.#off = engine.on("link", key, (st) => {
-      if (this.#closed) return;
-      this.status = st;
-      for (const fn of this.#listeners) fn(st);
-    });
+    this.#off = port.on("link", key, (st) => !this.#closed && this.#set(st));
+  }
+
+  #set(st) {
+    this.status = st;
+    for (const fn of this.#listeners) {
+      try {
+        fn(st);
+      } catch (err) {
+        console.error("factlog: an onStatus callback threw:", err);
+      }
+    }
   }
 
   _fail(err) {
+    this.#closed = true;
     this.#off();
     this.#forget();
-    this.status = { state: "closed", error: err.message, cursor: 0 };
-    for (const fn of this.#listeners) fn(this.status);
+    this.#gone();
+    this.#set({ state: "closed", error: err.message, code: err.code, cursor: this.status.cursor });
   }
 
   /** Calls fn with every status change; returns a function that stops it. */
   onStatus(fn) {
+    if (typeof fn !== "function") throw new FactlogError("INVALID_ARGUMENT", `onStatus: pass a function, not ${check.describe(fn)}`);
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
   }
 
-  /** Ends the link. */
+  /** Ends the link (in a browser: this tab's share of it). */
   async close() {
     if (this.#closed) return;
     this.#closed = true;
     await this._started;
     this.#off();
-    await this.#e.call("disconnect", { link: this.#key }).catch(() => {});
+    await this.#port.call("disconnect", { link: this.#key }).catch(() => {});
     this.#forget();
-    this.status = { ...this.status, state: "closed" };
-    for (const fn of this.#listeners) fn(this.status);
+    this.#gone();
+    this.#set({ ...this.status, state: "closed" });
+  }
+}
+
+class Registers extends Handle {
+  /** Writes a column of a row; returns the register { id, column, value, clock }. */
+  async set(id, column, ...value) {
+    const v = value.length ? check.jsonValue(value[0], "set") : null;
+    return this._call("registers.set", { id: check.item(id, "set"), column: check.text(column, "set", "column"), value: v });
+  }
+
+  /** The rows as objects: { id, ...columns }. */
+  async rows() {
+    return rows(await this._call("registers.rows"));
+  }
+
+  /** Every register: [{ id, column, value, clock }], by row and column. */
+  state() {
+    return this._call("registers.state");
+  }
+
+  /** The whole state, to merge into another replica. */
+  exportState() {
+    return this._call("registers.export");
+  }
+
+  /** Merges another replica's state; returns { changed }. */
+  async merge(state) {
+    return this._call("registers.merge", {}, { bytes: check.bytes(state, "merge") });
   }
 }

@@ -1,14 +1,18 @@
 // runtime.js starts factlog.wasm in Go's WebAssembly runtime (Go's own
-// wasm_exec.js, bundled in by the build) and returns its call function.
-// It runs in the Worker in browsers and in-process in Node. The Go side of
-// this protocol is wasm/js/main_js.go and wasm/jsapi.
+// wasm_exec.js, bundled in by the build). It runs in the Worker in
+// browsers and in-process in Node. The Go side of this protocol is
+// wasm/js/main_js.go and wasm/jsapi.
 import "go:wasm_exec";
 
 /**
  * @param {WebAssembly.Module} module
  * @param {(kind: string, key: number, json: string) => void} notify
  * @param {(key: number) => unknown} webSocket the WebSocket constructor for a link
- * @returns {Promise<{call: (method: string, args: string, bytes?: Uint8Array) => Promise<[string, Uint8Array|null]>}>}
+ * @returns {Promise<{
+ *   call: (method: string, args: string, bytes: Uint8Array|undefined, id: number) => Promise<[string, Uint8Array|null]>,
+ *   cancel: (id: number) => void,
+ *   exited: Promise<void>,
+ * }>} exited settles when the Go program ends (it never should).
  */
 export async function start(module, notify, webSocket) {
   const go = new globalThis.Go();
@@ -19,7 +23,7 @@ export async function start(module, notify, webSocket) {
     globalThis.__factlogBoot = boot;
   });
   const instance = await WebAssembly.instantiate(module, go.importObject);
-  const exited = go.run(instance);
+  const exited = go.run(instance).then(() => {});
   const api = await Promise.race([
     booted,
     exited.then(() => {
@@ -27,5 +31,5 @@ export async function start(module, notify, webSocket) {
     }),
   ]);
   delete globalThis.__factlogBoot;
-  return api;
+  return { call: api.call, cancel: api.cancel, exited };
 }

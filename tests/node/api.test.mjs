@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { open, openRegisters } from "factlog";
+import { open, openRegisters, FactlogError } from "factlog";
 
 const schema = `CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT NOT NULL DEFAULT '', completed INTEGER NOT NULL DEFAULT 0)`;
 const materializers = {
@@ -18,6 +18,7 @@ const todo = { schema, materializers };
 
 async function rejects(promise, code, match) {
   await assert.rejects(promise, (err) => {
+    assert.ok(err instanceof FactlogError, `${err} is not a FactlogError`);
     assert.equal(err.name, "FactlogError");
     assert.equal(err.code, code, err.message);
     if (match) assert.match(err.message, match);
@@ -49,7 +50,7 @@ test("append, query, events, heads, version vector", async () => {
 });
 
 test("values round-trip as JSON", async () => {
-  const db = await open();
+  const db = await open({ materializers: { set: "" } }); // "": a type that changes no state
   const values = [null, true, false, 0, -1.5, 1e21, "é ✓ 🙂", "", [], [1, [2, { a: null }]], { b: 1, a: { c: "x" } }];
   for (const v of values) {
     const e = await db.append("v", "set", v);
@@ -62,8 +63,8 @@ test("values round-trip as JSON", async () => {
 
 test("errors carry stable codes", async () => {
   const db = await open(todo);
-  await rejects(db.append("1", "", 1), "INVALID_EVENT", /type is empty/);
-  await rejects(db.append("1", "x", "x".repeat(70000)), "INVALID_EVENT", /at most 65536/);
+  await rejects(db.append("1", "", 1), "INVALID_ARGUMENT", /type is "": pass a non-empty string/);
+  await rejects(db.append("1", "set_content", "x".repeat(70000)), "INVALID_EVENT", /at most 65536/);
   await rejects(db.query("SELEC 1"), "SQL", /syntax error/);
   await rejects(db.query("DELETE FROM todo"), "SQL", /append/);
   await rejects(db.query("DELETE FROM event"), "SQL", /belongs to factlog/);
@@ -71,7 +72,7 @@ test("errors carry stable codes", async () => {
   await rejects(db.import(new Uint8Array([1, 2, 3])), "INVALID_BATCH");
   await rejects(db.import("not bytes"), "INVALID_ARGUMENT");
   await db.append("1", "create", "a");
-  await rejects(db.append("2", "create", "b").then(() => db.appendMany([{ item: "3", type: "create", value: "c" }, { item: "3", type: "", value: 1 }])), "INVALID_EVENT");
+  await rejects(db.append("2", "create", "b").then(() => db.appendMany([{ item: "3", type: "create", value: "c" }, { item: "3", type: "set_content", value: "x".repeat(70000) }])), "INVALID_EVENT");
   assert.deepEqual((await db.query("SELECT id FROM todo ORDER BY id")).map((r) => r.id), ["1", "2"], "a failed appendMany stores nothing");
   await rejects(open({ schema: "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT)" }), "SCHEMA", /AUTOINCREMENT/);
   await db.close();

@@ -28,6 +28,7 @@ func main() {
 		Notify: func(kind string, id int, json []byte) {
 			jsvalue.Call(boot, "notify", kind, id, string(json))
 		},
+		Context: yieldingContext,
 		Dial: func(key int) link.Dial {
 			return link.WebSocketDial(func() js.Value {
 				ws, _ := jsvalue.Call(boot, "webSocket", key)

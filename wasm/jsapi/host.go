@@ -43,6 +43,10 @@ type Host struct {
 	// Dial, if set, returns how the link with the given key connects
 	// (nil: link.DialWebSocket).
 	Dial func(key int) link.Dial
+	// Context, if set, wraps the context of each call; the js/wasm build
+	// uses it to let JavaScript's event loop run during a long call, so
+	// that the call's cancellation can arrive at all.
+	Context func(context.Context) context.Context
 
 	mu        gosync.Mutex
 	next      int
@@ -131,6 +135,9 @@ func (h *Host) Call(ctx context.Context, id int, method string, args, data []byt
 			h.mu.Unlock()
 			cancel()
 		}()
+	}
+	if h.Context != nil {
+		ctx = h.Context(ctx)
 	}
 	defer func() {
 		if p := recover(); p != nil {

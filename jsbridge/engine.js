@@ -1,0 +1,233 @@
+// engine.js runs factlog.wasm — one engine per process or page, shared by
+// every store it opens: in-process in Node, in a dedicated Worker
+// (worker.js) in browsers. An engine makes calls, cancels them when their
+// AbortSignal fires, routes the Go side's notifications to listeners by
+// (kind, key), and when it dies — the Worker killed or crashed, the Go
+// program ended — rejects every pending call with UNAVAILABLE and tells
+// its listeners, so that no call ever hangs on a dead engine.
+import { FactlogError, toError } from "./errors.js";
+
+export const isNode = typeof process === "object" && !!(process.versions && process.versions.node) && typeof window === "undefined";
+
+let current;
+
+/** engine returns the running engine, starting one if there is none or the last one died. */
+export function engine() {
+  current ??= start().catch((err) => {
+    current = undefined;
+    throw err;
+  });
+  return current.then((e) => {
+    if (!e.dead) return e;
+    current = undefined;
+    return engine();
+  });
+}
+
+async function start() {
+  return isNode ? nodeEngine() : workerEngine();
+}
+
+/** aborted is the rejection of a call whose signal fired before it started. */
+export const aborted = (method) => new FactlogError("ABORTED", `${method} was aborted`);
+
+class Engine {
+  #send;
+  #cancel;
+  #pending = new Map(); // call id → { resolve, reject }
+  #listeners = new Map(); // "kind:key" → fn
+  #deaths = new Set();
+  #calls = 0;
+  #keys = 0;
+  /** Why the engine died, or null while it runs. */
+  dead = null;
+
+  /**
+   * @param {(id: number, method: string, args: string, bytes?: Uint8Array) => void} send
+   * @param {(id: number) => void} cancel
+   */
+  constructor(send, cancel) {
+    this.#send = send;
+    this.#cancel = cancel;
+  }
+
+  /** key returns a notification key no other watch, link or progress of this engine has. */
+  key() {
+    return ++this.#keys;
+  }
+
+  /**
+   * call runs a method; it resolves with { result, bytes } or rejects with a FactlogError.
+   * @param {string} method
+   * @param {object} args
+   * @param {{ bytes?: Uint8Array, signal?: AbortSignal | null }} [opts]
+   */
+  call(method, args, { bytes, signal } = {}) {
+    if (this.dead) return Promise.reject(this.dead);
+    if (signal && signal.aborted) return Promise.reject(aborted(method));
+    const id = ++this.#calls;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.#cancel(id);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const done = () => {
+        this.#pending.delete(id);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      this.#pending.set(id, {
+        resolve: (v) => (done(), resolve(v)),
+        reject: (e) => (done(), reject(e)),
+      });
+      try {
+        this.#send(id, method, JSON.stringify(args), bytes);
+      } catch (err) {
+        this._die(err);
+      }
+    });
+  }
+
+  /** _settle is the transport's answer to call id. */
+  _settle(id, error, json, bytes) {
+    const p = this.#pending.get(id);
+    if (!p) return;
+    if (error) p.reject(toError(error));
+    else p.resolve({ result: JSON.parse(json), bytes: bytes ?? null });
+  }
+
+  /** on listens to the notifications of one key; it returns the function that stops listening. */
+  on(kind, key, fn) {
+    const k = kind + ":" + key;
+    this.#listeners.set(k, fn);
+    return () => this.#listeners.get(k) === fn && this.#listeners.delete(k);
+  }
+
+  /** _notify delivers a notification; a listener that throws is reported, never propagated into Go. */
+  _notify(kind, key, json) {
+    const fn = this.#listeners.get(kind + ":" + key);
+    if (!fn) return;
+    try {
+      fn(JSON.parse(json));
+    } catch (err) {
+      console.error(`factlog: a ${kind} callback threw:`, err);
+    }
+  }
+
+  /** onDeath calls fn(error) if the engine dies; it returns the function that stops it. */
+  onDeath(fn) {
+    this.#deaths.add(fn);
+    return () => this.#deaths.delete(fn);
+  }
+
+  /** _die rejects every pending call and every later one with UNAVAILABLE. */
+  _die(cause) {
+    if (this.dead) return;
+    this.dead = new FactlogError(
+      "UNAVAILABLE",
+      `factlog's engine stopped (${(cause && cause.message) || cause}); open the store again`,
+      { cause },
+    );
+    for (const p of [...this.#pending.values()]) p.reject(this.dead);
+    for (const fn of [...this.#deaths]) {
+      try {
+        fn(this.dead);
+      } catch (err) {
+        console.error("factlog:", err);
+      }
+    }
+  }
+
+  /** webSocket is set by the Node engine: it chooses the WebSocket a link uses. */
+  webSocket() {
+    return () => {};
+  }
+}
+
+async function nodeEngine() {
+  const fs = (await import("node:fs")).default;
+  // Go's runtime (wasm_exec.js) reaches the file system through
+  // globalThis.fs; factlog's own VFS uses its synchronous calls.
+  globalThis.fs ??= fs;
+  // V8's optimizing tier compiles SQLite's very large functions for
+  // seconds while the baseline code runs: for the small transactions of
+  // an application, the baseline compiler alone is faster throughout
+  // (BENCHMARKS.md). FACTLOG_V8_FLAGS chooses other flags ("" keeps V8's
+  // defaults).
+  const flags = process.env.FACTLOG_V8_FLAGS ?? "--liftoff-only";
+  if (flags) (await import("node:v8")).default.setFlagsFromString(flags);
+  // Node 20 has no global WebSocket; the ws package is one, found beside
+  // the application, unless connect is given another.
+  const require = (await import("node:module")).createRequire(import.meta.url);
+  const sockets = new Map(); // link key → WebSocket constructor
+  const { start } = await import("./runtime.js");
+  const module = await WebAssembly.compile(fs.readFileSync(new URL("./factlog.wasm", import.meta.url)));
+  let e;
+  const api = await start(module, (kind, key, json) => e._notify(kind, key, json), (key) => sockets.get(key));
+  e = new Engine(
+    (id, method, args, bytes) => {
+      api.call(method, args, bytes, id).then(
+        ([json, out]) => e._settle(id, null, json, out),
+        (err) => (err && typeof err.code === "string" ? e._settle(id, err) : e._die(err)),
+      );
+    },
+    (id) => api.cancel(id),
+  );
+  api.exited.then(() => e._die(new Error("the Go program ended")));
+  e.webSocket = (key, given) => {
+    let ws = given ?? globalThis.WebSocket;
+    if (!ws) {
+      try {
+        ws = require("ws").WebSocket;
+      } catch {}
+    }
+    if (typeof ws !== "function") {
+      throw new FactlogError("UNSUPPORTED", "connect needs a WebSocket: Node 20 has none; install the ws package (npm install ws) or pass connect(url, { WebSocket })");
+    }
+    sockets.set(key, ws);
+    return () => sockets.delete(key);
+  };
+  return e;
+}
+
+async function workerEngine() {
+  const wasmURL = new URL("./factlog.wasm", import.meta.url);
+  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "factlog" });
+  let e;
+  let started;
+  const ready = new Promise((resolve, reject) => (started = { resolve, reject }));
+  worker.onmessage = ({ data }) => {
+    if ("ready" in data) {
+      data.ready ? started.resolve() : started.reject(toError(data.error));
+    } else if (data.console) {
+      console[data.console]("factlog worker:", data.text);
+    } else if (data.notify) {
+      e._notify(data.notify, data.id, data.json);
+    } else if (data.exited) {
+      e._die(new Error("the Go program ended"));
+    } else {
+      e._settle(data.id, data.error, data.result, data.bytes);
+    }
+  };
+  worker.onerror = (ev) => {
+    const err = new Error("factlog's Worker failed: " + (ev.message || "an error"));
+    started.reject(toError({ code: "UNAVAILABLE", message: err.message }));
+    e?._die(err);
+  };
+  e = new Engine(
+    (id, method, args, bytes) => worker.postMessage({ id, method, args, bytes }, bytes ? [bytes.buffer] : []),
+    (id) => worker.postMessage({ cancel: id }),
+  );
+  let module;
+  try {
+    module = await WebAssembly.compileStreaming(fetch(wasmURL));
+  } catch {
+    // A server that does not send application/wasm still works, slower.
+    module = await WebAssembly.compile(await (await fetch(wasmURL)).arrayBuffer());
+  }
+  // The Worker holds this lock while it lives; the page's request for it
+  // is granted when the Worker dies, however it dies (a crash, an
+  // out-of-memory kill, self.close()), which no event reports reliably.
+  const lock = navigator.locks ? `factlog-worker:${crypto.randomUUID()}` : undefined;
+  worker.postMessage({ module, lock });
+  await ready;
+  if (lock) navigator.locks.request(lock, () => e._die(new Error("the Worker stopped")));
+  return e;
+}

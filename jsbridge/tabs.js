@@ -1,0 +1,642 @@
+// tabs.js: one store, many tabs. Every tab of an origin that opens the
+// same named store joins one coordinator per store name:
+//
+//   - Leader election by a Web Lock ("factlog:<name>"): the tab holding it
+//     runs the store in its Worker (which keeps the OPFS access handle);
+//     every other tab queues for the lock and is a follower meanwhile.
+//   - Followers send their calls to the leader over a BroadcastChannel and
+//     get the same results, errors and codes; the leader runs them in its
+//     engine as it runs its own tab's.
+//   - Watches live in the leader's engine, one per watch of any tab, and
+//     their rows go to the tab that asked.
+//   - Links are shared: one per (relay URL, token), run by the leader,
+//     with its status sent to every tab that connected.
+//   - Handoff: when the leader closes, crashes or is discarded, its lock is
+//     released, the next tab in the queue opens the store and announces
+//     itself, and every tab sends it again what the old leader had not
+//     answered, and its watches and links. Appends carry a request key
+//     that makes the retry idempotent (wasm/jsapi/requests.go): an append
+//     is applied once, and an acknowledged one is never lost.
+//
+// Each tab holds a Web Lock of its own ("factlog-tab:<id>") while it
+// lives; the leader queues for the locks of its followers, and so learns
+// when one goes away without saying so, and drops its watches and links.
+//
+// Messages on the channel "factlog:<name>" carry {t, from, to}: hello (who
+// leads?), leader (I do), call {id, method, args, bytes}, cancel {id},
+// reply {id, result, bytes} or {id, error}, notify {kind, key, value},
+// interpretation {schema, materializers} (after a reinterpret), leave.
+import { FactlogError, toError } from "./errors.js";
+import { engine, aborted } from "./engine.js";
+
+/** shareable reports whether a named store can be shared between tabs here. */
+export function shareable(name) {
+  return (
+    name !== ":memory:" &&
+    typeof navigator === "object" &&
+    !!navigator.locks &&
+    typeof BroadcastChannel === "function" &&
+    !!(navigator.storage && navigator.storage.getDirectory)
+  );
+}
+
+const tab = typeof crypto === "object" && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2);
+let tabLock;
+
+/** holdTabLock takes this tab's lifetime lock, once. */
+function holdTabLock() {
+  tabLock ??= new Promise((held) => navigator.locks.request(`factlog-tab:${tab}`, () => (held(), new Promise(() => {}))));
+  return tabLock;
+}
+
+const coordinators = new Map(); // lock name → Coordinator
+
+/**
+ * join opens a store (or a table of registers) shared with the other tabs,
+ * and returns the port the Database talks through.
+ * @param {{ open: string, close: string, handle: string }} kind the methods that open and close it, and the handle's argument
+ * @param {string} name
+ * @param {object} args the open call's arguments (name, interpretation…)
+ * @param {{ onProgress?: Function, signal?: AbortSignal | null }} opts
+ */
+export async function join(kind, name, args, { onProgress, signal } = {}) {
+  await holdTabLock();
+  const lock = `factlog:${name}`;
+  let c = coordinators.get(lock);
+  if (!c || c.closed) {
+    c = new Coordinator(lock, kind, args);
+    coordinators.set(lock, c);
+  }
+  return c.attach(args, onProgress, signal);
+}
+
+/** sameInterpretation compares the interpretation parts of two open calls. */
+const fingerprint = (a) => JSON.stringify([a.schema ?? "", Object.entries(a.materializers ?? {}).sort(), a.table ?? "", a.columns ?? []]);
+
+class Coordinator {
+  closed = false;
+  role = "follower";
+  leader = null; // the leader's tab id
+  #lock;
+  #kind;
+  #args; // the open call's arguments, kept current (reinterpret changes them)
+  #channel;
+  #users = new Set(); // the ports of this tab on this store
+  #calls = 0;
+  #inflight = new Map(); // call id → { msg, resolve, reject, signal }
+  #sticky = new Map(); // "kind:key" → the call that registered a watch or link, resent to a new leader
+  #listeners = new Map(); // "kind:key" → fn, this tab's notifications
+  #release; // resolves the election lock's callback (when leader)
+  #queued = new AbortController(); // the election lock request
+  #service = null; // when leader
+  #opened = null; // { peer, persisted, warning }
+  #dead = null; // why this tab can no longer reach the store
+
+  constructor(lock, kind, args) {
+    this.#lock = lock;
+    this.#kind = kind;
+    this.#args = args;
+    this.#channel = new BroadcastChannel(lock);
+    this.#channel.onmessage = ({ data }) => this.#receive(data);
+    // Queue for the lock: granted now if no tab holds it, else when the
+    // leader goes away.
+    navigator.locks
+      .request(lock, { signal: this.#queued.signal }, () => this.#lead())
+      .catch(() => {}); // aborted when this tab closes the store
+    this.#channel.postMessage({ t: "hello", from: tab });
+  }
+
+  /** attach is one open() of this tab: it waits for a leader and joins. */
+  async attach(args, onProgress, signal) {
+    if (this.#dead) throw this.#dead;
+    if (fingerprint(args) !== fingerprint(this.#args)) {
+      throw new FactlogError("LOCKED", `store "${args.name}" is open in this page with a different schema or materializers; close it first`);
+    }
+    const port = new Port(this, onProgress);
+    this.#users.add(port);
+    try {
+      const { result } = await this.call("join", args, { signal });
+      this.#opened = result;
+      return port;
+    } catch (err) {
+      this.#users.delete(port);
+      port.stop();
+      if (this.#users.size === 0) await this.#shutdown();
+      throw err;
+    }
+  }
+
+  get opened() {
+    return this.#opened;
+  }
+
+  /** args are the open call's arguments, with the current interpretation. */
+  get args() {
+    return this.#args;
+  }
+
+  key() {
+    return ++keys;
+  }
+
+  /** on listens to this tab's notifications of one key. */
+  on(kind, key, fn) {
+    const k = kind + ":" + key;
+    this.#listeners.set(k, fn);
+    return () => this.#listeners.get(k) === fn && this.#listeners.delete(k);
+  }
+
+  #deliver(kind, key, value) {
+    const fn = this.#listeners.get(kind + ":" + key);
+    if (!fn) return;
+    try {
+      fn(value);
+    } catch (err) {
+      console.error(`factlog: a ${kind} callback threw:`, err);
+    }
+  }
+
+  /**
+   * call sends a call to the leader (itself, when this tab leads), and
+   * sends it again to the next leader if this one goes away first.
+   */
+  call(method, args, { bytes, signal } = {}) {
+    if (this.#dead) return Promise.reject(this.#dead);
+    if (signal && signal.aborted) return Promise.reject(aborted(method));
+    const id = ++this.#calls;
+    if (method === "append") args = { ...args, request: `${tab}:${id}` }; // idempotent across leaders
+    const msg = { t: "call", from: tab, id, method, args, bytes };
+    const sticky = stickyKey(method, args);
+    if (sticky) this.#sticky.set(sticky, msg);
+    for (const k of unsticks(method, args)) this.#sticky.delete(k);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.#cancel(id);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const done = () => {
+        this.#inflight.delete(id);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      this.#inflight.set(id, { msg, resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)) });
+      this.#send(msg);
+    });
+  }
+
+  #send(msg) {
+    if (this.role === "leader") {
+      this.#service.handle(tab, msg);
+    } else if (this.leader) {
+      this.#channel.postMessage({ ...msg, to: this.leader });
+    } // else: sent when a leader announces itself
+  }
+
+  #cancel(id) {
+    const c = this.#inflight.get(id);
+    if (!c) return;
+    if (this.role === "leader") this.#service.cancel(tab, id);
+    else if (this.leader) this.#channel.postMessage({ t: "cancel", from: tab, to: this.leader, id });
+    else c.reject(aborted(c.msg.method)); // nobody runs it yet
+  }
+
+  #answer(id, error, result, bytes) {
+    const c = this.#inflight.get(id);
+    if (!c) return;
+    if (error) c.reject(toError(error));
+    else c.resolve({ result, bytes: bytes ?? null });
+  }
+
+  /** #resend sends a new leader what the last one did not answer, and re-registers watches and links. */
+  #resend() {
+    const pending = new Set([...this.#inflight.values()].map((c) => c.msg));
+    for (const msg of pending) this.#send(msg);
+    for (const msg of this.#sticky.values()) if (!pending.has(msg)) this.#send({ ...msg, id: ++this.#calls });
+  }
+
+  #receive(m) {
+    if (this.closed || (m.to && m.to !== tab)) return;
+    switch (m.t) {
+      case "hello":
+        if (this.role === "leader") this.#channel.postMessage({ t: "leader", from: tab });
+        break;
+      case "leader":
+        if (m.from !== this.leader && this.role !== "leader") {
+          this.leader = m.from;
+          this.#resend();
+          this.#roleChanged();
+        }
+        break;
+      case "call":
+        if (this.role === "leader") this.#service.handle(m.from, m);
+        break; // a leader that is closing does not answer: the caller resends to the next
+      case "cancel":
+        if (this.role === "leader") this.#service.cancel(m.from, m.id);
+        break;
+      case "reply":
+        this.#answer(m.id, m.error, m.result, m.bytes);
+        break;
+      case "notify":
+        this.#deliver(m.kind, m.key, m.value);
+        break;
+      case "interpretation":
+        this.#args = { ...this.#args, schema: m.schema, materializers: m.materializers };
+        break;
+      case "leave":
+        if (this.role === "leader") this.#service.drop(m.from);
+        break;
+    }
+  }
+
+  /** #reply answers a call of tab from (this tab's own, or a follower's). */
+  reply(from, msg) {
+    if (from === tab) this.#answer(msg.id, msg.error, msg.result, msg.bytes);
+    else this.#channel.postMessage({ t: "reply", to: from, ...msg });
+  }
+
+  /** notify sends a notification to a tab. */
+  notify(to, kind, key, value) {
+    if (to === tab) this.#deliver(kind, key, value);
+    else this.#channel.postMessage({ t: "notify", to, kind, key, value });
+  }
+
+  /** interpretationChanged tells every tab the store now reads its log another way. */
+  interpretationChanged(schema, materializers) {
+    this.#args = { ...this.#args, schema, materializers };
+    this.#channel.postMessage({ t: "interpretation", from: tab, schema, materializers });
+  }
+
+  /** #lead runs while this tab holds the lock: it opens the store and serves every tab. */
+  async #lead() {
+    if (this.closed) return;
+    const held = new Promise((release) => (this.#release = release));
+    let e, handle, opened;
+    try {
+      ({ e, handle, opened } = await openRetrying(this.#kind, this.#args, () => this.closed, (p) => {
+        for (const port of this.#users) port.progress(p);
+      }));
+    } catch (err) {
+      // This tab cannot run the store: what waits here fails with why,
+      // and the lock goes to the next tab.
+      this.#dead = toError(err);
+      for (const c of [...this.#inflight.values()]) c.reject(this.#dead);
+      for (const p of this.#users) p.died(this.#dead);
+      this.#shutdown();
+      return;
+    }
+    if (this.closed) {
+      await e.call(this.#kind.close, { [this.#kind.handle]: handle }).catch(() => {});
+      return;
+    }
+    this.#service = new Service(this, e, this.#kind, handle, opened);
+    this.role = "leader";
+    this.leader = tab;
+    e.onDeath(() => this.#engineDied());
+    this.#channel.postMessage({ t: "leader", from: tab });
+    this.#resend();
+    this.#roleChanged();
+    await held;
+  }
+
+  /**
+   * #engineDied: the leader's Worker stopped. This tab gives up the lead
+   * (another tab, or this one with a new Worker, takes it) and sends its
+   * calls again to whoever leads next.
+   */
+  #engineDied() {
+    if (this.role !== "leader") return;
+    this.#service.stop();
+    this.#service = null;
+    this.role = "follower";
+    this.leader = null;
+    this.#release();
+    this.#queued = new AbortController();
+    navigator.locks.request(this.#lock, { signal: this.#queued.signal }, () => this.#lead()).catch(() => {});
+    this.#roleChanged();
+  }
+
+  #roleChanged() {
+    for (const p of this.#users) p.roleChanged(this.role);
+  }
+
+  /** detach ends one open() of this tab. */
+  async detach(port) {
+    this.#users.delete(port);
+    for (const k of port.keys) this.#sticky.delete(k);
+    if (this.#users.size === 0) await this.#shutdown();
+  }
+
+  async #shutdown() {
+    if (this.closed) return;
+    this.closed = true;
+    coordinators.delete(this.#lock);
+    this.#queued.abort();
+    if (this.role === "leader") {
+      // In-flight calls finish and are answered; new ones wait for the
+      // next leader. Then the store closes, and the lock goes.
+      await this.#service.close();
+      this.#release();
+    } else if (this.leader) {
+      this.#channel.postMessage({ t: "leave", from: tab, to: this.leader });
+    }
+    this.#dead ??= new FactlogError("CLOSED", "the store is closed");
+    for (const c of [...this.#inflight.values()]) c.reject(this.#dead);
+    this.#channel.close();
+  }
+}
+
+let keys = 0; // notification keys of this tab
+
+/** stickyKey names a call that registers something a new leader must know: a watch or a link. */
+function stickyKey(method, args) {
+  if (method === "watch") return "watch:" + args.watch;
+  if (method === "connect") return "link:" + args.link;
+  return null;
+}
+
+function unsticks(method, args) {
+  if (method === "unwatch") return ["watch:" + args.watch];
+  if (method === "disconnect") return ["link:" + args.link];
+  return [];
+}
+
+/**
+ * openRetrying opens the store in this tab's engine. Right after a
+ * handoff the old leader's Worker may still hold the file (OPFS grants one
+ * access handle per file): LOCKED is retried, with backoff, for a minute.
+ */
+async function openRetrying(kind, args, gaveUp, onProgress) {
+  let wait = 20;
+  const end = Date.now() + 60000;
+  for (;;) {
+    const e = await engine();
+    const key = e.key();
+    const off = e.on("progress", key, onProgress);
+    try {
+      const { result } = await e.call(kind.open, { ...args, progress: key });
+      const { [kind.handle]: handle, ...opened } = result;
+      return { e, handle, opened };
+    } catch (err) {
+      if (err.code !== "LOCKED" || Date.now() > end || gaveUp()) throw err;
+    } finally {
+      off();
+    }
+    await new Promise((r) => setTimeout(r, wait));
+    wait = Math.min(wait * 2, 500);
+  }
+}
+
+/**
+ * Service is the leader's side: it runs the calls of every tab on the
+ * store in this tab's engine, with the store's handle, and keeps what each
+ * tab registered.
+ */
+class Service {
+  #c;
+  #e;
+  #kind;
+  #handle;
+  #running = new Map(); // "tab:id" → AbortController
+  #watches = new Map(); // "tab:key" → { key: engine key, off }
+  #links = new Map(); // url + token → { key, off, status, subs: Map "tab:key" → { tab, key } }
+  #tabs = new Map(); // follower tab → AbortController of its lifetime lock request
+  #opened; // what the store's open said: { peer, persisted, warning }
+  #stopped = false;
+
+  constructor(c, e, kind, handle, opened) {
+    this.#c = c;
+    this.#e = e;
+    this.#kind = kind;
+    this.#handle = handle;
+    this.#opened = opened;
+  }
+
+  cancel(from, id) {
+    this.#running.get(from + ":" + id)?.abort();
+  }
+
+  handle(from, msg) {
+    if (this.#stopped) return; // the next leader answers
+    const run = new AbortController();
+    const k = from + ":" + msg.id;
+    this.#running.set(k, run);
+    if (from !== tab) this.#watchTab(from);
+    this.#run(from, msg, run.signal).then(
+      ({ result, bytes }) => ({ id: msg.id, result, bytes }),
+      (err) => ({ id: msg.id, error: { code: err.code || "INTERNAL", message: err.message } }),
+    ).then((reply) => {
+      this.#running.delete(k);
+      // An engine that died does not answer: the call goes to the next leader.
+      if (reply.error && reply.error.code === "UNAVAILABLE" && this.#e.dead) return;
+      this.#c.reply(from, reply);
+    });
+  }
+
+  async #run(from, { method, args, bytes }, signal) {
+    const e = this.#e;
+    const h = { [this.#kind.handle]: this.#handle };
+    switch (method) {
+      case "join":
+        // Two interpretations of one store in two tabs would rebuild it
+        // back and forth: an application updated in one tab only.
+        if (fingerprint(args) !== fingerprint(this.#c.args)) {
+          throw new FactlogError("LOCKED", `store "${args.name}" is open in another tab with a different schema or materializers (another version of the application?); reload or close that tab`);
+        }
+        return { result: this.#opened };
+      case "watch": {
+        const key = e.key();
+        const off = e.on("watch", key, (v) => this.#c.notify(from, "watch", args.watch, v));
+        this.#watches.get(from + ":" + args.watch)?.off();
+        this.#watches.set(from + ":" + args.watch, { key, off });
+        try {
+          await e.call("watch", { ...args, ...h, watch: key });
+        } catch (err) {
+          off();
+          this.#watches.delete(from + ":" + args.watch);
+          throw err;
+        }
+        return { result: { watch: args.watch } };
+      }
+      case "unwatch": {
+        const w = this.#watches.get(from + ":" + args.watch);
+        if (w) {
+          this.#watches.delete(from + ":" + args.watch);
+          w.off();
+          await e.call("unwatch", { watch: w.key });
+        }
+        return { result: null };
+      }
+      case "connect":
+        return this.#connect(from, args);
+      case "disconnect":
+        await this.#disconnect(from + ":" + args.link);
+        return { result: null };
+      case "reinterpret": {
+        const key = e.key();
+        const off = args.progress ? e.on("progress", key, (v) => this.#c.notify(from, "progress", args.progress, v)) : () => {};
+        try {
+          const out = await e.call(method, { ...args, ...h, progress: args.progress ? key : 0 }, { signal });
+          this.#c.interpretationChanged(args.schema, args.materializers);
+          return out;
+        } finally {
+          off();
+        }
+      }
+      default:
+        return e.call(method, { ...args, ...h }, { bytes, signal });
+    }
+  }
+
+  async #connect(from, args) {
+    const id = args.url + "\n" + args.token;
+    let l = this.#links.get(id);
+    if (!l) {
+      const key = this.#e.key();
+      l = { key, status: { state: "connecting", cursor: 0 }, subs: new Map() };
+      l.off = this.#e.on("link", key, (st) => {
+        l.status = st;
+        for (const s of l.subs.values()) this.#c.notify(s.tab, "link", s.key, st);
+      });
+      this.#links.set(id, l);
+      try {
+        await this.#e.call("connect", { ...args, [this.#kind.handle]: this.#handle, link: key });
+      } catch (err) {
+        l.off();
+        this.#links.delete(id);
+        throw err;
+      }
+    }
+    l.subs.set(from + ":" + args.link, { tab: from, key: args.link });
+    this.#c.notify(from, "link", args.link, l.status);
+    return { result: { link: args.link } };
+  }
+
+  async #disconnect(sub) {
+    for (const [id, l] of this.#links) {
+      if (!l.subs.delete(sub) || l.subs.size > 0) continue;
+      this.#links.delete(id);
+      l.off();
+      await this.#e.call("disconnect", { link: l.key }).catch(() => {});
+    }
+  }
+
+  /** #watchTab learns when a follower tab goes away without saying so. */
+  #watchTab(other) {
+    if (this.#tabs.has(other)) return;
+    const gone = new AbortController();
+    this.#tabs.set(other, gone);
+    navigator.locks
+      .request(`factlog-tab:${other}`, { signal: gone.signal }, () => this.drop(other))
+      .catch(() => {});
+  }
+
+  /** drop forgets a tab's watches and links (it left, or died). */
+  drop(other) {
+    this.#tabs.get(other)?.abort();
+    this.#tabs.delete(other);
+    for (const [k, w] of this.#watches) {
+      if (!k.startsWith(other + ":")) continue;
+      this.#watches.delete(k);
+      w.off();
+      this.#e.call("unwatch", { watch: w.key }).catch(() => {});
+    }
+    for (const l of [...this.#links.values()]) for (const sub of [...l.subs.keys()]) if (sub.startsWith(other + ":")) this.#disconnect(sub);
+  }
+
+  /** stop: the engine died; nothing more is answered here. */
+  stop() {
+    this.#stopped = true;
+    for (const t of this.#tabs.values()) t.abort();
+  }
+
+  /** close finishes the running calls, then closes the links and the store. */
+  async close() {
+    this.#stopped = true;
+    for (const t of this.#tabs.values()) t.abort();
+    while (this.#running.size) await new Promise((r) => setTimeout(r, 5));
+    for (const l of this.#links.values()) {
+      l.off();
+      await this.#e.call("disconnect", { link: l.key }).catch(() => {});
+    }
+    for (const w of this.#watches.values()) w.off();
+    await this.#e.call(this.#kind.close, { [this.#kind.handle]: this.#handle }).catch(() => {});
+  }
+}
+
+/** Port is one open() of a shared store, as a Database sees it (factlog.js has the same for a store of this tab only). */
+class Port {
+  #c;
+  #onProgress;
+  #offProgress;
+  #onRole = new Set();
+  #onDeath = new Set();
+  keys = new Set(); // sticky keys this port registered
+  /** progressKey is where reinterpret's progress comes. */
+  progressKey;
+
+  constructor(c, onProgress) {
+    this.#c = c;
+    this.#onProgress = onProgress;
+    this.progressKey = c.key();
+    this.#offProgress = c.on("progress", this.progressKey, (p) => this.progress(p));
+  }
+
+  /** progress reports a rebuild's progress. */
+  progress(p) {
+    if (this.#onProgress) this.#onProgress(p.done, p.total);
+  }
+
+  setProgress(fn) {
+    this.#onProgress = fn;
+  }
+
+  get opened() {
+    return this.#c.opened;
+  }
+
+  get role() {
+    return this.#c.role;
+  }
+
+  onRole(fn) {
+    this.#onRole.add(fn);
+    return () => this.#onRole.delete(fn);
+  }
+
+  roleChanged(role) {
+    for (const fn of this.#onRole) fn(role);
+  }
+
+  onDeath(fn) {
+    this.#onDeath.add(fn);
+    return () => this.#onDeath.delete(fn);
+  }
+
+  died(err) {
+    for (const fn of this.#onDeath) fn(err);
+  }
+
+  key() {
+    return this.#c.key();
+  }
+
+  on(kind, key, fn) {
+    return this.#c.on(kind, key, fn);
+  }
+
+  call(method, args, opts) {
+    const k = stickyKey(method, args);
+    if (k) this.keys.add(k);
+    return this.#c.call(method, args, opts);
+  }
+
+  webSocket() {
+    return () => {}; // the leader's Worker has the browser's WebSocket
+  }
+
+  stop() {
+    this.#offProgress();
+  }
+
+  async close() {
+    this.stop();
+    await this.#c.detach(this);
+  }
+}
