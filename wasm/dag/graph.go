@@ -188,6 +188,22 @@ func (g *Graph) Last() (pos event.Position, ok bool, err error) {
 	return pos, ok, err
 }
 
+// ClockBack returns the clock of the n-th last event in replay order; ok is
+// false if the log holds fewer than n events.
+func (g *Graph) ClockBack(n int) (clock uint64, ok bool, err error) {
+	if n <= 0 {
+		return 0, false, nil
+	}
+	v, ok, err := g.c.Int64(`SELECT clock FROM event ORDER BY clock DESC, id DESC LIMIT 1 OFFSET ?`, n-1)
+	return uint64(v), ok, err
+}
+
+// CountFrom returns the number of stored events with a clock >= clock.
+func (g *Graph) CountFrom(clock uint64) (int, error) {
+	n, _, err := g.c.Int64(`SELECT count(*) FROM event WHERE clock >= ?`, clock)
+	return int(n), err
+}
+
 // Len returns the number of stored events.
 func (g *Graph) Len() (int, error) {
 	n, _, err := g.c.Int64(`SELECT count(*) FROM event`)

@@ -1,7 +1,6 @@
 package dag
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -9,10 +8,6 @@ import (
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/ncruces/go-sqlite3"
 )
-
-// ErrPendingFull rejects an import that would leave more events waiting
-// for their parents than PendingLimits allow.
-var ErrPendingFull = errors.New("pending set full")
 
 // PendingLimits bound the events that wait for missing parents. They are
 // local settings: they decide how long a replica waits, never which events
@@ -58,6 +53,9 @@ type Ingested struct {
 	// Duplicates counts the events of the batch already held (stored or
 	// pending).
 	Duplicates int
+	// Refused counts the events of the batch that would have waited, but
+	// did not fit the pending set; they are not kept.
+	Refused int
 	// Dropped are pending events from earlier calls that turned out
 	// invalid once their parents arrived; they are discarded without
 	// failing the batch that completed them, so one bad event cannot block
@@ -78,8 +76,6 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 	if err := g.expire(now.Add(-limits.MaxAge)); err != nil {
 		return nil, err
 	}
-	// Count the pending set as it grows, so that a flood of orphans is
-	// refused at the limit rather than after it was all written.
 	pending, err := g.Pending()
 	if err != nil {
 		return nil, err
@@ -89,7 +85,8 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
 	res := &Ingested{}
 	b := newBatch()
-	parked := map[event.ID]bool{}
+	parked := map[event.ID]bool{} // the batch's events still waiting
+	var order []event.ID          // the batch's events parked, in order
 	for i := range evs {
 		e := &evs[i]
 		held, err := g.held(e, pending.Events > 0)
@@ -105,17 +102,12 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 			return nil, err
 		}
 		if len(missing) > 0 {
-			size, err := g.park(e, missing, now)
-			if err != nil {
+			if _, err := g.park(e, missing, now); err != nil {
 				return nil, err
 			}
 			parked[e.ID] = true
+			order = append(order, e.ID)
 			pending.Events++
-			pending.Bytes += size
-			if pending.Events > limits.MaxEvents || pending.Bytes > limits.MaxBytes {
-				return nil, fmt.Errorf("%w: more than %d events (%d bytes) would wait for missing parents, such as %s; import their ancestors first",
-					ErrPendingFull, limits.MaxEvents, limits.MaxBytes, missing[0])
-			}
 			continue
 		}
 		if err := validate(e, parents); err != nil {
@@ -131,8 +123,42 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 			}
 		}
 	}
+	if len(order) > 0 {
+		if err := g.refuse(order, parked, limits, res); err != nil {
+			return nil, err
+		}
+	}
 	res.Pending = len(parked)
 	return res, g.flush(b)
+}
+
+// refuse holds the pending set to its limits once the batch is in: what
+// the batch completed makes room for what it left waiting, and the
+// batch's latest orphans that still do not fit are taken out again —
+// never its good events, never events that waited before it.
+func (g *Graph) refuse(order []event.ID, parked map[event.ID]bool, limits PendingLimits, res *Ingested) error {
+	st, err := g.Pending()
+	if err != nil {
+		return err
+	}
+	for i := len(order) - 1; i >= 0 && (st.Events > limits.MaxEvents || st.Bytes > limits.MaxBytes); i-- {
+		id := order[i]
+		if !parked[id] {
+			continue // completed by a later event of the batch
+		}
+		e, err := g.unpark(id)
+		if err != nil {
+			return err
+		}
+		if err := g.c.Exec(`DELETE FROM _factlog_pending_need WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("refuse %s: %w", id, err)
+		}
+		delete(parked, id)
+		res.Refused++
+		st.Events--
+		st.Bytes -= len(e.Encode())
+	}
+	return nil
 }
 
 // held reports whether e is stored or pending, and rejects an event that

@@ -1,49 +1,86 @@
 package replay
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/internal/db"
+	"github.com/ncruces/go-sqlite3"
 )
 
-// Apply runs e's materializers. If one fails, the event's changes are
-// undone and a *MaterializeError returned; the caller decides whether that
-// fails its operation (a local append) or only leaves the event without
-// effect (a merge, where every replica makes the same decision).
+// ErrHorizon is returned by Rewind for a clock older than the undo log
+// reaches: the caller rebuilds the state from the whole log instead.
+var ErrHorizon = errors.New("the undo log does not reach back that far")
+
+// ErrRolledBack reports a statement that ended the transaction it ran in.
+// Open refuses the statements that can (ROLLBACK conflict resolution); if
+// one does anyway, the whole call fails, and nothing of it is stored.
+var ErrRolledBack = errors.New("a statement rolled back factlog's transaction")
+
+// Apply runs e's materializers, inside a savepoint: if one fails, the
+// event's changes are undone and a *MaterializeError returned; the caller
+// decides whether that fails its operation (a local append) or only
+// leaves the event without effect (a merge, where every replica makes the
+// same decision). Errors that are not the statement's own — the call was
+// interrupted, memory or the disk ran out — are returned as they are: they
+// could differ between replicas, so they must fail the whole operation.
 func (e *Engine) Apply(ev *event.Event) error {
 	ms := slices.Concat(e.mats[ev.Type], e.mats["*"])
 	if len(ms) == 0 {
 		return nil
 	}
-	if err := e.setClock(int64(ev.Clock)); err != nil {
+	clock := int64(ev.Clock)
+	if ev.Clock < e.horizon {
+		clock = 0 // below the horizon: not undone by rewinds, not recorded
+	}
+	if err := e.setClock(clock); err != nil {
 		return fmt.Errorf("apply %s: %w", ev.ID, err)
 	}
-	// One statement undoes itself when it fails; several need a savepoint
-	// so that the event applies entirely or not at all.
-	atomic := len(ms) > 1
-	if atomic {
-		if err := e.c.Exec(`SAVEPOINT factlog_event`); err != nil {
-			return fmt.Errorf("apply %s: %w", ev.ID, err)
-		}
+	if err := e.c.Exec(`SAVEPOINT factlog_event`); err != nil {
+		return fmt.Errorf("apply %s: %w", ev.ID, err)
 	}
+	var failed *materializer
+	var err error
+	restore := e.c.Enforce(&e.purity) // a statement may be prepared again as it runs
 	for _, m := range ms {
-		if err := m.run(ev); err != nil {
-			if atomic {
-				if rerr := e.c.Script(`ROLLBACK TO factlog_event; RELEASE factlog_event`); rerr != nil {
-					return fmt.Errorf("apply %s: %w (after %v)", ev.ID, rerr, err)
-				}
-			}
-			return &MaterializeError{Event: ev.ID, Type: ev.Type, SQL: m.stmt.SQL(), Err: err}
+		if err = m.run(ev); err != nil {
+			failed = m
+			break
 		}
 	}
-	if atomic {
+	restore()
+	if err == nil {
 		if err := e.c.Exec(`RELEASE factlog_event`); err != nil {
 			return fmt.Errorf("apply %s: %w", ev.ID, err)
 		}
+		return nil
 	}
-	return nil
+	if e.c.Raw().GetAutocommit() {
+		return fmt.Errorf("apply %s: %w: %v", ev.ID, ErrRolledBack, err)
+	}
+	if rerr := e.c.Script(`ROLLBACK TO factlog_event; RELEASE factlog_event`); rerr != nil {
+		return fmt.Errorf("apply %s: %w (after %v)", ev.ID, rerr, err)
+	}
+	if !ownFailure(err) {
+		return fmt.Errorf("apply %s: %w", ev.ID, err)
+	}
+	return &MaterializeError{Event: ev.ID, Type: ev.Type, SQL: failed.stmt.SQL(), Err: err}
+}
+
+// ownFailure reports whether a statement failed because of what it does
+// with the state (a constraint, a type, malformed JSON), which is the same
+// on every replica, rather than because of the machine it runs on.
+func ownFailure(err error) bool {
+	for _, code := range []sqlite3.ErrorCode{sqlite3.INTERRUPT, sqlite3.NOMEM, sqlite3.IOERR, sqlite3.CORRUPT,
+		sqlite3.FULL, sqlite3.BUSY, sqlite3.LOCKED, sqlite3.CANTOPEN, sqlite3.NOTADB, sqlite3.READONLY, sqlite3.ABORT} {
+		if errors.Is(err, code) {
+			return false
+		}
+	}
+	return db.IsSQL(err)
 }
 
 func (m *materializer) run(ev *event.Event) error {
@@ -86,8 +123,12 @@ func (e *Engine) setClock(clock int64) error {
 }
 
 // Rewind undoes the effects of every event with a clock >= clock. The
-// caller then re-applies the events from that clock on.
+// caller then re-applies the events from that clock on. A clock below the
+// horizon (see Trim) returns ErrHorizon and changes nothing.
 func (e *Engine) Rewind(clock uint64) error {
+	if clock < e.horizon {
+		return fmt.Errorf("rewind to clock %d: %w (clock %d)", clock, ErrHorizon, e.horizon)
+	}
 	if err := e.setClock(restoring); err != nil {
 		return fmt.Errorf("rewind to clock %d: %w", clock, err)
 	}
@@ -109,10 +150,42 @@ func (e *Engine) Rewind(clock uint64) error {
 }
 
 // Reset puts the state tables back as the schema creates them (with any
-// rows the schema itself inserts), for a replay of the whole log.
-func (e *Engine) Reset() error {
+// rows the schema itself inserts), for a replay of the whole log. The
+// events applied next are recorded in the undo log from clock horizon on.
+func (e *Engine) Reset(horizon uint64) error {
 	if err := e.recreate(); err != nil {
 		return err
 	}
-	return e.load()
+	if err := e.load(); err != nil {
+		return err
+	}
+	return e.SetHorizon(horizon)
+}
+
+// Trim forgets the undo entries of the events with a clock below clock,
+// which becomes the horizon: Rewind cannot go further back.
+func (e *Engine) Trim(clock uint64) error {
+	if clock <= e.horizon {
+		return nil
+	}
+	for _, t := range e.tables {
+		if err := t.trim(e.c, clock); err != nil {
+			return fmt.Errorf("trim the undo log of %s: %w", t.name, err)
+		}
+	}
+	return e.SetHorizon(clock)
+}
+
+// Horizon returns the oldest clock Rewind can go back to.
+func (e *Engine) Horizon() uint64 { return e.horizon }
+
+// SetHorizon sets the clock from which the events applied next are
+// recorded in the undo log, on empty state tables (after Reset, or an
+// Open that created them).
+func (e *Engine) SetHorizon(clock uint64) error {
+	if err := e.c.SetMeta(metaHorizon, strconv.FormatUint(clock, 10)); err != nil {
+		return err
+	}
+	e.horizon = clock
+	return nil
 }

@@ -3,9 +3,11 @@ package replay
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/factlog/factlog/wasm/event"
@@ -17,6 +19,7 @@ import (
 const (
 	metaFingerprint = "fingerprint"
 	metaTables      = "state_tables"
+	metaHorizon     = "undo_horizon"
 )
 
 // restoring, in temp._factlog_now, tells the undo triggers that a rewind is
@@ -25,11 +28,14 @@ const restoring = -1
 
 // Engine applies events to the state tables of one database.
 type Engine struct {
-	c      *db.Conn
-	in     Interpretation
-	guard  func(user bool)
-	tables []*table
-	mats   map[string][]*materializer
+	c       *db.Conn
+	in      Interpretation
+	tables  []*table
+	state   map[string]bool // the state tables and views, in lower case
+	own     map[string]bool // the undo triggers factlog made on this connection
+	purity  purity
+	mats    map[string][]*materializer
+	horizon uint64 // the undo log holds the changes of the events from this clock on
 }
 
 // materializer is one prepared statement and which event field each of its
@@ -74,18 +80,49 @@ func (e *MaterializeError) Error() string {
 
 func (e *MaterializeError) Unwrap() error { return e.Err }
 
+// InterpretationError rejects an interpretation when it is installed: which
+// statement, of the schema or of which event type's materializer, and the
+// rule it breaks.
+type InterpretationError struct {
+	// Type is the event type whose materializer is at fault; "" for the
+	// schema.
+	Type string
+	// SQL is the offending statement.
+	SQL string
+	// Rule is ErrImpure, ErrSchema, ErrParameter, or the error SQLite gave.
+	Rule error
+	// Detail says what is wrong and what to do instead.
+	Detail string
+}
+
+func (e *InterpretationError) Error() string {
+	where := "schema"
+	if e.Type != "" {
+		where = fmt.Sprintf("materializer for %q", e.Type)
+	}
+	if e.Detail == "" {
+		return fmt.Sprintf("%s: %v (in %.120q)", where, e.Rule, e.SQL)
+	}
+	return fmt.Sprintf("%s: %v: %s (in %.120q)", where, e.Rule, e.Detail, e.SQL)
+}
+
+// Unwrap returns the rule, for errors.Is.
+func (e *InterpretationError) Unwrap() error { return e.Rule }
+
 // Open prepares in on c. If in differs from the interpretation the state
 // tables were built with, Open drops them, runs in.Schema and reports
-// rebuild = true: the caller must then call Rebuild.
+// rebuild = true: the caller must then set the horizon (SetHorizon) and
+// apply every event.
 //
-// guard(true) and guard(false) bracket the preparation of in's own SQL
-// (schema and materializers), so that the caller's authorizer can hold it
-// to stricter rules; guard may be nil.
-func Open(c *db.Conn, in Interpretation, guard func(user bool)) (e *Engine, rebuild bool, err error) {
-	if guard == nil {
-		guard = func(bool) {}
+// The application's SQL is held to the rules of an interpretation (see
+// README.md): what would make replicas differ is an *InterpretationError
+// here, not a surprise later.
+func Open(c *db.Conn, in Interpretation) (e *Engine, rebuild bool, err error) {
+	e = &Engine{c: c, in: in, mats: map[string][]*materializer{}, own: map[string]bool{}}
+	e.purity.e = e
+	if err := c.InitMeta(); err != nil {
+		return nil, false, err
 	}
-	e = &Engine{c: c, in: in, guard: guard, mats: map[string][]*materializer{}}
 	// The clock of the event being applied, for the undo triggers. REPLACE
 	// must fire the delete triggers that record what it removes.
 	err = c.Script(`
@@ -108,14 +145,25 @@ func Open(c *db.Conn, in Interpretation, guard func(user bool)) (e *Engine, rebu
 	if err := e.load(); err != nil {
 		return nil, false, err
 	}
-	e.guard(true)
-	defer e.guard(false)
 	for _, typ := range slices.Sorted(maps.Keys(in.Materializers)) {
 		if err := e.prepare(typ, in.Materializers[typ]); err != nil {
+			e.Close()
 			return nil, false, err
 		}
 	}
 	return e, rebuild, nil
+}
+
+// Declares reports whether the interpretation knows the event type: it
+// has a materializer for it (perhaps an empty one) or for every type ("*"),
+// or it has none at all (the store is a plain log).
+func (e *Engine) Declares(typ string) bool {
+	if len(e.in.Materializers) == 0 {
+		return true
+	}
+	_, ok := e.in.Materializers[typ]
+	_, all := e.in.Materializers["*"]
+	return ok || all
 }
 
 // recreate drops the state tables of the previous interpretation and
@@ -143,11 +191,8 @@ func (e *Engine) recreate() error {
 	if err != nil {
 		return err
 	}
-	e.guard(true)
-	err = e.c.Script(e.in.Schema)
-	e.guard(false)
-	if err != nil {
-		return fmt.Errorf("run schema: %w", err)
+	if err := e.runSchema(before); err != nil {
+		return err
 	}
 	after, err := e.objects()
 	if err != nil {
@@ -155,18 +200,7 @@ func (e *Engine) recreate() error {
 	}
 	var created []string
 	for _, o := range after {
-		if slices.Contains(before, o) {
-			continue
-		}
-		switch o.kind {
-		case "trigger":
-			return fmt.Errorf("%w: the schema creates trigger %s; rewinds would run it again, so put its logic in a materializer", ErrSchema, o.name)
-		case "table":
-			if strings.HasPrefix(strings.ToUpper(o.sql), "CREATE VIRTUAL") {
-				return fmt.Errorf("%w: virtual table %s cannot be rewound", ErrSchema, o.name)
-			}
-			fallthrough
-		case "view":
+		if !slices.Contains(before, o) && (o.kind == "table" || o.kind == "view") {
 			created = append(created, o.name)
 		}
 	}
@@ -174,7 +208,82 @@ func (e *Engine) recreate() error {
 	if err := e.c.SetMeta(metaTables, string(list)); err != nil {
 		return err
 	}
+	if err := e.c.SetMeta(metaHorizon, "0"); err != nil {
+		return err
+	}
 	return e.c.SetMeta(metaFingerprint, e.in.Fingerprint())
+}
+
+// runSchema runs the schema one statement at a time, each held to the
+// rules of an interpretation; before are the objects that exist already,
+// which it may not touch.
+func (e *Engine) runSchema(before []object) error {
+	e.purity.schema, e.purity.foreign = true, map[string]bool{}
+	for _, o := range before {
+		e.purity.foreign[strings.ToLower(o.name)] = true
+	}
+	restore := e.c.Enforce(&e.purity)
+	defer func() {
+		restore()
+		e.purity.schema, e.purity.foreign = false, nil
+	}()
+	for rest := e.in.Schema; strings.TrimSpace(rest) != ""; {
+		stmt, tail, err := e.c.Raw().Prepare(rest)
+		if err != nil {
+			return e.refuse("", firstStatement(rest), err)
+		}
+		rest = tail
+		if stmt == nil {
+			continue // a comment or a lone semicolon
+		}
+		err = e.check("", stmt.SQL())
+		if err == nil {
+			if err = stmt.Exec(); err != nil {
+				err = e.refuse("", stmt.SQL(), err)
+			}
+		}
+		stmt.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check refuses a statement whose program breaks a rule (checkProgram).
+func (e *Engine) check(typ, sql string) error {
+	why, err := e.purity.checkProgram(sql)
+	if err != nil {
+		return e.refuse(typ, sql, err)
+	}
+	if why != "" {
+		rule := e.purity.rule
+		e.purity.rule = nil
+		return &InterpretationError{Type: typ, SQL: sql, Rule: rule, Detail: why}
+	}
+	return nil
+}
+
+// refuse turns an error preparing or running the application's SQL into
+// an *InterpretationError, with the rule the purity policy saw broken.
+func (e *Engine) refuse(typ, sql string, err error) error {
+	why := e.c.Denied()
+	rule := e.purity.rule
+	e.purity.rule = nil
+	if why == "" || rule == nil {
+		return &InterpretationError{Type: typ, SQL: sql, Rule: err}
+	}
+	return &InterpretationError{Type: typ, SQL: sql, Rule: rule, Detail: why}
+}
+
+// firstStatement is the start of SQL that failed to prepare, for the
+// error message.
+func firstStatement(sql string) string {
+	sql = strings.TrimSpace(sql)
+	if i := strings.IndexByte(sql, ';'); i >= 0 {
+		return sql[:i+1]
+	}
+	return sql
 }
 
 type object struct{ kind, name, sql string }
@@ -204,19 +313,36 @@ func (e *Engine) stateTables() ([]string, error) {
 	return names, nil
 }
 
+// Has reports whether name is one of the state tables or views.
+func (e *Engine) Has(name string) bool { return e.state[strings.ToLower(name)] }
+
+// Reload reads the engine's bookkeeping from the database again, after a
+// transaction that changed it rolled back.
+func (e *Engine) Reload() error { return e.load() }
+
 // Tables returns the names of the state tables and views.
 func (e *Engine) Tables() []string {
 	names, _ := e.stateTables()
 	return names
 }
 
-// load inspects the state tables and installs their undo tables and
-// triggers.
+// load inspects the state tables, checks their column defaults, and
+// installs their undo tables and triggers.
 func (e *Engine) load() error {
-	e.tables = nil
+	e.tables, e.state = nil, map[string]bool{}
 	names, err := e.stateTables()
 	if err != nil {
 		return err
+	}
+	horizon, _, err := e.c.Meta(metaHorizon)
+	if err != nil {
+		return err
+	}
+	if e.horizon, err = strconv.ParseUint(cmp.Or(horizon, "0"), 10, 64); err != nil {
+		return fmt.Errorf("read the undo horizon: %w", err)
+	}
+	for _, name := range names {
+		e.state[strings.ToLower(name)] = true
 	}
 	for _, name := range names {
 		var kind, sql string
@@ -232,38 +358,76 @@ func (e *Engine) load() error {
 		}
 		t, err := inspect(e.c, name, sql)
 		if err != nil {
+			return &InterpretationError{SQL: sql, Rule: ErrSchema, Detail: strings.TrimPrefix(err.Error(), ErrSchema.Error()+": ")}
+		}
+		if err := e.checkDefaults(t, sql); err != nil {
 			return err
 		}
 		if err := e.c.Script(t.shadowDDL() + t.triggers()); err != nil {
 			return fmt.Errorf("install undo log of %s: %w", name, err)
+		}
+		for _, n := range t.triggerNames() {
+			e.own[n] = true
 		}
 		e.tables = append(e.tables, t)
 	}
 	return nil
 }
 
-// prepare compiles the statements of one event type's materializer.
+// checkDefaults holds a table's column defaults, which its inserts
+// evaluate, to the rules of the statements that run them.
+func (e *Engine) checkDefaults(t *table, sql string) error {
+	var defaults []string
+	err := e.c.Query(`SELECT dflt_value FROM pragma_table_xinfo(?) WHERE dflt_value IS NOT NULL`, []any{t.name}, func(s *sqlite3.Stmt) error {
+		defaults = append(defaults, s.ColumnText(0))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("inspect defaults of %s: %w", t.name, err)
+	}
+	restore := e.c.Enforce(&e.purity)
+	defer restore()
+	for _, d := range defaults {
+		if err := e.check("", "SELECT ("+d+")"); err != nil {
+			var ie *InterpretationError
+			if errors.As(err, &ie) {
+				ie.SQL = sql
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// prepare compiles the statements of one event type's materializer, held
+// to the rules of an interpretation.
 func (e *Engine) prepare(typ, sql string) error {
+	restore := e.c.Enforce(&e.purity)
+	defer restore()
+	e.mats[typ] = nil // an empty materializer declares the type
 	for rest := sql; strings.TrimSpace(rest) != ""; {
 		stmt, tail, err := e.c.Raw().Prepare(rest)
 		if err != nil {
-			return fmt.Errorf("materializer for %q: %w", typ, err)
+			return e.refuse(typ, firstStatement(rest), err)
 		}
 		rest = tail
 		if stmt == nil {
 			continue // a comment or a lone semicolon
 		}
 		m := &materializer{stmt: stmt}
+		e.mats[typ] = append(e.mats[typ], m)
 		for i := 1; i <= stmt.BindCount(); i++ {
 			name := stmt.BindName(i)
 			f, ok := fieldNames[strings.TrimLeft(name, ":@$")]
 			if name == "" || !ok {
-				stmt.Close()
-				return fmt.Errorf("materializer for %q: parameter %q is not an event field; use :id :peer :seq :clock :time :item :type or :value", typ, cmp.Or(name, "?"))
+				return &InterpretationError{Type: typ, SQL: stmt.SQL(), Rule: ErrParameter,
+					Detail: fmt.Sprintf("parameter %q is not an event field; use :id :peer :seq :clock :time :item :type or :value", cmp.Or(name, "?"))}
 			}
 			m.fields = append(m.fields, f)
 		}
-		e.mats[typ] = append(e.mats[typ], m)
+		if err := e.check(typ, stmt.SQL()); err != nil {
+			return err
+		}
 	}
 	return nil
 }

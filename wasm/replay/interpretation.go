@@ -36,13 +36,16 @@ type Interpretation struct {
 	// :type :value (value as JSON text for objects and arrays, as a
 	// native SQLite value for scalars: TEXT, INTEGER or REAL, 1/0 for
 	// true/false, NULL for null). The type "*" runs for every event, after
-	// the type's own statements. Events of other types change nothing.
+	// the type's own statements. An empty string declares a type that
+	// changes nothing. Events of other types, which can arrive from
+	// replicas that run a newer interpretation, are kept and change
+	// nothing; a replica appends only the types it declares.
 	Materializers map[string]string
 }
 
 // engineVersion changes when the way events are applied changes, so stores
 // rebuild their state with the new engine.
-const engineVersion = "factlog replay 1"
+const engineVersion = "factlog replay 2"
 
 // Fingerprint identifies the interpretation: a store whose stored
 // fingerprint differs rebuilds its state.

@@ -41,7 +41,7 @@ func openEngine(t testing.TB, in Interpretation) (*db.Conn, *Engine) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	e, _, err := Open(c, in, nil)
+	e, _, err := Open(c, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func dumpState(t testing.TB, c *db.Conn) string {
 func TestRewind(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		c, e := openEngine(t, shapes)
-		if err := c.Tx(func() error { return e.Reset() }); err != nil {
+		if err := c.Tx(func() error { return e.Reset(0) }); err != nil {
 			rt.Fatal(err)
 		}
 		var evs []event.Event
@@ -123,7 +123,7 @@ func TestRewind(t *testing.T) {
 		if got := dumpState(t, c); got != want {
 			rt.Fatalf("after rewinding to clock %d and re-applying:\n%s\nwant:\n%s", to, got, want)
 		}
-		if err := c.Tx(func() error { return e.Reset() }); err != nil {
+		if err := c.Tx(func() error { return e.Reset(0) }); err != nil {
 			rt.Fatal(err)
 		}
 		apply(0)
@@ -144,7 +144,7 @@ func TestOpenRejects(t *testing.T) {
 		{"unknown parameter", Interpretation{Schema: `CREATE TABLE t (v)`, Materializers: map[string]string{"x": `INSERT INTO t VALUES (:who)`}}, `parameter ":who"`},
 		{"positional parameter", Interpretation{Schema: `CREATE TABLE t (v)`, Materializers: map[string]string{"x": `INSERT INTO t VALUES (?)`}}, `parameter "?"`},
 		{"bad SQL", Interpretation{Materializers: map[string]string{"x": `INSERT INTO nowhere VALUES (1)`}}, "no such table"},
-		{"bad schema", Interpretation{Schema: `CREATE TABLE (`}, "run schema"},
+		{"bad schema", Interpretation{Schema: `CREATE TABLE (`}, "schema: sqlite3: SQL logic error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,7 +153,7 @@ func TestOpenRejects(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			_, _, err = Open(c, tt.in, nil)
+			_, _, err = Open(c, tt.in)
 			if err == nil || !strings.Contains(err.Error(), tt.match) {
 				t.Fatalf("Open() error = %v, want one that says %q", err, tt.match)
 			}
@@ -179,7 +179,7 @@ func TestReinterpret(t *testing.T) {
 		{first, false, "[old old_view]"},
 		{Interpretation{Schema: `CREATE TABLE new (v)`}, true, "[new]"},
 	} {
-		e, rebuild, err := Open(c, step.in, nil)
+		e, rebuild, err := Open(c, step.in)
 		if err != nil {
 			t.Fatal(err)
 		}

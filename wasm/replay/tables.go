@@ -13,17 +13,25 @@ import (
 // rewindable; the error says which table and what to change.
 var ErrSchema = errors.New("unsupported state schema")
 
-// shadowPrefix names the undo table of each state table.
+// shadowPrefix names the undo table of each state table, and the triggers
+// that fill it.
 const shadowPrefix = "_factlog_undo_"
+
+// maxRowid is the largest rowid. Once a table holds it, SQLite picks the
+// rowids of later inserts at random, which would make replicas differ; the
+// undo triggers refuse to store it.
+const maxRowid = 1<<63 - 1
 
 // table is a state table and the SQL that keeps it rewindable.
 type table struct {
 	name    string
-	keys    []string // rowid, or the primary key of a WITHOUT ROWID table
+	keys    []string // a name of the rowid, or the primary key of a WITHOUT ROWID table
+	colls   []string // the collation of each key ("" for the rowid)
 	columns []string // stored columns (generated ones are derived, not stored)
+	rowid   bool
 }
 
-func quote(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+var quote = sqlite3.QuoteIdentifier
 
 func (t *table) shadow() string { return quote(shadowPrefix + t.name) }
 
@@ -37,18 +45,9 @@ func inspect(c *db.Conn, name, sql string) (*table, error) {
 	if err != nil || !ok {
 		return nil, fmt.Errorf("inspect table %s: %v", name, err)
 	}
-	type pk struct {
-		n    int
-		name string
-	}
-	var pks []pk
-	err = c.Query(`SELECT name, pk, hidden FROM pragma_table_xinfo(?)`, []any{name}, func(s *sqlite3.Stmt) error {
-		if s.ColumnInt(2) != 0 {
-			return nil // generated column
-		}
-		t.columns = append(t.columns, s.ColumnText(0))
-		if n := s.ColumnInt(1); n > 0 {
-			pks = append(pks, pk{n, s.ColumnText(0)})
+	err = c.Query(`SELECT name, hidden FROM pragma_table_xinfo(?)`, []any{name}, func(s *sqlite3.Stmt) error {
+		if s.ColumnInt(1) == 0 { // not generated
+			t.columns = append(t.columns, s.ColumnText(0))
 		}
 		return nil
 	})
@@ -56,12 +55,27 @@ func inspect(c *db.Conn, name, sql string) (*table, error) {
 		return nil, fmt.Errorf("inspect table %s: %w", name, err)
 	}
 	if withoutRowid == 0 {
-		t.keys = []string{"rowid"}
-		return t, nil
+		t.rowid = true
+		n, ok, err := c.RowidName(name)
+		if err != nil {
+			return nil, fmt.Errorf("inspect table %s: %w", name, err)
+		}
+		if ok {
+			t.keys, t.colls = []string{n}, []string{""}
+			return t, nil
+		}
+		return nil, fmt.Errorf("%w: table %s has columns named rowid, _rowid_ and oid, which hide its row ids from the undo log; rename one of them, or make the table WITHOUT ROWID", ErrSchema, name)
 	}
-	t.keys = make([]string, len(pks))
-	for _, p := range pks {
-		t.keys[p.n-1] = p.name
+	// The primary key's own index says the key's columns, in key order,
+	// with the collation each is compared with.
+	err = c.Query(`SELECT x.name, x.coll FROM pragma_index_list(?1) l, pragma_index_xinfo(l.name) x
+		WHERE l.origin = 'pk' AND x.key ORDER BY x.seqno`, []any{name}, func(s *sqlite3.Stmt) error {
+		t.keys = append(t.keys, s.ColumnText(0))
+		t.colls = append(t.colls, s.ColumnText(1))
+		return nil
+	})
+	if err != nil || len(t.keys) == 0 {
+		return nil, fmt.Errorf("inspect the primary key of table %s: %v", name, err)
 	}
 	return t, nil
 }
@@ -84,44 +98,66 @@ func numbered(prefix string, n int) string {
 
 // shadowDDL creates the undo table: per change, the clock of the event that
 // made it, whether the row existed before (op 1, with its old image) or not
-// (op 0), and the row's key. Changes are appended in the order events are
-// applied, which is replay order, so the changes of the events from a
-// clock on are a suffix of the table, by rowid: no index is needed.
+// (op 0), and the row's key, compared with the key's own collation (a key
+// that changes only in case is one row under NOCASE). Changes are appended
+// in the order events are applied, which is replay order, so the changes
+// of the events from a clock on are a suffix of the table, by rowid: no
+// index is needed.
 func (t *table) shadowDDL() string {
+	keys := make([]string, len(t.keys))
+	for i, coll := range t.colls {
+		keys[i] = fmt.Sprintf("k%d", i)
+		if coll != "" {
+			keys[i] += " COLLATE " + quote(coll)
+		}
+	}
 	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (a INTEGER NOT NULL, op INTEGER NOT NULL, %s, %s);`,
-		t.shadow(), numbered("k", len(t.keys)), numbered("c", len(t.columns)))
+		t.shadow(), strings.Join(keys, ", "), numbered("c", len(t.columns)))
+}
+
+// triggerNames are the names of t's undo triggers.
+func (t *table) triggerNames() []string {
+	return []string{shadowPrefix + t.name + "_i", shadowPrefix + t.name + "_u", shadowPrefix + t.name + "_d"}
 }
 
 // triggers record changes while an event is applied, reading its clock from
 // temp._factlog_now (0 or less: do not record). They are TEMP, like that
 // table: made anew on every open, so a database opened by other software
-// carries none of factlog's machinery.
+// carries none of factlog's machinery. On rowid tables they also refuse
+// the largest rowid (see maxRowid).
 func (t *table) triggers() string {
 	k, c := numbered("k", len(t.keys)), numbered("c", len(t.columns))
 	keyChanged := make([]string, len(t.keys))
 	for i, key := range t.keys {
 		keyChanged[i] = fmt.Sprintf("new.%s IS NOT old.%s", quote(key), quote(key))
 	}
-	name := func(op string) string { return quote(shadowPrefix + t.name + "_" + op) }
+	guard := ""
+	if t.rowid {
+		guard = fmt.Sprintf(`SELECT RAISE(ABORT, 'factlog: a state table may not hold rowid %d, after which SQLite would choose rowids at random') WHERE new.%s = %d;`,
+			int64(maxRowid), quote(t.keys[0]), int64(maxRowid))
+	}
+	names := t.triggerNames()
 	return fmt.Sprintf(`
 CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[4]s BEGIN
+	%[12]s
 	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT clock, 0, %[8]s FROM temp._factlog_now WHERE clock > 0;
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE ON main.%[4]s BEGIN
+	%[12]s
 	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) SELECT clock, 1, %[9]s, %[10]s FROM temp._factlog_now WHERE clock > 0;
 	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT clock, 0, %[8]s FROM temp._factlog_now WHERE clock > 0 AND (%[11]s);
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS %[3]s AFTER DELETE ON main.%[4]s BEGIN
 	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) SELECT clock, 1, %[9]s, %[10]s FROM temp._factlog_now WHERE clock > 0;
 END;`,
-		name("i"), name("u"), name("d"), quote(t.name), t.shadow(), k, c,
+		quote(names[0]), quote(names[1]), quote(names[2]), quote(t.name), t.shadow(), k, c,
 		list("new.", t.keys), list("old.", t.keys), list("old.", t.columns),
-		strings.Join(keyChanged, " OR "))
+		strings.Join(keyChanged, " OR "), guard)
 }
 
 // since returns the first undo entry made by an event with a clock >= clock,
 // walking back from the newest entry: the cost is the number of entries
-// undone. ok is false if there is none.
+// walked. ok is false if there is none.
 func (t *table) since(c *db.Conn, clock uint64) (rowid int64, ok bool, err error) {
 	s, err := c.Prepared(fmt.Sprintf(`SELECT rowid, a FROM main.%s ORDER BY rowid DESC`, t.shadow()))
 	if err != nil {
@@ -145,8 +181,8 @@ func (t *table) restore() []string {
 	k, c := numbered("k", len(t.keys)), numbered("c", len(t.columns))
 	target := list("", t.columns)
 	source := c
-	if t.keys[0] == "rowid" {
-		target, source = "rowid, "+target, "k0, "+c
+	if t.rowid {
+		target, source = quote(t.keys[0])+", "+target, "k0, "+c
 	}
 	return []string{
 		fmt.Sprintf(`DELETE FROM main.%s WHERE (%s) IN (SELECT %s FROM main.%s WHERE rowid >= ?1)`, quote(t.name), list("", t.keys), k, t.shadow()),
@@ -154,4 +190,16 @@ func (t *table) restore() []string {
 			quote(t.name), target, source, t.shadow(), t.shadow(), k),
 		fmt.Sprintf(`DELETE FROM main.%s WHERE rowid >= ?1`, t.shadow()),
 	}
+}
+
+// trim forgets the undo entries of events with a clock below clock.
+func (t *table) trim(c *db.Conn, clock uint64) error {
+	first, ok, err := t.since(c, clock)
+	if err != nil {
+		return err
+	}
+	if !ok { // every entry is older
+		return c.Exec(fmt.Sprintf(`DELETE FROM main.%s`, t.shadow()))
+	}
+	return c.Exec(fmt.Sprintf(`DELETE FROM main.%s WHERE rowid < ?`, t.shadow()), first)
 }

@@ -42,13 +42,17 @@ func (s *Store) AppendMany(ctx context.Context, inputs []Input) ([]event.Event, 
 	evs := make([]event.Event, len(inputs))
 	now := s.opts.Now().UnixMilli()
 	for i, in := range inputs {
+		if in.Type != "" && !s.r.Declares(in.Type) { // (an empty type is invalid, below)
+			return nil, ArgumentError(fmt.Sprintf("append %q: the interpretation has no materializer for type %q, so the event would change nothing; "+
+				"check the type's spelling, or declare it with an empty materializer (or a catch-all \"*\")", in.Item, in.Type))
+		}
 		v, err := event.CanonicalValue(in.Value)
 		if err != nil {
 			return nil, fmt.Errorf("append %s %q: %w", in.Type, in.Item, err)
 		}
 		evs[i] = event.Event{Peer: s.peer, Time: now, Item: in.Item, Type: in.Type, Value: v}
 	}
-	err = s.c.Tx(func() error {
+	err = s.write(ctx, func() error {
 		for i := range evs {
 			e := &evs[i]
 			if e.Parents, e.Clock, e.Seq, err = s.g.Next(s.peer); err != nil {
@@ -65,14 +69,15 @@ func (s *Store) AppendMany(ctx context.Context, inputs []Input) ([]event.Event, 
 				return err
 			}
 		}
-		return nil
+		s.sinceTrim += len(evs)
+		return s.trim()
 	})
 	if err != nil {
 		var invalid *event.InvalidError
 		if errors.As(err, &invalid) {
 			return nil, fmt.Errorf("append: %w", err)
 		}
-		return nil, fmt.Errorf("append: %w", s.guard.explain(err))
+		return nil, fmt.Errorf("append: %w", s.c.Denial(err))
 	}
 	s.added()
 	return evs, nil

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/factlog/factlog/wasm/dag"
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
@@ -217,16 +216,6 @@ func TestRejects(t *testing.T) {
 			}
 			return encode(t, rehash(e))
 		}, event.ErrTooLarge, store.CodeInvalidEvent},
-		{"100,000 orphans", func(f *fixture) []byte {
-			orphans := make([]event.Event, 100_000)
-			for i := range orphans {
-				orphans[i] = rehash(event.Event{
-					Peer: event.PeerID{9}, Seq: uint64(i + 1), Clock: 2, Type: "note", Value: []byte("null"),
-					Parents: []event.ID{sha256.Sum256(fmt.Append(nil, "missing", i))},
-				})
-			}
-			return encode(t, orphans...)
-		}, dag.ErrPendingFull, store.CodePendingFull},
 		{"truncated", func(f *fixture) []byte {
 			b := encode(t, f.nextA)
 			return b[:len(b)-1]

@@ -5,17 +5,18 @@ import (
 	"testing"
 
 	"github.com/factlog/factlog/wasm/event"
+	"github.com/factlog/factlog/wasm/internal/proptest"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
 )
 
-// TestLongChain imports and replays one author's chain of a million events
-// (100,000 with -short): nothing recurses over the chain's depth, so
+// TestLongChain imports and replays one author's chain of 100,000 events
+// (a million in the soak): nothing recurses over the chain's depth, so
 // neither the native stack nor the browser's can overflow.
 func TestLongChain(t *testing.T) {
-	n := 1_000_000
-	if testing.Short() {
-		n = 100_000
+	n := 100_000
+	if proptest.Soak() {
+		n = 1_000_000
 	}
 	ctx := context.Background()
 	s, err := store.Open(ctx, store.Options{

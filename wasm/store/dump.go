@@ -44,16 +44,12 @@ func (s *Store) dumpTable(w io.Writer, table string) error {
 	if len(cols) == 0 {
 		return fmt.Errorf("no such table")
 	}
-	wr, _, err := s.c.Int64(`SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?`, table)
+	rowid, ok, err := s.c.RowidName(table)
 	if err != nil {
 		return err
 	}
-	typ, _, err := s.c.Int64(`SELECT type = 'view' FROM pragma_table_list WHERE schema = 'main' AND name = ?`, table)
-	if err != nil {
-		return err
-	}
-	if wr == 0 && typ == 0 {
-		cols = append([]string{"rowid"}, cols...)
+	if ok {
+		cols = append([]string{rowid}, cols...)
 	}
 	q := fmt.Sprintf(`SELECT 'INSERT INTO %s VALUES(' || %s || ');' FROM main.%s ORDER BY 1`,
 		strings.ReplaceAll(quoteIdent(table), "'", "''"), strings.Join(cols, ` || ',' || `), quoteIdent(table))

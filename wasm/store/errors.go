@@ -1,10 +1,10 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
-	"github.com/factlog/factlog/wasm/dag"
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/internal/db"
 	"github.com/factlog/factlog/wasm/replay"
@@ -14,6 +14,10 @@ import (
 
 // ErrClosed is returned by every call on a closed Store.
 var ErrClosed = errors.New("store is closed")
+
+// ErrLocked rejects opening a store that another Store, process, tab or
+// worker has open: a store file has one writer.
+var ErrLocked = db.ErrLocked
 
 // ErrArgument rejects a call whose arguments are wrong (an empty SQL
 // string, an unsupported parameter type, …); the message says which.
@@ -28,11 +32,11 @@ func ArgumentError(what string) error { return fmt.Errorf("%w: %s", ErrArgument,
 const (
 	CodeInvalidEvent = "INVALID_EVENT" // an event breaks a rule (event.InvalidError)
 	CodeInvalidBatch = "INVALID_BATCH" // a batch cannot be read (sync.BatchError)
-	CodePendingFull  = "PENDING_FULL"  // too many events wait for parents
 	CodeMaterializer = "MATERIALIZER"  // a materializer failed on a local append
 	CodeSchema       = "SCHEMA"        // the schema cannot be kept rewindable
 	CodeSQL          = "SQL"           // SQLite rejected a statement
 	CodeClosed       = "CLOSED"        // the store is closed
+	CodeAborted      = "ABORTED"       // the call was cancelled; it changed nothing
 	CodeArgument     = "INVALID_ARGUMENT"
 	CodeNoMemory     = "NO_MEMORY" // the database reached Options.MaxMemory
 	CodeLocked       = "LOCKED"    // another tab or worker has the store open
@@ -45,6 +49,7 @@ func Code(err error) string {
 		invalid *event.InvalidError
 		batch   *sync.BatchError
 		mat     *replay.MaterializeError
+		interp  *replay.InterpretationError
 		sqlErr  *sqlite3.Error
 	)
 	switch {
@@ -52,13 +57,18 @@ func Code(err error) string {
 		return ""
 	case errors.Is(err, ErrClosed):
 		return CodeClosed
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return CodeAborted
 	case errors.As(err, &batch):
 		return CodeInvalidBatch
 	case errors.As(err, &invalid):
 		return CodeInvalidEvent
-	case errors.Is(err, dag.ErrPendingFull):
-		return CodePendingFull
 	case errors.As(err, &mat):
+		return CodeMaterializer
+	case errors.As(err, &interp):
+		if interp.Type == "" {
+			return CodeSchema
+		}
 		return CodeMaterializer
 	case errors.Is(err, replay.ErrSchema):
 		return CodeSchema

@@ -1,103 +1,95 @@
 package store
 
 import (
-	"fmt"
-	"slices"
 	"strings"
 
+	"github.com/factlog/factlog/wasm/replay"
 	"github.com/ncruces/go-sqlite3"
 )
 
-// guard is the SQLite authorizer that keeps SQL from the application
-// inside its lane: queries may not change the log or the state tables (the
-// state changes only by appending events), and the interpretation (schema
-// and materializers) may not touch the log nor call functions whose result
-// differs between replicas.
-type guard struct {
-	mode   guardMode
-	state  []string        // the state tables and views
-	denied string          // why the last statement was refused
-	reads  map[string]bool // if set, collects the tables a statement reads
+// queries is the policy in force while the application's queries (Query,
+// Watch) are prepared and run: they read anything, and write the
+// application's own tables, but never the log or the state — the state
+// changes only by appending events — nor anything that changes how the
+// interpretation runs. The bodies of the triggers and views a query runs
+// are held to the same rules, whatever their names.
+type queries struct {
+	r *replay.Engine
 }
 
-type guardMode int
-
-const (
-	trusted        guardMode = iota // factlog's own statements
-	query                           // an application query
-	interpretation                  // the application's schema or materializers
-)
-
-// interpretation switches to (or back from) interpretation mode; replay
-// calls it around the preparation of the application's SQL.
-func (g *guard) interpretation(on bool) {
-	g.mode = trusted
-	if on {
-		g.mode = interpretation
-	}
-}
-
-// nondeterministic functions would make replicas compute different states
-// from the same events. (date and time functions are only so with 'now',
-// which an authorizer cannot see; the README warns about them.)
-var nondeterministic = []string{"random", "randomblob", "changes", "total_changes", "last_insert_rowid", "sqlite_offset"}
-
-func (g *guard) authorize(action sqlite3.AuthorizerActionCode, name3, name4, schema, inner string) sqlite3.AuthorizerReturnCode {
-	if g.mode == trusted || strings.HasPrefix(inner, "_factlog_") {
-		return sqlite3.AUTH_OK
-	}
-	var table string
+// Allow implements db.Policy.
+func (q queries) Allow(action sqlite3.AuthorizerActionCode, name3, name4, schema, inner string) string {
 	switch action {
-	case sqlite3.AUTH_READ:
-		if g.reads != nil {
-			g.reads[name3] = true
+	case sqlite3.AUTH_SELECT, sqlite3.AUTH_READ, sqlite3.AUTH_FUNCTION, sqlite3.AUTH_RECURSIVE, sqlite3.AUTH_REINDEX:
+		return ""
+	case sqlite3.AUTH_INSERT, sqlite3.AUTH_UPDATE, sqlite3.AUTH_DELETE, sqlite3.AUTH_DROP_TABLE, sqlite3.AUTH_DROP_VIEW,
+		sqlite3.AUTH_DROP_TEMP_TABLE, sqlite3.AUTH_DROP_TEMP_VIEW, sqlite3.AUTH_DROP_VTABLE:
+		return q.protected(name3)
+	case sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_CREATE_TEMP_TABLE, sqlite3.AUTH_CREATE_VIEW, sqlite3.AUTH_CREATE_TEMP_VIEW, sqlite3.AUTH_CREATE_VTABLE:
+		// A TEMP table or view named like a state table would hide it
+		// from the materializers.
+		return q.protected(name3)
+	case sqlite3.AUTH_CREATE_INDEX, sqlite3.AUTH_CREATE_TEMP_INDEX, sqlite3.AUTH_DROP_INDEX, sqlite3.AUTH_DROP_TEMP_INDEX,
+		sqlite3.AUTH_CREATE_TRIGGER, sqlite3.AUTH_CREATE_TEMP_TRIGGER, sqlite3.AUTH_DROP_TRIGGER, sqlite3.AUTH_DROP_TEMP_TRIGGER:
+		// An index on a state table changes the materializers' plans; a
+		// trigger on one would run with them, and again on rewinds.
+		if why := q.protected(name3); why != "" {
+			return why
 		}
-		return sqlite3.AUTH_OK
-	case sqlite3.AUTH_INSERT, sqlite3.AUTH_UPDATE, sqlite3.AUTH_DELETE, sqlite3.AUTH_DROP_TABLE, sqlite3.AUTH_DROP_VIEW:
-		table = name3
-	case sqlite3.AUTH_ALTER_TABLE, sqlite3.AUTH_CREATE_INDEX, sqlite3.AUTH_DROP_INDEX,
-		sqlite3.AUTH_CREATE_TRIGGER, sqlite3.AUTH_CREATE_TEMP_TRIGGER, sqlite3.AUTH_DROP_TRIGGER:
-		table = name4
-	case sqlite3.AUTH_FUNCTION:
-		if g.mode == interpretation && slices.Contains(nondeterministic, strings.ToLower(name4)) {
-			return g.deny("%s() gives different results on different replicas; materializers must be deterministic", name4)
-		}
-		return sqlite3.AUTH_OK
+		return q.protected(name4)
+	case sqlite3.AUTH_ALTER_TABLE:
+		return q.protected(name4)
 	case sqlite3.AUTH_PRAGMA:
-		if name4 != "" && !slices.Contains(readPragmas, strings.ToLower(name3)) {
-			return g.deny("PRAGMA %s with an argument may change how the store works; factlog sets its own pragmas", name3)
+		if pragmaReads[strings.ToLower(name3)] || (name4 == "" && pragmaSettings[strings.ToLower(name3)]) {
+			return ""
 		}
-		return sqlite3.AUTH_OK
+		return "PRAGMA " + name3 + " may change how the store works; factlog sets its own pragmas (reading a setting without an argument is fine)"
 	case sqlite3.AUTH_TRANSACTION, sqlite3.AUTH_SAVEPOINT:
-		if g.mode == interpretation {
-			return g.deny("materializers run inside factlog's transaction and may not control it")
+		return "factlog runs every write in a transaction of its own; send statements one at a time"
+	case sqlite3.AUTH_ATTACH:
+		if name3 == "" {
+			return "VACUUM renumbers the row ids factlog's undo log keys rows by; use Backup to write a compacted copy"
 		}
-		return g.deny("factlog runs every write in its own transaction; send statements one at a time")
+		return "ATTACH is not available through Query"
+	case sqlite3.AUTH_DETACH:
+		return "DETACH is not available through Query"
+	case sqlite3.AUTH_ANALYZE:
+		return "ANALYZE changes the plans the materializers run with, and the order in which they insert rows; the store does without statistics"
 	default:
-		return sqlite3.AUTH_OK
+		return "this statement is not available through Query"
 	}
+}
+
+// protected refuses writing (and shadowing, and triggering on) the log,
+// factlog's bookkeeping, SQLite's own tables, and the state.
+func (q queries) protected(name string) string {
+	lower := strings.ToLower(name)
 	switch {
-	case table == "event" || table == "event_dag" || strings.HasPrefix(table, "_factlog_"):
-		return g.deny("table %s belongs to factlog: events are added with append and import, never changed", table)
-	case g.mode == query && slices.Contains(g.state, table):
-		return g.deny("table %s is state derived from the event log: change it by appending an event", table)
+	case name == "":
+		return ""
+	case lower == "event" || lower == "event_dag" || strings.HasPrefix(lower, "_factlog_"):
+		return "the name " + name + " belongs to factlog's event log: events are added with append and import, never changed"
+	case strings.HasPrefix(lower, "sqlite_stat"):
+		return name + " holds the statistics that ANALYZE would make; the store does without them"
+	case q.r != nil && q.r.Has(name):
+		return name + " is state derived from the event log: change it by appending an event, or change the interpretation's schema"
 	}
-	return sqlite3.AUTH_OK
+	return ""
 }
 
-// readPragmas may take an argument without changing anything.
-var readPragmas = []string{"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check"}
-
-func (g *guard) deny(format string, args ...any) sqlite3.AuthorizerReturnCode {
-	g.denied = fmt.Sprintf(format, args...)
-	return sqlite3.AUTH_DENY
+// pragmaReads only read, with or without an argument.
+var pragmaReads = map[string]bool{
+	"table_info": true, "table_xinfo": true, "table_list": true, "index_list": true, "index_info": true,
+	"index_xinfo": true, "foreign_key_list": true, "foreign_key_check": true, "integrity_check": true,
+	"quick_check": true, "collation_list": true, "function_list": true, "module_list": true,
+	"pragma_list": true, "compile_options": true, "database_list": true,
 }
 
-// explain adds the reason of a refusal to SQLite's "not authorized".
-func (g *guard) explain(err error) error {
-	if err == nil || g.denied == "" {
-		return err
-	}
-	defer func() { g.denied = "" }()
-	return fmt.Errorf("%s: %w", g.denied, err)
+// pragmaSettings may be read (without an argument) but not set.
+var pragmaSettings = map[string]bool{
+	"user_version": true, "application_id": true, "schema_version": true, "data_version": true,
+	"journal_mode": true, "synchronous": true, "locking_mode": true, "cache_size": true, "page_size": true,
+	"page_count": true, "freelist_count": true, "max_page_count": true, "encoding": true,
+	"foreign_keys": true, "recursive_triggers": true, "auto_vacuum": true, "temp_store": true,
+	"busy_timeout": true, "mmap_size": true, "wal_autocheckpoint": true, "cache_spill": true,
 }

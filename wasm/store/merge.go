@@ -20,6 +20,10 @@ type ImportResult struct {
 	Duplicates int
 	// Pending counts the batch's events that wait for missing parents.
 	Pending int
+	// Refused counts the batch's events that would wait for missing
+	// parents but did not fit the pending set (Options.Pending): they are
+	// not kept. Import their ancestors first, then send them again.
+	Refused int
 	// Seen holds, per author, the highest seq in the batch, whether new or
 	// not: what a relay link learns the room holds.
 	Seen sync.VersionVector
@@ -70,7 +74,7 @@ func (s *Store) ingest(ctx context.Context, evs []event.Event) (*ImportResult, e
 		return nil, err
 	}
 	defer unlock()
-	err = s.c.Tx(func() error {
+	err = s.write(ctx, func() error {
 		last, had, err := s.g.Last()
 		if err != nil {
 			return err
@@ -79,7 +83,7 @@ func (s *Store) ingest(ctx context.Context, evs []event.Event) (*ImportResult, e
 		if err != nil {
 			return err
 		}
-		res.Added, res.Duplicates, res.Pending, res.Dropped = len(in.Added), in.Duplicates, in.Pending, in.Dropped
+		res.Added, res.Duplicates, res.Pending, res.Refused, res.Dropped = len(in.Added), in.Duplicates, in.Pending, in.Refused, in.Dropped
 		if len(in.Added) == 0 {
 			return nil
 		}
@@ -92,15 +96,35 @@ func (s *Store) ingest(ctx context.Context, evs []event.Event) (*ImportResult, e
 					return err
 				}
 			}
-			return nil
+			return s.trim()
 		}
 		// Something new sorts into the past: undo the state back to its
-		// clock and re-apply every event from there, old and new.
+		// clock and re-apply every event from there, old and new — or,
+		// past the undo log's horizon, rebuild it from the whole log.
 		from := added[0].Clock
-		if err := s.r.Rewind(from); err != nil {
+		err = s.r.Rewind(from)
+		if errors.Is(err, replay.ErrHorizon) {
+			return s.rebuild(s.opts.Progress, res)
+		}
+		if err != nil {
 			return err
 		}
-		return s.g.Scan(from, func(e *event.Event) error { return s.apply(e, res) })
+		total, err := s.g.CountFrom(from)
+		if err != nil {
+			return err
+		}
+		done := 0
+		err = s.g.Scan(from, func(e *event.Event) error {
+			done++
+			if s.opts.Progress != nil && total >= 1000 && (done%1000 == 0 || done == total) {
+				s.opts.Progress(done, total)
+			}
+			return s.apply(e, res)
+		})
+		if err != nil {
+			return err
+		}
+		return s.trim()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
@@ -115,6 +139,7 @@ func (s *Store) ingest(ctx context.Context, evs []event.Event) (*ImportResult, e
 // failing materializer leaves the event without effect (res, if not nil,
 // records it); any other error fails the transaction.
 func (s *Store) apply(e *event.Event, res *ImportResult) error {
+	s.sinceTrim++
 	err := s.r.Apply(e)
 	var mat *replay.MaterializeError
 	if errors.As(err, &mat) {

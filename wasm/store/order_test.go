@@ -8,6 +8,7 @@ import (
 
 	"github.com/factlog/factlog/wasm/dag"
 	"github.com/factlog/factlog/wasm/event"
+	"github.com/factlog/factlog/wasm/internal/proptest"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
 )
@@ -79,12 +80,16 @@ func randomEdit(rng *rand.Rand) store.Input {
 	}
 }
 
-// TestOrderDoesNotMatter imports one DAG of 10,000 events in 100 random
-// orders — shuffled, cut into a random number of batches whose parents
-// often arrive after their children — and gets one state every time.
+// TestOrderDoesNotMatter imports one DAG of 10,000 events in 20 random
+// orders (100 in the soak) — shuffled, cut into a random number of batches
+// whose parents often arrive after their children — and gets one state
+// every time.
 func TestOrderDoesNotMatter(t *testing.T) {
-	events, orders := 10_000, 100
-	if testing.Short() {
+	events, orders := 10_000, 20
+	switch {
+	case proptest.Soak():
+		orders = 100
+	case testing.Short():
 		events, orders = 2_000, 10
 	}
 	all := buildLog(t, events, 1)

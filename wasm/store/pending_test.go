@@ -2,14 +2,15 @@ package store_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/factlog/factlog/wasm/dag"
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/store"
-	"github.com/factlog/factlog/wasm/sync"
 )
 
 // TestPendingWaitsForParents delivers a chain newest first, one event per
@@ -100,15 +101,90 @@ func TestPendingLimitBytes(t *testing.T) {
 	big := f.nextA
 	big.Value = []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	res, err := s.Import(ctx, encode(t, rehash(big)))
-	if !errors.Is(err, dag.ErrPendingFull) {
-		t.Logf("%+v", res)
-		t.Fatalf("import of a large orphan: %v, want %v", err, dag.ErrPendingFull)
+	if err != nil || res.Refused != 1 || res.Pending != 0 {
+		t.Fatalf("import of a large orphan: %+v, %v; want it refused", res, err)
 	}
-	var batch []byte
-	if batch, err = sync.Encode([]event.Event{f.nextA}); err != nil {
+	if res, err := s.Import(ctx, encode(t, f.nextA)); err != nil || res.Pending != 1 {
+		t.Fatalf("a small orphan still fits: %+v, %v", res, err)
+	}
+}
+
+// TestPendingFlood: a batch of 100,000 orphans leaves the pending set at
+// its limit and nothing else changed.
+func TestPendingFlood(t *testing.T) {
+	f := newFixture(t)
+	orphans := make([]event.Event, 100_000)
+	for i := range orphans {
+		orphans[i] = rehash(event.Event{
+			Peer: event.PeerID{9}, Seq: uint64(i + 1), Clock: 2, Type: "note", Value: []byte("null"),
+			Parents: []event.ID{sha256.Sum256(fmt.Append(nil, "missing", i))},
+		})
+	}
+	before := stateDump(t, f.target)
+	res, err := f.target.Import(context.Background(), encode(t, orphans...))
+	if err != nil || res.Refused != 100_000-dag.DefaultPendingEvents || res.Pending != dag.DefaultPendingEvents {
+		t.Fatalf("flood: %+v, %v", res, err)
+	}
+	if after := stateDump(t, f.target); after != before {
+		t.Fatal("a flood of orphans changed the state")
+	}
+}
+
+// chainOf returns n events of one author's chain, oldest first.
+func chainOf(t *testing.T, i, n int) []event.Event {
+	t.Helper()
+	ctx := context.Background()
+	s := openTest(t, i)
+	defer s.Close()
+	inputs := make([]store.Input, n)
+	for k := range inputs {
+		inputs[k] = store.Input{Item: fmt.Sprint(i), Type: "label", Value: fmt.Appendf(nil, `"%d"`, k)}
+	}
+	evs, err := s.AppendMany(ctx, inputs)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Import(ctx, batch); err != nil {
-		t.Fatalf("a small orphan still fits: %v", err)
+	return evs
+}
+
+// TestPendingLimitCountsTheOutcome: the limit applies to the pending set a
+// batch leaves behind, not to its size midway; and orphans that do not fit
+// are refused without refusing the good events of their batch.
+func TestPendingLimitCountsTheOutcome(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Options{Schema: testSchema, Materializers: testMaterializers, Pending: dag.PendingLimits{MaxEvents: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, b, c, d, e := chainOf(t, 1, 4), chainOf(t, 2, 4), chainOf(t, 3, 2), chainOf(t, 4, 2), chainOf(t, 5, 3)
+	if _, err := s.Import(ctx, encode(t, a[0], a[1])); err != nil {
+		t.Fatal(err)
+	}
+	// Three orphans fill the pending set.
+	if res, err := s.Import(ctx, encode(t, a[3], c[1], d[1])); err != nil || res.Pending != 3 {
+		t.Fatalf("orphans: %+v, %v", res, err)
+	}
+	// A batch whose orphan sorts before the event that completes a[3]:
+	// the set holds 4 on the way and 3 at the end, which fits.
+	res, err := s.Import(ctx, encode(t, b[1], a[2]))
+	if err != nil || res.Added != 2 || res.Pending != 1 || res.Refused != 0 {
+		t.Fatalf("completing batch: %+v, %v; want 2 added, 1 pending", res, err)
+	}
+	// Good events and orphans that do not fit: the good ones are stored,
+	// the orphans refused and counted.
+	res, err = s.Import(ctx, encode(t, e[0], e[1], b[2], b[3]))
+	if err != nil || res.Added != 2 || res.Pending != 0 || res.Refused != 2 {
+		t.Fatalf("mixed batch: %+v, %v; want 2 added, 2 refused", res, err)
+	}
+	if info, _ := s.Pending(ctx); info.Events != 3 {
+		t.Fatalf("%d pending, want 3", info.Events)
+	}
+	// Completing the pending set makes room again.
+	if res, err := s.Import(ctx, encode(t, b[0], c[0], d[0])); err != nil || res.Added != 6 {
+		t.Fatalf("parents: %+v, %v; want 6 added", res, err)
+	}
+	if res, err := s.Import(ctx, encode(t, b[2], b[3])); err != nil || res.Added != 2 {
+		t.Fatalf("refused orphans sent again: %+v, %v; want 2 added", res, err)
 	}
 }

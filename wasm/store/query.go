@@ -85,11 +85,13 @@ func (s *Store) query(ctx context.Context, sql string, bind binder) (*Rows, erro
 		return nil, err
 	}
 	defer unlock()
-	s.guard.mode = query
+	// The policy stays in force while the statement runs: SQLite may
+	// prepare it again as it runs.
+	restore := s.c.Enforce(queries{s.r})
+	defer restore()
 	stmt, tail, err := s.c.Raw().Prepare(sql)
-	s.guard.mode = trusted
 	if err != nil {
-		return nil, fmt.Errorf("query: %w", s.guard.explain(err))
+		return nil, fmt.Errorf("query: %w", s.c.Denial(err))
 	}
 	if stmt == nil {
 		return nil, fmt.Errorf("%w: query: the SQL holds no statement", ErrArgument)
@@ -113,7 +115,7 @@ func (s *Store) query(ctx context.Context, sql string, bind binder) (*Rows, erro
 		rows.Values = append(rows.Values, row)
 	}
 	if err := stmt.Err(); err != nil {
-		return nil, fmt.Errorf("query: %w", err)
+		return nil, fmt.Errorf("query: %w", s.c.Denial(err))
 	}
 	return rows, nil
 }

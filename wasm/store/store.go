@@ -13,6 +13,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	gosync "sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/internal/db"
 	"github.com/factlog/factlog/wasm/replay"
+	"github.com/ncruces/go-sqlite3"
 )
 
 // Options configure Open. The zero value opens a private in-memory store
@@ -41,17 +43,30 @@ type Options struct {
 	// events; see replay.Interpretation.
 	Schema        string
 	Materializers map[string]string
-	// Progress, if set, is called while the state is rebuilt from the
-	// whole log (when the interpretation changed), with the events applied
-	// so far and the total.
+	// Progress, if set, is called while many events are applied at once —
+	// the state rebuilt from the whole log (the interpretation changed, or
+	// a late event sorts beyond the undo horizon), or re-applied after a
+	// rewind — with the events applied so far and the total, every 1,000
+	// events and at the end.
 	Progress func(done, total int)
 	// Pending bounds the events that wait for missing parents.
 	Pending dag.PendingLimits
+	// UndoHorizon is how many of the last events (in replay order) a late
+	// event can sort before and be merged by rewinding the state to it;
+	// one that sorts further back rebuilds the state from the whole log.
+	// The undo log that rewinds use keeps the changes of these events
+	// only. 0 means DefaultUndoHorizon; a negative value keeps everything.
+	UndoHorizon int
 	// Now is the wall clock stamped on appended events (default time.Now).
 	Now func() time.Time
 	// Rand makes the peer id of a new store (default crypto/rand.Reader).
 	Rand io.Reader
 }
+
+// DefaultUndoHorizon is Options.UndoHorizon's default: the undo log keeps
+// what it takes to merge an event that sorts up to 10,000 events back by
+// rewinding; one that sorts further back rebuilds the state.
+const DefaultUndoHorizon = 10_000
 
 // Store is one replica.
 type Store struct {
@@ -61,10 +76,12 @@ type Store struct {
 	r       *replay.Engine
 	peer    event.PeerID
 	opts    Options
-	guard   guard
 	watcher *watcher // nil until the first Watch
 	subs    map[chan struct{}]bool
 	closed  bool
+	// sinceTrim counts the events applied since the undo log was last
+	// trimmed to the horizon.
+	sinceTrim int
 }
 
 const metaPeer = "peer"
@@ -72,6 +89,9 @@ const metaPeer = "peer"
 // Open opens (or creates) the store at opts.Path. A new store gets a random
 // peer id. If the interpretation differs from the one the state was built
 // with, Open rebuilds the state from the log before it returns.
+//
+// A store file has one writer: while a Store has it open, another Open of
+// it — in this process or another — fails with ErrLocked.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -79,29 +99,48 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
 	}
+	if opts.UndoHorizon == 0 {
+		opts.UndoHorizon = DefaultUndoHorizon
+	}
 	c, err := db.Open(ctx, opts.Path, opts.VFS, opts.MaxMemory)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open store %q: %w", opts.Path, openError(opts.Path, err))
 	}
 	s := &Store{c: c, g: dag.New(c), opts: opts}
 	if err := s.open(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("open store %q: %w", opts.Path, err)
+		return nil, fmt.Errorf("open store %q: %w", opts.Path, openError(opts.Path, err))
 	}
 	return s, nil
 }
 
+// openError says what an error opening a file means for the caller.
+func openError(path string, err error) error {
+	switch {
+	case errors.Is(err, ErrLocked):
+		return err
+	case errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED):
+		return fmt.Errorf("%w (%v)", ErrLocked, err)
+	case errors.Is(err, sqlite3.CANTOPEN):
+		return ArgumentError(fmt.Sprintf("cannot open %q: its directory must exist and be writable (%v)", path, err))
+	case errors.Is(err, sqlite3.NOTADB):
+		return ArgumentError(fmt.Sprintf("%q is not a store: the file exists and is not an SQLite database (%v)", path, err))
+	}
+	return err
+}
+
 func (s *Store) open() error {
 	pragmas := `PRAGMA foreign_keys = OFF; PRAGMA recursive_triggers = ON;`
-	if s.opts.VFS != "" {
-		// The browser's and Node's VFSes (package jsvfs) have no shared
-		// memory: one connection owns the file, which WAL then allows.
-		pragmas += `PRAGMA locking_mode = EXCLUSIVE;`
-	}
 	if !db.InMemory(s.opts.Path) {
-		// WAL keeps readers and the writer apart and makes commits
-		// cheap; NORMAL sync in WAL mode survives an application crash,
-		// which is what a closed tab is.
+		// One writer per file: in EXCLUSIVE mode the connection takes
+		// the file's lock at its first write (the transaction below)
+		// and holds it until it closes, so a second opener gets BUSY
+		// rather than a share of the peer id. It also keeps the WAL
+		// index in memory, which the browser's and Node's file
+		// systems need.
+		pragmas += `PRAGMA locking_mode = EXCLUSIVE;`
+		// WAL makes commits cheap; NORMAL sync in WAL mode survives an
+		// application crash, which is what a closed tab is.
 		pragmas += `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;`
 		// A quarter of the memory for the page cache: the DAG's indexes
 		// are keyed by hashes, so inserts touch pages all over them.
@@ -110,11 +149,11 @@ func (s *Store) open() error {
 	if err := s.c.Script(pragmas); err != nil {
 		return err
 	}
-	if err := s.c.Raw().SetAuthorizer(s.guard.authorize); err != nil {
-		return err
-	}
 	return s.c.Tx(func() error {
 		if err := dag.Init(s.c); err != nil {
+			return err
+		}
+		if err := s.c.InitMeta(); err != nil {
 			return err
 		}
 		if err := s.loadPeer(); err != nil {
@@ -140,35 +179,56 @@ func (s *Store) loadPeer() error {
 }
 
 // interpret installs an interpretation, rebuilding the state if it changed.
+// On failure the previous interpretation stays installed (the caller's
+// transaction rolls its tables back).
 func (s *Store) interpret(in replay.Interpretation, progress func(done, total int)) error {
-	if s.r != nil {
-		s.r.Close()
-		s.r = nil
-	}
-	r, rebuild, err := replay.Open(s.c, in, s.guard.interpretation)
+	r, rebuild, err := replay.Open(s.c, in)
 	if err != nil {
 		return err
 	}
+	old := s.r
 	s.r = r
-	s.guard.state = r.Tables()
 	if rebuild {
-		return s.rebuild(progress)
+		if err := s.replayAll(progress, nil, false); err != nil {
+			r.Close()
+			s.r = old
+			return err
+		}
+	}
+	if old != nil {
+		old.Close()
 	}
 	return nil
 }
 
-// rebuild re-applies the whole log to empty state tables.
-func (s *Store) rebuild(progress func(done, total int)) error {
+// rebuild re-applies the whole log to empty state tables, recording undo
+// entries only for the events within the horizon.
+func (s *Store) rebuild(progress func(done, total int), res *ImportResult) error {
+	return s.replayAll(progress, res, true)
+}
+
+// replayAll applies the whole log, to state tables that are empty or that
+// reset empties first.
+func (s *Store) replayAll(progress func(done, total int), res *ImportResult, reset bool) error {
 	total, err := s.g.Len()
 	if err != nil {
 		return err
 	}
-	if err := s.r.Reset(); err != nil {
+	horizon, err := s.horizon()
+	if err != nil {
+		return err
+	}
+	if reset {
+		err = s.r.Reset(horizon)
+	} else {
+		err = s.r.SetHorizon(horizon)
+	}
+	if err != nil {
 		return err
 	}
 	done := 0
 	err = s.g.Scan(0, func(e *event.Event) error {
-		if err := s.apply(e, nil); err != nil {
+		if err := s.apply(e, res); err != nil {
 			return err
 		}
 		done++
@@ -180,7 +240,52 @@ func (s *Store) rebuild(progress func(done, total int)) error {
 	if err != nil {
 		return fmt.Errorf("rebuild state: %w", err)
 	}
+	s.sinceTrim = 0
 	return nil
+}
+
+// horizon returns the clock from which the undo log must be kept: that of
+// the event UndoHorizon places from the end of the log (0 for all).
+func (s *Store) horizon() (uint64, error) {
+	if s.opts.UndoHorizon < 0 {
+		return 0, nil
+	}
+	clock, _, err := s.g.ClockBack(s.opts.UndoHorizon)
+	return clock, err
+}
+
+// trim keeps the undo log within the horizon. It runs once the events
+// applied since it last ran reach the horizon, so the log holds the
+// changes of at most twice that many events.
+func (s *Store) trim() error {
+	if s.opts.UndoHorizon < 0 || s.sinceTrim < s.opts.UndoHorizon {
+		return nil
+	}
+	clock, err := s.horizon()
+	if err != nil {
+		return err
+	}
+	s.sinceTrim = 0
+	return s.r.Trim(clock)
+}
+
+// write runs fn in a write transaction. If it fails, nothing of it is
+// stored, and the engine reads its bookkeeping again, which fn may have
+// changed in memory; a cancelled ctx is said in the error.
+func (s *Store) write(ctx context.Context, fn func() error) error {
+	err := s.c.Tx(fn)
+	if err == nil {
+		return nil
+	}
+	old := s.c.Raw().SetInterrupt(context.Background())
+	if rerr := s.r.Reload(); rerr != nil {
+		err = fmt.Errorf("%w (and reloading the state's bookkeeping: %v)", err, rerr)
+	}
+	s.c.Raw().SetInterrupt(old)
+	if ctx != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	return err
 }
 
 // Peer returns this replica's id.
@@ -216,15 +321,12 @@ func (s *Store) Reinterpret(ctx context.Context, schema string, materializers ma
 		return err
 	}
 	defer unlock()
-	err = s.c.Tx(func() error {
+	err = s.write(ctx, func() error {
 		return s.interpret(replay.Interpretation{Schema: schema, Materializers: materializers}, progress)
 	})
 	if err != nil {
 		// The transaction rolled back: the previous tables are intact,
 		// and the previous interpretation goes on serving them.
-		if rerr := s.interpret(replay.Interpretation{Schema: s.opts.Schema, Materializers: s.opts.Materializers}, nil); rerr != nil {
-			return fmt.Errorf("reinterpret: %w (and restoring the previous interpretation: %v)", err, rerr)
-		}
 		return fmt.Errorf("reinterpret: %w", err)
 	}
 	s.opts.Schema, s.opts.Materializers = schema, materializers
@@ -246,7 +348,7 @@ func (s *Store) Rebuild(ctx context.Context, progress func(done, total int)) err
 	if s.watcher != nil {
 		defer s.watcher.everything()
 	}
-	return s.c.Tx(func() error { return s.rebuild(progress) })
+	return s.write(ctx, func() error { return s.rebuild(progress, nil) })
 }
 
 // Close closes the database. Calls after Close return ErrClosed.

@@ -78,12 +78,12 @@ func (s *Store) Watch(ctx context.Context, sql string, args any, fn func(*Rows, 
 // reads returns the tables a query reads, as SQLite's authorizer sees them
 // while it prepares the query (views count as the tables they read).
 func (s *Store) reads(sql string) (map[string]bool, error) {
-	tables := map[string]bool{}
-	s.guard.mode, s.guard.reads = query, tables
+	p := reading{queries: queries{s.r}, tables: map[string]bool{}}
+	restore := s.c.Enforce(p)
 	stmt, tail, err := s.c.Raw().Prepare(sql)
-	s.guard.mode, s.guard.reads = trusted, nil
+	restore()
 	if err != nil {
-		return nil, s.guard.explain(err)
+		return nil, s.c.Denial(err)
 	}
 	if stmt == nil {
 		return nil, fmt.Errorf("%w: the SQL holds no statement", ErrArgument)
@@ -95,7 +95,20 @@ func (s *Store) reads(sql string) (map[string]bool, error) {
 	if !stmt.ReadOnly() {
 		return nil, fmt.Errorf("%w: a watched query must only read", ErrArgument)
 	}
-	return tables, nil
+	return p.tables, nil
+}
+
+// reading is the query policy, noting the tables a statement reads.
+type reading struct {
+	queries
+	tables map[string]bool
+}
+
+func (r reading) Allow(action sqlite3.AuthorizerActionCode, name3, name4, schema, inner string) string {
+	if action == sqlite3.AUTH_READ {
+		r.tables[name3] = true
+	}
+	return r.queries.Allow(action, name3, name4, schema, inner)
 }
 
 func (s *Store) startWatcher() {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 
 	"github.com/ncruces/go-sqlite3"
@@ -19,8 +20,10 @@ import (
 
 // Conn is a SQLite connection with a statement cache.
 type Conn struct {
-	raw   *sqlite3.Conn
-	stmts map[string]*sqlite3.Stmt
+	raw    *sqlite3.Conn
+	stmts  map[string]*sqlite3.Stmt
+	policy Policy // nil: the caller's own SQL, trusted
+	denied string // why the policy last refused something
 }
 
 // DefaultMaxMemory caps the memory of one connection (its page cache, and
@@ -53,7 +56,12 @@ func Open(ctx context.Context, name, vfs string, maxMemory int64) (*Conn, error)
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", name, err)
 	}
-	return &Conn{raw: raw, stmts: map[string]*sqlite3.Stmt{}}, nil
+	c := &Conn{raw: raw, stmts: map[string]*sqlite3.Stmt{}}
+	if err := raw.SetAuthorizer(c.authorize); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("open database %q: %w", name, err)
+	}
+	return c, nil
 }
 
 func escapePath(p string) string {
@@ -206,9 +214,9 @@ func Column(s *sqlite3.Stmt, i int) any {
 	}
 }
 
-// ErrLocked reports a database file that another tab, worker or process
-// holds.
-var ErrLocked = errors.New("the store is open in another tab or worker")
+// ErrLocked reports a database file that another tab, worker, process or
+// handle holds.
+var ErrLocked = errors.New("the store is open elsewhere (another Store, process, tab or worker); a store has one writer")
 
 // ErrNoMemory reports that SQLite reached the connection's memory limit.
 var ErrNoMemory = errors.New("database out of memory")
@@ -216,13 +224,24 @@ var ErrNoMemory = errors.New("database out of memory")
 // Tx runs fn in a write transaction: committed if fn returns nil, rolled
 // back otherwise (and on panic). SQLite running out of memory, which the
 // driver reports by panicking, is returned as ErrNoMemory.
+//
+// The rollback runs whatever state the connection's interrupt context is
+// in: a call cancelled halfway leaves nothing of its work behind, and the
+// connection ready for the next transaction.
 func (c *Conn) Tx(fn func() error) (err error) {
+	if !c.raw.GetAutocommit() {
+		// Only a rollback that failed (an I/O error) leaves a
+		// transaction open; finish it before starting anew.
+		if err := c.rollback(); err != nil {
+			return fmt.Errorf("begin: a previous transaction could not be rolled back: %w", err)
+		}
+	}
 	if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			c.rollback()
+			_ = c.rollback() // what the panic says matters more
 			if e, ok := p.(error); ok && e.Error() == "sqlite3: out of memory" {
 				err = fmt.Errorf("%w: the transaction was rolled back; give the store more memory (MaxMemory) or keep it in a file", ErrNoMemory)
 				return
@@ -230,7 +249,9 @@ func (c *Conn) Tx(fn func() error) (err error) {
 			panic(p)
 		}
 		if err != nil {
-			c.rollback()
+			if rerr := c.rollback(); rerr != nil {
+				err = fmt.Errorf("%w (and the rollback failed: %v)", err, rerr)
+			}
 		}
 	}()
 	if err = fn(); err != nil {
@@ -242,12 +263,15 @@ func (c *Conn) Tx(fn func() error) (err error) {
 	return nil
 }
 
-func (c *Conn) rollback() {
-	if !c.raw.GetAutocommit() {
-		// A failed ROLLBACK leaves nothing better to do: SQLite rolls
-		// back on its own when the connection closes.
-		_ = c.Exec("ROLLBACK")
+// rollback ends the open transaction, if any. It runs with an interrupt
+// context of its own: the caller's may be what ended the transaction.
+func (c *Conn) rollback() error {
+	if c.raw.GetAutocommit() {
+		return nil
 	}
+	old := c.raw.SetInterrupt(context.Background())
+	defer c.raw.SetInterrupt(old)
+	return c.raw.Exec("ROLLBACK")
 }
 
 // IsSQL reports whether err came from SQLite itself.
@@ -258,3 +282,24 @@ func IsSQL(err error) bool {
 
 // InMemory reports whether name opens a private in-memory database.
 func InMemory(name string) bool { return name == "" || name == ":memory:" }
+
+// RowidName returns a name that reaches the rowid of a table: rowid,
+// _rowid_ or oid, whichever no column hides. ok is false for WITHOUT ROWID
+// tables, views, and tables whose columns hide all three.
+func (c *Conn) RowidName(table string) (name string, ok bool, err error) {
+	var columns []string
+	err = c.Query(`SELECT lower(x.name) FROM pragma_table_list l LEFT JOIN pragma_table_xinfo(l.name) x
+		WHERE l.schema = 'main' AND l.name = ? AND l.type = 'table' AND NOT l.wr`, []any{table}, func(s *sqlite3.Stmt) error {
+		columns = append(columns, s.ColumnText(0))
+		return nil
+	})
+	if err != nil || len(columns) == 0 {
+		return "", false, err
+	}
+	for _, n := range []string{"rowid", "_rowid_", "oid"} {
+		if !slices.Contains(columns, n) {
+			return n, true, nil
+		}
+	}
+	return "", false, nil
+}

@@ -1,0 +1,150 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/factlog/factlog/wasm/store"
+)
+
+// countdown is a context that is cancelled after its Err method was asked
+// n times. SQLite's progress handler asks it every few hundred virtual
+// machine instructions, so a countdown cancels a long call at a point in
+// its middle that is the same on every run.
+type countdown struct {
+	context.Context
+	n atomic.Int64
+}
+
+func after(n int64) *countdown {
+	c := &countdown{Context: context.Background()}
+	c.n.Store(n)
+	return c
+}
+
+func (c *countdown) Err() error {
+	if c.n.Add(-1) < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestCancelledImportLeavesNoTrace cancels an import of 4,000 events at
+// many points of its work: each time the import fails as a whole (no
+// event stored, no effect on the state), the store goes on working, and a
+// later import of the same batch succeeds.
+func TestCancelledImportLeavesNoTrace(t *testing.T) {
+	ctx := context.Background()
+	src := openTest(t, 1)
+	defer src.Close()
+	inputs := make([]store.Input, 4000)
+	for i := range inputs {
+		inputs[i] = store.Input{Item: fmt.Sprint(i % 50), Type: "label", Value: fmt.Appendf(nil, `"v%d"`, i)}
+	}
+	if _, err := src.AppendMany(ctx, inputs); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := src.ExportSince(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := openTest(t, 2)
+	defer dst.Close()
+	if _, err := dst.Append(ctx, "mine", "create", []byte(`"before"`)); err != nil {
+		t.Fatal(err)
+	}
+	before := storedDump(t, dst)
+	cancelled := 0
+	for _, n := range []int64{0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10_000} {
+		_, err := dst.Import(after(n), batch)
+		if err == nil {
+			break // the import finished before the countdown did
+		}
+		cancelled++
+		if !errors.Is(err, context.Canceled) && store.Code(err) != store.CodeInternal {
+			t.Fatalf("cancelled after %d checks: %v", n, err)
+		}
+		if got := storedDump(t, dst); got != before {
+			t.Fatalf("cancelled after %d checks, the store holds part of the import:\n%.2000s", n, got)
+		}
+		// The store is not wedged in a transaction: it goes on writing.
+		if _, err := dst.Append(ctx, "probe", "label", []byte(`"x"`)); err != nil {
+			t.Fatalf("append after an import cancelled after %d checks: %v", n, err)
+		}
+		before = storedDump(t, dst)
+	}
+	if cancelled < 5 {
+		t.Fatalf("only %d imports were cancelled; the countdowns are too long to test anything", cancelled)
+	}
+	if _, err := dst.Import(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Rebuild(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	n, err := dst.Query(ctx, `SELECT count(*) FROM event`)
+	if err != nil || n.Values[0][0] != int64(4000+1+cancelled) {
+		t.Fatalf("%v events after the last import (%v), want %d", n.Values, err, 4000+1+cancelled)
+	}
+}
+
+// TestCancelledAppendMany: an AppendMany cancelled halfway stores none of
+// its events, and the store goes on.
+func TestCancelledAppendMany(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, 1)
+	defer s.Close()
+	inputs := make([]store.Input, 2000)
+	for i := range inputs {
+		inputs[i] = store.Input{Item: fmt.Sprint(i), Type: "create", Value: []byte(`"x"`)}
+	}
+	for _, n := range []int64{0, 5, 50, 500} {
+		if _, err := s.AppendMany(after(n), inputs); err == nil {
+			t.Fatalf("AppendMany with a countdown of %d finished", n)
+		}
+		rows, err := s.Query(ctx, `SELECT (SELECT count(*) FROM event), (SELECT count(*) FROM todo)`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(rows.Values) != "[[0 0]]" {
+			t.Fatalf("after a cancelled AppendMany (countdown %d): events and todos %v, want none", n, rows.Values)
+		}
+	}
+	if _, err := s.AppendMany(ctx, inputs); err != nil {
+		t.Fatalf("AppendMany after cancelled ones: %v", err)
+	}
+}
+
+// TestCancelledRebuild: a cancelled Rebuild or Reinterpret keeps the state
+// as it was.
+func TestCancelledRebuild(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, 1)
+	defer s.Close()
+	for i := range 300 {
+		if _, err := s.Append(ctx, fmt.Sprint(i), "create", []byte(`"x"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := stateDump(t, s)
+	for _, n := range []int64{0, 10, 100, 1000} {
+		if err := s.Rebuild(after(n), nil); err == nil {
+			t.Fatalf("Rebuild with a countdown of %d finished", n)
+		}
+		if got := stateDump(t, s); got != want {
+			t.Fatalf("a cancelled rebuild changed the state:\n%.500s", got)
+		}
+		if err := s.Reinterpret(after(n), `CREATE TABLE other (v)`, map[string]string{"create": `INSERT INTO other VALUES (:value)`}, nil); err == nil {
+			t.Fatalf("Reinterpret with a countdown of %d finished", n)
+		}
+		if got := stateDump(t, s); got != want {
+			t.Fatalf("a cancelled reinterpretation changed the state:\n%.500s", got)
+		}
+	}
+	if _, err := s.Append(ctx, "last", "create", []byte(`"x"`)); err != nil {
+		t.Fatal(err)
+	}
+}
