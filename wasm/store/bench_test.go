@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -13,7 +14,7 @@ import (
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
 	"github.com/factlog/factlog/wasm/todo"
-	"github.com/ncruces/go-sqlite3/vfs/memdb"
+	"github.com/ncruces/go-sqlite3"
 )
 
 // The benchmarks of issue 2. Run natively and in js/wasm (see BENCHMARKS.md):
@@ -125,10 +126,8 @@ func BenchmarkImportInOrder(b *testing.B) {
 	b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
-// baseLog is an in-memory database (the memdb VFS, so that it outlives a
-// connection) holding a 100,000-event todo log, made once. Benchmarks run
-// on copies, in memory too, so that they measure replay rather than the
-// file system (which in js/wasm goes through Node's asynchronous fs).
+// baseLog is an in-memory store holding a 100,000-event todo log, made
+// once. Benchmarks run on copies of it in files (Backup).
 var baseLog struct {
 	evs   []event.Event
 	store *store.Store
@@ -148,13 +147,11 @@ func base(b *testing.B) []event.Event {
 func copyBase(b *testing.B) *store.Store {
 	base(b)
 	baseLog.n++
-	name := fmt.Sprintf("/factlog-bench-%d", baseLog.n)
-	memdb.Create(name[1:], nil) // kept until Delete, not just while open
-	if err := baseLog.store.Backup(context.Background(), "file:"+name+"?vfs=memdb"); err != nil {
+	name := filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.db", baseLog.n))
+	if err := baseLog.store.Backup(context.Background(), name); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { memdb.Delete(name[1:]) })
-	s, err := store.Open(context.Background(), store.Options{Path: name, VFS: "memdb", Schema: todo.Schema, Materializers: todo.Churn})
+	s, err := store.Open(context.Background(), store.Options{Path: name, Schema: todo.Schema, Materializers: todo.Churn})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -205,4 +202,55 @@ func BenchmarkBatchBytes(b *testing.B) {
 		size = len(batch)
 	}
 	b.ReportMetric(float64(size)/float64(len(evs)), "bytes/event")
+}
+
+// BenchmarkUndoLog reports what the undo log costs after 30,000 todo
+// edits, with the default horizon, a smaller one, and none (the log kept
+// whole): the rows it holds, the bytes they take in a compacted copy of
+// the store, and the whole copy's bytes per event.
+//
+//	go test ./wasm/store -run '^$' -bench UndoLog -benchtime 1x
+func BenchmarkUndoLog(b *testing.B) {
+	const n = 30_000
+	ctx := context.Background()
+	evs := todoChain(event.PeerID{1}, n, nil, 3)
+	size := func(path string) int64 {
+		st, err := os.Stat(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st.Size()
+	}
+	for _, horizon := range []int{1_000, store.DefaultUndoHorizon, -1} {
+		b.Run(fmt.Sprintf("horizon=%d", horizon), func(b *testing.B) {
+			var rows, whole, undo int64
+			for b.Loop() {
+				dir := b.TempDir()
+				s, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "undo.db"), Schema: todo.Schema, Materializers: todo.Churn, UndoHorizon: horizon})
+				if err != nil {
+					b.Fatal(err)
+				}
+				importAll(b, s, evs)
+				rows = undoRows(b, s)
+				compact := filepath.Join(dir, "compact.db")
+				if err := s.Backup(ctx, compact); err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+				whole = size(compact)
+				c, err := sqlite3.Open(compact)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Exec(`DROP TABLE _factlog_undo_todo; DROP TABLE _factlog_undo_churn; VACUUM`); err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+				undo = whole - size(compact)
+			}
+			b.ReportMetric(float64(rows)/n, "undo-rows/event")
+			b.ReportMetric(float64(undo)/n, "undo-bytes/event")
+			b.ReportMetric(float64(whole)/n, "store-bytes/event")
+		})
+	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // undoRows counts what the undo log holds, across the state tables.
-func undoRows(t *testing.T, s *store.Store) int64 {
+func undoRows(t testing.TB, s *store.Store) int64 {
 	t.Helper()
 	ctx := context.Background()
 	names, err := s.Query(ctx, `SELECT name FROM sqlite_schema WHERE name LIKE '\_factlog\_undo\_%' ESCAPE '\' AND type = 'table'`)
