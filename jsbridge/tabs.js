@@ -104,6 +104,9 @@ class Coordinator {
       .request(lock, { signal: this.#queued.signal }, () => this.#lead())
       .catch(() => {}); // aborted when this tab closes the store
     this.#channel.postMessage({ t: "hello", from: tab });
+    // A follower starts its engine too, so that a handoff does not wait
+    // for the wasm to compile and start.
+    engine().catch(() => {});
   }
 
   /** attach is one open() of this tab: it waits for a leader and joins. */
@@ -164,7 +167,10 @@ class Coordinator {
     if (this.#dead) return Promise.reject(this.#dead);
     if (signal && signal.aborted) return Promise.reject(aborted(method));
     const id = ++this.#calls;
-    if (method === "append") args = { ...args, request: `${tab}:${id}` }; // idempotent across leaders
+    // A follower's append carries a request key, which makes its retry
+    // by the next leader idempotent (at the price of a journal write).
+    // The leader's own appends need none: its tab goes with its engine.
+    if (method === "append" && this.role !== "leader") args = { ...args, request: `${tab}:${id}` };
     const msg = { t: "call", from: tab, id, method, args, bytes };
     const sticky = stickyKey(method, args);
     if (sticky) this.#sticky.set(sticky, msg);
@@ -207,7 +213,10 @@ class Coordinator {
   /** #resend sends a new leader what the last one did not answer, and re-registers watches and links. */
   #resend() {
     const pending = new Set([...this.#inflight.values()].map((c) => c.msg));
-    for (const msg of pending) this.#send(msg);
+    for (const msg of pending) {
+      if (msg.args.request) msg.args = { ...msg.args, retry: true };
+      this.#send(msg);
+    }
     for (const msg of this.#sticky.values()) if (!pending.has(msg)) this.#send({ ...msg, id: ++this.#calls });
   }
 
@@ -288,7 +297,7 @@ class Coordinator {
     this.#service = new Service(this, e, this.#kind, handle, opened);
     this.role = "leader";
     this.leader = tab;
-    e.onDeath(() => this.#engineDied());
+    e.onDeath((err) => this.#engineDied(err));
     this.#channel.postMessage({ t: "leader", from: tab });
     this.#resend();
     this.#roleChanged();
@@ -300,8 +309,15 @@ class Coordinator {
    * (another tab, or this one with a new Worker, takes it) and sends its
    * calls again to whoever leads next.
    */
-  #engineDied() {
+  #engineDied(err) {
     if (this.role !== "leader") return;
+    // This tab's own appends had no request key: whether the engine
+    // applied them before it died is unknown, so they are not retried.
+    for (const c of [...this.#inflight.values()]) {
+      if (c.msg.method === "append" && !c.msg.args.request) {
+        c.reject(new FactlogError("UNAVAILABLE", `factlog's Worker stopped during this append, which may or may not have been applied (${err.message})`));
+      }
+    }
     this.#service.stop();
     this.#service = null;
     this.role = "follower";

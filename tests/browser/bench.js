@@ -55,4 +55,32 @@ window.bench = {
     return { ms: performance.now() - t, events: rows[0].n };
   },
 };
+// One store, many tabs (run in two tabs): opens the shared store, then
+// appends n events in a row from this tab; returns its role and the
+// latencies.
+window.tabs = {
+  async open(name) {
+    window.db = await open({ name, ...todo });
+    return window.db.role;
+  },
+  async append(n, prefix) {
+    const lat = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await window.db.append(`${prefix}-${i % 40}`, i < 40 ? "create" : "set_content", `text ${i}`);
+      lat.push(performance.now() - t);
+    }
+    return { role: window.db.role, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+  },
+  // The time from mark() (just before the leader's tab closes) to this
+  // tab's first acknowledged append.
+  mark() {
+    window.t0 = performance.now();
+    return true;
+  },
+  async afterHandoff() {
+    await window.db.append("handoff", "create", "after the handoff");
+    return { ms: performance.now() - window.t0, role: window.db.role };
+  },
+};
 document.getElementById("status").textContent = "ready";

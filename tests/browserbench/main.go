@@ -2,14 +2,16 @@
 // flags — what users get (BENCHMARKS.md, "Browser"): cold and warm start,
 // append latency from the page through the Worker, importing and
 // replaying 100,000 events in the Worker, and reopening a persisted store
-// of 100,000 events.
+// of 100,000 events; and with -tabs, one store in two tabs: a follower's
+// append latency against the leader's, and the handoff time.
 //
-//	go run ./build && go run ./tests/browserbench
+//	go run ./build && go run ./tests/browserbench [-tabs]
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log"
 	"math/rand/v2"
@@ -28,6 +30,7 @@ import (
 )
 
 func main() {
+	flag.Parse()
 	_, file, _, _ := goruntime.Caller(0)
 	top := filepath.Dir(filepath.Dir(filepath.Dir(file)))
 	dist := filepath.Join(top, "dist")
@@ -63,6 +66,14 @@ func main() {
 	defer cancel()
 
 	version, _ := exec.Command(chromium, "--version").Output()
+	if *tabsOnly {
+		fmt.Printf("%s, %d CPUs\n", version[:len(version)-1], goruntime.NumCPU())
+		if err := chromedp.Do(ctx); err != nil { // start the browser; the tabs open in it
+			log.Fatal(err)
+		}
+		tabs(ctx, url)
+		return
+	}
 	fmt.Printf("%s, %d CPUs; batch of 100,000 events: %d bytes\n", version[:len(version)-1], goruntime.NumCPU(), len(batch))
 	for _, visit := range []string{"cold (first visit)", "warm (reload, code cache)", "warm (reload, code cache)"} {
 		load(ctx, url)
@@ -89,6 +100,49 @@ func main() {
 		}
 		eval(ctx, `bench.reopen("bench-100k")`, &o)
 		fmt.Printf("reopen a persisted store of %d events and query, %s: %.0f ms\n", o.Events, when, o.Ms)
+	}
+}
+
+var tabsOnly = flag.Bool("tabs", false, "measure one store in two tabs only")
+
+// tabs measures one store open in two tabs: 1,000 appends from the
+// leader's tab, then from the follower's, five times over, and the time
+// from closing the leader's tab to the follower's first acknowledged
+// append.
+func tabs(ctx context.Context, url string) {
+	for round := range 5 {
+		leader, closeLeader := chromedp.NewContext(ctx)
+		follower, closeFollower := chromedp.NewContext(ctx)
+		load(leader, url)
+		load(follower, url)
+		name := fmt.Sprintf("bench-tabs-%d-%d", time.Now().UnixNano(), round)
+		var role string
+		eval(leader, fmt.Sprintf(`tabs.open(%q)`, name), &role)
+		eval(follower, fmt.Sprintf(`tabs.open(%q)`, name), &role)
+		if role != "follower" {
+			log.Fatalf("the second tab is the %s", role)
+		}
+		for _, tab := range []struct {
+			name string
+			ctx  context.Context
+		}{{"leader", leader}, {"follower", follower}} {
+			var a struct {
+				Role     string
+				P50, P99 float64
+			}
+			eval(tab.ctx, fmt.Sprintf(`tabs.append(1000, %q)`, tab.name), &a)
+			fmt.Printf("round %d: append from the %s's tab (%s), 1,000 in a row: p50 %.2f ms, p99 %.2f ms\n", round+1, tab.name, a.Role, a.P50, a.P99)
+		}
+		var ok bool
+		eval(follower, `tabs.mark()`, &ok)
+		closeLeader()
+		var h struct {
+			Ms   float64
+			Role string
+		}
+		eval(follower, `tabs.afterHandoff()`, &h)
+		fmt.Printf("round %d: handoff (leader's tab closed → the follower's first append acknowledged, now %s): %.0f ms\n", round+1, h.Role, h.Ms)
+		closeFollower()
 	}
 }
 

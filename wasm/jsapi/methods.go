@@ -114,8 +114,10 @@ func closeStore(h *Host, _ context.Context, args, _ []byte) (any, []byte, error)
 func appendEvents(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	var a struct {
 		DB int `json:"db"`
-		// Request, if set, makes the append idempotent (requests.go).
+		// Request, if set, makes the append idempotent (requests.go);
+		// Retry says that it may have been sent before.
 		Request string `json:"request"`
+		Retry   bool   `json:"retry"`
 		Events  []struct {
 			Item  string          `json:"item"`
 			Type  string          `json:"type"`
@@ -130,7 +132,7 @@ func appendEvents(h *Host, ctx context.Context, args, _ []byte) (any, []byte, er
 	for i, e := range a.Events {
 		in[i] = store.Input{Item: e.Item, Type: e.Type, Value: e.Value}
 	}
-	evs, err := h.journal(a.DB).appendKeyed(ctx, s, a.Request, in)
+	evs, err := h.journal(a.DB).appendKeyed(ctx, s, a.Request, a.Retry, in)
 	return evs, nil, err
 }
 

@@ -27,8 +27,9 @@ import (
 // The journal is a local table (not state, not log): requestsTable.
 const requestsTable = "factlog_requests"
 
-// requestsKeep is how long resolved rows are kept, for retries.
-const requestsKeep = 24 * time.Hour
+// requestsKeep is how long rows are kept: a retry comes within seconds of
+// a handoff.
+const requestsKeep = time.Hour
 
 // requests is the journal of one store.
 type requests struct {
@@ -59,9 +60,9 @@ func (h *Host) journal(db int) *requests {
 	return r
 }
 
-// appendKeyed appends in, or returns the events a request with key
-// already appended.
-func (r *requests) appendKeyed(ctx context.Context, s *store.Store, key string, in []store.Input) ([]event.Event, error) {
+// appendKeyed appends in, or, for a retry, returns the events a request
+// with key already appended.
+func (r *requests) appendKeyed(ctx context.Context, s *store.Store, key string, retry bool, in []store.Input) ([]event.Event, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if key == "" {
@@ -70,32 +71,35 @@ func (r *requests) appendKeyed(ctx context.Context, s *store.Store, key string, 
 	if err := r.create(ctx, s); err != nil {
 		return nil, err
 	}
-	rows, err := s.Query(ctx, `SELECT first, items, state FROM `+requestsTable+` WHERE key = ?`, key)
-	if err != nil {
-		return nil, err
-	}
-	if len(rows.Values) == 1 {
-		v := rows.Values[0]
-		first, _ := v[0].(int64)
-		items, _ := v[1].(string)
-		if state, _ := v[2].(string); state != "void" {
-			evs, err := applied(ctx, s, uint64(first), items)
-			if err != nil || evs != nil {
-				return evs, err
+	if retry {
+		rows, err := s.Query(ctx, `SELECT first, items, state FROM `+requestsTable+` WHERE key = ?`, key)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows.Values) == 1 {
+			v := rows.Values[0]
+			first, _ := v[0].(int64)
+			items, _ := v[1].(string)
+			if state, _ := v[2].(string); state != "void" {
+				evs, err := applied(ctx, s, uint64(first), items)
+				if err != nil || evs != nil {
+					return evs, err
+				}
 			}
 		}
 	}
-	vv, err := s.VersionVector(ctx)
+	last, err := s.Query(ctx, `SELECT ifnull(max(seq), 0) FROM event WHERE peer = ?`, s.Peer().String())
 	if err != nil {
 		return nil, err
 	}
+	next, _ := last.Values[0][0].(int64)
 	items := make([][2]string, len(in))
 	for i, e := range in {
 		items[i] = [2]string{e.Item, e.Type}
 	}
 	itemsJSON, _ := json.Marshal(items)
 	_, err = s.Query(ctx, `INSERT OR REPLACE INTO `+requestsTable+` (key, first, items, state, time) VALUES (?, ?, ?, 'pending', ?)`,
-		key, int64(vv[s.Peer()]+1), string(itemsJSON), time.Now().UnixMilli())
+		key, next+1, string(itemsJSON), time.Now().UnixMilli())
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +123,11 @@ func (r *requests) create(ctx context.Context, s *store.Store) error {
 	return nil
 }
 
-// resolve settles the rows a previous leader left pending, and drops old
-// ones. It runs when a store opens, before anything else can append.
+// resolve settles the rows a previous leader left pending, in one
+// statement, and drops old ones. It runs when a store opens, before
+// anything else can append: a pending row whose first seq this replica
+// holds was applied (appends are serialized from journaling to appending,
+// so those seqs are the row's), one whose seq it lacks never was.
 func resolve(ctx context.Context, s *store.Store) error {
 	exists, err := s.Query(ctx, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`, requestsTable)
 	if err != nil || len(exists.Values) == 0 {
@@ -129,27 +136,10 @@ func resolve(ctx context.Context, s *store.Store) error {
 	if _, err := s.Query(ctx, `DELETE FROM `+requestsTable+` WHERE time < ?`, time.Now().Add(-requestsKeep).UnixMilli()); err != nil {
 		return err
 	}
-	rows, err := s.Query(ctx, `SELECT key, first, items FROM `+requestsTable+` WHERE state = 'pending'`)
-	if err != nil {
-		return err
-	}
-	for _, v := range rows.Values {
-		key, _ := v[0].(string)
-		first, _ := v[1].(int64)
-		items, _ := v[2].(string)
-		evs, err := applied(ctx, s, uint64(first), items)
-		if err != nil {
-			return err
-		}
-		state := "void"
-		if evs != nil {
-			state = "applied"
-		}
-		if _, err := s.Query(ctx, `UPDATE `+requestsTable+` SET state = ? WHERE key = ?`, state, key); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err = s.Query(ctx, `UPDATE `+requestsTable+` SET state = CASE
+		WHEN EXISTS (SELECT 1 FROM event WHERE peer = ?1 AND seq = `+requestsTable+`.first) THEN 'applied' ELSE 'void' END
+		WHERE state = 'pending'`, s.Peer().String())
+	return err
 }
 
 // applied returns the events of this replica at seqs first… if they are

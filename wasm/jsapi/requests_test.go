@@ -31,7 +31,7 @@ type appended struct {
 
 func appendKey(t *testing.T, h *Host, db float64, key, item string) []appended {
 	t.Helper()
-	b, _ := json.Marshal(map[string]any{"db": db, "request": key, "events": []any{
+	b, _ := json.Marshal(map[string]any{"db": db, "request": key, "retry": true, "events": []any{
 		map[string]any{"item": item, "type": "create", "value": "x"},
 		map[string]any{"item": item, "type": "set_completed", "value": true},
 	}})
