@@ -13,17 +13,31 @@ import (
 
 // bundle builds the bridge's two entry points — factlog.js, what users
 // import, and worker.js, what it starts in browsers — as ES modules that
-// share a chunk (runtime.js with Go's wasm_exec.js), plus the demo site
-// when web/ exists.
+// share chunks (runtime.js with Go's wasm_exec.js, …): into out/npm for
+// the npm package, and into out with the demo site when web/ exists.
 func bundle(top, out string) error {
+	lib := []string{"jsbridge/factlog.js", "jsbridge/worker.js"}
+	if err := esbuild(top, filepath.Join(out, "npm"), lib); err != nil {
+		return err
+	}
+	site := lib
+	if _, err := os.Stat(filepath.Join(top, "web", "app.js")); err == nil {
+		site = append(site, "web/app.js")
+	}
+	if err := esbuild(top, out, site); err != nil {
+		return err
+	}
+	// What earlier builds put in the site that is the package's now.
+	os.Remove(filepath.Join(out, "package.json"))
+	os.Remove(filepath.Join(out, "factlog.d.ts"))
+	return copyStatic(top, out)
+}
+
+func esbuild(top, out string, entries []string) error {
 	// Chunk names carry hashes: clear the last build's, or they pile up.
 	old, _ := filepath.Glob(filepath.Join(out, "*.js*"))
 	for _, f := range old {
 		os.Remove(f)
-	}
-	entries := []string{"jsbridge/factlog.js", "jsbridge/worker.js"}
-	if _, err := os.Stat(filepath.Join(top, "web", "app.js")); err == nil {
-		entries = append(entries, "web/app.js")
 	}
 	res := api.Build(api.BuildOptions{
 		AbsWorkingDir:    top,
@@ -62,7 +76,7 @@ func bundle(top, out string) error {
 	if len(msgs) > 0 {
 		return errors.New("esbuild: " + strings.Join(msgs, "\n"))
 	}
-	return copyStatic(top, out)
+	return nil
 }
 
 // goRuntime resolves "go:wasm_exec" to the wasm_exec.js of the Go that
@@ -76,18 +90,31 @@ var goRuntime = api.Plugin{
 	},
 }
 
-// copyStatic copies the files that need no bundling: the TypeScript types,
-// and the demo's HTML, CSS, icons and service worker (a classic script, as
-// service workers are most widely supported).
+// copyStatic copies the files that need no bundling: the TypeScript types
+// and the wasm into the package, and the demo's HTML, CSS, icons and
+// service worker (a classic script, as service workers are most widely
+// supported) into the site.
 func copyStatic(top, out string) error {
-	files := map[string]string{"jsbridge/factlog.d.ts": "factlog.d.ts"}
+	// The package's wasm is the site's, linked rather than copied.
+	wasm := filepath.Join(out, "npm", "factlog.wasm")
+	os.Remove(wasm)
+	if err := os.Link(filepath.Join(out, "factlog.wasm"), wasm); err != nil {
+		b, err := os.ReadFile(filepath.Join(out, "factlog.wasm"))
+		if err == nil {
+			err = os.WriteFile(wasm, b, 0o644)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	files := map[string]string{"jsbridge/factlog.d.ts": "npm/factlog.d.ts"}
 	if _, err := os.Stat(filepath.Join(top, "web", "sw.js")); err == nil {
 		files["web/sw.js"] = "sw.js"
 	}
 	static, _ := filepath.Glob(filepath.Join(top, "web", "*"))
 	for _, f := range static {
 		switch filepath.Ext(f) {
-		case ".html", ".css", ".svg", ".png", ".webmanifest", ".json":
+		case ".html", ".css", ".svg", ".png", ".ico", ".webmanifest", ".json":
 			rel, _ := filepath.Rel(top, f)
 			files[rel] = filepath.Base(f)
 		}

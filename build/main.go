@@ -1,6 +1,7 @@
 // Command build makes dist/: factlog compiled to WebAssembly, the
-// JavaScript bridge bundled with esbuild (its Go API), the TypeScript
-// types, a package.json for npm, and the demo site.
+// JavaScript bridge bundled with esbuild (its Go API), and the demo site
+// using them; and dist/npm/, the npm package: the library, its types and
+// a package.json, nothing of the demo.
 //
 //	go run ./build            # build dist/
 //	go run ./build -release   # also compress the wasm as hard as brotli can
@@ -49,7 +50,7 @@ func build(log *slog.Logger, out string, release bool) error {
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(top, out)
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(out, "npm"), 0o755); err != nil {
 		return err
 	}
 	built, err := buildWasm(log, top, out)
@@ -59,7 +60,7 @@ func build(log *slog.Logger, out string, release bool) error {
 	if err := bundle(top, out); err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
-	if err := writePackage(top, out); err != nil {
+	if err := writePackage(top, filepath.Join(out, "npm")); err != nil {
 		return fmt.Errorf("package: %w", err)
 	}
 	if err := report(log, out, built, release); err != nil {

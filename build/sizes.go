@@ -30,12 +30,12 @@ func report(log *slog.Logger, out string, wasmBuilt, release bool) error {
 		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".gz") || strings.HasSuffix(name, ".br") || strings.HasSuffix(name, ".map") {
 			continue
 		}
+		if st, err := os.Stat(f); err != nil || st.IsDir() {
+			continue
+		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return err
-		}
-		if st, _ := os.Stat(f); st.IsDir() {
-			continue
 		}
 		gz, br, err := compressed(f, b, quality, wasmBuilt || release || name != "factlog.wasm")
 		if err != nil {

@@ -1,19 +1,38 @@
-// Types for factlog, the JavaScript API of DESIGN.md ("The JavaScript API").
+// Types for factlog's JavaScript API. The project's README.md tours it:
+// what a store is, how replicas sync, where it runs.
+
+declare global {
+  // Where TypeScript's lib lacks it (before esnext.disposable); the same
+  // declaration merges with the lib's where it has it.
+  interface SymbolConstructor {
+    readonly asyncDispose: unique symbol;
+  }
+}
 
 /** Any JSON value: what an event's value may be. */
 export type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue };
 
-/** A value SQL can take as a parameter or return in a row. */
+/** A value SQL can take as a parameter or return in a row (a BLOB is a Uint8Array). */
 export type SQLValue = null | number | string | Uint8Array | boolean;
 
-/** Parameters of a statement: positional (?, ?1) or named (:name, @name, $name). */
+/**
+ * Parameters of a statement: positional (?, ?1) or named (:name, @name,
+ * $name; a key may leave out the sign). Every parameter of the statement
+ * must be given: a missing one is an INVALID_ARGUMENT, not a NULL.
+ */
 export type Params = SQLValue[] | Record<string, SQLValue>;
+
+/** Options of a call that can take long. */
+export interface CallOptions {
+  /** Aborts the call: it rejects with code ABORTED, and what it did is undone. */
+  signal?: AbortSignal;
+}
 
 /** A fact in the log. Events never change. */
 export interface Event {
   /** SHA-256 of the event's canonical encoding, 64 hex digits. */
   id: string;
-  /** The author replica's id, 32 hex digits. */
+  /** The author replica's id (hex). */
   peer: string;
   /** The author's sequence number: 1, 2, 3 … */
   seq: number;
@@ -43,12 +62,18 @@ export interface OpenOptions {
    * SQL per event type, run for each event in replay order with the event
    * bound as :id :peer :seq :clock :time :item :type :value (value as JSON
    * text for objects and arrays, a native value for scalars; true/false as
-   * 1/0). The type "*" runs for every event. When the schema or the
-   * materializers change, the state is rebuilt from the whole log.
+   * 1/0). The type "*" runs for every event. An empty string declares a
+   * type whose events change no state. A local append of a type that is
+   * neither declared nor caught by "*" is refused (INVALID_ARGUMENT), since
+   * it would do nothing; events of unknown types from other replicas are
+   * kept. When the schema or the materializers change, the state is
+   * rebuilt from the whole log.
    */
   materializers?: Record<string, string>;
   /** Called while the state is rebuilt: events applied so far, and in all. */
   onProgress?: (done: number, total: number) => void;
+  /** Aborts the open (and the rebuild it may do). */
+  signal?: AbortSignal;
 }
 
 export interface ImportResult {
@@ -73,6 +98,8 @@ export interface PendingInfo {
 
 /** Error codes of rejected calls. */
 export type ErrorCode =
+  /** A bad argument; the message says what to pass. */
+  | "INVALID_ARGUMENT"
   | "INVALID_EVENT"
   | "INVALID_BATCH"
   | "PENDING_FULL"
@@ -82,46 +109,57 @@ export type ErrorCode =
   | "CLOSED"
   | "LOCKED"
   | "NO_MEMORY"
-  | "INVALID_ARGUMENT"
+  /** The call's AbortSignal fired; nothing it did was kept. */
+  | "ABORTED"
+  /** The engine stopped (its Worker died); open the store again. */
+  | "UNAVAILABLE"
+  /** This environment lacks what the call needs (a WebSocket in Node 20: install ws). */
+  | "UNSUPPORTED"
   | "INTERNAL";
 
 /** Every rejection is a FactlogError with a stable code. */
-export interface FactlogError extends Error {
-  name: "FactlogError";
-  code: ErrorCode;
+export class FactlogError extends Error {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions);
+  readonly name: "FactlogError";
+  readonly code: ErrorCode;
 }
 
 export interface Database {
-  /** This replica's id. */
+  /** This replica's id. Every tab of one store is one replica. */
   readonly peer: string;
   readonly name: string;
   /** Whether the data outlives the page or process. */
   readonly persisted: boolean;
   /** Why a named store is kept in memory (no OPFS), or null. */
   readonly warning: string | null;
+  /**
+   * "leader" if this tab (or process) runs the store; "follower" if it
+   * calls through the tab that does. It changes when the leader goes.
+   */
+  readonly role: "leader" | "follower";
 
   /** Appends an event whose parents are the current heads; returns it. */
   append(item: string | number, type: string, value?: JSONValue): Promise<Event>;
   /** Appends several events in one transaction. */
   appendMany(events: { item: string | number; type: string; value?: JSONValue }[]): Promise<Event[]>;
   /** Runs one SQL statement; returns its rows as objects. */
-  query<Row = Record<string, SQLValue>>(sql: string, params?: Params): Promise<Row[]>;
+  query<Row = Record<string, SQLValue>>(sql: string, params?: Params | null, options?: CallOptions): Promise<Row[]>;
   /** The events about one item (or all), in replay order: the audit trail. */
-  events(filter?: { item?: string | number }): Promise<Event[]>;
+  events(filter?: { item?: string | number }, options?: CallOptions): Promise<Event[]>;
   /** The ids of the DAG's leaves. */
   heads(): Promise<string[]>;
   /** For each peer, the highest seq this replica holds. */
   versionVector(): Promise<Record<string, number>>;
   /** A batch of every event a replica holding vv lacks ({} for all). */
-  exportSince(vv?: Record<string, number>): Promise<Uint8Array>;
-  /** Imports a batch from exportSince. Idempotent. */
-  import(batch: Uint8Array): Promise<ImportResult>;
+  exportSince(vv?: Record<string, number>, options?: CallOptions): Promise<Uint8Array>;
+  /** Imports a batch from exportSince. Idempotent; all or nothing. */
+  import(batch: Uint8Array, options?: CallOptions): Promise<ImportResult>;
   /** What waits for missing parents. */
   pending(): Promise<PendingInfo>;
   /** Rebuilds the state from the whole log with another schema and materializers. */
   reinterpret(
     interpretation: { schema?: string; materializers?: Record<string, string> },
-    onProgress?: (done: number, total: number) => void,
+    options?: ((done: number, total: number) => void) | (CallOptions & { onProgress?: (done: number, total: number) => void }),
   ): Promise<void>;
   /**
    * Calls callback with the rows now, and again whenever a table the query
@@ -138,17 +176,33 @@ export interface Database {
    * Keeps the store in sync with a relay room (ws[s]://host/v1/rooms/ROOM)
    * until the link or the store is closed: it joins from where it left off,
    * imports what the room holds, publishes what the room lacks, and
-   * reconnects with backoff after faults.
+   * reconnects with backoff after faults. In a browser every tab of a store
+   * shares one link per URL and token, run by the leader.
    */
-  connect(url: string, options?: { token?: string; onStatus?: (status: LinkStatus) => void }): Link;
+  connect(url: string, options?: ConnectOptions): Link;
   /** Closes the store (and its links); later calls reject with code CLOSED. */
   close(): Promise<void>;
+  /** `await using db = await open(…)` closes it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** The room token, if the relay requires one. */
+  token?: string;
+  onStatus?: (status: LinkStatus) => void;
+  /**
+   * The WebSocket class to dial with (default: the global one; in Node 20,
+   * which has none, the ws package's if it is installed).
+   */
+  WebSocket?: new (url: string) => unknown;
 }
 
 export interface LinkStatus {
   state: "connecting" | "catching-up" | "online" | "offline" | "closed";
   /** Why the link is offline, or what the relay refused. */
   error?: string;
+  /** The code, when the link could not start (state "closed"). */
+  code?: ErrorCode;
   /** "epoch_changed" (the relay's store was replaced) or "truncated" (retention dropped what this replica missed). */
   notice?: string;
   /** The last seq of the room this replica has processed. */
@@ -179,6 +233,7 @@ export interface Register {
 export interface Registers {
   readonly name: string;
   readonly persisted: boolean;
+  readonly role: "leader" | "follower";
   /** Writes one column of one row. */
   set(id: string | number, column: string, value: JSONValue): Promise<Register>;
   /** The rows: { id, ...columns }. */
@@ -190,7 +245,8 @@ export interface Registers {
   /** Keeps, column by column, the winner of this state and another's. */
   merge(state: Uint8Array): Promise<{ changed: number }>;
   close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Opens (or creates) a table of registers; name as in open(). */
-export function openRegisters(options: { name?: string; table: string; columns: string[] }): Promise<Registers>;
+export function openRegisters(options: { name?: string; table: string; columns: string[]; signal?: AbortSignal }): Promise<Registers>;

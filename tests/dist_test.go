@@ -33,8 +33,8 @@ func dist(t *testing.T) string {
 	return distOnce.dir
 }
 
-// tarball packs dist/ once per test run (npm pack), as it would be
-// published, and returns its path.
+// tarball packs the npm package (dist/npm) once per test run, as it would
+// be published, and returns its path.
 func tarball(t *testing.T, npm string) string {
 	t.Helper()
 	d := dist(t)
@@ -44,7 +44,7 @@ func tarball(t *testing.T, npm string) string {
 			packOnce.err = err
 			return
 		}
-		cmd := exec.Command(npm, "pack", d, "--pack-destination", dir, "--json")
+		cmd := exec.Command(npm, "pack", filepath.Join(d, "npm"), "--pack-destination", dir, "--json")
 		cmd.Dir = dir
 		out, err := cmd.Output()
 		var packed []struct {
