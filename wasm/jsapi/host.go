@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	gosync "sync"
 
 	"github.com/factlog/factlog/wasm/link"
@@ -110,7 +111,16 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-func asError(err error) Error { return Error{Code: store.Code(err), Message: err.Error()} }
+// asError gives err its code. The message loses store's "invalid
+// argument: " prefix, which the code already says.
+func asError(err error) Error {
+	code := store.Code(err)
+	msg := err.Error()
+	if code == store.CodeArgument {
+		msg = strings.TrimPrefix(msg, store.ErrArgument.Error()+": ")
+	}
+	return Error{Code: code, Message: msg}
+}
 
 // CodeAborted is the code of a call cancelled by Cancel (an AbortSignal in
 // JavaScript). What the call had done is undone, as after any error.
