@@ -137,8 +137,9 @@ func TestBrowserPersists(t *testing.T) {
 	screenshot(t, ctx, "browser-persists")
 }
 
-// TestBrowserSecondTab: a store open in one tab is refused, clearly, in
-// another.
+// TestBrowserSecondTab: a second tab shares a store (tabs_test.go), unless
+// it reads it another way (another version of the application): then it
+// is refused, clearly, and the first tab goes on.
 func TestBrowserSecondTab(t *testing.T) {
 	ctx := browser(t)
 	url := serveDist(t, nil) + "/test/"
@@ -147,8 +148,14 @@ func TestBrowserSecondTab(t *testing.T) {
 	tab, cancel := chromedp.NewContext(ctx)
 	defer cancel()
 	load(t, tab, url)
-	got := eval[string](t, tab, `openTodo("shared").then(() => "opened", (e) => e.code + ": " + e.message)`)
-	if !strings.HasPrefix(got, "LOCKED: ") || !strings.Contains(got, "another tab") {
+	got := eval[string](t, tab, `factlog.open({ name: "shared", schema: "CREATE TABLE other (x)" }).then(() => "opened", (e) => e.code + ": " + e.message)`)
+	if !strings.HasPrefix(got, "LOCKED: ") || !strings.Contains(got, "another tab with a different schema") {
 		t.Fatalf("second tab: %s", got)
+	}
+	if got := eval[string](t, tab, `openTodo("shared").then((db) => db.role)`); got != "follower" {
+		t.Fatalf("the same interpretation in the second tab: %s", got)
+	}
+	if n := eval[float64](t, ctx, `db.append("1", "create", "x").then(() => db.query("SELECT count(*) AS n FROM todo")).then((r) => r[0].n)`); n != 1 {
+		t.Fatalf("the first tab after the refusal: %v todos", n)
 	}
 }

@@ -1,7 +1,9 @@
 // The factlog demo: the seed's interactive todo examples, on factlog.
 // Two examples — last-write-wins registers and the event log — each with
 // three replicas (three stores, three peers) that work alone until synced,
-// and, when the page is served by a relay, a live replica per browser tab.
+// and, when the page is served by a relay, a live replica linked to a room.
+// Every store is shared by the tabs of the page's origin: a second tab
+// shows the same replicas.
 import { open, openRegisters } from "factlog";
 import { schema, interpretations } from "./interpretations.js";
 import { h, newId, short, show, clockTime } from "./dom.js";
@@ -18,7 +20,11 @@ function peerStyle(peer, local) {
   const name = local.get(peer) || short(peer, 4);
   return { color: peerColors.get(peer), name };
 }
-const localPeers = new Map(); // peer id → "A", "B", "C", "this tab"
+const localPeers = new Map(); // peer id → "A", "B", "C", "live"
+const logReplicas = new Set(); // every started event-log replica, to redraw when a name is learned
+
+// The registers have no watch: a tab that changes them tells the others.
+const lwwChannel = typeof BroadcastChannel === "function" ? new BroadcastChannel("factlog-demo-lww") : null;
 
 function fail(where, err) {
   console.error(where, err);
@@ -27,13 +33,17 @@ function fail(where, err) {
   box.append(h("p", {}, `${where}: ${err.message || err}${err.code ? ` (${err.code})` : ""}`));
 }
 
-/** Opens a persisted store, or an in-memory one if another tab holds it. */
+/**
+ * Opens a persisted store — shared with this page's other tabs — or an
+ * in-memory one where it cannot be (no Web Locks, or another tab reads it
+ * another way).
+ */
 async function openShared(openFn, options, notice) {
   try {
     return await openFn(options);
   } catch (err) {
     if (err.code !== "LOCKED") throw err;
-    notice(`Replica ${options.name} is open in another tab; this tab shows an in-memory copy.`);
+    notice(`Replica ${options.name}: ${err.message}. This tab shows an in-memory copy.`);
     return openFn({ ...options, name: ":memory:" });
   }
 }
@@ -63,7 +73,7 @@ class LwwReplica {
       onEdit: (id, text) => this.do(() => this.regs.set(id, "content", text)),
       onToggle: (id, done) => this.do(() => this.regs.set(id, "completed", done)),
     });
-    this.table = h("div");
+    this.table = h("div.state-box");
     this.el = h("section.replica", { dataset: { replica: i }, "aria-label": `LWW replica ${this.name}` },
       this.head, this.list.el,
       h("details.internals", { open: true }, h("summary", {}, "Internal state: values and clocks"), this.table));
@@ -78,6 +88,7 @@ class LwwReplica {
     try {
       await fn();
       await this.refresh();
+      lwwChannel?.postMessage("changed");
     } catch (err) {
       fail(`LWW ${this.name}`, err);
     }
@@ -143,6 +154,8 @@ class LogReplica {
     this.db = await openShared(open, { name: this.storeName, schema, materializers: interpretations[interpretation].materializers }, notice);
     localPeers.set(this.db.peer, this.name);
     peerColors.set(this.db.peer, this.color);
+    logReplicas.add(this);
+    for (const r of logReplicas) if (r !== this) r.render(); // they may show this peer's events by id
     const watch = (sql, fn) => this.db.watch(sql, [], (rows) => {
       fn(rows);
       this.render();
@@ -169,7 +182,7 @@ class LogReplica {
   render() {
     const style = (p) => peerStyle(p, localPeers);
     const history = this.historyOf ? this.events.filter((e) => e.item === this.historyOf) : null;
-    this.head.replaceChildren(header(this, this.name === "this tab" ? "This tab" : `Replica ${this.name}`, this.color));
+    this.head.replaceChildren(header(this, this.name === "live" ? "Live replica" : `Replica ${this.name}`, this.color));
     this.list.update(this.todos);
     this.extra.replaceChildren(...[
       history && h("div.history", { role: "region", "aria-label": "History" },
@@ -190,7 +203,9 @@ class LogReplica {
         h("tbody", {}, this.events.map((e) => h("tr", {},
           h("td.id", { title: e.id }, short(e.id)),
           h("td", {}, h("span.peer", { style: { color: style(e.peer).color } }, style(e.peer).name)),
-          h("td", {}, e.seq), h("td", {}, e.clock), h("td.id", {}, e.item), h("td", {}, e.type), h("td", {}, show(e.value))))),
+          h("td", {}, e.seq), h("td", {}, e.clock), h("td.id", {}, e.item),
+          h("td", {}, e.type.replaceAll("_", "_\u200b")), // it may wrap after an underscore
+          h("td", {}, show(e.value))))),
       )),
       h("h4", {}, "event_dag"),
       h("div.scroll", {}, h("table.dag-rows", {},
@@ -212,9 +227,11 @@ function header(replica, title, color) {
       replica.el.classList.toggle("is-offline", box.checked);
     },
   });
+  const shared = replica.db || replica.regs;
   return h("header", { style: { borderColor: color } },
     h("h3", { style: { color } }, title),
     replica.db && h("code.peer-id", { title: replica.db.peer }, short(replica.db.peer, 8)),
+    shared && shared.role === "follower" && h("span.role", { title: "another tab of this page runs this store; this one calls through it" }, "via another tab"),
     replica.link ? linkBadge(replica.link.status) : h("label.offline-switch", {}, box, " offline"));
 }
 
@@ -240,6 +257,7 @@ async function lwwExample(root) {
       try {
         await syncAll(replicas, async (from, to) => to.regs.merge(await from.regs.exportState()));
         await Promise.all(replicas.map((r) => r.refresh()));
+        lwwChannel?.postMessage("changed");
       } catch (err) {
         fail("sync", err);
       } finally {
@@ -249,12 +267,18 @@ async function lwwExample(root) {
   }, "Sync nodes ⇄");
   root.querySelector(".replicas").replaceChildren(...replicas.map((r) => r.el));
   root.querySelector(".actions").replaceChildren(sync);
+  if (lwwChannel) lwwChannel.onmessage = () => Promise.all(replicas.map((r) => r.refresh())).catch((err) => fail("LWW", err));
   return replicas;
 }
 
+const interpretationKey = "factlog-demo-interpretation";
+
 async function logExample(root) {
   const replicas = names.map((n, i) => new LogReplica(i, n, colors[i], `demo-log-${n}`));
-  let current = "lww";
+  // The chosen reading is the stores' own (they are rebuilt with it), so
+  // it outlives a reload, and every tab shows the same.
+  const saved = localStorage.getItem(interpretationKey);
+  let current = saved in interpretations ? saved : "lww";
   await Promise.all(replicas.map((r) => r.start(current)));
   const sync = h("button.sync", {
     type: "button",
@@ -280,16 +304,27 @@ async function logExample(root) {
       onchange: async () => {
         current = key;
         about.textContent = it.about;
+        progress.textContent = "rebuilding…";
         try {
           await Promise.all(replicas.map((r) => r.db.reinterpret({ schema, materializers: it.materializers }, (done, total) => {
-            progress.textContent = `rebuilt ${done} of ${total} events`;
+            progress.textContent = `rebuilding: ${done} of ${total} events`;
           })));
-          progress.textContent = `rebuilt from the same events`;
+          localStorage.setItem(interpretationKey, key);
+          if (current === key) progress.textContent = `rebuilt from the same events`;
         } catch (err) {
+          progress.textContent = "";
           fail("reinterpret", err);
         }
       },
     }), " ", it.label));
+  // Another tab chose another reading: its stores are these.
+  addEventListener("storage", (e) => {
+    if (e.key !== interpretationKey || !(e.newValue in interpretations)) return;
+    current = e.newValue;
+    about.textContent = interpretations[current].about;
+    for (const input of root.querySelectorAll('input[name="interpretation"]')) input.checked = input.value === current;
+    progress.textContent = "rebuilt in another tab";
+  });
   root.querySelector(".replicas").replaceChildren(...replicas.map((r) => r.el));
   root.querySelector(".actions").replaceChildren(sync, h("fieldset.interpretation", {}, h("legend", {}, "Interpretation"), choices, progress), about);
   return replicas;
@@ -298,28 +333,31 @@ async function logExample(root) {
 async function liveExample(root) {
   const room = new URLSearchParams(location.search).get("room") || "demo";
   const status = root.querySelector(".live-status");
-  let hasRelay = false;
+  // A static host answers 404 (no relay here: no link); a relay that is
+  // down does not answer at all (link anyway: it retries, and the stored
+  // todos show meanwhile).
+  let relay = "down";
   try {
-    hasRelay = (await fetch("./healthz", { cache: "no-store" })).ok;
+    relay = (await fetch("./healthz", { cache: "no-store" })).ok ? "up" : "none";
   } catch {}
-  if (!hasRelay) {
-    status.textContent = "No relay serves this page (static hosting): live sync between tabs is off. Run the relay with -web to try it.";
-    return null;
-  }
-  // One replica per tab: its id lives in sessionStorage, so a reload keeps it.
-  let tab = sessionStorage.getItem("factlog-tab");
-  if (!tab) sessionStorage.setItem("factlog-tab", (tab = newId()));
-  const r = new LogReplica(0, "this tab", colors[3], `demo-live-${tab}`);
+  // One store per room, shared by every tab of this browser.
+  const r = new LogReplica(0, "live", colors[3], `demo-live-${room}`);
   await r.start("lww");
+  root.querySelector(".replicas").replaceChildren(r.el);
+  if (relay === "none") {
+    status.textContent = "No relay serves this page (static hosting): this replica stays on this device. Run the relay with -web to sync.";
+    r.render();
+    return r;
+  }
   const url = new URL(`v1/rooms/${encodeURIComponent(room)}`, location.href).href.replace(/^http/, "ws");
+  const show = (st) => status.replaceChildren("Room ", h("code", {}, room), ": ", linkBadge(st), st.error ? ` (${st.error})` : "");
   r.link = r.db.connect(url, {
     onStatus: (st) => {
-      status.replaceChildren("Room ", h("code", {}, room), ": ", linkBadge(st), st.error ? ` (${st.error})` : "");
+      show(st);
       r.render();
     },
   });
-  status.replaceChildren("Room ", h("code", {}, room), ": ", linkBadge(r.link.status));
-  root.querySelector(".replicas").replaceChildren(r.el);
+  show(r.link.status);
   r.render();
   return r;
 }
