@@ -23,7 +23,7 @@
 // when one goes away without saying so, and drops its watches and links.
 //
 // Messages on the channel "factlog:<name>" carry {t, from, to}: hello (who
-// leads?), leader (I do), call {id, method, args, bytes}, cancel {id},
+// leads?), leader {term} (I do, since term), call {id, method, args, bytes}, cancel {id},
 // reply {id, result, bytes} or {id, error}, notify {kind, key, value},
 // interpretation {schema, materializers} (after a reinterpret), leave.
 import { FactlogError, toError } from "./errors.js";
@@ -70,13 +70,13 @@ export async function join(kind, name, args, { onProgress, signal } = {}) {
   return c.attach(args, onProgress, signal);
 }
 
-/** sameInterpretation compares the interpretation parts of two open calls. */
+/** fingerprint is the interpretation part of an open call's arguments, to compare two. */
 const fingerprint = (a) => JSON.stringify([a.schema ?? "", Object.entries(a.materializers ?? {}).sort(), a.table ?? "", a.columns ?? []]);
 
 class Coordinator {
   closed = false;
   role = "follower";
-  leader = null; // the leader's tab id
+  #term = null; // the leader's term: its tab id and a count, new each time a tab takes the lead
   #lock;
   #kind;
   #args; // the open call's arguments, kept current (reinterpret changes them)
@@ -86,6 +86,8 @@ class Coordinator {
   #inflight = new Map(); // call id → { msg, resolve, reject, signal }
   #sticky = new Map(); // "kind:key" → the call that registered a watch or link, resent to a new leader
   #listeners = new Map(); // "kind:key" → fn, this tab's notifications
+  #leaderTab = null; // the leader's tab id
+  #terms = 0; // this tab's terms as leader
   #release; // resolves the election lock's callback (when leader)
   #queued = new AbortController(); // the election lock request
   #service = null; // when leader
@@ -190,8 +192,8 @@ class Coordinator {
   #send(msg) {
     if (this.role === "leader") {
       this.#service.handle(tab, msg);
-    } else if (this.leader) {
-      this.#channel.postMessage({ ...msg, to: this.leader });
+    } else if (this.#term) {
+      this.#channel.postMessage({ ...msg, to: this.#leaderTab });
     } // else: sent when a leader announces itself
   }
 
@@ -199,7 +201,7 @@ class Coordinator {
     const c = this.#inflight.get(id);
     if (!c) return;
     if (this.role === "leader") this.#service.cancel(tab, id);
-    else if (this.leader) this.#channel.postMessage({ t: "cancel", from: tab, to: this.leader, id });
+    else if (this.#term) this.#channel.postMessage({ t: "cancel", from: tab, to: this.#leaderTab, id });
     else c.reject(aborted(c.msg.method)); // nobody runs it yet
   }
 
@@ -224,11 +226,14 @@ class Coordinator {
     if (this.closed || (m.to && m.to !== tab)) return;
     switch (m.t) {
       case "hello":
-        if (this.role === "leader") this.#channel.postMessage({ t: "leader", from: tab });
+        if (this.role === "leader") this.#channel.postMessage({ t: "leader", from: tab, term: this.#term });
         break;
       case "leader":
-        if (m.from !== this.leader && this.role !== "leader") {
-          this.leader = m.from;
+        // A new term (even of the same tab, which lost its Worker and
+        // opened the store again) has not seen what the last one had.
+        if (m.term !== this.#term && this.role !== "leader") {
+          this.#term = m.term;
+          this.#leaderTab = m.from;
           this.#resend();
           this.#roleChanged();
         }
@@ -296,9 +301,10 @@ class Coordinator {
     }
     this.#service = new Service(this, e, this.#kind, handle, opened);
     this.role = "leader";
-    this.leader = tab;
+    this.#term = `${tab}:${++this.#terms}`;
+    this.#leaderTab = tab;
     e.onDeath((err) => this.#engineDied(err));
-    this.#channel.postMessage({ t: "leader", from: tab });
+    this.#channel.postMessage({ t: "leader", from: tab, term: this.#term });
     this.#resend();
     this.#roleChanged();
     await held;
@@ -321,7 +327,7 @@ class Coordinator {
     this.#service.stop();
     this.#service = null;
     this.role = "follower";
-    this.leader = null;
+    this.#term = this.#leaderTab = null;
     this.#release();
     this.#queued = new AbortController();
     navigator.locks.request(this.#lock, { signal: this.#queued.signal }, () => this.#lead()).catch(() => {});
@@ -349,8 +355,8 @@ class Coordinator {
       // next leader. Then the store closes, and the lock goes.
       await this.#service.close();
       this.#release();
-    } else if (this.leader) {
-      this.#channel.postMessage({ t: "leave", from: tab, to: this.leader });
+    } else if (this.#term) {
+      this.#channel.postMessage({ t: "leave", from: tab, to: this.#leaderTab });
     }
     this.#dead ??= new FactlogError("CLOSED", "the store is closed");
     for (const c of [...this.#inflight.values()]) c.reject(this.#dead);

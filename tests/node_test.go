@@ -13,7 +13,7 @@ import (
 // node:test) against dist/ installed as the npm package "factlog".
 func TestNodeAPI(t *testing.T) {
 	node := need(t, "node", "install Node 20+")
-	nodeTest(t, node, project(t, true, "node/api.test.mjs"), nil, "api.test.mjs")
+	nodeTest(t, node, project(t, true, "node/api.test.mjs", "node/inputs.test.mjs"), nil, "api.test.mjs", "inputs.test.mjs")
 }
 
 // TestNodeLink links stores in Node 20 (no global WebSocket) to a relay
