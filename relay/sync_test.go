@@ -11,6 +11,7 @@ import (
 	"github.com/factlog/factlog/relay"
 	"github.com/factlog/factlog/wasm/link"
 	"github.com/factlog/factlog/wasm/store"
+	fsync "github.com/factlog/factlog/wasm/sync"
 	"github.com/factlog/factlog/wasm/todo"
 )
 
@@ -130,13 +131,11 @@ func acked(t *testing.T, s *store.Store, url string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vv, _ := s.VersionVector(context.Background())
-	for p, seq := range vv {
-		if st.Room[p] < seq {
-			return false
-		}
+	lacking, err := s.ExportSince(context.Background(), st.Room)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return true
+	return len(lacking) == 0
 }
 
 func waitFor(t *testing.T, ok func() bool) {
@@ -188,8 +187,8 @@ func TestRelayRestart(t *testing.T) {
 	startLink(t, c, r.url("todos"))
 	waitFor(t, func() bool {
 		vv, _ := c.VersionVector(context.Background())
-		for p, seq := range ackedBefore.Room {
-			if vv[p] < seq {
+		for p, tips := range ackedBefore.Room {
+			if vv.Seq(p) < (fsync.VersionVector{p: tips}).Seq(p) {
 				return false
 			}
 		}

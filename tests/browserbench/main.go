@@ -37,7 +37,8 @@ func main() {
 	if _, err := os.Stat(filepath.Join(dist, "factlog.wasm")); err != nil {
 		log.Fatal("run go run ./build first")
 	}
-	batch, err := sync.Encode(chain(100_000))
+	evs, sigs := chain(100_000)
+	batch, err := sync.Encode(evs, sigs)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -167,8 +168,14 @@ func eval(ctx context.Context, js string, out any) {
 }
 
 // chain is n todo edits by one author, each the child of the one before.
-func chain(n int) []event.Event {
+// chain returns n todo edits by one author, each a child of the one
+// before, and the author's signature over the last (which covers them all).
+func chain(n int) ([]event.Event, map[event.ID]event.Signature) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	key, err := event.KeyFromSeed(make([]byte, 32))
+	if err != nil {
+		log.Fatal(err)
+	}
 	evs := make([]event.Event, n)
 	for i := range evs {
 		item := fmt.Sprintf("todo-%d", rng.IntN(200))
@@ -179,12 +186,12 @@ func chain(n int) []event.Event {
 		case 1:
 			typ, value = "set_completed", fmt.Sprint(rng.IntN(2) == 0)
 		}
-		e := event.Event{Peer: event.PeerID{1}, Seq: uint64(i + 1), Clock: uint64(i + 1), Time: 1_700_000_000_000 + int64(i), Item: item, Type: typ, Value: []byte(value)}
+		e := event.Event{Peer: key.Peer(), Seq: uint64(i + 1), Clock: uint64(i + 1), Time: 1_700_000_000_000 + int64(i), Item: item, Type: typ, Value: []byte(value)}
 		if i > 0 {
 			e.Parents = []event.ID{evs[i-1].ID}
 		}
 		e.ID = e.Hash()
 		evs[i] = e
 	}
-	return evs
+	return evs, map[event.ID]event.Signature{evs[n-1].ID: key.Sign(evs[n-1].ID)}
 }

@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/internal/db"
+	"github.com/factlog/factlog/wasm/sync"
 )
 
 func openGraph(t *testing.T) *Graph {
@@ -26,6 +28,27 @@ func openGraph(t *testing.T) *Graph {
 
 func id(s string) event.ID { return sha256.Sum256([]byte(s)) }
 
+// keys are test authors' keys, by peer id.
+var keys = map[event.PeerID]event.Key{}
+
+func key(i byte) event.PeerID {
+	k, err := event.KeyFromSeed(bytes.Repeat([]byte{i}, 32))
+	if err != nil {
+		panic(err)
+	}
+	keys[k.Peer()] = k
+	return k.Peer()
+}
+
+// signed is a batch of evs, each signed by its author.
+func signed(evs ...event.Event) *sync.Batch {
+	b := &sync.Batch{Events: evs, Signatures: map[event.ID]event.Signature{}}
+	for _, e := range evs {
+		b.Signatures[e.ID] = keys[e.Peer].Sign(e.ID)
+	}
+	return b
+}
+
 // TestCycleWaitsForever forces a cycle past the hash check (the ids are
 // chosen, not computed, which Ingest trusts its caller to have checked):
 // events that wait for each other, or for themselves, stay pending; none
@@ -33,11 +56,11 @@ func id(s string) event.ID { return sha256.Sum256([]byte(s)) }
 func TestCycleWaitsForever(t *testing.T) {
 	g := openGraph(t)
 	evs := []event.Event{
-		{ID: id("a"), Peer: event.PeerID{1}, Seq: 1, Parents: []event.ID{id("b")}, Clock: 2, Type: "t", Value: []byte("null")},
-		{ID: id("b"), Peer: event.PeerID{2}, Seq: 1, Parents: []event.ID{id("a")}, Clock: 2, Type: "t", Value: []byte("null")},
-		{ID: id("c"), Peer: event.PeerID{3}, Seq: 1, Parents: []event.ID{id("c")}, Clock: 2, Type: "t", Value: []byte("null")},
+		{ID: id("a"), Peer: key(1), Seq: 1, Parents: []event.ID{id("b")}, Clock: 2, Type: "t", Value: []byte("null")},
+		{ID: id("b"), Peer: key(2), Seq: 1, Parents: []event.ID{id("a")}, Clock: 2, Type: "t", Value: []byte("null")},
+		{ID: id("c"), Peer: key(3), Seq: 1, Parents: []event.ID{id("c")}, Clock: 2, Type: "t", Value: []byte("null")},
 	}
-	res, err := g.Ingest(evs, time.Now(), PendingLimits{})
+	res, err := g.Ingest(signed(evs...), time.Now(), PendingLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,16 +81,16 @@ func TestCycleWaitsForever(t *testing.T) {
 // heads, and its clock follows them.
 func TestNextLinksOwnPreviousAndHighestHeads(t *testing.T) {
 	g := openGraph(t)
-	self := event.PeerID{0xaa}
+	self := key(0xaa)
 	own := event.Event{Peer: self, Seq: 1, Clock: 1, Type: "t", Value: []byte("null")}
 	own.ID = own.Hash()
 	evs := []event.Event{own}
 	for i := range event.MaxParents + 10 {
-		e := event.Event{Peer: event.PeerID{byte(i)}, Seq: 1, Clock: 1, Type: "t", Value: fmt.Append(nil, i)}
+		e := event.Event{Peer: key(byte(i)), Seq: 1, Clock: 1, Type: "t", Value: fmt.Append(nil, i)}
 		e.ID = e.Hash()
 		evs = append(evs, e)
 	}
-	if _, err := g.Ingest(evs, time.Now(), PendingLimits{}); err != nil {
+	if _, err := g.Ingest(signed(evs...), time.Now(), PendingLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	parents, clock, seq, err := g.Next(self)
@@ -87,7 +110,7 @@ func TestNextLinksOwnPreviousAndHighestHeads(t *testing.T) {
 	// The next event is valid, and the heads not linked stay heads.
 	e := event.Event{Peer: self, Seq: seq, Clock: clock, Parents: parents, Type: "t", Value: []byte("null")}
 	e.ID = e.Hash()
-	if _, err := g.Ingest([]event.Event{e}, time.Now(), PendingLimits{}); err != nil {
+	if _, err := g.Ingest(signed(e), time.Now(), PendingLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	heads, _ := g.Heads()

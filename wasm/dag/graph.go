@@ -3,6 +3,8 @@ package dag
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/internal/db"
@@ -18,29 +20,42 @@ type Graph struct {
 // New returns the Graph kept in c's tables (see Init).
 func New(c *db.Conn) *Graph { return &Graph{c: c} }
 
-// node is what validation needs to know of a stored parent.
+// node is what validation and bookkeeping need to know of a stored event.
 type node struct {
-	clock uint64
+	id    event.ID
+	n     int64 // its row
+	a     int64 // its author's row
 	peer  event.PeerID
 	seq   uint64
+	clock uint64
 }
 
-// parents looks up e's parents: those stored, and those missing.
+// lookup returns the stored event id, if any.
+func (g *Graph) lookup(id event.ID) (nd node, ok bool, err error) {
+	err = g.c.Query(`SELECT e.n, e.a, k.key, e.seq, e.clock FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a WHERE e.id = ?`,
+		[]any{id[:]}, func(s *sqlite3.Stmt) error {
+			nd.id, nd.n, nd.a, nd.seq, nd.clock, ok = id, s.ColumnInt64(0), s.ColumnInt64(1), uint64(s.ColumnInt64(3)), uint64(s.ColumnInt64(4)), true
+			copy(nd.peer[:], s.ColumnRawBlob(2))
+			return nil
+		})
+	if err != nil {
+		return nd, false, fmt.Errorf("look up event %s: %w", id, err)
+	}
+	return nd, ok, nil
+}
+
+// parents looks up e's parents: those stored (in b, or before it), and
+// those missing.
 func (g *Graph) parents(e *event.Event, b *batch) (stored []node, missing []event.ID, err error) {
 	for _, p := range e.Parents {
-		n, ok := b.nodes[p]
+		nd, ok := b.nodes[p]
 		if !ok {
-			err := g.c.Query(`SELECT clock, peer, seq FROM event WHERE id = ?`, []any{p}, func(s *sqlite3.Stmt) (err error) {
-				n.clock, n.seq, ok = uint64(s.ColumnInt64(0)), uint64(s.ColumnInt64(2)), true
-				n.peer, err = event.ParsePeerID(s.ColumnText(1))
-				return err
-			})
-			if err != nil {
-				return nil, nil, fmt.Errorf("look up parent %s: %w", p, err)
+			if nd, ok, err = g.lookup(p); err != nil {
+				return nil, nil, err
 			}
 		}
 		if ok {
-			stored = append(stored, n)
+			stored = append(stored, nd)
 		} else {
 			missing = append(missing, p)
 		}
@@ -50,105 +65,158 @@ func (g *Graph) parents(e *event.Event, b *batch) (stored []node, missing []even
 
 // Has reports whether the event is stored (pending events are not).
 func (g *Graph) Has(id event.ID) (bool, error) {
-	_, ok, err := g.c.Int64(`SELECT 1 FROM event WHERE id = ?`, id)
+	_, ok, err := g.lookup(id)
 	return ok, err
 }
 
-// at returns the id of the stored event (peer, seq), if any.
-func (g *Graph) at(peer event.PeerID, seq uint64) (id event.ID, ok bool, err error) {
-	err = g.c.Query(`SELECT id FROM event WHERE peer = ? AND seq = ?`, []any{peer, seq}, func(s *sqlite3.Stmt) error {
-		ok = true
-		id, err = event.ParseID(s.ColumnText(0))
-		return err
-	})
-	return id, ok, err
-}
-
 // validate checks an event against its parents, all stored: its clock is
-// derived from theirs and its seq follows its author's previous event,
-// which must be one of them. (Equivocation is caught earlier, by held,
-// when the event first arrives.)
+// 1 + their largest clock, its seq 1 + the largest seq among those by the
+// same author (1 without such a parent).
 func validate(e *event.Event, parents []node) error {
-	var top uint64
-	follows := e.Seq == 1
-	for i, n := range parents {
-		top = max(top, n.clock)
-		if n.peer == e.Peer {
-			if n.seq+1 != e.Seq {
-				return e.Invalid(event.ErrSeq, "parent %s by the same author has seq %d; an event with seq %d may only link seq %d of its author", e.Parents[i], n.seq, e.Seq, e.Seq-1)
-			}
-			follows = true
+	var top, seq uint64
+	for _, p := range parents {
+		top = max(top, p.clock)
+		if p.peer == e.Peer {
+			seq = max(seq, p.seq)
 		}
 	}
 	if e.Clock != top+1 {
 		return e.Invalid(event.ErrClock, "clock is %d, but its parents' largest clock is %d, so it must be %d", e.Clock, top, top+1)
 	}
-	if !follows {
-		return e.Invalid(event.ErrSeq, "seq %d does not link its author's event seq %d as a parent", e.Seq, e.Seq-1)
+	if e.Seq != seq+1 {
+		return e.Invalid(event.ErrSeq, "seq is %d, but its parents by the same author reach seq %d, so it must be %d", e.Seq, seq, seq+1)
 	}
 	return nil
 }
 
 // batch keeps the bookkeeping of the events one call stores, and writes it
-// once at the end: a batch of a thousand chained events then updates the
-// heads and the author's seq once, not a thousand times.
+// once at the end: a batch of a thousand chained events updates the heads,
+// the tips and the author's seq once, not a thousand times.
 type batch struct {
-	nodes  map[event.ID]node       // the events stored, for their children's lookups
-	heads  map[event.ID]bool       // stored events no stored event links yet
-	linked map[event.ID]bool       // events stored before that stored events link: heads no more
-	seqs   map[event.PeerID]uint64 // the authors' highest seqs
+	g       *Graph
+	authors map[event.PeerID]int64
+	nodes   map[event.ID]node // the events stored, for their children's lookups
+	stored  map[int64]bool    // their rows
+	heads   map[int64]bool    // stored events no stored event links yet
+	linked  map[int64]bool    // events stored before that stored events link: heads no more
+	tips    map[int64]int64   // stored events no stored event of their author's follows: n → a
+	untip   map[int64]int64   // events stored before that an event of their author's follows
+	unsign  map[int64]bool    // signatures no longer kept (neither a tip nor a checkpoint)
+	seqs    map[int64]uint64  // the authors' highest seqs
 }
 
-func newBatch() *batch {
-	return &batch{nodes: map[event.ID]node{}, heads: map[event.ID]bool{}, linked: map[event.ID]bool{}, seqs: map[event.PeerID]uint64{}}
+func (g *Graph) newBatch() *batch {
+	return &batch{g: g, authors: map[event.PeerID]int64{}, nodes: map[event.ID]node{}, stored: map[int64]bool{}, heads: map[int64]bool{}, linked: map[int64]bool{},
+		tips: map[int64]int64{}, untip: map[int64]int64{}, unsign: map[int64]bool{}, seqs: map[int64]uint64{}}
 }
 
-// insert stores a valid event whose parents are stored, and notes it in b;
-// flush completes the bookkeeping.
-func (g *Graph) insert(e *event.Event, b *batch) error {
-	err := g.c.Exec(`INSERT INTO event (id, peer, seq, clock, time, item_id, type, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, e.Peer, e.Seq, e.Clock, e.Time, e.Item, e.Type, string(e.Value))
+// author returns the row of peer, adding it if new.
+func (b *batch) author(peer event.PeerID) (int64, error) {
+	if a, ok := b.authors[peer]; ok {
+		return a, nil
+	}
+	err := b.g.c.Exec(`INSERT INTO _factlog_author (key) VALUES (?) ON CONFLICT (key) DO NOTHING`, peer[:])
+	if err != nil {
+		return 0, fmt.Errorf("add author %s: %w", peer, err)
+	}
+	a, _, err := b.g.c.Int64(`SELECT a FROM _factlog_author WHERE key = ?`, peer[:])
+	if err != nil {
+		return 0, fmt.Errorf("add author %s: %w", peer, err)
+	}
+	b.authors[peer] = a
+	return a, nil
+}
+
+// insert stores a valid event whose parents are stored, with its author's
+// signature if one came, and notes it in b; flush completes the
+// bookkeeping.
+func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *batch) error {
+	a, err := b.author(e.Peer)
+	if err != nil {
+		return err
+	}
+	var links any // NULL without parents
+	if len(parents) > 0 {
+		ns := make([]string, len(parents))
+		for i, p := range parents {
+			ns[i] = strconv.FormatInt(p.n, 10)
+		}
+		links = "[" + strings.Join(ns, ",") + "]"
+	}
+	err = g.c.Exec(`INSERT INTO _factlog_event (id, a, seq, clock, time, item_id, type, value, parents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID[:], a, e.Seq, e.Clock, e.Time, e.Item, e.Type, string(e.Value), links)
 	if err != nil {
 		return fmt.Errorf("insert event %s: %w", e.ID, err)
 	}
-	if len(e.Parents) == 0 {
-		if err := g.c.Exec(`INSERT INTO event_dag (parent_id, event_id) VALUES (?, ?)`, Root, e.ID); err != nil {
+	n := g.c.Raw().LastInsertRowID()
+	if sig != nil {
+		if err := g.c.Exec(`INSERT INTO _factlog_sig (n, sig) VALUES (?, ?)`, n, sig[:]); err != nil {
 			return fmt.Errorf("insert event %s: %w", e.ID, err)
 		}
 	}
-	for _, p := range e.Parents {
-		if err := g.c.Exec(`INSERT INTO event_dag (parent_id, event_id) VALUES (?, ?)`, p, e.ID); err != nil {
-			return fmt.Errorf("insert event %s: %w", e.ID, err)
-		}
-		if _, ok := b.nodes[p]; ok {
-			delete(b.heads, p)
+	for _, p := range parents {
+		if b.stored[p.n] {
+			delete(b.heads, p.n)
 		} else {
-			b.linked[p] = true
+			b.linked[p.n] = true
+		}
+		if p.a == a {
+			if b.stored[p.n] {
+				delete(b.tips, p.n)
+			} else {
+				b.untip[p.n] = a
+			}
+			if p.seq%Checkpoint != 0 {
+				b.unsign[p.n] = true
+			}
 		}
 	}
-	b.nodes[e.ID] = node{clock: e.Clock, peer: e.Peer, seq: e.Seq}
-	b.heads[e.ID] = true
-	b.seqs[e.Peer] = max(b.seqs[e.Peer], e.Seq)
+	if other, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_event WHERE a = ? AND seq = ?`, a, e.Seq); err != nil {
+		return fmt.Errorf("insert event %s: %w", e.ID, err)
+	} else if other > 1 {
+		if err := g.c.Exec(`INSERT OR IGNORE INTO _factlog_fork (a, seq) VALUES (?, ?)`, a, e.Seq); err != nil {
+			return fmt.Errorf("record fork of %s: %w", e.ID, err)
+		}
+	}
+	b.nodes[e.ID] = node{id: e.ID, n: n, a: a, peer: e.Peer, seq: e.Seq, clock: e.Clock}
+	b.stored[n] = true
+	b.heads[n] = true
+	b.tips[n] = a
+	b.seqs[a] = max(b.seqs[a], e.Seq)
 	return nil
 }
 
-// flush writes the heads and seqs of the events stored with b.
+// flush writes the heads, tips, signatures kept and seqs of the events
+// stored with b.
 func (g *Graph) flush(b *batch) error {
-	for p := range b.linked {
-		if err := g.c.Exec(`DELETE FROM _factlog_head WHERE id = ?`, p); err != nil {
+	for n := range b.linked {
+		if err := g.c.Exec(`DELETE FROM _factlog_head WHERE n = ?`, n); err != nil {
 			return fmt.Errorf("update heads: %w", err)
 		}
 	}
-	for h := range b.heads {
-		if err := g.c.Exec(`INSERT INTO _factlog_head (id) VALUES (?)`, h); err != nil {
+	for n := range b.heads {
+		if err := g.c.Exec(`INSERT INTO _factlog_head (n) VALUES (?)`, n); err != nil {
 			return fmt.Errorf("update heads: %w", err)
 		}
 	}
-	for p, seq := range b.seqs {
-		err := g.c.Exec(`INSERT INTO _factlog_peer (peer, seq) VALUES (?, ?)
-			ON CONFLICT (peer) DO UPDATE SET seq = max(seq, excluded.seq)`, p, seq)
-		if err != nil {
-			return fmt.Errorf("record seq of %s: %w", p, err)
+	for n, a := range b.untip {
+		if err := g.c.Exec(`DELETE FROM _factlog_tip WHERE a = ? AND n = ?`, a, n); err != nil {
+			return fmt.Errorf("update tips: %w", err)
+		}
+	}
+	for n, a := range b.tips {
+		if err := g.c.Exec(`INSERT INTO _factlog_tip (a, n) VALUES (?, ?)`, a, n); err != nil {
+			return fmt.Errorf("update tips: %w", err)
+		}
+	}
+	for n := range b.unsign {
+		if err := g.c.Exec(`DELETE FROM _factlog_sig WHERE n = ?`, n); err != nil {
+			return fmt.Errorf("forget signatures: %w", err)
+		}
+	}
+	for a, seq := range b.seqs {
+		if err := g.c.Exec(`UPDATE _factlog_author SET seq = max(seq, ?) WHERE a = ?`, seq, a); err != nil {
+			return fmt.Errorf("record seq: %w", err)
 		}
 	}
 	return nil
@@ -157,33 +225,59 @@ func (g *Graph) flush(b *batch) error {
 // Heads returns the ids of the DAG's leaves, sorted.
 func (g *Graph) Heads() ([]event.ID, error) {
 	var ids []event.ID
-	err := g.c.Query(`SELECT id FROM _factlog_head ORDER BY id`, nil, func(s *sqlite3.Stmt) error {
-		id, err := event.ParseID(s.ColumnText(0))
-		ids = append(ids, id)
-		return err
+	err := g.c.Query(`SELECT e.id FROM _factlog_head h CROSS JOIN _factlog_event e ON e.n = h.n ORDER BY e.id`, nil, func(s *sqlite3.Stmt) error {
+		ids = append(ids, idOf(s.ColumnRawBlob(0)))
+		return nil
 	})
 	return ids, err
 }
 
-// VersionVector returns each author's highest stored seq.
+// VersionVector returns the tips of every author's chains.
 func (g *Graph) VersionVector() (sync.VersionVector, error) {
 	vv := sync.VersionVector{}
-	err := g.c.Query(`SELECT peer, seq FROM _factlog_peer`, nil, func(s *sqlite3.Stmt) error {
-		p, err := event.ParsePeerID(s.ColumnText(0))
-		vv[p] = uint64(s.ColumnInt64(1))
-		return err
-	})
+	err := g.c.Query(`SELECT k.key, e.seq, e.id FROM _factlog_tip t CROSS JOIN _factlog_event e ON e.n = t.n JOIN _factlog_author k ON k.a = t.a ORDER BY k.key, e.seq, e.id`,
+		nil, func(s *sqlite3.Stmt) error {
+			vv.Add(peerOf(s.ColumnRawBlob(0)), sync.Tip{Seq: uint64(s.ColumnInt64(1)), ID: idOf(s.ColumnRawBlob(2))})
+			return nil
+		})
 	return vv, err
+}
+
+// Fork is an author's seq held by more than one event: a copied store, a
+// restored backup or a faulty peer appended twice as one author. Its
+// events are concurrent events, kept and ordered like any others.
+type Fork struct {
+	Peer event.PeerID `json:"peer"`
+	Seq  uint64       `json:"seq"`
+	IDs  []event.ID   `json:"ids"`
+}
+
+// Forks returns the forks among the stored events, by author and seq.
+func (g *Graph) Forks() ([]Fork, error) {
+	var forks []Fork
+	err := g.c.Query(`SELECT k.key, f.seq, e.id FROM _factlog_fork f JOIN _factlog_author k ON k.a = f.a
+		JOIN _factlog_event e ON e.a = f.a AND e.seq = f.seq ORDER BY k.key, f.seq, e.id`, nil, func(s *sqlite3.Stmt) error {
+		peer, seq := peerOf(s.ColumnRawBlob(0)), uint64(s.ColumnInt64(1))
+		if len(forks) == 0 || forks[len(forks)-1].Peer != peer || forks[len(forks)-1].Seq != seq {
+			forks = append(forks, Fork{Peer: peer, Seq: seq})
+		}
+		f := &forks[len(forks)-1]
+		f.IDs = append(f.IDs, idOf(s.ColumnRawBlob(2)))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read forks: %w", err)
+	}
+	return forks, nil
 }
 
 // Last returns the position of the last event in replay order, which is
 // where the state is: every stored event is applied.
 func (g *Graph) Last() (pos event.Position, ok bool, err error) {
-	err = g.c.Query(`SELECT clock, id FROM event ORDER BY clock DESC, id DESC LIMIT 1`, nil, func(s *sqlite3.Stmt) error {
+	err = g.c.Query(`SELECT clock, id FROM _factlog_event ORDER BY clock DESC, id DESC LIMIT 1`, nil, func(s *sqlite3.Stmt) error {
 		ok = true
-		pos.Clock = uint64(s.ColumnInt64(0))
-		pos.ID, err = event.ParseID(s.ColumnText(1))
-		return err
+		pos.Clock, pos.ID = uint64(s.ColumnInt64(0)), idOf(s.ColumnRawBlob(1))
+		return nil
 	})
 	return pos, ok, err
 }
@@ -194,53 +288,48 @@ func (g *Graph) ClockBack(n int) (clock uint64, ok bool, err error) {
 	if n <= 0 {
 		return 0, false, nil
 	}
-	v, ok, err := g.c.Int64(`SELECT clock FROM event ORDER BY clock DESC, id DESC LIMIT 1 OFFSET ?`, n-1)
+	v, ok, err := g.c.Int64(`SELECT clock FROM _factlog_event ORDER BY clock DESC, id DESC LIMIT 1 OFFSET ?`, n-1)
 	return uint64(v), ok, err
 }
 
 // CountFrom returns the number of stored events with a clock >= clock.
 func (g *Graph) CountFrom(clock uint64) (int, error) {
-	n, _, err := g.c.Int64(`SELECT count(*) FROM event WHERE clock >= ?`, clock)
+	n, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_event WHERE clock >= ?`, clock)
 	return int(n), err
 }
 
 // Len returns the number of stored events.
 func (g *Graph) Len() (int, error) {
-	n, _, err := g.c.Int64(`SELECT count(*) FROM event`)
+	n, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_event`)
 	return int(n), err
 }
 
-// Next returns what a local append by self links: its own previous event
-// and the heads, the highest first, at most event.MaxParents in all; the
-// clock that follows them; and self's next seq.
+// Next returns what a local append by self links: its own chain tips (all
+// of them, so that an append after a fork merges it) and the heads, the
+// highest first, at most event.MaxParents in all; the clock and the seq
+// that follow them.
 func (g *Graph) Next(self event.PeerID) (parents []event.ID, clock, seq uint64, err error) {
-	var prev event.ID
-	var hasPrev bool
-	err = g.c.Query(`SELECT e.id, e.clock, e.seq FROM _factlog_peer p JOIN event e ON e.peer = p.peer AND e.seq = p.seq WHERE p.peer = ?`,
-		[]any{self}, func(s *sqlite3.Stmt) error {
-			prev, err = event.ParseID(s.ColumnText(0))
-			clock, seq, hasPrev = uint64(s.ColumnInt64(1)), uint64(s.ColumnInt64(2)), true
-			return err
-		})
+	err = g.c.Query(`SELECT e.id, e.clock, e.seq FROM _factlog_author k JOIN _factlog_tip t ON t.a = k.a CROSS JOIN _factlog_event e ON e.n = t.n
+		WHERE k.key = ? ORDER BY e.clock DESC, e.id DESC`, []any{self[:]}, func(s *sqlite3.Stmt) error {
+		if len(parents) < event.MaxParents {
+			parents = append(parents, idOf(s.ColumnRawBlob(0)))
+			clock, seq = max(clock, uint64(s.ColumnInt64(1))), max(seq, uint64(s.ColumnInt64(2)))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("choose parents: %w", err)
 	}
-	if hasPrev {
-		parents = append(parents, prev)
-	}
 	// CROSS JOIN keeps the (few) heads as the outer loop; without
 	// statistics SQLite would rather walk the whole log in clock order.
-	err = g.c.Query(`SELECT h.id, e.clock FROM _factlog_head h CROSS JOIN event e ON e.id = h.id ORDER BY e.clock DESC, e.id DESC`,
+	err = g.c.Query(`SELECT e.id, e.clock FROM _factlog_head h CROSS JOIN _factlog_event e ON e.n = h.n ORDER BY e.clock DESC, e.id DESC`,
 		nil, func(s *sqlite3.Stmt) error {
-			if len(parents) == event.MaxParents {
-				return nil
-			}
-			id, err := event.ParseID(s.ColumnText(0))
-			if id != prev || !hasPrev {
+			id := idOf(s.ColumnRawBlob(0))
+			if len(parents) < event.MaxParents && !slices.Contains(parents, id) {
 				parents = append(parents, id)
 				clock = max(clock, uint64(s.ColumnInt64(1)))
 			}
-			return err
+			return nil
 		})
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("choose parents: %w", err)
@@ -249,12 +338,33 @@ func (g *Graph) Next(self event.PeerID) (parents []event.ID, clock, seq uint64, 
 	return parents, clock + 1, seq + 1, nil
 }
 
-// Append stores a local event built from Next: its parents are stored and
-// its clock and seq follow them by construction.
-func (g *Graph) Append(e *event.Event) error {
-	b := newBatch()
-	if err := g.insert(e, b); err != nil {
-		return err
+// Append stores local events built from Next: their parents are stored
+// and their clocks and seqs follow them by construction. They need no
+// signature here: the store signs its own events when it exports them.
+func (g *Graph) Append(evs []event.Event) error {
+	b := g.newBatch()
+	for i := range evs {
+		parents, missing, err := g.parents(&evs[i], b)
+		if err == nil && len(missing) > 0 {
+			err = fmt.Errorf("append %s: parent %s is not stored", evs[i].ID, missing[0])
+		}
+		if err == nil {
+			err = g.insert(&evs[i], parents, nil, b)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return g.flush(b)
+}
+
+// idOf and peerOf read ids from blobs, which factlog wrote at 32 bytes.
+func idOf(b []byte) (id event.ID) {
+	copy(id[:], b)
+	return id
+}
+
+func peerOf(b []byte) (p event.PeerID) {
+	copy(p[:], b)
+	return p
 }

@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/factlog/factlog/wasm/event"
+	"github.com/factlog/factlog/wasm/sync"
 	"github.com/ncruces/go-sqlite3"
 )
 
-// PendingLimits bound the events that wait for missing parents. They are
-// local settings: they decide how long a replica waits, never which events
-// are valid.
+// PendingLimits bound the events that wait for missing parents or for a
+// signature. They are local settings: they decide how long a replica
+// waits, never which events are valid.
 type PendingLimits struct {
 	// MaxEvents caps the pending events (default 10,000).
 	MaxEvents int
@@ -45,10 +46,11 @@ func (l PendingLimits) withDefaults() PendingLimits {
 // Ingested is what Ingest did.
 type Ingested struct {
 	// Added are the events stored, in the order they were stored: those
-	// of the batch whose parents were present, and earlier pending events
-	// they completed.
+	// of the batch whose parents were present and that a signature
+	// covers, and earlier pending events they completed.
 	Added []event.Event
-	// Pending counts the events of the batch that still wait for parents.
+	// Pending counts the events of the batch that still wait, for
+	// parents or for a signature.
 	Pending int
 	// Duplicates counts the events of the batch already held (stored or
 	// pending).
@@ -63,15 +65,17 @@ type Ingested struct {
 	Dropped []error
 }
 
-// Ingest adds events to the DAG: each one already held is skipped, each one
-// whose parents are all stored is validated and stored, and the others wait
-// in the pending set. An invalid event fails the whole call with an
-// *event.InvalidError; the caller's transaction must then roll back, so
-// that nothing stored changes. now is the local time, used only to expire
-// pending events.
+// Ingest adds a batch to the DAG. It verifies the batch's signatures (one
+// that does not verify fails the call); an event joins once its parents
+// are stored and a verified signature covers it — its own, or one over a
+// later event of its author's chain, in this batch or a later one — and
+// waits in the pending set until then. An invalid event fails the whole
+// call with an *event.InvalidError; the caller's transaction must then
+// roll back, so that nothing stored changes. now is the local time, used
+// only to expire pending events.
 //
 // Events must have passed event.Check (package sync's Decode does that).
-func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (*Ingested, error) {
+func (g *Graph) Ingest(in *sync.Batch, now time.Time, limits PendingLimits) (*Ingested, error) {
 	limits = limits.withDefaults()
 	if err := g.expire(now.Add(-limits.MaxAge)); err != nil {
 		return nil, err
@@ -80,16 +84,18 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 	if err != nil {
 		return nil, err
 	}
-	evs = slices.Clone(evs)
+	evs := slices.Clone(in.Events)
 	// In replay order every parent in the batch comes before its children.
 	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
+	evs = slices.CompactFunc(evs, func(a, b event.Event) bool { return a.ID == b.ID })
 	res := &Ingested{}
-	b := newBatch()
-	parked := map[event.ID]bool{} // the batch's events still waiting
-	var order []event.ID          // the batch's events parked, in order
+	b := g.newBatch()
+
+	// The new events, by id.
+	fresh := map[event.ID]*event.Event{}
 	for i := range evs {
 		e := &evs[i]
-		held, err := g.held(e, pending.Events > 0)
+		held, err := g.held(e.ID, pending.Events > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -97,12 +103,56 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 			res.Duplicates++
 			continue
 		}
+		fresh[e.ID] = e
+	}
+	// What the signatures cover: the events they sign and, down the
+	// author's chain, the events before them, here or waiting.
+	// Every signature is verified before it is kept: a replica passes on
+	// the signatures it holds, and one that does not verify would make
+	// the receiver refuse the whole batch.
+	c := &coverage{g: g, fresh: fresh, covered: map[event.ID]bool{}, anyPending: pending.Events > 0}
+	for _, e := range evs {
+		sig, ok := in.Signatures[e.ID]
+		if !ok {
+			continue
+		}
+		if err := c.signed(&e, sig); err != nil {
+			return nil, err
+		}
+	}
+	// And a covered event waiting since an earlier batch covers its
+	// author's chain below it, which may arrive only now.
+	if c.anyPending {
+		for i := len(evs) - 1; i >= 0; i-- {
+			if e := &evs[i]; fresh[e.ID] != nil && !c.covered[e.ID] {
+				if err := c.byWaitingChild(e); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	// Earlier events the signatures completed.
+	parked := map[event.ID]bool{} // the batch's events still waiting
+	if err := g.release(c.released, b, res, parked); err != nil {
+		return nil, err
+	}
+	var order []event.ID // the batch's events parked, in order
+	for i := range evs {
+		e := &evs[i]
+		if fresh[e.ID] == nil {
+			continue
+		}
 		parents, missing, err := g.parents(e, b)
 		if err != nil {
 			return nil, err
 		}
-		if len(missing) > 0 {
-			if _, err := g.park(e, missing, now); err != nil {
+		sig, signed := in.Signatures[e.ID]
+		if len(missing) > 0 || !c.covered[e.ID] {
+			var s *event.Signature
+			if signed {
+				s = &sig
+			}
+			if err := g.park(e, missing, s, c.covered[e.ID], now); err != nil {
 				return nil, err
 			}
 			parked[e.ID] = true
@@ -113,12 +163,16 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 		if err := validate(e, parents); err != nil {
 			return nil, err
 		}
-		if err := g.insert(e, b); err != nil {
+		var s *event.Signature
+		if signed {
+			s = &sig
+		}
+		if err := g.insert(e, parents, s, b); err != nil {
 			return nil, err
 		}
 		res.Added = append(res.Added, *e)
 		if pending.Events > 0 {
-			if pending.Events, err = g.resolve(e.ID, res, b, parked, pending.Events); err != nil {
+			if err := g.resolve(e.ID, res, b, parked); err != nil {
 				return nil, err
 			}
 		}
@@ -130,6 +184,250 @@ func (g *Graph) Ingest(evs []event.Event, now time.Time, limits PendingLimits) (
 	}
 	res.Pending = len(parked)
 	return res, g.flush(b)
+}
+
+// coverage finds what a batch's signatures cover.
+type coverage struct {
+	g          *Graph
+	anyPending bool
+	fresh      map[event.ID]*event.Event // the batch's new events
+	covered    map[event.ID]bool         // of them, those covered
+	released   []event.ID                // pending events that a signature now covers
+}
+
+// signed takes e's signature: verified, it covers e and the author's chain
+// below it, down to what is stored.
+func (c *coverage) signed(e *event.Event, sig event.Signature) error {
+	stored, err := c.g.Has(e.ID)
+	if err != nil || stored {
+		return err // stored events were covered when they joined
+	}
+	if !sig.Verify(e.Peer, e.ID) {
+		return e.Invalid(event.ErrSignature, "the signature does not verify with the author's key %s: the event or its signature was changed, or the author never signed it", e.Peer)
+	}
+	if c.fresh[e.ID] == nil { // waiting since an earlier batch, perhaps without it
+		if err := c.g.c.Exec(`UPDATE _factlog_pending SET sig = ? WHERE id = ? AND sig IS NULL`, sig[:], e.ID[:]); err != nil {
+			return fmt.Errorf("keep the signature of %s: %w", e.ID, err)
+		}
+	}
+	return c.cover(e.ID, e.Peer)
+}
+
+// cover marks id, an event of peer's, and its chain below: the batch's
+// events in memory, waiting ones in the pending set. It walks with a work
+// list: a chain of a million events covers in constant stack.
+func (c *coverage) cover(id event.ID, peer event.PeerID) error {
+	work := []event.ID{id}
+	for len(work) > 0 {
+		id, work = work[len(work)-1], work[:len(work)-1]
+		var parents []event.ID
+		if e := c.fresh[id]; e != nil {
+			if c.covered[id] {
+				continue
+			}
+			c.covered[id] = true
+			parents = e.Parents
+		} else {
+			if !c.anyPending {
+				continue
+			}
+			e, covered, ok, err := c.g.pendingEvent(id)
+			if err != nil {
+				return err
+			}
+			if !ok || covered || e.Peer != peer {
+				continue // stored, unknown, covered already, or another author's
+			}
+			if err := c.g.c.Exec(`UPDATE _factlog_pending SET covered = 1 WHERE id = ?`, id[:]); err != nil {
+				return fmt.Errorf("cover %s: %w", id, err)
+			}
+			c.released = append(c.released, id)
+			parents = e.Parents
+		}
+		for _, p := range parents {
+			if e := c.fresh[p]; e != nil && e.Peer == peer {
+				work = append(work, p)
+			} else if e == nil && c.anyPending {
+				work = append(work, p) // perhaps waiting; cover checks its author
+			}
+		}
+	}
+	return nil
+}
+
+// byWaitingChild covers e if a waiting event of its author's that a
+// signature covers names it as a parent.
+func (c *coverage) byWaitingChild(e *event.Event) error {
+	var children []event.ID
+	err := c.g.c.Query(`SELECT w.id FROM _factlog_pending_need w JOIN _factlog_pending p ON p.id = w.id WHERE w.need = ? AND p.covered`,
+		[]any{e.ID[:]}, func(s *sqlite3.Stmt) error {
+			children = append(children, idOf(s.ColumnRawBlob(0)))
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("cover %s: %w", e.ID, err)
+	}
+	for _, id := range children {
+		child, _, ok, err := c.g.pendingEvent(id)
+		if err != nil {
+			return err
+		}
+		if ok && child.Peer == e.Peer {
+			return c.cover(e.ID, e.Peer)
+		}
+	}
+	return nil
+}
+
+// pendingEvent returns a waiting event, and whether a signature covers it.
+func (g *Graph) pendingEvent(id event.ID) (e event.Event, covered, ok bool, err error) {
+	var enc []byte
+	err = g.c.Query(`SELECT enc, covered FROM _factlog_pending WHERE id = ?`, []any{id[:]}, func(s *sqlite3.Stmt) error {
+		enc, covered, ok = s.ColumnBlob(0, nil), s.ColumnBool(1), true
+		return nil
+	})
+	if err != nil || !ok {
+		return e, false, false, err
+	}
+	if e, err = event.Decode(enc); err != nil {
+		return e, false, false, fmt.Errorf("pending %s is unreadable: %w", id, err)
+	}
+	return e, covered, true, nil
+}
+
+// held reports whether the event is stored or pending.
+func (g *Graph) held(id event.ID, anyPending bool) (bool, error) {
+	ok, err := g.Has(id)
+	if err == nil && !ok && anyPending {
+		_, ok, err = g.c.Int64(`SELECT 1 FROM _factlog_pending WHERE id = ?`, id[:])
+	}
+	return ok, err
+}
+
+// park stores e in the pending set, waiting for missing parents, or for a
+// signature if it is not covered.
+func (g *Graph) park(e *event.Event, missing []event.ID, sig *event.Signature, covered bool, now time.Time) error {
+	var s any
+	if sig != nil {
+		s = sig[:]
+	}
+	err := g.c.Exec(`INSERT INTO _factlog_pending (id, enc, sig, covered, received) VALUES (?, ?, ?, ?, ?)`,
+		e.ID[:], e.Encode(), s, covered, now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("park event %s: %w", e.ID, err)
+	}
+	for _, m := range missing {
+		if err := g.c.Exec(`INSERT INTO _factlog_pending_need (need, id) VALUES (?, ?)`, m[:], e.ID[:]); err != nil {
+			return fmt.Errorf("park event %s: %w", e.ID, err)
+		}
+	}
+	return nil
+}
+
+// release stores the waiting events of ids that nothing else holds back
+// (their parents are stored), in replay order, and what they complete.
+func (g *Graph) release(ids []event.ID, b *batch, res *Ingested, parked map[event.ID]bool) error {
+	var ready []event.Event
+	for _, id := range ids {
+		if _, waits, err := g.c.Int64(`SELECT 1 FROM _factlog_pending_need WHERE id = ? LIMIT 1`, id[:]); err != nil || waits {
+			if err != nil {
+				return fmt.Errorf("release %s: %w", id, err)
+			}
+			continue
+		}
+		e, _, ok, err := g.pendingEvent(id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			ready = append(ready, e)
+		}
+	}
+	slices.SortFunc(ready, func(a, b event.Event) int { return event.Compare(&a, &b) })
+	for i := range ready {
+		stored, err := g.join(ready[i].ID, res, b, parked)
+		if err != nil {
+			return err
+		}
+		if stored {
+			if err := g.resolve(ready[i].ID, res, b, parked); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// join stores a waiting event that nothing holds back anymore, unless it
+// proves invalid: then it is dropped (or, if it came with this batch,
+// fails the batch).
+func (g *Graph) join(id event.ID, res *Ingested, b *batch, parked map[event.ID]bool) (stored bool, err error) {
+	e, sig, err := g.unpark(id)
+	if err != nil {
+		return false, err
+	}
+	parents, missing, err := g.parents(&e, b)
+	if err == nil && len(missing) > 0 {
+		err = fmt.Errorf("unpark %s: parent %s is not stored", e.ID, missing[0])
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := validate(&e, parents); err != nil {
+		if parked[e.ID] {
+			return false, err // it came with this batch: the batch is bad
+		}
+		res.Dropped = append(res.Dropped, err)
+		return false, nil
+	}
+	if err := g.insert(&e, parents, sig, b); err != nil {
+		return false, err
+	}
+	res.Added = append(res.Added, e)
+	delete(parked, e.ID)
+	return true, nil
+}
+
+// resolve stores the pending events that were waiting only for id, if a
+// signature covers them, and those waiting for them in turn. It uses a
+// work list, not recursion: a chain of a million pending events resolves
+// in constant stack.
+func (g *Graph) resolve(id event.ID, res *Ingested, b *batch, parked map[event.ID]bool) error {
+	work := []event.ID{id}
+	for len(work) > 0 {
+		id, work = work[len(work)-1], work[:len(work)-1]
+		var waiting []event.ID
+		err := g.c.Query(`SELECT id FROM _factlog_pending_need WHERE need = ?`, []any{id[:]}, func(s *sqlite3.Stmt) error {
+			waiting = append(waiting, idOf(s.ColumnRawBlob(0)))
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("resolve pending: %w", err)
+		}
+		if len(waiting) == 0 {
+			continue
+		}
+		if err := g.c.Exec(`DELETE FROM _factlog_pending_need WHERE need = ?`, id[:]); err != nil {
+			return fmt.Errorf("resolve pending: %w", err)
+		}
+		for _, w := range waiting {
+			blocked, _, err := g.c.Int64(`SELECT EXISTS (SELECT 1 FROM _factlog_pending_need WHERE id = ?1) OR NOT covered FROM _factlog_pending WHERE id = ?1`, w[:])
+			if err != nil {
+				return fmt.Errorf("resolve pending: %w", err)
+			}
+			if blocked != 0 {
+				continue // other parents are missing, or no signature covers it yet
+			}
+			stored, err := g.join(w, res, b, parked)
+			if err != nil {
+				return err
+			}
+			if stored {
+				work = append(work, w)
+			}
+		}
+	}
+	return nil
 }
 
 // refuse holds the pending set to its limits once the batch is in: what
@@ -146,11 +444,11 @@ func (g *Graph) refuse(order []event.ID, parked map[event.ID]bool, limits Pendin
 		if !parked[id] {
 			continue // completed by a later event of the batch
 		}
-		e, err := g.unpark(id)
+		e, _, err := g.unpark(id)
 		if err != nil {
 			return err
 		}
-		if err := g.c.Exec(`DELETE FROM _factlog_pending_need WHERE id = ?`, id); err != nil {
+		if err := g.c.Exec(`DELETE FROM _factlog_pending_need WHERE id = ?`, id[:]); err != nil {
 			return fmt.Errorf("refuse %s: %w", id, err)
 		}
 		delete(parked, id)
@@ -161,121 +459,29 @@ func (g *Graph) refuse(order []event.ID, parked map[event.ID]bool, limits Pendin
 	return nil
 }
 
-// held reports whether e is stored or pending, and rejects an event that
-// shares its (peer, seq) with a different one.
-func (g *Graph) held(e *event.Event, anyPending bool) (bool, error) {
-	other, ok, err := g.at(e.Peer, e.Seq)
-	if err == nil && !ok && anyPending {
-		err = g.c.Query(`SELECT id FROM _factlog_pending WHERE peer = ? AND seq = ?`, []any{e.Peer, e.Seq}, func(s *sqlite3.Stmt) error {
-			ok = true
-			other, err = event.ParseID(s.ColumnText(0))
-			return err
-		})
-	}
-	switch {
-	case err != nil:
-		return false, err
-	case ok && other != e.ID:
-		return false, e.Invalid(event.ErrEquivocation, "the log already holds %s with the same peer and seq", other)
-	}
-	return ok, nil
-}
-
-// park stores e in the pending set, waiting for missing, and returns the
-// bytes it takes there.
-func (g *Graph) park(e *event.Event, missing []event.ID, now time.Time) (int, error) {
-	enc := e.Encode()
-	err := g.c.Exec(`INSERT INTO _factlog_pending (id, peer, seq, enc, received) VALUES (?, ?, ?, ?, ?)`,
-		e.ID, e.Peer, e.Seq, enc, now.UnixMilli())
-	if err != nil {
-		return 0, fmt.Errorf("park event %s: %w", e.ID, err)
-	}
-	for _, m := range missing {
-		if err := g.c.Exec(`INSERT INTO _factlog_pending_need (need, id) VALUES (?, ?)`, m, e.ID); err != nil {
-			return 0, fmt.Errorf("park event %s: %w", e.ID, err)
-		}
-	}
-	return len(enc), nil
-}
-
-// resolve stores the pending events that were waiting only for id, and
-// those waiting for them in turn, and returns how many remain pending. It
-// uses a work list, not recursion: a chain of a million pending events
-// resolves in constant stack.
-func (g *Graph) resolve(id event.ID, res *Ingested, b *batch, parked map[event.ID]bool, pending int) (int, error) {
-	work := []event.ID{id}
-	for len(work) > 0 {
-		id, work = work[len(work)-1], work[:len(work)-1]
-		var waiting []event.ID
-		err := g.c.Query(`SELECT id FROM _factlog_pending_need WHERE need = ?`, []any{id}, func(s *sqlite3.Stmt) error {
-			w, err := event.ParseID(s.ColumnText(0))
-			waiting = append(waiting, w)
-			return err
-		})
-		if err != nil {
-			return 0, fmt.Errorf("resolve pending: %w", err)
-		}
-		if len(waiting) == 0 {
-			continue
-		}
-		if err := g.c.Exec(`DELETE FROM _factlog_pending_need WHERE need = ?`, id); err != nil {
-			return 0, fmt.Errorf("resolve pending: %w", err)
-		}
-		for _, w := range waiting {
-			if _, still, err := g.c.Int64(`SELECT 1 FROM _factlog_pending_need WHERE id = ? LIMIT 1`, w); err != nil || still {
-				if err != nil {
-					return 0, fmt.Errorf("resolve pending: %w", err)
-				}
-				continue
-			}
-			e, err := g.unpark(w)
-			if err != nil {
-				return 0, err
-			}
-			pending--
-			parents, missing, err := g.parents(&e, b)
-			if err == nil && len(missing) > 0 {
-				err = fmt.Errorf("unpark %s: parent %s is not stored", e.ID, missing[0])
-			}
-			if err != nil {
-				return 0, err
-			}
-			if err := validate(&e, parents); err != nil {
-				if parked[e.ID] {
-					return 0, err // it came with this batch: the batch is bad
-				}
-				res.Dropped = append(res.Dropped, err)
-				continue
-			}
-			if err := g.insert(&e, b); err != nil {
-				return 0, err
-			}
-			res.Added = append(res.Added, e)
-			delete(parked, e.ID)
-			work = append(work, e.ID)
-		}
-	}
-	return pending, nil
-}
-
-// unpark removes a pending event and returns it.
-func (g *Graph) unpark(id event.ID) (event.Event, error) {
-	var enc []byte
-	err := g.c.Query(`SELECT enc FROM _factlog_pending WHERE id = ?`, []any{id}, func(s *sqlite3.Stmt) error {
-		enc = s.ColumnBlob(0, nil)
+// unpark removes a pending event and returns it, with its signature if it
+// came with one.
+func (g *Graph) unpark(id event.ID) (event.Event, *event.Signature, error) {
+	var enc, sig []byte
+	err := g.c.Query(`SELECT enc, sig FROM _factlog_pending WHERE id = ?`, []any{id[:]}, func(s *sqlite3.Stmt) error {
+		enc, sig = s.ColumnBlob(0, nil), s.ColumnBlob(1, nil)
 		return nil
 	})
 	if err == nil {
-		err = g.c.Exec(`DELETE FROM _factlog_pending WHERE id = ?`, id)
+		err = g.c.Exec(`DELETE FROM _factlog_pending WHERE id = ?`, id[:])
 	}
 	if err != nil {
-		return event.Event{}, fmt.Errorf("unpark %s: %w", id, err)
+		return event.Event{}, nil, fmt.Errorf("unpark %s: %w", id, err)
 	}
 	e, err := event.Decode(enc)
 	if err != nil {
-		return e, fmt.Errorf("unpark %s: stored pending event is unreadable: %w", id, err)
+		return e, nil, fmt.Errorf("unpark %s: stored pending event is unreadable: %w", id, err)
 	}
-	return e, nil
+	if len(sig) == len(event.Signature{}) {
+		s := event.Signature(sig)
+		return e, &s, nil
+	}
+	return e, nil, nil
 }
 
 // expire drops pending events received before cutoff.
@@ -294,13 +500,15 @@ func (g *Graph) expire(cutoff time.Time) error {
 type PendingStats struct {
 	Events int
 	Bytes  int
+	// Unsigned counts the events no verified signature covers yet.
+	Unsigned int
 }
 
 // Pending returns the size of the pending set.
 func (g *Graph) Pending() (PendingStats, error) {
 	var st PendingStats
-	err := g.c.Query(`SELECT count(*), coalesce(sum(length(enc)), 0) FROM _factlog_pending`, nil, func(s *sqlite3.Stmt) error {
-		st.Events, st.Bytes = s.ColumnInt(0), s.ColumnInt(1)
+	err := g.c.Query(`SELECT count(*), coalesce(sum(length(enc)), 0), count(*) FILTER (WHERE NOT covered) FROM _factlog_pending`, nil, func(s *sqlite3.Stmt) error {
+		st.Events, st.Bytes, st.Unsigned = s.ColumnInt(0), s.ColumnInt(1), s.ColumnInt(2)
 		return nil
 	})
 	return st, err
@@ -312,9 +520,8 @@ func (g *Graph) Missing() ([]event.ID, error) {
 	var ids []event.ID
 	err := g.c.Query(`SELECT DISTINCT need FROM _factlog_pending_need
 		WHERE need NOT IN (SELECT id FROM _factlog_pending) ORDER BY need`, nil, func(s *sqlite3.Stmt) error {
-		id, err := event.ParseID(s.ColumnText(0))
-		ids = append(ids, id)
-		return err
+		ids = append(ids, idOf(s.ColumnRawBlob(0)))
+		return nil
 	})
 	return ids, err
 }

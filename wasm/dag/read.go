@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"encoding/hex"
 	"fmt"
 	"slices"
 
@@ -9,21 +10,19 @@ import (
 	"github.com/ncruces/go-sqlite3"
 )
 
-const eventColumns = `id, peer, seq, clock, time, item_id, type, value`
+// eventColumns are the columns scanEvent reads, from _factlog_event e
+// joined with _factlog_author k.
+const eventColumns = `e.id, k.key, e.seq, e.clock, e.time, e.item_id, e.type, e.value`
+
+const eventFrom = ` FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a `
 
 // scanEvent reads the eventColumns of a row; Parents are left empty.
-func scanEvent(s *sqlite3.Stmt) (event.Event, error) {
-	var e event.Event
-	var err error
-	if e.ID, err = event.ParseID(s.ColumnText(0)); err != nil {
-		return e, err
+func scanEvent(s *sqlite3.Stmt) event.Event {
+	return event.Event{
+		ID: idOf(s.ColumnRawBlob(0)), Peer: peerOf(s.ColumnRawBlob(1)),
+		Seq: uint64(s.ColumnInt64(2)), Clock: uint64(s.ColumnInt64(3)), Time: s.ColumnInt64(4),
+		Item: s.ColumnText(5), Type: s.ColumnText(6), Value: []byte(s.ColumnText(7)),
 	}
-	if e.Peer, err = event.ParsePeerID(s.ColumnText(1)); err != nil {
-		return e, err
-	}
-	e.Seq, e.Clock, e.Time = uint64(s.ColumnInt64(2)), uint64(s.ColumnInt64(3)), s.ColumnInt64(4)
-	e.Item, e.Type, e.Value = s.ColumnText(5), s.ColumnText(6), []byte(s.ColumnText(7))
-	return e, nil
 }
 
 // scanPage is how many events Scan reads before it calls fn on them.
@@ -39,11 +38,10 @@ const scanPage = 1000
 func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
 	page := make([]event.Event, 0, scanPage)
 	read := func(s *sqlite3.Stmt) error {
-		e, err := scanEvent(s)
-		page = append(page, e)
-		return err
+		page = append(page, scanEvent(s))
+		return nil
 	}
-	err := g.c.Query(`SELECT `+eventColumns+` FROM event WHERE clock >= ? ORDER BY clock, id LIMIT ?`, []any{from, scanPage}, read)
+	err := g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE e.clock >= ? ORDER BY e.clock, e.id LIMIT ?`, []any{from, scanPage}, read)
 	for err == nil && len(page) > 0 {
 		for i := range page {
 			if err := fn(&page[i]); err != nil {
@@ -55,7 +53,7 @@ func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
 		}
 		last := page[len(page)-1]
 		page = page[:0]
-		err = g.c.Query(`SELECT `+eventColumns+` FROM event WHERE (clock, id) > (?, ?) ORDER BY clock, id LIMIT ?`, []any{last.Clock, last.ID, scanPage}, read)
+		err = g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE (e.clock, e.id) > (?, ?) ORDER BY e.clock, e.id LIMIT ?`, []any{last.Clock, last.ID[:], scanPage}, read)
 	}
 	if err != nil {
 		return fmt.Errorf("scan events: %w", err)
@@ -63,62 +61,269 @@ func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
 	return nil
 }
 
+// parentsColumn reads an event's parents as one hex string.
+const parentsColumn = `, (SELECT group_concat(hex(p.id), '') FROM json_each(e.parents) l JOIN _factlog_event p ON p.n = l.value)`
+
+// scanWithParents reads eventColumns and parentsColumn.
+func scanWithParents(s *sqlite3.Stmt) (event.Event, error) {
+	e := scanEvent(s)
+	parents := s.ColumnText(8)
+	for len(parents) >= 2*len(event.ID{}) {
+		var id event.ID
+		if _, err := hex.Decode(id[:], []byte(parents[:2*len(id)])); err != nil {
+			return e, fmt.Errorf("read parents of %s: %w", e.ID, err)
+		}
+		e.Parents = append(e.Parents, id)
+		parents = parents[2*len(id):]
+	}
+	slices.SortFunc(e.Parents, event.ID.Compare)
+	return e, nil
+}
+
 // Events returns the stored events about item (all of them if item is
 // nil), in replay order, with their parents.
 func (g *Graph) Events(item *string) ([]event.Event, error) {
-	q, args := `SELECT `+eventColumns+` FROM event ORDER BY clock, id`, []any(nil)
+	q, args := `SELECT `+eventColumns+parentsColumn+eventFrom+`ORDER BY e.clock, e.id`, []any(nil)
 	if item != nil {
-		q, args = `SELECT `+eventColumns+` FROM event WHERE item_id = ? ORDER BY clock, id`, []any{*item}
+		q, args = `SELECT `+eventColumns+parentsColumn+eventFrom+`WHERE e.item_id = ? ORDER BY e.clock, e.id`, []any{*item}
 	}
 	var evs []event.Event
 	err := g.c.Query(q, args, func(s *sqlite3.Stmt) error {
-		e, err := scanEvent(s)
+		e, err := scanWithParents(s)
 		evs = append(evs, e)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
-	return evs, g.withParents(evs)
+	return evs, nil
 }
 
-// Since returns the stored events that vv lacks, in replay order, with
-// their parents: what a replica holding vv needs to catch up. The work
-// grows with what is missing, not with the log.
-func (g *Graph) Since(vv sync.VersionVector) ([]event.Event, error) {
-	have, err := g.VersionVector()
+// Lacking returns the stored events a replica holding vv lacks, in replay
+// order, with their parents, and the signatures kept over them: what it
+// needs to catch up. The work grows with what is missing, not with the
+// log, for every author whose events did not fork; a forked author's
+// events are compared by id.
+func (g *Graph) Lacking(vv sync.VersionVector) ([]event.Event, map[event.ID]event.Signature, error) {
+	type author struct {
+		a    int64
+		peer event.PeerID
+		seq  uint64
+	}
+	var authors []author
+	err := g.c.Query(`SELECT a, key, seq FROM _factlog_author`, nil, func(s *sqlite3.Stmt) error {
+		authors = append(authors, author{s.ColumnInt64(0), peerOf(s.ColumnRawBlob(1)), uint64(s.ColumnInt64(2))})
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("read authors: %w", err)
 	}
 	var evs []event.Event
-	for peer, top := range have {
-		if top <= vv[peer] {
+	sigs := map[event.ID]event.Signature{}
+	for _, au := range authors {
+		floor, exact, err := g.heldBy(au.a, au.seq, vv[au.peer])
+		if err != nil {
+			return nil, nil, err
+		}
+		if floor >= au.seq && exact == nil {
 			continue
 		}
-		err := g.c.Query(`SELECT `+eventColumns+` FROM event WHERE peer = ? AND seq > ?`, []any{peer, vv[peer]}, func(s *sqlite3.Stmt) error {
-			e, err := scanEvent(s)
-			evs = append(evs, e)
-			return err
-		})
+		err = g.c.Query(`SELECT `+eventColumns+parentsColumn+`, s.sig, e.n`+eventFrom+`LEFT JOIN _factlog_sig s ON s.n = e.n WHERE e.a = ? AND e.seq > ?`,
+			[]any{au.a, floor}, func(s *sqlite3.Stmt) error {
+				if exact != nil && exact[s.ColumnInt64(10)] {
+					return nil
+				}
+				e, err := scanWithParents(s)
+				if sig := s.ColumnRawBlob(9); len(sig) == len(event.Signature{}) {
+					sigs[e.ID] = event.Signature(sig)
+				}
+				evs = append(evs, e)
+				return err
+			})
 		if err != nil {
-			return nil, fmt.Errorf("read events since: %w", err)
+			return nil, nil, fmt.Errorf("read events lacking: %w", err)
 		}
 	}
 	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
-	return evs, g.withParents(evs)
+	return evs, sigs, nil
 }
 
-func (g *Graph) withParents(evs []event.Event) error {
-	for i := range evs {
-		e := &evs[i]
-		err := g.c.Query(`SELECT parent_id FROM event_dag WHERE event_id = ? AND parent_id <> 'ROOT' ORDER BY parent_id`, []any{e.ID}, func(s *sqlite3.Stmt) error {
-			p, err := event.ParseID(s.ColumnText(0))
-			e.Parents = append(e.Parents, p)
-			return err
-		})
+// heldBy says which of author a's events (its highest seq top) a replica
+// whose tips of a's are tips holds: those with a seq up to floor, and,
+// when exact is not nil, those rows too.
+//
+// An author whose events here form one chain (no fork) is held up to the
+// seq of the replica's highest tip this store knows — or up to top when
+// every tip of the replica's is unknown here and above top (the replica
+// is ahead; if it forked there, the fork shows when its events arrive
+// here). A forked author, or one the replica holds a fork of (a tip this
+// store lacks at a seq it holds), is compared event by event: the
+// replica holds the chains below the tips this store knows.
+func (g *Graph) heldBy(a int64, top uint64, tips []sync.Tip) (floor uint64, exact map[int64]bool, err error) {
+	if len(tips) == 0 {
+		return 0, nil, nil
+	}
+	var known []node
+	var plain uint64
+	forkThere, ahead := false, false
+	for _, t := range tips {
+		if t.ID == (event.ID{}) { // a seq alone
+			plain = max(plain, t.Seq)
+			continue
+		}
+		nd, ok, err := g.lookup(t.ID)
 		if err != nil {
-			return fmt.Errorf("read parents of %s: %w", e.ID, err)
+			return 0, nil, err
+		}
+		switch {
+		case ok && nd.a == a:
+			known = append(known, nd)
+		case t.Seq <= top:
+			forkThere = true
+		default:
+			ahead = true
 		}
 	}
-	return nil
+	forkHere, err := g.forked(a)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !forkHere && !forkThere {
+		floor = plain
+		for _, nd := range known {
+			floor = max(floor, nd.seq)
+		}
+		if ahead {
+			floor = top
+		}
+		return floor, nil, nil
+	}
+	// Compare by id: the replica holds the chains below the known tips.
+	chains, err := g.chains(a)
+	if err != nil {
+		return 0, nil, err
+	}
+	exact = map[int64]bool{}
+	for _, nd := range known {
+		for n := range chains.below(nd.n) {
+			exact[n] = true
+		}
+	}
+	return plain, exact, nil
+}
+
+// Reduce returns vv without the tips that say nothing more than others:
+// those this store holds that are below another tip of the same author's
+// chains. A vector that grows by merges (what a relay room holds) stays
+// as small as the forks it names.
+func (g *Graph) Reduce(vv sync.VersionVector) (sync.VersionVector, error) {
+	out := sync.VersionVector{}
+	for peer, tips := range vv {
+		var known []node
+		for _, t := range tips {
+			nd, ok, err := g.lookup(t.ID)
+			if err != nil {
+				return nil, err
+			}
+			if ok && nd.peer == peer {
+				known = append(known, nd)
+			} else {
+				out.Add(peer, t) // not held here: perhaps a branch of its own
+			}
+		}
+		kept, err := g.maximal(known)
+		if err != nil {
+			return nil, err
+		}
+		for _, nd := range kept {
+			out.Add(peer, sync.Tip{Seq: nd.seq, ID: nd.id})
+		}
+	}
+	return out, nil
+}
+
+// maximal returns those of nodes, events of one author's, that are below
+// none of the others in the author's chains.
+func (g *Graph) maximal(nodes []node) ([]node, error) {
+	if len(nodes) < 2 {
+		return nodes, nil
+	}
+	a := nodes[0].a
+	forked, err := g.forked(a)
+	if err != nil {
+		return nil, err
+	}
+	if !forked { // one chain: the highest holds the others
+		top := nodes[0]
+		for _, nd := range nodes {
+			if nd.seq > top.seq {
+				top = nd
+			}
+		}
+		return []node{top}, nil
+	}
+	chains, err := g.chains(a)
+	if err != nil {
+		return nil, err
+	}
+	below := map[int64]bool{}
+	for _, nd := range nodes {
+		for n := range chains.below(nd.n) {
+			if n != nd.n {
+				below[n] = true
+			}
+		}
+	}
+	var kept []node
+	for _, nd := range nodes {
+		if !below[nd.n] && !slices.ContainsFunc(kept, func(k node) bool { return k.n == nd.n }) {
+			kept = append(kept, nd)
+		}
+	}
+	return kept, nil
+}
+
+// forked reports whether author a's events here fork.
+func (g *Graph) forked(a int64) (bool, error) {
+	v, _, err := g.c.Int64(`SELECT EXISTS (SELECT 1 FROM _factlog_fork WHERE a = ?) OR (SELECT count(*) FROM _factlog_tip WHERE a = ?) > 1`, a, a)
+	if err != nil {
+		return false, fmt.Errorf("read forks: %w", err)
+	}
+	return v != 0, nil
+}
+
+// chains maps each event of an author's to its parents by the author.
+type chains map[int64][]int64
+
+// chains reads author a's chains.
+func (g *Graph) chains(a int64) (chains, error) {
+	all := chains{}
+	err := g.c.Query(`SELECT n, coalesce(parents, '[]') FROM _factlog_event WHERE a = ?`, []any{a}, func(s *sqlite3.Stmt) error {
+		var ns []int64
+		err := s.ColumnJSON(1, &ns)
+		all[s.ColumnInt64(0)] = ns
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the chains of an author: %w", err)
+	}
+	for n, ps := range all {
+		all[n] = slices.DeleteFunc(ps, func(p int64) bool { _, mine := all[p]; return !mine })
+	}
+	return all, nil
+}
+
+// below returns n and the events below it in the chains, walking with a
+// work list.
+func (c chains) below(n int64) map[int64]bool {
+	seen := map[int64]bool{}
+	work := []int64{n}
+	for len(work) > 0 {
+		n, work = work[len(work)-1], work[:len(work)-1]
+		if !seen[n] {
+			seen[n] = true
+			work = append(work, c[n]...)
+		}
+	}
+	return seen
 }

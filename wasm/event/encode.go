@@ -9,8 +9,9 @@ import (
 )
 
 // formatVersion is the first element of every canonical encoding, so a
-// future format can never hash to the same id as this one.
-const formatVersion = 1
+// future format can never hash to the same id as this one. Format 1 had
+// random 16-byte peer ids, no signatures and Go's JSON as canonical values.
+const formatVersion = 2
 
 // canonical is the hashed form of an event: a CBOR array in field order,
 // encoded with RFC 8949 core deterministic encoding (shortest integers,

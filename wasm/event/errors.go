@@ -15,8 +15,8 @@ var (
 	ErrTooLarge     = errors.New("over a size limit")
 	ErrParents      = errors.New("bad parents")
 	ErrClock        = errors.New("clock is not 1 + the largest parent clock")
-	ErrSeq          = errors.New("seq does not follow the author's previous event")
-	ErrEquivocation = errors.New("two different events share one (peer, seq)")
+	ErrSeq          = errors.New("seq is not 1 + the largest seq of the author's parents")
+	ErrSignature    = errors.New("the author's signature does not verify")
 	ErrValue        = errors.New("value is not canonical JSON")
 	ErrField        = errors.New("bad field")
 )
@@ -34,7 +34,7 @@ func (e *InvalidError) Error() string {
 	if e.ID == (ID{}) && e.Peer == (PeerID{}) {
 		return fmt.Sprintf("invalid event: %v: %s", e.Reason, e.Detail)
 	}
-	return fmt.Sprintf("invalid event %s (peer %s, seq %d): %v: %s",
+	return fmt.Sprintf("invalid event %s (author %s, seq %d): %v: %s",
 		e.ID.String()[:16], e.Peer.String()[:8], e.Seq, e.Reason, e.Detail)
 }
 

@@ -13,7 +13,6 @@ import (
 	"cmp"
 	"encoding/hex"
 	"fmt"
-	"io"
 )
 
 // Limits of the event format. They are part of the protocol, not settings:
@@ -63,20 +62,11 @@ func ParseID(s string) (ID, error) {
 // Compare orders ids bytewise, which is also the order of their hex strings.
 func (id ID) Compare(o ID) int { return bytes.Compare(id[:], o[:]) }
 
-// PeerID identifies a replica: 16 random bytes made when its store is created.
-type PeerID [16]byte
+// PeerID identifies an author: the Ed25519 public key of the Key its store
+// made when it was created (see NewKey).
+type PeerID [32]byte
 
-// NewPeerID reads a random peer id from r (crypto/rand.Reader in production;
-// tests inject a seeded reader).
-func NewPeerID(r io.Reader) (PeerID, error) {
-	var p PeerID
-	if _, err := io.ReadFull(r, p[:]); err != nil {
-		return p, fmt.Errorf("new peer id: %w", err)
-	}
-	return p, nil
-}
-
-// String returns the peer id as 32 lowercase hex digits.
+// String returns the peer id as 64 lowercase hex digits.
 func (p PeerID) String() string { return hex.EncodeToString(p[:]) }
 
 // MarshalText implements encoding.TextMarshaler (hex), so a version vector
@@ -106,12 +96,14 @@ func ParsePeerID(s string) (PeerID, error) {
 type Event struct {
 	ID   ID
 	Peer PeerID
-	// Seq is the author's sequence number: 1, 2, 3 … without gaps.
+	// Seq is the author's sequence number: 1 + the largest seq among
+	// the parents by the same author, or 1 without such a parent.
+	// Receivers recompute it. Two events with one (peer, seq) — a copied
+	// store, a restored backup — are a fork: concurrent events, both kept.
 	Seq uint64
 	// Parents are the ids the author linked, sorted ascending without
-	// duplicates: the heads it saw, plus its own previous event when that
-	// was no longer a head (so that seq continuity can be checked from the
-	// event's parents alone).
+	// duplicates: the heads it saw, plus its own latest events when they
+	// were no longer heads (so that an author's events form chains).
 	Parents []ID
 	// Clock is the Lamport clock: 1 + the largest parent clock, or 1 for
 	// an event without parents. Receivers recompute it.

@@ -70,7 +70,16 @@ func TestCanonicalValue(t *testing.T) {
 		{`"a<b>&c"`, `"a<b>&c"`},
 		{`"\u00e9"`, `"é"`},
 		{`{"b": [1, {"d": null, "c": "x"}], "a": 2}`, `{"a":2,"b":[1,{"c":"x","d":null}]}`},
-		{`{"a": 1, "a": 2}`, `{"a":2}`},
+		// RFC 8785: numbers as JavaScript prints them, the least escaping,
+		// keys by UTF-16 code units.
+		{`-0`, `0`},
+		{`1e21`, `1e+21`},
+		{`0.000001`, `0.000001`},
+		{`1e-7`, `1e-7`},
+		{`9007199254740993`, `9007199254740992`},
+		{`"\u2028\u2029"`, "\"\u2028\u2029\""},
+		{`"\u000f\/\t"`, `"\u000f/\t"`},
+		{`{"\ud83d\ude00": 1, "\uff61": 2, "a": 3}`, "{\"a\":3,\"\U0001F600\":1,\"\uff61\":2}"},
 	}
 	for _, tt := range tests {
 		got, err := CanonicalValue([]byte(tt.in))
@@ -78,7 +87,7 @@ func TestCanonicalValue(t *testing.T) {
 			t.Errorf("CanonicalValue(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{`{`, `nul`, `1 2`, `[1,]`, `'x'`, `NaN`} {
+	for _, bad := range []string{`{`, `nul`, `1 2`, `[1,]`, `'x'`, `NaN`, `{"a": 1, "a": 2}`, `"\ud800"`, "\"\xff\""} {
 		if _, err := CanonicalValue([]byte(bad)); !errors.Is(err, ErrValue) {
 			t.Errorf("CanonicalValue(%q) error = %v, want %v", bad, err, ErrValue)
 		}
@@ -124,5 +133,32 @@ func TestCompare(t *testing.T) {
 	b.Clock, b.ID = a.Clock, ID{0xff}
 	if Compare(&a, &b) >= 0 {
 		t.Fatal("events of one clock do not order by id")
+	}
+}
+
+func TestSignature(t *testing.T) {
+	k, err := NewKey(strings.NewReader(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := valid()
+	e.Peer = k.Peer()
+	e.ID = e.Hash()
+	sig := k.Sign(e.ID)
+	if !sig.Verify(e.Peer, e.ID) {
+		t.Fatal("a signature does not verify")
+	}
+	other := e.ID
+	other[31] ^= 1
+	if sig.Verify(e.Peer, other) {
+		t.Fatal("a signature verifies another id")
+	}
+	sig[0] ^= 1
+	if sig.Verify(e.Peer, e.ID) {
+		t.Fatal("a changed signature verifies")
+	}
+	again, err := KeyFromSeed(k.Seed())
+	if err != nil || again.Peer() != k.Peer() {
+		t.Fatalf("KeyFromSeed(Seed()) = %v, %v", again.Peer(), err)
 	}
 }

@@ -2,19 +2,23 @@ package event
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// CanonicalValue returns the canonical form of a JSON value: the text that
-// Go's encoding/json produces for it after decoding into any — object keys
-// sorted, no insignificant space, numbers as float64 in their shortest
-// round-tripping form (the form JavaScript's JSON.stringify prints), and
-// no HTML escaping. An empty input is null. Errors are *InvalidError
-// without an event id.
+// CanonicalValue returns the canonical form of a JSON value: the JSON
+// Canonicalization Scheme of RFC 8785 — object keys sorted by their UTF-16
+// code units, no insignificant space, numbers as IEEE doubles in the form
+// JavaScript prints them (so -0 is 0, and integers beyond 2^53 lose
+// precision exactly as they would in the browser that appended them),
+// strings with the least escaping. An empty input is null. Duplicate keys
+// and text that is not valid Unicode (invalid UTF-8, lone surrogates) are
+// refused: they have no canonical form. Errors are *InvalidError without
+// an event id.
 //
-// Values are numbers as JavaScript sees them: integers beyond 2^53 lose
-// precision, exactly as they would in the browser that appended them.
+// Any client, in any language, that implements RFC 8785 computes the same
+// bytes, and so the same event ids (testdata/golden.json).
 func CanonicalValue(raw []byte) ([]byte, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return []byte("null"), nil
@@ -24,19 +28,12 @@ func CanonicalValue(raw []byte) ([]byte, error) {
 		// whitespace is removed.
 		return nil, &InvalidError{Reason: ErrTooLarge, Detail: fmt.Sprintf("value has %d bytes, at most %d allowed", len(raw), MaxValueBytes)}
 	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	v := jsontext.Value(bytes.Clone(raw))
+	if err := v.Canonicalize(); err != nil {
 		return nil, &InvalidError{Reason: ErrValue, Detail: err.Error()}
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, &InvalidError{Reason: ErrValue, Detail: err.Error()}
+	if len(v) > MaxValueBytes {
+		return nil, &InvalidError{Reason: ErrTooLarge, Detail: fmt.Sprintf("value has %d bytes, at most %d allowed", len(v), MaxValueBytes)}
 	}
-	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if len(out) > MaxValueBytes {
-		return nil, &InvalidError{Reason: ErrTooLarge, Detail: fmt.Sprintf("value has %d bytes, at most %d allowed", len(out), MaxValueBytes)}
-	}
-	return out, nil
+	return v, nil
 }

@@ -27,6 +27,7 @@ var methods = map[string]method{
 	"exportSince":   exportSince,
 	"import":        importBatch,
 	"pending":       pending,
+	"forks":         forks,
 	"watch":         watch,
 	"unwatch":       unwatch,
 	"reinterpret":   reinterpret,
@@ -270,9 +271,10 @@ func importBatch(h *Host, ctx context.Context, args, data []byte) (any, []byte, 
 		Added      int      `json:"added"`
 		Pending    int      `json:"pending"`
 		Duplicates int      `json:"duplicates"`
+		Refused    int      `json:"refused"`
 		Skipped    []Error  `json:"skipped"`
 		Dropped    []string `json:"dropped"`
-	}{res.Added, res.Pending, res.Duplicates, []Error{}, []string{}}
+	}{res.Added, res.Pending, res.Duplicates, res.Refused, []Error{}, []string{}}
 	for _, m := range res.Skipped {
 		out.Skipped = append(out.Skipped, asError(m))
 	}
@@ -292,10 +294,20 @@ func pending(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) 
 		return nil, nil, err
 	}
 	return struct {
-		Events  int        `json:"events"`
-		Bytes   int        `json:"bytes"`
-		Missing []event.ID `json:"missing"`
-	}{p.Events, p.Bytes, nonNil(p.Missing)}, nil, nil
+		Events   int        `json:"events"`
+		Bytes    int        `json:"bytes"`
+		Unsigned int        `json:"unsigned"`
+		Missing  []event.ID `json:"missing"`
+	}{p.Events, p.Bytes, p.Unsigned, nonNil(p.Missing)}, nil, nil
+}
+
+func forks(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
+	s, err := h.storeArgs("forks", args, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := s.Forks(ctx)
+	return nonNil(f), nil, err
 }
 
 // notifyKey reads the key under which a watch or a link notifies: the

@@ -12,10 +12,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"reflect"
+	"slices"
 	gosync "sync"
 	"time"
 
 	"github.com/factlog/factlog/relay/protocol"
+	"github.com/factlog/factlog/wasm/dag"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
 )
@@ -54,7 +57,19 @@ type Status struct {
 	Error  string `json:"error,omitempty"`
 	Notice string `json:"notice,omitempty"` // protocol.EpochChanged or protocol.Truncated, when the relay said so
 	Cursor uint64 `json:"cursor"`
+	// Rejected says, newest last, why events from the room were refused
+	// (the last MaxRejected): an invalid event, or a body that is no
+	// batch. The valid events of other authors around them are kept.
+	Rejected []string `json:"rejected,omitempty"`
+	// Forks are the forks the store holds: an author's seq held by more
+	// than one event — its device's data was copied, or restored from a
+	// backup, and both copies appended. Sync goes on; every replica keeps
+	// every branch and computes the same state.
+	Forks []dag.Fork `json:"forks,omitempty"`
 }
+
+// MaxRejected bounds Status.Rejected.
+const MaxRejected = 20
 
 // Link is a running link. Start makes one; Close stops it.
 type Link struct {
@@ -102,14 +117,24 @@ func (l *Link) Status() Status {
 	return l.status
 }
 
-func (l *Link) set(st Status) {
+// update changes the status with fn, and reports it if it changed.
+func (l *Link) update(fn func(*Status)) {
 	l.mu.Lock()
-	changed := st != l.status
+	st := l.status
+	st.Rejected, st.Forks = slices.Clone(st.Rejected), slices.Clone(st.Forks)
+	fn(&st)
+	changed := !reflect.DeepEqual(st, l.status)
 	l.status = st
 	l.mu.Unlock()
 	if changed && l.opts.OnStatus != nil {
 		l.opts.OnStatus(st)
 	}
+}
+
+// set changes the state, the error and the notice, and keeps what the
+// status says of the room (cursor, rejections, forks).
+func (l *Link) set(state, err, notice string) {
+	l.update(func(st *Status) { st.State, st.Error, st.Notice = state, err, notice })
 }
 
 // Close stops the link and waits for its goroutine.
@@ -123,19 +148,16 @@ func (l *Link) run(ctx context.Context) {
 	defer close(l.done)
 	backoff := l.opts.MinBackoff
 	for {
-		st := l.Status()
-		l.set(Status{State: Connecting, Cursor: st.Cursor, Notice: st.Notice})
+		l.set(Connecting, "", l.Status().Notice)
 		online, err := l.session(ctx)
 		if ctx.Err() != nil {
-			st := l.Status()
-			l.set(Status{State: Closed, Cursor: st.Cursor})
+			l.set(Closed, "", "")
 			return
 		}
 		if online {
 			backoff = l.opts.MinBackoff
 		}
-		st = l.Status()
-		l.set(Status{State: Offline, Error: err.Error(), Cursor: st.Cursor, Notice: st.Notice})
+		l.set(Offline, err.Error(), l.Status().Notice)
 		wait := backoff/2 + rand.N(backoff/2+1) // jitter, so a room does not reconnect in step
 		backoff = min(2*backoff, l.opts.MaxBackoff)
 		select {
@@ -191,7 +213,7 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 	if err := l.s.SaveLinkState(ctx, l.key, state); err != nil {
 		return true, err
 	}
-	l.set(Status{State: CatchingUp, Cursor: state.Cursor, Notice: notice})
+	l.update(func(st *Status) { st.State, st.Error, st.Notice, st.Cursor = CatchingUp, "", notice, state.Cursor })
 	ss := &session{l: l, ws: ws, state: state, notice: notice, inflight: map[uint64]bool{}}
 	return true, ss.run(ctx, first[1:])
 }

@@ -3,11 +3,19 @@ package link
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/factlog/factlog/relay/protocol"
+	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
 )
+
+// readAhead is how many messages the reader takes in while an import
+// runs: it keeps reading (and answering the relay's pings) through a long
+// import, within a bounded memory (the relay's frames are at most 1 MiB).
+const readAhead = 16
 
 // session is one connection's work: deliveries in, publishes out.
 type session struct {
@@ -29,7 +37,7 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 			return err
 		}
 	}
-	msgs := make(chan []protocol.Envelope)
+	msgs := make(chan []protocol.Envelope, readAhead)
 	errc := make(chan error, 1)
 	go func() { // the reader, owned by this session
 		for {
@@ -72,16 +80,8 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 	switch e.Kind {
 	case protocol.Deliver:
-		res, err := ss.l.s.Import(ctx, e.Body)
-		if err != nil && store.Code(err) != store.CodeInvalidBatch && store.Code(err) != store.CodeInvalidEvent {
-			return fmt.Errorf("import seq %d: %w", e.Cursor, err)
-		}
-		// A body that is not a valid batch can never become one: skip it
-		// (the status says so) rather than stall the room forever.
-		if err != nil {
-			ss.l.set(Status{State: ss.stateName(), Error: fmt.Sprintf("seq %d skipped: %v", e.Cursor, err), Cursor: e.Cursor, Notice: ss.notice})
-		} else {
-			ss.state.Room.Merge(res.Seen)
+		if err := ss.deliver(ctx, e); err != nil {
+			return err
 		}
 		return ss.advance(ctx, e.Cursor)
 	case protocol.CaughtUp:
@@ -93,7 +93,9 @@ func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 	case protocol.Ack:
 		delete(ss.inflight, e.ID)
 		if len(ss.inflight) == 0 && ss.covers != nil {
-			ss.state.Room.Merge(ss.covers)
+			if err := ss.learn(ctx, ss.covers); err != nil {
+				return err
+			}
 			ss.covers = nil
 		}
 		if err := ss.advance(ctx, e.Cursor); err != nil {
@@ -108,11 +110,108 @@ func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 		if len(ss.inflight) == 0 {
 			ss.covers = nil // not all held: export again at the next change
 		}
-		ss.l.set(Status{State: ss.stateName(), Error: e.Code + ": " + e.Text, Cursor: ss.state.Cursor, Notice: ss.notice})
+		ss.l.set(ss.stateName(), e.Code+": "+e.Text, ss.notice)
 		return nil
 	default:
 		return fmt.Errorf("unexpected %v from the relay", e.Kind)
 	}
+}
+
+// deliver imports a body from the room. A body holding an invalid event
+// is imported author by author, so that the valid events of every other
+// author in it are kept; what was refused is said in the status, and
+// kept there. A body that is no batch at all can never become one: it is
+// skipped rather than stall the room forever.
+func (ss *session) deliver(ctx context.Context, e protocol.Envelope) error {
+	res, err := ss.l.s.Import(ctx, e.Body)
+	switch store.Code(err) {
+	case "":
+		return ss.imported(ctx, res)
+	case store.CodeInvalidEvent:
+		return ss.salvage(ctx, e, err)
+	case store.CodeInvalidBatch:
+		ss.reject(fmt.Sprintf("room seq %d skipped: %v", e.Cursor, err))
+		return nil
+	default:
+		return fmt.Errorf("import room seq %d: %w", e.Cursor, err)
+	}
+}
+
+// salvage imports a body's events author by author.
+func (ss *session) salvage(ctx context.Context, e protocol.Envelope, cause error) error {
+	b, err := sync.Decode(e.Body)
+	if err != nil { // the store decoded it; it cannot fail now
+		return fmt.Errorf("decode room seq %d again: %w", e.Cursor, err)
+	}
+	byAuthor := map[event.PeerID]*sync.Batch{}
+	for _, ev := range b.Events {
+		part := byAuthor[ev.Peer]
+		if part == nil {
+			part = &sync.Batch{Signatures: map[event.ID]event.Signature{}}
+			byAuthor[ev.Peer] = part
+		}
+		part.Events = append(part.Events, ev)
+		if sig, ok := b.Signatures[ev.ID]; ok {
+			part.Signatures[ev.ID] = sig
+		}
+	}
+	refused := 0
+	for _, peer := range slices.SortedFunc(maps.Keys(byAuthor), func(a, b event.PeerID) int { return slices.Compare(a[:], b[:]) }) {
+		res, err := ss.l.s.ImportBatch(ctx, byAuthor[peer])
+		switch code := store.Code(err); code {
+		case "":
+			if err := ss.imported(ctx, res); err != nil {
+				return err
+			}
+		case store.CodeInvalidEvent, store.CodeInvalidBatch:
+			refused += len(byAuthor[peer].Events)
+			ss.reject(fmt.Sprintf("room seq %d: %d events of author %s refused: %v", e.Cursor, len(byAuthor[peer].Events), peer, err))
+		default:
+			return fmt.Errorf("import room seq %d: %w", e.Cursor, err)
+		}
+	}
+	if refused == 0 { // the events were valid alone: what failed was between authors
+		ss.reject(fmt.Sprintf("room seq %d: %v (its events were imported author by author)", e.Cursor, cause))
+	}
+	return nil
+}
+
+// imported learns what an import says the room holds, and the forks.
+func (ss *session) imported(ctx context.Context, res *store.ImportResult) error {
+	if err := ss.learn(ctx, res.Seen); err != nil {
+		return err
+	}
+	if res.Added == 0 {
+		return nil
+	}
+	forks, err := ss.l.s.Forks(ctx)
+	if err != nil {
+		return err
+	}
+	ss.l.update(func(st *Status) { st.Forks = forks })
+	return nil
+}
+
+// learn adds to what the room is known to hold.
+func (ss *session) learn(ctx context.Context, seen sync.VersionVector) error {
+	room := ss.state.Room.Clone()
+	room.Merge(seen)
+	room, err := ss.l.s.Reduce(ctx, room)
+	if err != nil {
+		return err
+	}
+	ss.state.Room = room
+	return nil
+}
+
+// reject records why events from the room were refused.
+func (ss *session) reject(why string) {
+	ss.l.update(func(st *Status) {
+		st.Rejected = append(st.Rejected, why)
+		if len(st.Rejected) > MaxRejected {
+			st.Rejected = st.Rejected[len(st.Rejected)-MaxRejected:]
+		}
+	})
 }
 
 func (ss *session) stateName() string {
@@ -129,12 +228,18 @@ func (ss *session) advance(ctx context.Context, cursor uint64) error {
 	if err := ss.l.s.SaveLinkState(ctx, ss.l.key, ss.state); err != nil {
 		return err
 	}
-	ss.l.set(Status{State: ss.stateName(), Cursor: ss.state.Cursor, Notice: ss.notice})
+	ss.l.update(func(st *Status) {
+		st.State, st.Cursor, st.Notice = ss.stateName(), ss.state.Cursor, ss.notice
+		if st.State == Online && st.Error != "" && len(ss.inflight) == 0 {
+			st.Error = "" // the last publish got through
+		}
+	})
 	return nil
 }
 
-// publish sends what the room lacks, as batches that fit a frame, once the
-// backlog is in and nothing is in flight.
+// publish sends what the room lacks — by the tips it is known to hold,
+// which tell forked branches apart — as batches that fit a frame, once
+// the backlog is in and nothing is in flight.
 func (ss *session) publish(ctx context.Context) error {
 	if !ss.caughtUp || ss.readOnly || len(ss.inflight) > 0 {
 		return nil
@@ -143,12 +248,12 @@ func (ss *session) publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if contains(ss.state.Room, have) {
-		return nil
-	}
 	chunks, err := ss.l.s.ExportChunks(ctx, ss.state.Room, ss.l.opts.MaxFrame-1024)
 	if err != nil {
 		return err
+	}
+	if len(chunks) == 0 {
+		return ss.learn(ctx, have)
 	}
 	ss.covers = have
 	for _, c := range chunks {
@@ -158,19 +263,5 @@ func (ss *session) publish(ctx context.Context) error {
 			return err
 		}
 	}
-	if len(chunks) == 0 {
-		ss.state.Room.Merge(have)
-		ss.covers = nil
-	}
 	return nil
-}
-
-// contains reports whether a holds everything b holds.
-func contains(a, b sync.VersionVector) bool {
-	for p, seq := range b {
-		if a[p] < seq {
-			return false
-		}
-	}
-	return true
 }

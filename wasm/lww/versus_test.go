@@ -33,7 +33,7 @@ func TestRegistersVersusLog(t *testing.T) {
 		defer regs.Close()
 		log, err := store.Open(ctx, store.Options{Schema: todo.Schema, Materializers: todo.LastWriterWins,
 			// Fixed peers and times: fixed ids, so a fixed order of concurrent events.
-			Rand: bytes.NewReader(bytes.Repeat([]byte{byte(i + 1)}, 16)), Now: func() time.Time { return time.UnixMilli(1_700_000_000_000) }})
+			Rand: bytes.NewReader(bytes.Repeat([]byte{byte(i + 1)}, 32)), Now: func() time.Time { return time.UnixMilli(1_700_000_000_000) }})
 		if err != nil {
 			t.Fatal(err)
 		}

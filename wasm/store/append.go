@@ -55,17 +55,24 @@ func (s *Store) AppendMany(ctx context.Context, inputs []Input) ([]event.Event, 
 	err = s.write(ctx, func() error {
 		for i := range evs {
 			e := &evs[i]
-			if e.Parents, e.Clock, e.Seq, err = s.g.Next(s.peer); err != nil {
-				return err
+			if i == 0 {
+				if e.Parents, e.Clock, e.Seq, err = s.g.Next(s.peer); err != nil {
+					return err
+				}
+			} else { // a child of the one before
+				prev := &evs[i-1]
+				e.Parents, e.Clock, e.Seq = []event.ID{prev.ID}, prev.Clock+1, prev.Seq+1
 			}
 			e.ID = e.Hash()
 			if err := e.CheckFields(); err != nil {
 				return err
 			}
-			if err := s.g.Append(e); err != nil {
-				return err
-			}
-			if err := s.r.Apply(e); err != nil {
+		}
+		if err := s.g.Append(evs); err != nil {
+			return err
+		}
+		for i := range evs {
+			if err := s.r.Apply(&evs[i]); err != nil {
 				return err
 			}
 		}

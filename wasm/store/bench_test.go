@@ -43,7 +43,7 @@ func todoChain(peer event.PeerID, n int, after *event.Event, seed uint64) []even
 
 func importAll(tb testing.TB, s *store.Store, evs []event.Event) {
 	tb.Helper()
-	chunks, err := sync.EncodeChunks(evs, 0)
+	chunks, err := sync.EncodeChunks(evs, sign(evs), 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			s := openTodo(b, path)
 			defer s.Close()
-			importAll(b, s, todoChain(event.PeerID{1}, 10_000, nil, 1))
+			importAll(b, s, todoChain(author(101), 10_000, nil, 1))
 			rng := rand.New(rand.NewPCG(2, 2))
 			var lat []time.Duration
 			ctx := context.Background()
@@ -117,8 +117,8 @@ func importEach(b *testing.B, fresh func() *store.Store, batch []byte) {
 // BenchmarkImportInOrder imports 10,000 events that all sort after the
 // store's state, in one batch.
 func BenchmarkImportInOrder(b *testing.B) {
-	evs := todoChain(event.PeerID{1}, 10_000, nil, 1)
-	batch, err := sync.Encode(evs)
+	evs := todoChain(author(101), 10_000, nil, 1)
+	batch, err := sync.Encode(evs, sign(evs))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -136,7 +136,7 @@ var baseLog struct {
 
 func base(b *testing.B) []event.Event {
 	if baseLog.store == nil {
-		baseLog.evs = todoChain(event.PeerID{1}, 100_000, nil, 1)
+		baseLog.evs = todoChain(author(101), 100_000, nil, 1)
 		baseLog.store = openTodo(b, "")
 		importAll(b, baseLog.store, baseLog.evs)
 	}
@@ -178,8 +178,8 @@ func BenchmarkMergeOutOfOrder(b *testing.B) {
 	evs := base(b)
 	for _, distance := range []int{10, 1_000, 50_000} {
 		b.Run(fmt.Sprintf("distance=%d", distance), func(b *testing.B) {
-			fork := todoChain(event.PeerID{2}, 100, &evs[len(evs)-1-distance], 3)
-			batch, err := sync.Encode(fork)
+			fork := todoChain(author(102), 100, &evs[len(evs)-1-distance], 3)
+			batch, err := sync.Encode(fork, sign(fork))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -190,18 +190,21 @@ func BenchmarkMergeOutOfOrder(b *testing.B) {
 }
 
 // BenchmarkBatchBytes measures what a catch-up batch costs per event on the
-// todo workload: five replicas editing 40 todos and syncing now and then.
+// todo workload: five replicas editing 40 todos and syncing now and then,
+// then one exporting the whole log with the signatures it holds (each
+// author's chain tips and every Checkpoint-th event).
 func BenchmarkBatchBytes(b *testing.B) {
-	evs := buildLog(b, 10_000, 1)
+	log := buildLog(b, 10_000, 1)
 	var size int
 	for b.Loop() {
-		batch, err := sync.Encode(evs)
+		batch, err := sync.Encode(log.Events, log.Signatures)
 		if err != nil {
 			b.Fatal(err)
 		}
 		size = len(batch)
 	}
-	b.ReportMetric(float64(size)/float64(len(evs)), "bytes/event")
+	b.ReportMetric(float64(size)/float64(len(log.Events)), "bytes/event")
+	b.ReportMetric(float64(len(log.Signatures)), "signatures")
 }
 
 // BenchmarkUndoLog reports what the undo log costs after 30,000 todo
@@ -213,7 +216,7 @@ func BenchmarkBatchBytes(b *testing.B) {
 func BenchmarkUndoLog(b *testing.B) {
 	const n = 30_000
 	ctx := context.Background()
-	evs := todoChain(event.PeerID{1}, n, nil, 3)
+	evs := todoChain(author(101), n, nil, 3)
 	size := func(path string) int64 {
 		st, err := os.Stat(path)
 		if err != nil {

@@ -31,7 +31,7 @@ func TestLongChain(t *testing.T) {
 	var prev *event.Event
 	chunk := make([]event.Event, 0, sync.MaxChunkEvents)
 	for seq := 1; seq <= n; seq++ {
-		e := event.Event{Peer: event.PeerID{7}, Seq: uint64(seq), Clock: uint64(seq), Type: "tick", Value: []byte("null")}
+		e := event.Event{Peer: author(107), Seq: uint64(seq), Clock: uint64(seq), Type: "tick", Value: []byte("null")}
 		if prev != nil {
 			e.Parents = []event.ID{prev.ID}
 		}
@@ -39,7 +39,7 @@ func TestLongChain(t *testing.T) {
 		chunk = append(chunk, e)
 		prev = &chunk[len(chunk)-1]
 		if len(chunk) == cap(chunk) || seq == n {
-			batch, err := sync.Encode(chunk)
+			batch, err := sync.Encode(chunk, sign(chunk))
 			if err != nil {
 				t.Fatal(err)
 			}

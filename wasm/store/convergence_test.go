@@ -25,10 +25,11 @@ func drawEdit(t *rapid.T) (typ string, value []byte) {
 // split cuts a batch into a few batches of randomly chosen events (parents
 // may come after their children), in random order, some sent twice.
 func split(t *rapid.T, batch []byte) [][]byte {
-	evs, err := sync.Decode(batch)
+	b, err := sync.Decode(batch)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
+	evs := b.Events
 	k := rapid.IntRange(1, 4).Draw(t, "parts")
 	parts := make([][]event.Event, k)
 	for _, e := range evs {
@@ -37,13 +38,15 @@ func split(t *rapid.T, batch []byte) [][]byte {
 	}
 	var out [][]byte
 	for _, i := range rapid.Permutation(rapid.Just(rangeN(k)).Draw(t, "")).Draw(t, "order") {
-		b, err := sync.Encode(parts[i])
+		// Each part carries the signatures of the batch over its events:
+		// its events may wait for another part's to cover them.
+		part, err := sync.Encode(parts[i], b.Signatures)
 		if err != nil {
 			t.Fatalf("encode: %v", err)
 		}
-		out = append(out, b)
+		out = append(out, part)
 		if rapid.IntRange(0, 4).Draw(t, "dup") == 0 {
-			out = append(out, b)
+			out = append(out, part)
 		}
 	}
 	return out

@@ -176,11 +176,11 @@ func TestKill9(t *testing.T) {
 	ctx := context.Background()
 	// A log of some 8,000 events by five replicas, and one late event that
 	// sorts before nearly all of it.
-	all := buildLog(t, 20_000, 7)
+	all := buildLog(t, 20_000, 7).Events
 	if len(all) < 5_000 {
 		t.Fatalf("a log of %d events is too short for the test", len(all))
 	}
-	batch, err := sync.Encode(all)
+	batch, err := sync.Encode(all, sign(all))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	write := func(name string, evs []event.Event) string {
-		b, err := sync.Encode(evs)
+		b, err := sync.Encode(evs, sign(evs))
 		if err != nil {
 			t.Fatal(err)
 		}

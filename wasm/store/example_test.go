@@ -64,8 +64,8 @@ func Example() {
 	// [[1 cook 0]]
 	// clock 1: create "make pasta"
 	// clock 2: set_completed true
-	// clock 3: set_completed false
 	// clock 3: set_content "cook"
+	// clock 3: set_completed false
 }
 
 // The same events read another way: a completed todo stays completed.

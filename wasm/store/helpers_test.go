@@ -5,9 +5,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	gosync "sync"
 	"time"
 
+	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/store"
+	"github.com/factlog/factlog/wasm/sync"
 	"github.com/factlog/factlog/wasm/todo"
 )
 
@@ -44,11 +47,55 @@ func fakeClock() func() time.Time {
 	}
 }
 
-// peerSeed makes distinct, reproducible peer ids.
+// peerSeed makes distinct, reproducible keys, and so peer ids.
 func peerSeed(i int) *bytes.Reader {
-	b := make([]byte, 16)
-	b[0], b[15] = byte(i), 0xfa
+	b := make([]byte, 32)
+	b[0], b[31] = byte(i), 0xfa
 	return bytes.NewReader(b)
+}
+
+// testKeys are the keys of peerSeed, by peer id, so that tests can sign
+// the events they make or change.
+var testKeys gosync.Map // event.PeerID → event.Key
+
+// keyOf returns peerSeed(i)'s key, the key of openTest(i).
+func keyOf(i int) event.Key {
+	k, err := event.NewKey(peerSeed(i))
+	if err != nil {
+		panic(err)
+	}
+	testKeys.Store(k.Peer(), k)
+	return k
+}
+
+// author returns the peer id of peerSeed(i)'s key.
+func author(i int) event.PeerID { return keyOf(i).Peer() }
+
+// sign signs the tips of evs — the events no other event of the same
+// author's among them follows — as the authors would, with their test
+// keys: that covers every event of evs.
+func sign(evs []event.Event) map[event.ID]event.Signature {
+	sigs := map[event.ID]event.Signature{}
+	for peer, tips := range (&sync.Batch{Events: evs}).Tips() {
+		k, ok := testKeys.Load(peer)
+		if !ok {
+			panic(fmt.Sprintf("no test key for author %s", peer))
+		}
+		for _, t := range tips {
+			sigs[t.ID] = k.(event.Key).Sign(t.ID)
+		}
+	}
+	return sigs
+}
+
+// encode makes a batch of evs, signed.
+func encode(t fataler, evs ...event.Event) []byte {
+	t.Helper()
+	b, err := sync.Encode(evs, sign(evs))
+	if err != nil {
+		t.Fatalf("encode: %v", err)
+	}
+	return b
 }
 
 type fataler interface {
@@ -58,6 +105,7 @@ type fataler interface {
 
 func openTest(t fataler, i int) *store.Store {
 	t.Helper()
+	author(i)
 	s, err := store.Open(context.Background(), store.Options{
 		Schema: testSchema, Materializers: testMaterializers, Rand: peerSeed(i), Now: fakeClock(),
 	})
@@ -106,8 +154,8 @@ func stateDump(t fataler, s *store.Store) string {
 func storedDump(t fataler, s *store.Store) string {
 	t.Helper()
 	var b strings.Builder
-	err := s.Dump(context.Background(), &b, "event", "event_dag", "_factlog_head", "_factlog_peer",
-		"_factlog_pending", "_factlog_pending_need", "todo", "churn", "tally", "label")
+	err := s.Dump(context.Background(), &b, "event", "event_dag", "_factlog_head", "_factlog_tip", "_factlog_author", "_factlog_sig",
+		"_factlog_fork", "_factlog_pending", "_factlog_pending_need", "todo", "churn", "tally", "label")
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}

@@ -18,14 +18,16 @@ type ImportResult struct {
 	Added int
 	// Duplicates counts the batch's events that were already held.
 	Duplicates int
-	// Pending counts the batch's events that wait for missing parents.
+	// Pending counts the batch's events that wait: for missing parents,
+	// or for a signature of their author's that covers them (which a
+	// later chunk of the same export carries).
 	Pending int
 	// Refused counts the batch's events that would wait for missing
 	// parents but did not fit the pending set (Options.Pending): they are
 	// not kept. Import their ancestors first, then send them again.
 	Refused int
-	// Seen holds, per author, the highest seq in the batch, whether new or
-	// not: what a relay link learns the room holds.
+	// Seen holds the batch's tips, whether its events were new or not:
+	// what a relay link learns the room holds.
 	Seen sync.VersionVector
 	// Dropped are earlier pending events that proved invalid once their
 	// parents arrived; they are discarded.
@@ -45,30 +47,27 @@ type ImportResult struct {
 // or an *event.InvalidError that names the event and the rule it breaks;
 // nothing stored changes.
 func (s *Store) Import(ctx context.Context, batch []byte) (*ImportResult, error) {
-	evs, err := sync.Decode(batch) // recomputes ids and checks each event
+	b, err := sync.Decode(batch) // recomputes ids and checks each event
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	return s.ingest(ctx, evs)
+	return s.ingest(ctx, b)
 }
 
-// ImportEvents is Import for decoded events. Each event is checked whole,
+// ImportBatch is Import for a decoded batch. Each event is checked whole,
 // its id included (event.Check).
-func (s *Store) ImportEvents(ctx context.Context, evs []event.Event) (*ImportResult, error) {
-	for i := range evs {
-		if err := evs[i].Check(); err != nil {
+func (s *Store) ImportBatch(ctx context.Context, b *sync.Batch) (*ImportResult, error) {
+	for i := range b.Events {
+		if err := b.Events[i].Check(); err != nil {
 			return nil, fmt.Errorf("import: %w", err)
 		}
 	}
-	return s.ingest(ctx, evs)
+	return s.ingest(ctx, b)
 }
 
-// ingest adds checked events.
-func (s *Store) ingest(ctx context.Context, evs []event.Event) (*ImportResult, error) {
-	res := &ImportResult{Seen: sync.VersionVector{}}
-	for i := range evs {
-		res.Seen.Add(evs[i].Peer, evs[i].Seq)
-	}
+// ingest adds a batch of checked events.
+func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error) {
+	res := &ImportResult{Seen: b.Tips()}
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -79,7 +78,7 @@ func (s *Store) ingest(ctx context.Context, evs []event.Event) (*ImportResult, e
 		if err != nil {
 			return err
 		}
-		in, err := s.g.Ingest(evs, s.opts.Now(), s.opts.Pending)
+		in, err := s.g.Ingest(b, s.opts.Now(), s.opts.Pending)
 		if err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ func (s *Store) Heads(ctx context.Context) ([]event.ID, error) {
 	return s.g.Heads()
 }
 
-// VersionVector returns, per author, the highest seq this replica holds.
+// VersionVector returns the tips of every author's chains held here.
 func (s *Store) VersionVector(ctx context.Context) (sync.VersionVector, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
@@ -40,39 +40,90 @@ func (s *Store) VersionVector(ctx context.Context) (sync.VersionVector, error) {
 }
 
 // ExportSince returns, as one batch, every event a replica holding vv
-// lacks; a nil vv means everything. Its size grows with what is missing,
-// not with the log.
+// lacks, with the signatures that cover them; a nil vv means everything.
+// Its size grows with what is missing, not with the log.
 func (s *Store) ExportSince(ctx context.Context, vv sync.VersionVector) ([]byte, error) {
-	evs, err := s.since(ctx, vv)
+	evs, sigs, err := s.lacking(ctx, vv)
 	if err != nil {
 		return nil, err
 	}
-	return sync.Encode(evs)
+	return sync.Encode(evs, sigs)
 }
 
 // ExportChunks is ExportSince split into batches of at most maxBytes each
 // (at least sync.MinChunkLimit), for transports with a frame limit.
 func (s *Store) ExportChunks(ctx context.Context, vv sync.VersionVector, maxBytes int) ([][]byte, error) {
-	evs, err := s.since(ctx, vv)
+	evs, sigs, err := s.lacking(ctx, vv)
 	if err != nil {
 		return nil, err
 	}
-	return sync.EncodeChunks(evs, maxBytes)
+	return sync.EncodeChunks(evs, sigs, maxBytes)
 }
 
-func (s *Store) since(ctx context.Context, vv sync.VersionVector) ([]event.Event, error) {
+// lacking returns what vv lacks and the signatures to send with it: those
+// kept, and this replica's own, made now — over each tip of its chains in
+// the export and every Checkpoint-th seq, so that however the export is
+// cut into chunks, few of its events wait for the next chunk.
+func (s *Store) lacking(ctx context.Context, vv sync.VersionVector) ([]event.Event, map[event.ID]event.Signature, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
+	evs, sigs, err := s.g.Lacking(vv)
+	if err != nil {
+		return nil, nil, err
+	}
+	followed := map[event.ID]bool{}
+	for i := range evs {
+		if evs[i].Peer == s.peer {
+			for _, p := range evs[i].Parents {
+				followed[p] = true
+			}
+		}
+	}
+	for i := range evs {
+		e := &evs[i]
+		if _, ok := sigs[e.ID]; !ok && e.Peer == s.peer && (!followed[e.ID] || e.Seq%dag.Checkpoint == 0) {
+			sigs[e.ID] = s.key.Sign(e.ID)
+		}
+	}
+	return evs, sigs, nil
+}
+
+// Reduce returns vv without the tips that name nothing more than others
+// it holds: for a vector that grows by merging what is learned of another
+// replica (what a relay room holds).
+func (s *Store) Reduce(ctx context.Context, vv sync.VersionVector) (sync.VersionVector, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	return s.g.Since(vv)
+	return s.g.Reduce(vv)
 }
 
-// PendingInfo describes the events waiting for missing parents.
+// Forks returns the forks among the stored events: seqs of an author held
+// by more than one event (a copied store, a restored backup that appended
+// before it synced, a faulty peer). Replicas keep every branch and agree
+// on the state; a fork says that a device's data was copied.
+func (s *Store) Forks(ctx context.Context) ([]dag.Fork, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.g.Forks()
+}
+
+// PendingInfo describes the events waiting for missing parents or for a
+// signature.
 type PendingInfo struct {
 	Events int
 	Bytes  int
+	// Unsigned counts those no verified signature of their author's
+	// covers yet.
+	Unsigned int
 	// Missing are the ids they wait for that this replica holds nowhere.
 	Missing []event.ID
 }
@@ -92,5 +143,5 @@ func (s *Store) Pending(ctx context.Context) (*PendingInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PendingInfo{Events: st.Events, Bytes: st.Bytes, Missing: missing}, nil
+	return &PendingInfo{Events: st.Events, Bytes: st.Bytes, Unsigned: st.Unsigned, Missing: missing}, nil
 }

@@ -160,7 +160,7 @@ func TestInsertOrFailHasNoPartialEffect(t *testing.T) {
 	e := event0(t, p.a)
 	e.Value = []byte(`[1,2,3,2,4]`)
 	e.ID = e.Hash()
-	res, err := p.b.ImportEvents(context.Background(), []event.Event{e})
+	res, err := p.b.Import(context.Background(), encode(t, e))
 	if err != nil || len(res.Skipped) != 1 {
 		t.Fatalf("import: %+v, %v; want the event skipped", res, err)
 	}
@@ -174,7 +174,7 @@ func TestInsertOrFailHasNoPartialEffect(t *testing.T) {
 func authored(peer byte, steps ...string) []event.Event {
 	var evs []event.Event
 	for i := 0; i < len(steps); i += 2 {
-		e := event.Event{Peer: event.PeerID{peer}, Seq: uint64(i/2 + 1), Clock: uint64(i/2 + 1), Time: 1, Type: steps[i], Value: []byte(steps[i+1])}
+		e := event.Event{Peer: author(int(peer)), Seq: uint64(i/2 + 1), Clock: uint64(i/2 + 1), Time: 1, Type: steps[i], Value: []byte(steps[i+1])}
 		if i > 0 {
 			e.Parents = []event.ID{evs[len(evs)-1].ID}
 		}
@@ -199,7 +199,7 @@ func TestLargestRowid(t *testing.T) {
 	var want string
 	for range 3 {
 		s := p.open(9)
-		res, err := s.ImportEvents(context.Background(), evs)
+		res, err := s.Import(context.Background(), encode(t, evs...))
 		if err != nil || len(res.Skipped) != 1 {
 			t.Fatalf("import: %+v, %v; want the put skipped", res, err)
 		}

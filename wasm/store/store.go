@@ -13,6 +13,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -59,7 +60,8 @@ type Options struct {
 	UndoHorizon int
 	// Now is the wall clock stamped on appended events (default time.Now).
 	Now func() time.Time
-	// Rand makes the peer id of a new store (default crypto/rand.Reader).
+	// Rand makes the signing key, and so the peer id, of a new store
+	// (default crypto/rand.Reader).
 	Rand io.Reader
 }
 
@@ -74,6 +76,7 @@ type Store struct {
 	c       *db.Conn
 	g       *dag.Graph
 	r       *replay.Engine
+	key     event.Key // this replica's signing key; its public half is the peer id
 	peer    event.PeerID
 	opts    Options
 	watcher *watcher // nil until the first Watch
@@ -84,7 +87,10 @@ type Store struct {
 	sinceTrim int
 }
 
-const metaPeer = "peer"
+// metaKey holds the seed of the store's signing key, in hex. It never
+// leaves the store (a Backup copies it: a restored copy is the same
+// author, and what it appends after forks the author's chain).
+const metaKey = "key"
 
 // Open opens (or creates) the store at opts.Path. A new store gets a random
 // peer id. If the interpretation differs from the one the state was built
@@ -113,6 +119,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	return s, nil
 }
+
+// ErrFormat rejects opening a store made by an older factlog, whose events
+// this one cannot read (dag.ErrFormat).
+var ErrFormat = dag.ErrFormat
 
 // openError says what an error opening a file means for the caller.
 func openError(path string, err error) error {
@@ -156,26 +166,36 @@ func (s *Store) open() error {
 		if err := s.c.InitMeta(); err != nil {
 			return err
 		}
-		if err := s.loadPeer(); err != nil {
+		if err := s.loadKey(); err != nil {
 			return err
 		}
 		return s.interpret(replay.Interpretation{Schema: s.opts.Schema, Materializers: s.opts.Materializers}, s.opts.Progress)
 	})
 }
 
-func (s *Store) loadPeer() error {
-	hex, ok, err := s.c.Meta(metaPeer)
+func (s *Store) loadKey() error {
+	seed, ok, err := s.c.Meta(metaKey)
 	if err != nil {
 		return err
 	}
 	if ok {
-		s.peer, err = event.ParsePeerID(hex)
-		return err
+		b, err := hex.DecodeString(seed)
+		if err == nil {
+			s.key, err = event.KeyFromSeed(b)
+		}
+		if err != nil {
+			return fmt.Errorf("read the store's key: %w", err)
+		}
+	} else {
+		if s.key, err = event.NewKey(s.opts.Rand); err != nil {
+			return err
+		}
+		if err := s.c.SetMeta(metaKey, hex.EncodeToString(s.key.Seed())); err != nil {
+			return err
+		}
 	}
-	if s.peer, err = event.NewPeerID(s.opts.Rand); err != nil {
-		return err
-	}
-	return s.c.SetMeta(metaPeer, s.peer.String())
+	s.peer = s.key.Peer()
+	return nil
 }
 
 // interpret installs an interpretation, rebuilding the state if it changed.
@@ -288,7 +308,7 @@ func (s *Store) write(ctx context.Context, fn func() error) error {
 	return err
 }
 
-// Peer returns this replica's id.
+// Peer returns this replica's id: the public key it signs its events with.
 func (s *Store) Peer() event.PeerID { return s.peer }
 
 // lock serializes a call and binds ctx to SQLite's interrupt, so that a
@@ -372,10 +392,13 @@ func (s *Store) Close() error {
 	return s.c.Close()
 }
 
-// Backup writes a consistent copy of the whole store (log and state) to
-// dst, a file path or an SQLite URI ("file:/name?vfs=memdb"), which must
-// not exist yet. The copy opens as a store of its own — with the same peer
-// id, so use it to restore, not as a second replica.
+// Backup writes a consistent copy of the whole store (log, state and
+// signing key) to dst, a file path or an SQLite URI
+// ("file:/name?vfs=memdb"), which must not exist yet. The copy opens as a
+// store of its own, with the same peer id: use it to restore. If the copy
+// appends before it has synced what the original appended since the
+// backup, the author's chain forks; replicas keep both branches as
+// concurrent events and report the fork (Forks).
 func (s *Store) Backup(ctx context.Context, dst string) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {

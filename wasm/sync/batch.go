@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 
 	"github.com/factlog/factlog/wasm/event"
@@ -24,8 +25,42 @@ const (
 	// largest possible event must fit in a chunk.
 	MinChunkLimit = 80 << 10
 
-	batchVersion = 1
+	// batchVersion 2 carries signatures; version 1 (before signed events)
+	// is refused, since its events cannot be valid anymore.
+	batchVersion = 2
 )
+
+// Batch is what replicas exchange: events, and the authors' signatures
+// over some of them. A signature covers the event it signs and the
+// author's chain below it; an event no signature covers yet waits.
+type Batch struct {
+	Events     []event.Event
+	Signatures map[event.ID]event.Signature
+}
+
+// Tips returns the batch's tips: per author, the events of the batch no
+// other event of the author's in the batch follows.
+func (b *Batch) Tips() VersionVector {
+	followed := map[event.ID]bool{}
+	peers := map[event.ID]event.PeerID{}
+	for i := range b.Events {
+		peers[b.Events[i].ID] = b.Events[i].Peer
+	}
+	for i := range b.Events {
+		for _, p := range b.Events[i].Parents {
+			if peer, ok := peers[p]; ok && peer == b.Events[i].Peer {
+				followed[p] = true
+			}
+		}
+	}
+	vv := VersionVector{}
+	for i := range b.Events {
+		if e := &b.Events[i]; !followed[e.ID] {
+			vv.Add(e.Peer, Tip{Seq: e.Seq, ID: e.ID})
+		}
+	}
+	return vv
+}
 
 // Errors about a batch as a whole; a *BatchError wraps one of them or
 // event.ErrTooLarge / event.ErrNonCanonical.
@@ -76,6 +111,10 @@ type chunk struct {
 	// n > 0 links the event n places earlier in the chunk;
 	// n < 0 links External[-n-1].
 	Clock []uint64 // clocks of the events with an External parent, in chunk order
+	// Signed lists, ascending, the events whose author's signature
+	// follows in Signatures (64 bytes each).
+	Signed     []uint64
+	Signatures [][]byte
 }
 
 var (
@@ -83,10 +122,11 @@ var (
 	decMode = canon.Dec(1 << 17)
 )
 
-// Encode returns the events as one batch. The events may come in any order
-// and may repeat; the batch holds each once, in replay order.
-func Encode(events []event.Event) ([]byte, error) {
-	chunks, err := EncodeChunks(events, 0)
+// Encode returns the events as one batch, with those of sigs that sign
+// them. The events may come in any order and may repeat; the batch holds
+// each once, in replay order.
+func Encode(events []event.Event, sigs map[event.ID]event.Signature) ([]byte, error) {
+	chunks, err := EncodeChunks(events, sigs, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -94,10 +134,11 @@ func Encode(events []event.Event) ([]byte, error) {
 }
 
 // EncodeChunks returns the events as chunks of at most maxBytes each (0
-// means no byte limit; MaxChunkEvents always applies). Every chunk is a
-// batch of its own, and their concatenation is one batch. Sending chunks
-// in order lets a receiver apply each as it arrives; any order converges.
-func EncodeChunks(events []event.Event, maxBytes int) ([][]byte, error) {
+// means no byte limit; MaxChunkEvents always applies), each with the
+// signatures of sigs over its events. Every chunk is a batch of its own,
+// and their concatenation is one batch. Sending chunks in order lets a
+// receiver apply each as it arrives; any order converges.
+func EncodeChunks(events []event.Event, sigs map[event.ID]event.Signature, maxBytes int) ([][]byte, error) {
 	if maxBytes != 0 && maxBytes < MinChunkLimit {
 		return nil, fmt.Errorf("encode batch: chunk limit %d bytes is below the minimum %d", maxBytes, MinChunkLimit)
 	}
@@ -119,7 +160,7 @@ func EncodeChunks(events []event.Event, maxBytes int) ([][]byte, error) {
 			size += s
 			end++
 		}
-		b, err := sealChunk(evs[start:end])
+		b, err := sealChunk(evs[start:end], sigs)
 		if err != nil {
 			return nil, err
 		}
@@ -129,13 +170,14 @@ func EncodeChunks(events []event.Event, maxBytes int) ([][]byte, error) {
 	return out, nil
 }
 
-// sizeBound bounds the bytes an event adds to an uncompressed chunk.
+// sizeBound bounds the bytes an event adds to an uncompressed chunk, its
+// signature included.
 func sizeBound(e *event.Event) int {
-	return 64 + len(e.Value) + len(e.Item) + len(e.Type) + len(e.Parents)*(9+len(event.ID{})+2) + len(e.Peer) + 3
+	return 64 + len(e.Value) + len(e.Item) + len(e.Type) + len(e.Parents)*(9+len(event.ID{})+2) + len(e.Peer) + 3 + 9 + len(event.Signature{}) + 2
 }
 
-func sealChunk(evs []event.Event) ([]byte, error) {
-	raw, err := encMode.Marshal(buildChunk(evs))
+func sealChunk(evs []event.Event, sigs map[event.ID]event.Signature) ([]byte, error) {
+	raw, err := encMode.Marshal(buildChunk(evs, sigs))
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
@@ -150,8 +192,9 @@ func sealChunk(evs []event.Event) ([]byte, error) {
 	return encMode.Marshal(&envelope{Version: batchVersion, Data: z.Bytes()})
 }
 
-// buildChunk lays out events that are sorted and unique.
-func buildChunk(evs []event.Event) *chunk {
+// buildChunk lays out events that are sorted and unique, and the
+// signatures of sigs over them.
+func buildChunk(evs []event.Event, sigs map[event.ID]event.Signature) *chunk {
 	c := &chunk{
 		Peer: make([]uint64, len(evs)), SeqDelta: make([]int64, len(evs)), TimeDelta: make([]int64, len(evs)),
 		Item: make([]uint64, len(evs)), Type: make([]uint64, len(evs)), Value: make([]string, len(evs)),
@@ -193,6 +236,10 @@ func buildChunk(evs []event.Event) *chunk {
 			c.Clock = append(c.Clock, e.Clock)
 		}
 		pos[e.ID] = i
+		if sig, ok := sigs[e.ID]; ok {
+			c.Signed = append(c.Signed, uint64(i))
+			c.Signatures = append(c.Signatures, sig[:])
+		}
 	}
 	for i := range evs {
 		if !linked[i] {
@@ -214,10 +261,11 @@ func index[K comparable](m map[K]int, k K, add func()) int {
 }
 
 // Decode returns the events of a batch in the order they were sent, with
-// their ids recomputed and each event checked on its own (event.CheckFields).
-// Whether they fit a log is for the store to decide.
-func Decode(b []byte) ([]event.Event, error) {
-	var out []event.Event
+// their ids recomputed and each event checked on its own (event.CheckFields),
+// and the signatures it carries. Whether the signatures verify and the
+// events fit a log is for the store to decide.
+func Decode(b []byte) (*Batch, error) {
+	out := &Batch{Signatures: map[event.ID]event.Signature{}}
 	for n := 0; len(b) > 0; n++ {
 		var env envelope
 		rest, err := decMode.UnmarshalFirst(b, &env)
@@ -230,7 +278,7 @@ func Decode(b []byte) ([]event.Event, error) {
 		if again, _ := encMode.Marshal(&env); !bytes.Equal(again, b[:len(b)-len(rest)]) {
 			return nil, &BatchError{Chunk: n, Reason: event.ErrNonCanonical, Detail: "chunk envelope is not canonical CBOR"}
 		}
-		evs, err := openChunk(env.Data)
+		err = openChunk(env.Data, out)
 		if err != nil {
 			var be *BatchError
 			if errors.As(err, &be) {
@@ -238,30 +286,55 @@ func Decode(b []byte) ([]event.Event, error) {
 			}
 			return nil, err
 		}
-		out = append(out, evs...)
 		b = rest
 	}
 	return out, nil
 }
 
-func openChunk(data []byte) ([]event.Event, error) {
+// openChunk adds a chunk's events and signatures to out.
+func openChunk(data []byte, out *Batch) error {
 	raw, err := inflate(data)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var c chunk
 	if err := decMode.Unmarshal(raw, &c); err != nil {
-		return nil, corrupt("%v", err)
+		return corrupt("%v", err)
 	}
 	evs, err := c.events()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	again, err := encMode.Marshal(buildChunk(evs))
+	sigs, err := c.signatures(evs)
+	if err != nil {
+		return err
+	}
+	again, err := encMode.Marshal(buildChunk(evs, sigs))
 	if err != nil || !bytes.Equal(again, raw) {
-		return nil, &BatchError{Reason: event.ErrNonCanonical, Detail: "chunk is not in canonical form (events in replay order, tables in order of first use, shortest CBOR)"}
+		return &BatchError{Reason: event.ErrNonCanonical, Detail: "chunk is not in canonical form (events in replay order, tables in order of first use, shortest CBOR)"}
 	}
-	return evs, nil
+	out.Events = append(out.Events, evs...)
+	maps.Copy(out.Signatures, sigs)
+	return nil
+}
+
+// signatures returns the chunk's signatures by the id of the event each
+// signs.
+func (c *chunk) signatures(evs []event.Event) (map[event.ID]event.Signature, error) {
+	if len(c.Signed) != len(c.Signatures) {
+		return nil, corrupt("%d signed events and %d signatures", len(c.Signed), len(c.Signatures))
+	}
+	sigs := make(map[event.ID]event.Signature, len(c.Signed))
+	for i, at := range c.Signed {
+		if at >= uint64(len(evs)) || (i > 0 && at <= c.Signed[i-1]) {
+			return nil, corrupt("signature %d: event %d out of range or out of order", i, at)
+		}
+		if len(c.Signatures[i]) != len(event.Signature{}) {
+			return nil, corrupt("signature %d has %d bytes, want %d", i, len(c.Signatures[i]), len(event.Signature{}))
+		}
+		sigs[evs[at].ID] = event.Signature(c.Signatures[i])
+	}
+	return sigs, nil
 }
 
 func inflate(data []byte) ([]byte, error) {

@@ -70,7 +70,13 @@ func TestRoundTrip(t *testing.T) {
 				subset = append(subset, e)
 			}
 		}
-		b, err := Encode(subset)
+		sigs := map[event.ID]event.Signature{}
+		for _, e := range subset {
+			if rapid.IntRange(0, 3).Draw(t, "signed") == 0 {
+				sigs[e.ID] = event.Signature{e.ID[0], e.ID[1], 7} // Decode does not verify
+			}
+		}
+		b, err := Encode(subset, sigs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,8 +84,11 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
-		if want := sorted(subset); !reflect.DeepEqual(got, want) && len(want) > 0 {
-			t.Fatalf("decoded %v, want %v", got, want)
+		if want := sorted(subset); !reflect.DeepEqual(got.Events, want) && len(want) > 0 {
+			t.Fatalf("decoded %v, want %v", got.Events, want)
+		}
+		if !reflect.DeepEqual(got.Signatures, sigs) {
+			t.Fatalf("decoded signatures %v, want %v", got.Signatures, sigs)
 		}
 	})
 }
@@ -96,7 +105,7 @@ func TestEncodeChunks(t *testing.T) {
 		evs = append(evs, e)
 	}
 	const limit = 100 << 10
-	chunks, err := EncodeChunks(evs, limit)
+	chunks, err := EncodeChunks(evs, nil, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,12 +121,12 @@ func TestEncodeChunks(t *testing.T) {
 		if err != nil {
 			t.Fatalf("chunk %d: %v", i, err)
 		}
-		all = append(all, part...)
+		all = append(all, part.Events...)
 	}
 	if !reflect.DeepEqual(all, evs) {
 		t.Fatal("the chunks do not hold the events")
 	}
-	if _, err := EncodeChunks(evs, 1000); err == nil {
+	if _, err := EncodeChunks(evs, nil, 1000); err == nil {
 		t.Fatal("a limit below MinChunkLimit was accepted")
 	}
 }
@@ -145,51 +154,67 @@ func TestDecodeRejects(t *testing.T) {
 		batch  func() []byte
 		reason error
 	}{
-		{"version 2", func() []byte { return seal(buildChunk([]event.Event{e1}), 2) }, ErrVersion},
+		{"version 1 (unsigned events)", func() []byte { return seal(buildChunk([]event.Event{e1}, nil), 1) }, ErrVersion},
+		{"signature out of range", func() []byte {
+			c := buildChunk([]event.Event{e1}, map[event.ID]event.Signature{e1.ID: {}})
+			c.Signed = []uint64{1}
+			return seal(c, batchVersion)
+		}, ErrCorrupt},
+		{"short signature", func() []byte {
+			c := buildChunk([]event.Event{e1}, map[event.ID]event.Signature{e1.ID: {}})
+			c.Signatures[0] = c.Signatures[0][:63]
+			return seal(c, batchVersion)
+		}, ErrCorrupt},
+		{"signatures out of order", func() []byte {
+			c := buildChunk([]event.Event{e1, e2}, map[event.ID]event.Signature{e1.ID: {1}, e2.ID: {2}})
+			slices.Reverse(c.Signed)
+			slices.Reverse(c.Signatures)
+			return seal(c, batchVersion)
+		}, ErrCorrupt},
 		{"events out of order", func() []byte {
 			r := event.Event{Peer: event.PeerID{2}, Seq: 1, Clock: 1, Type: "t", Value: []byte("1")}
 			r.ID = r.Hash()
-			c := buildChunk(sorted([]event.Event{e1, r}))
+			c := buildChunk(sorted([]event.Event{e1, r}), nil)
 			slices.Reverse(c.Peer)
-			return seal(c, 1)
+			return seal(c, batchVersion)
 		}, event.ErrNonCanonical},
 		{"forward parent reference", func() []byte {
-			c := buildChunk([]event.Event{e1, e2})
+			c := buildChunk([]event.Event{e1, e2}, nil)
 			c.Parents = [][]int64{{1}, {}}
-			return seal(c, 1)
+			return seal(c, batchVersion)
 		}, ErrCorrupt},
 		{"unused table entry", func() []byte {
-			c := buildChunk([]event.Event{e1, e2})
+			c := buildChunk([]event.Event{e1, e2}, nil)
 			c.Types = append(c.Types, "unused")
-			return seal(c, 1)
+			return seal(c, batchVersion)
 		}, event.ErrNonCanonical},
 		{"duplicate event", func() []byte {
-			c := buildChunk([]event.Event{e1})
+			c := buildChunk([]event.Event{e1}, nil)
 			c.Peer, c.SeqDelta, c.TimeDelta, c.Item, c.Type = []uint64{0, 0}, []int64{1, 0}, []int64{0, 0}, []uint64{0, 0}, []uint64{0, 0}
 			c.Value, c.Parents, c.Heads = []string{"1", "1"}, [][]int64{{}, {}}, [][]byte{e1.ID[:], e1.ID[:]}
-			return seal(c, 1)
+			return seal(c, batchVersion)
 		}, event.ErrNonCanonical},
 		{"columns of different lengths", func() []byte {
-			c := buildChunk([]event.Event{e1, e2})
+			c := buildChunk([]event.Event{e1, e2}, nil)
 			c.Value = c.Value[:1]
-			return seal(c, 1)
+			return seal(c, batchVersion)
 		}, ErrCorrupt},
 		{"too many events", func() []byte {
-			c := buildChunk([]event.Event{e1})
+			c := buildChunk([]event.Event{e1}, nil)
 			c.Peer = make([]uint64, MaxChunkEvents+1)
-			return seal(c, 1)
+			return seal(c, batchVersion)
 		}, event.ErrTooLarge},
-		{"empty chunk", func() []byte { return seal(&chunk{}, 1) }, ErrCorrupt},
+		{"empty chunk", func() []byte { return seal(&chunk{}, batchVersion) }, ErrCorrupt},
 		{"zlib bomb", func() []byte {
 			var z bytes.Buffer
 			w := zlibWriter(&z)
 			w.Write(make([]byte, MaxChunkBytes+1))
 			w.Close()
-			b, _ := encMode.Marshal(&envelope{Version: 1, Data: z.Bytes()})
+			b, _ := encMode.Marshal(&envelope{Version: batchVersion, Data: z.Bytes()})
 			return b
 		}, event.ErrTooLarge},
 		{"trailing bytes after zlib", func() []byte {
-			b := seal(buildChunk([]event.Event{e1}), 1)
+			b := seal(buildChunk([]event.Event{e1}, nil), batchVersion)
 			var env envelope
 			decMode.Unmarshal(b, &env)
 			env.Data = append(env.Data, 0)
@@ -209,13 +234,27 @@ func TestDecodeRejects(t *testing.T) {
 
 func TestVersionVector(t *testing.T) {
 	a, b := event.PeerID{1}, event.PeerID{2}
-	vv := VersionVector{a: 3}
-	vv.Add(a, 2)
-	vv.Merge(VersionVector{b: 5, a: 4})
-	if !vv.Equal(VersionVector{a: 4, b: 5}) || !vv.Includes(b, 5) || vv.Includes(b, 6) {
+	vv := VersionVector{a: {{Seq: 3, ID: event.ID{3}}}}
+	vv.Add(a, Tip{Seq: 3, ID: event.ID{3}})
+	vv.Merge(VersionVector{b: {{Seq: 5}}, a: {{Seq: 4, ID: event.ID{4}}}})
+	if vv.Seq(a) != 4 || vv.Seq(b) != 5 || vv.Seq(event.PeerID{9}) != 0 || len(vv[a]) != 2 {
 		t.Fatalf("vv = %v", vv)
 	}
-	if !(VersionVector{}).Equal(VersionVector{a: 0}) {
-		t.Fatal("a missing peer is not seq 0")
+	j, err := vv.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back VersionVector
+	if err := back.UnmarshalJSON(j); err != nil || !back.Equal(vv) {
+		t.Fatalf("%s reads back as %v (%v), want %v", j, back, err, vv)
+	}
+	var plain VersionVector
+	if err := plain.UnmarshalJSON([]byte(`{"` + a.String() + `": 12}`)); err != nil || plain.Seq(a) != 12 {
+		t.Fatalf("a vector of seqs: %v, %v", plain, err)
+	}
+	for _, bad := range []string{`{"zz": 1}`, `{"` + a.String() + `:xx": 1}`, `{"` + a.String() + `": -1}`, `[]`} {
+		if err := plain.UnmarshalJSON([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalJSON(%s) succeeded", bad)
+		}
 	}
 }

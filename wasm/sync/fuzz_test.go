@@ -19,15 +19,15 @@ func FuzzDecode(f *testing.F) {
 	e2 := event.Event{Peer: event.PeerID{2}, Seq: 1, Clock: 2, Parents: []event.ID{e1.ID}, Type: "set_completed", Item: "1", Value: []byte(`true`)}
 	e2.ID = e2.Hash()
 	for _, evs := range [][]event.Event{{e1}, {e2}, {e1, e2}} {
-		b, _ := Encode(evs)
+		b, _ := Encode(evs, map[event.ID]event.Signature{evs[len(evs)-1].ID: {1, 2, 3}})
 		f.Add(b)
 	}
-	b, _ := Encode([]event.Event{e1})
+	b, _ := Encode([]event.Event{e1}, nil)
 	f.Add(append(b, b...))
 	f.Add([]byte{})
 	f.Add([]byte{0x82, 0x01, 0x40})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		evs, err := Decode(b)
+		batch, err := Decode(b)
 		if err != nil {
 			return
 		}
@@ -42,7 +42,7 @@ func FuzzDecode(f *testing.F) {
 			if err != nil {
 				t.Fatalf("accepted batch has an unreadable chunk: %v", err)
 			}
-			raw, _ := encMode.Marshal(buildChunk(part))
+			raw, _ := encMode.Marshal(buildChunk(part.Events, part.Signatures))
 			got, _ := inflate(env.Data)
 			if !bytes.Equal(raw, got) {
 				t.Fatal("accepted a chunk that is not canonical")
@@ -50,7 +50,7 @@ func FuzzDecode(f *testing.F) {
 			again = append(again, rest[:len(rest)-len(next)]...)
 			rest = next
 		}
-		if len(evs) > 0 && !bytes.Equal(again, b) {
+		if len(batch.Events) > 0 && !bytes.Equal(again, b) {
 			t.Fatal("chunks do not make up the batch")
 		}
 	})

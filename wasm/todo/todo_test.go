@@ -14,6 +14,7 @@ import (
 
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/store"
+	"github.com/factlog/factlog/wasm/sync"
 	"github.com/factlog/factlog/wasm/todo"
 )
 
@@ -31,15 +32,23 @@ var interpretations = map[string]struct {
 	"fields":    {todo.FieldSchema, todo.Fields},
 }
 
+// line is one event of testdata/seed.events, with its author's signature
+// when the export carried one.
+type line struct {
+	Event event.Event      `json:"event"`
+	Sig   *event.Signature `json:"sig,omitempty"`
+}
+
 // seedHistory plays the seed's story on three replicas: item 1 is "make
 // pasta" and completed, then, concurrently, renamed "cook" on one replica
-// and un-completed on another; items 2 and 3 are added on the way.
-func seedHistory(t *testing.T) []event.Event {
+// and un-completed on another; items 2 and 3 are added on the way. It
+// returns the history as a batch exports it: events and signatures.
+func seedHistory(t *testing.T) *sync.Batch {
 	ctx := context.Background()
 	clock := time.UnixMilli(1_700_000_000_000)
 	open := func(i byte) *store.Store {
 		s, err := store.Open(ctx, store.Options{
-			Rand: bytes.NewReader(bytes.Repeat([]byte{i}, 16)),
+			Rand: bytes.NewReader(bytes.Repeat([]byte{i}, 32)),
 			Now:  func() time.Time { clock = clock.Add(time.Second); return clock },
 		})
 		if err != nil {
@@ -49,7 +58,7 @@ func seedHistory(t *testing.T) []event.Event {
 		return s
 	}
 	a, b, c := open(0xa), open(0xb), open(0xc)
-	sync := func(from, to *store.Store) {
+	send := func(from, to *store.Store) {
 		batch, err := from.ExportSince(ctx, nil)
 		if err == nil {
 			_, err = to.Import(ctx, batch)
@@ -66,30 +75,39 @@ func seedHistory(t *testing.T) []event.Event {
 	edit(a, "1", "create", `"make pasta"`)
 	edit(a, "1", "set_completed", `true`)
 	edit(b, "2", "create", `"clean"`)
-	sync(a, b)
-	sync(b, c)
+	send(a, b)
+	send(b, c)
 	edit(b, "1", "set_content", `"cook"`)
 	edit(c, "1", "set_completed", `false`)
 	edit(c, "3", "create", `"write"`)
 	edit(a, "3", "create", `"write (a)"`)
 	edit(a, "3", "set_completed", `true`)
 	for _, from := range []*store.Store{a, b, c} {
-		sync(from, a)
+		send(from, a)
 	}
-	evs, err := a.Events(ctx, nil)
+	batch, err := a.ExportSince(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return evs
+	b2, err := sync.Decode(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b2
 }
 
 func TestGolden(t *testing.T) {
 	path := filepath.Join("testdata", "seed.events")
 	if *update {
 		var b bytes.Buffer
-		for _, e := range seedHistory(t) {
-			line, _ := json.Marshal(e)
-			b.Write(append(line, '\n'))
+		h := seedHistory(t)
+		for _, e := range h.Events {
+			l := line{Event: e}
+			if sig, ok := h.Signatures[e.ID]; ok {
+				l.Sig = &sig
+			}
+			j, _ := json.Marshal(l)
+			b.Write(append(j, '\n'))
 		}
 		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
@@ -104,7 +122,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if _, err := s.ImportEvents(ctx, evs); err != nil {
+			if _, err := s.ImportBatch(ctx, evs); err != nil {
 				t.Fatal(err)
 			}
 			var got bytes.Buffer
@@ -128,22 +146,25 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func readEvents(t *testing.T, path string) []event.Event {
+func readEvents(t *testing.T, path string) *sync.Batch {
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var evs []event.Event
+	b := &sync.Batch{Signatures: map[event.ID]event.Signature{}}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var e event.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		evs = append(evs, e)
+		b.Events = append(b.Events, l.Event)
+		if l.Sig != nil {
+			b.Signatures[l.Event.ID] = *l.Sig
+		}
 	}
-	return evs
+	return b
 }
 
 func diff(want, got string) string {

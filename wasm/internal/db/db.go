@@ -154,6 +154,15 @@ func (c *Conn) Int64(sql string, args ...any) (v int64, ok bool, err error) {
 	return v, ok, err
 }
 
+// Text runs a query that returns one text; ok is false without a row.
+func (c *Conn) Text(sql string, args ...any) (v string, ok bool, err error) {
+	err = c.Query(sql, args, func(s *sqlite3.Stmt) error {
+		v, ok = s.ColumnText(0), true
+		return nil
+	})
+	return v, ok, err
+}
+
 // Bind binds positional arguments 1..n by their Go type.
 func Bind(s *sqlite3.Stmt, args ...any) error {
 	for i, a := range args {

@@ -1,3 +1,3 @@
-INSERT INTO "todo" VALUES(1,'1','cook',0);
-INSERT INTO "todo" VALUES(2,'2','clean',0);
+INSERT INTO "todo" VALUES(1,'2','clean',0);
+INSERT INTO "todo" VALUES(2,'1','cook',0);
 INSERT INTO "todo" VALUES(3,'3','write (a)',1);
