@@ -28,7 +28,7 @@ async function rejects(promise, code, match) {
 
 test("append, query, events, heads, version vector", async () => {
   const db = await open(todo);
-  assert.match(db.peer, /^[0-9a-f]{32}$/);
+  assert.match(db.peer, /^[0-9a-f]{32,}$/); // hex; its length is the core's (a public key)
   assert.equal(db.persisted, false);
   const e = await db.append("1", "create", "make pasta");
   assert.deepEqual(Object.keys(e).sort(), ["clock", "id", "item", "parents", "peer", "seq", "time", "type", "value"]);
@@ -67,7 +67,7 @@ test("errors carry stable codes", async () => {
   await rejects(db.append("1", "set_content", "x".repeat(70000)), "INVALID_EVENT", /at most 65536/);
   await rejects(db.query("SELEC 1"), "SQL", /syntax error/);
   await rejects(db.query("DELETE FROM todo"), "SQL", /append/);
-  await rejects(db.query("DELETE FROM event"), "SQL", /belongs to factlog/);
+  await rejects(db.query("DELETE FROM event"), "SQL", /belongs to factlog|is a view/);
   await rejects(db.query("SELECT 1; SELECT 2"), "INVALID_ARGUMENT", /one statement/);
   await rejects(db.import(new Uint8Array([1, 2, 3])), "INVALID_BATCH");
   await rejects(db.import("not bytes"), "INVALID_ARGUMENT");
