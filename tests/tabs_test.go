@@ -87,6 +87,24 @@ func TestTabsShareOneStore(t *testing.T) {
 			t.Fatalf("tab %d: a bad query gave %q", i, got)
 		}
 	}
+	// The leader's tab closes the store (the tab stays): another tab
+	// takes over, and both others go on.
+	leader := slices.IndexFunc(tab, func(c context.Context) bool { return eval[string](t, c, `db.role`) == "leader" })
+	eval[bool](t, tab[leader], `db.close().then(() => true)`)
+	for i, c := range tab {
+		if i == leader {
+			continue
+		}
+		eval[bool](t, c, fmt.Sprintf(`db.append("after-close-%d", "create", "x").then(() => true)`, i))
+	}
+	for i, c := range tab {
+		if i != leader {
+			waitJS(t, c, `counts.all === 62`, fmt.Sprintf("tab %d's watch to see the appends after the leader closed", i))
+		}
+	}
+	if got := eval[string](t, tab[leader], `db.query("SELECT 1").then(() => "ok", (e) => e.code)`); got != "CLOSED" {
+		t.Fatalf("the closed store: %q", got)
+	}
 }
 
 // TestTabsHandoff: the leader tab closes in the middle of a burst of
