@@ -137,6 +137,7 @@ func (g *Graph) Ingest(in *sync.Batch, now time.Time, limits PendingLimits) (*In
 		return nil, err
 	}
 	var order []event.ID // the batch's events parked, in order
+	sizes := map[event.ID]int{}
 	for i := range evs {
 		e := &evs[i]
 		if fresh[e.ID] == nil {
@@ -152,10 +153,12 @@ func (g *Graph) Ingest(in *sync.Batch, now time.Time, limits PendingLimits) (*In
 			if signed {
 				s = &sig
 			}
-			if err := g.park(e, missing, s, c.covered[e.ID], now); err != nil {
+			size, err := g.park(e, missing, s, c.covered[e.ID], now)
+			if err != nil {
 				return nil, err
 			}
 			parked[e.ID] = true
+			sizes[e.ID] = size
 			order = append(order, e.ID)
 			pending.Events++
 			continue
@@ -178,7 +181,7 @@ func (g *Graph) Ingest(in *sync.Batch, now time.Time, limits PendingLimits) (*In
 		}
 	}
 	if len(order) > 0 {
-		if err := g.refuse(order, parked, limits, res); err != nil {
+		if err := g.refuse(order, sizes, parked, limits, res); err != nil {
 			return nil, err
 		}
 	}
@@ -305,23 +308,24 @@ func (g *Graph) held(id event.ID, anyPending bool) (bool, error) {
 }
 
 // park stores e in the pending set, waiting for missing parents, or for a
-// signature if it is not covered.
-func (g *Graph) park(e *event.Event, missing []event.ID, sig *event.Signature, covered bool, now time.Time) error {
+// signature if it is not covered, and returns the bytes it takes there.
+func (g *Graph) park(e *event.Event, missing []event.ID, sig *event.Signature, covered bool, now time.Time) (int, error) {
 	var s any
 	if sig != nil {
 		s = sig[:]
 	}
+	enc := e.Encode()
 	err := g.c.Exec(`INSERT INTO _factlog_pending (id, enc, sig, covered, received) VALUES (?, ?, ?, ?, ?)`,
-		e.ID[:], e.Encode(), s, covered, now.UnixMilli())
+		e.ID[:], enc, s, covered, now.UnixMilli())
 	if err != nil {
-		return fmt.Errorf("park event %s: %w", e.ID, err)
+		return 0, fmt.Errorf("park event %s: %w", e.ID, err)
 	}
 	for _, m := range missing {
 		if err := g.c.Exec(`INSERT INTO _factlog_pending_need (need, id) VALUES (?, ?)`, m[:], e.ID[:]); err != nil {
-			return fmt.Errorf("park event %s: %w", e.ID, err)
+			return 0, fmt.Errorf("park event %s: %w", e.ID, err)
 		}
 	}
-	return nil
+	return len(enc), nil
 }
 
 // release stores the waiting events of ids that nothing else holds back
@@ -434,7 +438,7 @@ func (g *Graph) resolve(id event.ID, res *Ingested, b *batch, parked map[event.I
 // the batch completed makes room for what it left waiting, and the
 // batch's latest orphans that still do not fit are taken out again —
 // never its good events, never events that waited before it.
-func (g *Graph) refuse(order []event.ID, parked map[event.ID]bool, limits PendingLimits, res *Ingested) error {
+func (g *Graph) refuse(order []event.ID, sizes map[event.ID]int, parked map[event.ID]bool, limits PendingLimits, res *Ingested) error {
 	st, err := g.Pending()
 	if err != nil {
 		return err
@@ -444,17 +448,17 @@ func (g *Graph) refuse(order []event.ID, parked map[event.ID]bool, limits Pendin
 		if !parked[id] {
 			continue // completed by a later event of the batch
 		}
-		e, _, err := g.unpark(id)
-		if err != nil {
-			return err
+		err := g.c.Exec(`DELETE FROM _factlog_pending WHERE id = ?`, id[:])
+		if err == nil {
+			err = g.c.Exec(`DELETE FROM _factlog_pending_need WHERE id = ?`, id[:])
 		}
-		if err := g.c.Exec(`DELETE FROM _factlog_pending_need WHERE id = ?`, id[:]); err != nil {
+		if err != nil {
 			return fmt.Errorf("refuse %s: %w", id, err)
 		}
 		delete(parked, id)
 		res.Refused++
 		st.Events--
-		st.Bytes -= len(e.Encode())
+		st.Bytes -= sizes[id]
 	}
 	return nil
 }

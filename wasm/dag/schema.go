@@ -107,6 +107,9 @@ func Init(c *db.Conn) error {
 	if ok && kind != "view" {
 		return fmt.Errorf("%w: its events (format 1: random peer ids, no signatures) cannot join a log of signed events; delete it, or open it with the factlog that made it", ErrFormat)
 	}
+	if ok { // made already: opening a store need not parse the schema again
+		return nil
+	}
 	if err := c.Script(schema); err != nil {
 		return fmt.Errorf("create dag tables: %w", err)
 	}

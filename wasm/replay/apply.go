@@ -156,7 +156,7 @@ func (e *Engine) Reset(horizon uint64) error {
 	if err := e.recreate(); err != nil {
 		return err
 	}
-	if err := e.load(); err != nil {
+	if err := e.load(true); err != nil {
 		return err
 	}
 	return e.SetHorizon(horizon)

@@ -142,7 +142,7 @@ func Open(c *db.Conn, in Interpretation) (e *Engine, rebuild bool, err error) {
 		}
 		rebuild = true
 	}
-	if err := e.load(); err != nil {
+	if err := e.load(rebuild); err != nil {
 		return nil, false, err
 	}
 	for _, typ := range slices.Sorted(maps.Keys(in.Materializers)) {
@@ -318,7 +318,7 @@ func (e *Engine) Has(name string) bool { return e.state[strings.ToLower(name)] }
 
 // Reload reads the engine's bookkeeping from the database again, after a
 // transaction that changed it rolled back.
-func (e *Engine) Reload() error { return e.load() }
+func (e *Engine) Reload() error { return e.load(false) }
 
 // Tables returns the names of the state tables and views.
 func (e *Engine) Tables() []string {
@@ -326,9 +326,11 @@ func (e *Engine) Tables() []string {
 	return names
 }
 
-// load inspects the state tables, checks their column defaults, and
-// installs their undo tables and triggers.
-func (e *Engine) load() error {
+// load inspects the state tables and installs their undo tables and
+// triggers; created, it also checks their column defaults (the tables of
+// an interpretation whose fingerprint is stored were checked when the
+// schema made them).
+func (e *Engine) load(created bool) error {
 	e.tables, e.state = nil, map[string]bool{}
 	names, err := e.stateTables()
 	if err != nil {
@@ -360,8 +362,10 @@ func (e *Engine) load() error {
 		if err != nil {
 			return &InterpretationError{SQL: sql, Rule: ErrSchema, Detail: strings.TrimPrefix(err.Error(), ErrSchema.Error()+": ")}
 		}
-		if err := e.checkDefaults(t, sql); err != nil {
-			return err
+		if created {
+			if err := e.checkDefaults(t, sql); err != nil {
+				return err
+			}
 		}
 		if err := e.c.Script(t.shadowDDL() + t.triggers()); err != nil {
 			return fmt.Errorf("install undo log of %s: %w", name, err)

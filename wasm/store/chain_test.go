@@ -10,11 +10,11 @@ import (
 	"github.com/factlog/factlog/wasm/sync"
 )
 
-// TestLongChain imports and replays one author's chain of 100,000 events
+// TestLongChain imports and replays one author's chain of 50,000 events
 // (a million in the soak): nothing recurses over the chain's depth, so
 // neither the native stack nor the browser's can overflow.
 func TestLongChain(t *testing.T) {
-	n := 100_000
+	n := 50_000
 	if proptest.Soak() {
 		n = 1_000_000
 	}

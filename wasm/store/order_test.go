@@ -88,12 +88,12 @@ func randomEdit(rng *rand.Rand) store.Input {
 	}
 }
 
-// TestOrderDoesNotMatter imports one DAG of 10,000 events in 20 random
+// TestOrderDoesNotMatter imports one DAG of 10,000 events in 10 random
 // orders (100 in the soak) — shuffled, cut into a random number of batches
 // whose parents often arrive after their children — and gets one state
 // every time.
 func TestOrderDoesNotMatter(t *testing.T) {
-	events, orders := 10_000, 20
+	events, orders := 10_000, 10
 	switch {
 	case proptest.Soak():
 		orders = 100

@@ -110,11 +110,18 @@ func TestPendingLimitBytes(t *testing.T) {
 	}
 }
 
-// TestPendingFlood: a batch of 100,000 orphans leaves the pending set at
-// its limit and nothing else changed.
+// TestPendingFlood: a batch of ten times as many orphans as the pending set
+// holds leaves the set at its limit and nothing else changed.
 func TestPendingFlood(t *testing.T) {
 	f := newFixture(t)
-	orphans := make([]event.Event, 100_000)
+	const limit = 1000
+	s, err := store.Open(context.Background(), store.Options{Schema: testSchema, Materializers: testMaterializers, Pending: dag.PendingLimits{MaxEvents: limit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f.target = s
+	orphans := make([]event.Event, 10*limit)
 	for i := range orphans {
 		orphans[i] = rehash(event.Event{
 			Peer: author(109), Seq: uint64(i + 1), Clock: 2, Type: "note", Value: []byte("null"),
@@ -127,7 +134,7 @@ func TestPendingFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := f.target.Import(context.Background(), flood)
-	if err != nil || res.Refused != 100_000-dag.DefaultPendingEvents || res.Pending != dag.DefaultPendingEvents {
+	if err != nil || res.Refused != 9*limit || res.Pending != limit {
 		t.Fatalf("flood: %+v, %v", res, err)
 	}
 	if after := stateDump(t, f.target); after != before {
