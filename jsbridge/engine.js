@@ -189,12 +189,24 @@ async function nodeEngine() {
 
 async function workerEngine() {
   const wasmURL = new URL("./factlog.wasm", import.meta.url);
-  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "factlog" });
+  const id = typeof crypto.randomUUID === "function" ? crypto.randomUUID() : String(Math.random()).slice(2);
+  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: `factlog ${id}` });
   let e;
   let started;
   const ready = new Promise((resolve, reject) => (started = { resolve, reject }));
+  // The Worker holds a lock while it lives (worker.js); the page's request
+  // for it is granted when the Worker dies, however it dies (a crash, an
+  // out-of-memory kill, self.close()), which no event reports reliably —
+  // starting included.
+  const died = () => {
+    const err = new Error("the Worker stopped");
+    started.reject(toError({ code: "UNAVAILABLE", message: "factlog's Worker stopped while it started" }));
+    e._die(err);
+  };
   worker.onmessage = ({ data }) => {
-    if ("ready" in data) {
+    if (data.holding) {
+      navigator.locks.request(`factlog-worker:${id}`, died);
+    } else if ("ready" in data) {
       data.ready ? started.resolve() : started.reject(toError(data.error));
     } else if (data.console) {
       console[data.console]("factlog worker:", data.text);
@@ -222,12 +234,7 @@ async function workerEngine() {
     // A server that does not send application/wasm still works, slower.
     module = await WebAssembly.compile(await (await fetch(wasmURL)).arrayBuffer());
   }
-  // The Worker holds this lock while it lives; the page's request for it
-  // is granted when the Worker dies, however it dies (a crash, an
-  // out-of-memory kill, self.close()), which no event reports reliably.
-  const lock = navigator.locks ? `factlog-worker:${crypto.randomUUID()}` : undefined;
-  worker.postMessage({ module, lock });
+  worker.postMessage({ module });
   await ready;
-  if (lock) navigator.locks.request(lock, () => e._die(new Error("the Worker stopped")));
   return e;
 }

@@ -382,21 +382,25 @@ function unsticks(method, args) {
 /**
  * openRetrying opens the store in this tab's engine. Right after a
  * handoff the old leader's Worker may still hold the file (OPFS grants one
- * access handle per file): LOCKED is retried, with backoff, for a minute.
+ * access handle per file), and this tab's Worker may have died too:
+ * LOCKED and UNAVAILABLE are retried, with backoff, for a minute.
  */
 async function openRetrying(kind, args, gaveUp, onProgress) {
   let wait = 20;
   const end = Date.now() + 60000;
   for (;;) {
-    const e = await engine();
-    const key = e.key();
-    const off = e.on("progress", key, onProgress);
+    let off = () => {};
     try {
+      const e = await engine();
+      const key = e.key();
+      off = e.on("progress", key, onProgress);
       const { result } = await e.call(kind.open, { ...args, progress: key });
       const { [kind.handle]: handle, ...opened } = result;
       return { e, handle, opened };
     } catch (err) {
-      if (err.code !== "LOCKED" || Date.now() > end || gaveUp()) throw err;
+      // LOCKED: the old Worker still has the file; UNAVAILABLE: this
+      // tab's Worker died too (a new one starts).
+      if ((err.code !== "LOCKED" && err.code !== "UNAVAILABLE") || Date.now() > end || gaveUp()) throw err;
     } finally {
       off();
     }

@@ -1,9 +1,10 @@
 // worker.js hosts factlog.wasm in a dedicated Worker, so that SQLite never
-// blocks the page. The page (engine.js) posts {module, lock} once — a
-// WebAssembly.Module it compiled, so that the browser's code cache
-// applies, and the name of a Web Lock this Worker holds for as long as it
-// lives, by which the page learns that it died — then {id, method, args,
-// bytes} and {cancel: id}. The Worker answers {ready}, then {id, result,
+// blocks the page. Its name is "factlog <id>": at once it takes the Web
+// Lock "factlog-worker:<id>" for as long as it lives, by which the page
+// learns that it died, and says {holding}. The page (engine.js) posts
+// {module} once — a WebAssembly.Module it compiled, so that the browser's
+// code cache applies — then {id, method, args, bytes} and {cancel: id}.
+// The Worker answers {ready}, then {id, result,
 // bytes} or {id, error}; it forwards the Go side's notifications as
 // {notify, id, json}, its console as {console, text}, and {exited} if the
 // Go program ends.
@@ -11,6 +12,14 @@ import { start } from "./runtime.js";
 
 let api;
 let queue = [];
+
+const id = self.name.startsWith("factlog ") ? self.name.slice("factlog ".length) : "";
+if (id && self.navigator.locks) {
+  self.navigator.locks.request(`factlog-worker:${id}`, () => {
+    self.postMessage({ holding: true });
+    return new Promise(() => {}); // held until the Worker goes
+  });
+}
 
 // Go writes panics and its own logs to the console; a Worker's console is
 // easy to miss, so the page repeats it.
@@ -25,9 +34,6 @@ for (const level of ["log", "warn", "error"]) {
 self.onmessage = async ({ data: msg }) => {
   if (msg.module) {
     try {
-      if (msg.lock && self.navigator.locks) {
-        await new Promise((held) => self.navigator.locks.request(msg.lock, () => (held(), new Promise(() => {}))));
-      }
       api = await start(msg.module, (kind, id, json) => self.postMessage({ notify: kind, id, json }), () => self.WebSocket);
       api.exited.then(() => self.postMessage({ exited: true }));
       self.postMessage({ ready: true });
