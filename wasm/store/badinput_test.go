@@ -234,7 +234,11 @@ func TestRejectsTamperedBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range batch {
+	step := 1
+	if testing.Short() { // the WebAssembly run: every third byte
+		step = 3
+	}
+	for i := 0; i < len(batch); i += step {
 		for _, flip := range []byte{0x01, 0x80} {
 			tampered := append([]byte(nil), batch...)
 			tampered[i] ^= flip

@@ -11,12 +11,15 @@ import (
 )
 
 // TestLongChain imports and replays one author's chain of 50,000 events
-// (a million in the soak): nothing recurses over the chain's depth, so
+// (a million in the soak, 10,000 in the slower WebAssembly run): nothing recurses over the chain's depth, so
 // neither the native stack nor the browser's can overflow.
 func TestLongChain(t *testing.T) {
 	n := 50_000
-	if proptest.Soak() {
+	switch {
+	case proptest.Soak():
 		n = 1_000_000
+	case testing.Short(): // the WebAssembly run
+		n = 10_000
 	}
 	ctx := context.Background()
 	s, err := store.Open(ctx, store.Options{

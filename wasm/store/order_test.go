@@ -98,7 +98,7 @@ func TestOrderDoesNotMatter(t *testing.T) {
 	case proptest.Soak():
 		orders = 100
 	case testing.Short():
-		events, orders = 2_000, 10
+		events, orders = 2_000, 4
 	}
 	all := buildLog(t, events, 1).Events
 	ctx := context.Background()

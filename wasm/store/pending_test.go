@@ -19,7 +19,10 @@ import (
 // root) lets the whole chain in at once.
 func TestPendingWaitsForParents(t *testing.T) {
 	ctx := context.Background()
-	const n = 2000
+	n := 2000
+	if testing.Short() { // the WebAssembly run
+		n = 300
+	}
 	author := openTest(t, 1)
 	defer author.Close()
 	inputs := make([]store.Input, n)
