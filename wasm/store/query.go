@@ -34,8 +34,18 @@ func (s *Store) QueryNamed(ctx context.Context, sql string, args map[string]any)
 // binder binds a statement's arguments.
 type binder func(stmt *sqlite3.Stmt) error
 
+// positional binds ?, ?NNN (and, by position, named) parameters. SQLite
+// binds what is not given as NULL; a forgotten argument is a bug that
+// would read as an empty result, so the count must match.
 func positional(args []any) binder {
 	return func(stmt *sqlite3.Stmt) error {
+		if n := stmt.BindCount(); len(args) != n {
+			what := "an array (for ?) or an object (for :name)"
+			if len(args) > 0 {
+				what = "one value for each"
+			}
+			return fmt.Errorf("%w: the statement has %d parameter(s) and %d value(s) were given: pass %s", ErrArgument, n, len(args), what)
+		}
 		for i, a := range args {
 			if err := db.BindValue(stmt, i+1, a); err != nil {
 				return fmt.Errorf("%w: %v", ErrArgument, err)
@@ -45,8 +55,21 @@ func positional(args []any) binder {
 	}
 }
 
+// named binds :name, @name and $name parameters; every one the statement
+// has must be given.
 func named(args map[string]any) binder {
 	return func(stmt *sqlite3.Stmt) error {
+		for i := 1; i <= stmt.BindCount(); i++ {
+			name := stmt.BindName(i)
+			if name == "" {
+				return fmt.Errorf("%w: the statement has ? parameters: pass an array, not an object", ErrArgument)
+			}
+			_, long := args[name]
+			_, short := args[name[1:]]
+			if !long && !short {
+				return fmt.Errorf("%w: parameter %s is missing from the object", ErrArgument, name)
+			}
+		}
 		for k, v := range args {
 			i := stmt.BindIndex(k)
 			for _, prefix := range []string{":", "@", "$"} {

@@ -1,8 +1,9 @@
-package tests
+package node
 
 import (
 	"context"
 	"fmt"
+	"github.com/factlog/factlog/tests/internal/e2e"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +17,8 @@ import (
 // program in a project that installed the built package (and ws, for
 // Node 20): a quick start that does not run is a bug.
 func TestReadmeSnippets(t *testing.T) {
-	node := need(t, "node", "install Node 20+")
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	node := e2e.Need(t, "node", "install Node 20+")
+	readme, err := os.ReadFile(filepath.Join(e2e.Root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

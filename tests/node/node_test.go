@@ -1,7 +1,8 @@
-package tests
+package node
 
 import (
 	"context"
+	"github.com/factlog/factlog/tests/internal/e2e"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,14 +13,14 @@ import (
 // TestNodeAPI runs the JavaScript API's tests (tests/node/api.test.mjs,
 // node:test) against dist/ installed as the npm package "factlog".
 func TestNodeAPI(t *testing.T) {
-	node := need(t, "node", "install Node 20+")
+	node := e2e.Need(t, "node", "install Node 20+")
 	nodeTest(t, node, project(t, true, "node/api.test.mjs", "node/inputs.test.mjs"), nil, "api.test.mjs", "inputs.test.mjs")
 }
 
 // TestNodeLink links stores in Node 20 (no global WebSocket) to a relay
 // that is down, and to one that stops and starts again.
 func TestNodeLink(t *testing.T) {
-	node := need(t, "node", "install Node 20+")
+	node := e2e.Need(t, "node", "install Node 20+")
 	rel := newSwitchedRelay(t)
 	env := []string{"FACTLOG_RELAY=ws://" + rel.addr, "FACTLOG_CONTROL=" + rel.control(), "FACTLOG_DEAD=ws://" + deadAddr(t)}
 	nodeTest(t, node, project(t, true, "node/link.test.mjs"), env, "link.test.mjs")
@@ -28,14 +29,14 @@ func TestNodeLink(t *testing.T) {
 // TestNodeLock: one writer per store file across Node processes, and a
 // holder killed with -9 wedges nothing.
 func TestNodeLock(t *testing.T) {
-	node := need(t, "node", "install Node 20+")
+	node := e2e.Need(t, "node", "install Node 20+")
 	nodeTest(t, node, project(t, false, "node/lock.test.mjs", "node/holder.mjs"), nil, "lock.test.mjs")
 }
 
 // TestNodeWithoutWebSocket: without the ws package, connect says what to
 // install.
 func TestNodeWithoutWebSocket(t *testing.T) {
-	node := need(t, "node", "install Node 20+")
+	node := e2e.Need(t, "node", "install Node 20+")
 	nodeTest(t, node, project(t, false, "node/nows.test.mjs"), nil, "nows.test.mjs")
 }
 
@@ -57,7 +58,7 @@ func nodeTest(t *testing.T, node, dir string, env []string, files ...string) {
 // TestTypes type-checks a program against factlog.d.ts, strictly, the
 // way a TypeScript user's project resolves the package.
 func TestTypes(t *testing.T) {
-	tsc := need(t, filepath.Join(root, "node_modules", ".bin", "tsc"), "run npm ci at the repository's top")
+	tsc := e2e.Need(t, filepath.Join(e2e.Root, "node_modules", ".bin", "tsc"), "run npm ci at the repository's top")
 	dir := project(t, false, "node/types.test.ts")
 	cmd := exec.Command(tsc, "--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext",
 		"--target", "es2022", "--lib", "es2022,dom", "types.test.ts")

@@ -1,6 +1,7 @@
-package tests
+package wasmcore
 
 import (
+	"github.com/factlog/factlog/tests/internal/e2e"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,12 +13,12 @@ import (
 // mode: the same tests, on smaller inputs (WebAssembly is several times
 // slower; BENCHMARKS.md has the figures).
 func TestCoreInWasm(t *testing.T) {
-	need(t, "node", "install Node 20+")
+	e2e.Need(t, "node", "install Node 20+")
 	cmd := exec.Command("go", "test", "-short", "-count=1",
 		"-tags", "sqlite3_dotlk",
-		"-exec", filepath.Join(root, "tests", "go_js_wasm_exec"),
+		"-exec", filepath.Join(e2e.Root, "tests", "go_js_wasm_exec"),
 		"./wasm/...")
-	cmd.Dir = root
+	cmd.Dir = e2e.Root
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)

@@ -1,9 +1,10 @@
-package tests
+package browser
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/factlog/factlog/tests/internal/e2e"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -284,7 +285,7 @@ func elementShot(t *testing.T, ctx context.Context, selector, name string) {
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", selector, err)
 	}
-	dir := filepath.Join(root, "test-output")
+	dir := filepath.Join(e2e.Root, "test-output")
 	os.MkdirAll(dir, 0o755)
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)

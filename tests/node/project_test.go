@@ -1,8 +1,9 @@
-package tests
+package node
 
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/factlog/factlog/tests/internal/e2e"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,34 +11,11 @@ import (
 	"testing"
 )
 
-var distOnce struct {
-	sync.Once
-	dir string
-	err error
-	out []byte
-}
-
-// dist builds dist/ once per test run (go run ./build: the wasm only if a
-// Go source changed) and returns its path.
-func dist(t *testing.T) string {
-	t.Helper()
-	distOnce.Do(func() {
-		cmd := exec.Command("go", "run", "./build")
-		cmd.Dir = root
-		distOnce.out, distOnce.err = cmd.CombinedOutput()
-		distOnce.dir = filepath.Join(root, "dist")
-	})
-	if distOnce.err != nil {
-		t.Fatalf("go run ./build: %v\n%s", distOnce.err, distOnce.out)
-	}
-	return distOnce.dir
-}
-
 // tarball packs the npm package (dist/npm) once per test run, as it would
 // be published, and returns its path.
 func tarball(t *testing.T, npm string) string {
 	t.Helper()
-	d := dist(t)
+	d := e2e.Dist(t)
 	packOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "factlog-pack-")
 		if err != nil {
@@ -81,11 +59,11 @@ var packOnce struct {
 // links to a relay does.
 func project(t *testing.T, ws bool, files ...string) string {
 	t.Helper()
-	npm := need(t, "npm", "install npm")
+	npm := e2e.Need(t, "npm", "install npm")
 	dir := t.TempDir()
 	deps := map[string]string{"factlog": "file:" + tarball(t, npm)}
 	if ws {
-		wsDir := filepath.Join(root, "node_modules", "ws")
+		wsDir := filepath.Join(e2e.Root, "node_modules", "ws")
 		if _, err := os.Stat(wsDir); err != nil {
 			t.Fatalf("%s is missing: run npm ci at the repository's top (.ci/run does)", wsDir)
 		}
@@ -101,7 +79,7 @@ func project(t *testing.T, ws bool, files ...string) string {
 		t.Fatalf("npm install: %v\n%s", err, out)
 	}
 	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(root, "tests", f))
+		b, err := os.ReadFile(filepath.Join(e2e.Root, "tests", f))
 		if err != nil {
 			t.Fatal(err)
 		}

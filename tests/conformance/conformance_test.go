@@ -1,8 +1,9 @@
-package tests
+package conformance
 
 import (
 	"context"
 	"fmt"
+	"github.com/factlog/factlog/tests/internal/e2e"
 	"net"
 	"net/http"
 	"os"
@@ -110,7 +111,7 @@ func cloudflareBuild(t *testing.T) {
 	t.Helper()
 	workerBuild.Do(func() {
 		cmd := exec.Command("go", "run", "./build", "-cloudflare")
-		cmd.Dir = root
+		cmd.Dir = e2e.Root
 		workerBuild.out, workerBuild.err = cmd.CombinedOutput()
 	})
 	if workerBuild.err != nil {
@@ -134,7 +135,7 @@ func cloudflareRetention(t *testing.T) target {
 }
 
 func startWorker(t *testing.T, vars ...string) target {
-	wrangler := need(t, filepath.Join(root, "node_modules", ".bin", "wrangler"), "run npm ci at the repository's top")
+	wrangler := e2e.Need(t, filepath.Join(e2e.Root, "node_modules", ".bin", "wrangler"), "run npm ci at the repository's top")
 	cloudflareBuild(t)
 	port := freePort(t)
 	log, err := os.Create(filepath.Join(t.TempDir(), "wrangler.log"))
@@ -149,7 +150,7 @@ func startWorker(t *testing.T, vars ...string) target {
 		args = append(args, "--var", v)
 	}
 	cmd := exec.Command(wrangler, args...)
-	cmd.Dir = filepath.Join(root, "relay", "cloudflare")
+	cmd.Dir = filepath.Join(e2e.Root, "relay", "cloudflare")
 	cmd.Env = append(os.Environ(), wranglerEnv...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so that workerd goes with it
@@ -477,9 +478,9 @@ func TestWorkerHibernation(t *testing.T) {
 // upload within the free plan's 3 MB (compressed), and prints it.
 func TestWorkerUpload(t *testing.T) {
 	cloudflareBuild(t)
-	wrangler := need(t, filepath.Join(root, "node_modules", ".bin", "wrangler"), "run npm ci at the repository's top")
+	wrangler := e2e.Need(t, filepath.Join(e2e.Root, "node_modules", ".bin", "wrangler"), "run npm ci at the repository's top")
 	cmd := exec.Command(wrangler, "deploy", "--dry-run", "--outdir", t.TempDir())
-	cmd.Dir = filepath.Join(root, "relay", "cloudflare")
+	cmd.Dir = filepath.Join(e2e.Root, "relay", "cloudflare")
 	cmd.Env = append(os.Environ(), wranglerEnv...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -1,7 +1,8 @@
-package tests
+package browser
 
 import (
 	"context"
+	"github.com/factlog/factlog/tests/internal/e2e"
 	"net"
 	"net/http"
 	"os"
@@ -18,8 +19,8 @@ import (
 func serveDist(t *testing.T, extra map[string]http.Handler) string {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.Handle("/", http.FileServer(http.Dir(dist(t))))
-	mux.Handle("/test/", http.StripPrefix("/test/", http.FileServer(http.Dir(filepath.Join(root, "tests", "browser")))))
+	mux.Handle("/", http.FileServer(http.Dir(e2e.Dist(t))))
+	mux.Handle("/test/", http.StripPrefix("/test/", http.FileServer(http.Dir(filepath.Join(e2e.Root, "tests", "browser")))))
 	for p, h := range extra {
 		mux.Handle(p, h)
 	}
@@ -37,7 +38,7 @@ func serveDist(t *testing.T, extra map[string]http.Handler) string {
 // from the returned context share it.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := need(t, "chromium", "apt-get install chromium")
+	path := e2e.Need(t, "chromium", "apt-get install chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(t.TempDir()),
@@ -80,7 +81,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	dir := filepath.Join(root, "test-output")
+	dir := filepath.Join(e2e.Root, "test-output")
 	os.MkdirAll(dir, 0o755)
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)

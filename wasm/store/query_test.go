@@ -1,0 +1,58 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/factlog/factlog/wasm/store"
+)
+
+// TestQueryArguments: arguments must fit the statement's parameters as
+// SQLite counts them. A parameter left unbound would read as NULL — a bug
+// that looks like an empty result — so it is refused, as are extra values.
+func TestQueryArguments(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, 1)
+	defer s.Close()
+	positional := []struct {
+		sql  string
+		args []any
+		ok   bool
+	}{
+		{"SELECT 1", nil, true},
+		{"SELECT ?", nil, false},
+		{"SELECT ?", []any{1}, true},
+		{"SELECT ?, ?", []any{1}, false},
+		{"SELECT ?", []any{1, 2}, false},
+		{"SELECT ?3, ?", []any{1, 2, 3, 4}, true},
+		{"SELECT ?3, ?", []any{1, 2, 3}, false},
+		{"SELECT '?', \"?\", `?`, [?], 'it''s ?', x'3f' FROM (SELECT 1 AS \"?\", 2 AS `?`, 3 AS [?])", nil, true},
+		{"SELECT 1 -- ?\n, ? /* :a */", []any{2}, true},
+		{"SELECT json_extract('{\"a\":1}', '$.a')", nil, true},
+		{"SELECT :a, ?", []any{1, 2}, true},
+	}
+	for _, tt := range positional {
+		_, err := s.Query(ctx, tt.sql, tt.args...)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, store.ErrArgument)) {
+			t.Errorf("Query(%q, %v) = %v; want ok %v, or an ErrArgument", tt.sql, tt.args, err, tt.ok)
+		}
+	}
+	named := []struct {
+		sql  string
+		args map[string]any
+		ok   bool
+	}{
+		{"SELECT :a, @b, $c, :a", map[string]any{":a": 1, "b": 2, "$c": 3}, true},
+		{"SELECT :a, @b", map[string]any{"a": 1}, false},
+		{"SELECT ?", map[string]any{"a": 1}, false},
+		{"SELECT :a", map[string]any{"a": 1, "z": 2}, false},
+		{"SELECT :é", map[string]any{"é": 1}, true},
+	}
+	for _, tt := range named {
+		_, err := s.QueryNamed(ctx, tt.sql, tt.args)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, store.ErrArgument)) {
+			t.Errorf("QueryNamed(%q, %v) = %v; want ok %v, or an ErrArgument", tt.sql, tt.args, err, tt.ok)
+		}
+	}
+}
