@@ -45,7 +45,7 @@ func TestReadmeSnippets(t *testing.T) {
 		t.Logf("block %d:\n%s", i+1, out)
 		for _, want := range map[int][]string{
 			0: {"make pasta", "buy basil", "[ 'create', 'set_completed' ]", "link: closed"},
-			1: {"INVALID_ARGUMENT append: item is an object", "INVALID_ARGUMENT append: the value is NaN", "1 parameter(s) but none", "SQL "},
+			1: {"INVALID_ARGUMENT append: item is an object", "INVALID_ARGUMENT append: the value is NaN", "1 parameter(s) and 0 value(s)", "SQL "},
 		}[i] {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("README.md's js block %d printed no %q", i+1, want)

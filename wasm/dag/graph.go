@@ -103,11 +103,14 @@ type batch struct {
 	untip   map[int64]int64   // events stored before that an event of their author's follows
 	unsign  map[int64]bool    // signatures no longer kept (neither a tip nor a checkpoint)
 	seqs    map[int64]uint64  // the authors' highest seqs
+	before  map[int64]uint64  // the authors' highest seqs stored before the batch
+	taken   map[[2]int64]bool // the (author, seq) of the batch's events
 }
 
 func (g *Graph) newBatch() *batch {
 	return &batch{g: g, authors: map[event.PeerID]int64{}, nodes: map[event.ID]node{}, stored: map[int64]bool{}, heads: map[int64]bool{}, linked: map[int64]bool{},
-		tips: map[int64]int64{}, untip: map[int64]int64{}, unsign: map[int64]bool{}, seqs: map[int64]uint64{}}
+		tips: map[int64]int64{}, untip: map[int64]int64{}, unsign: map[int64]bool{}, seqs: map[int64]uint64{},
+		before: map[int64]uint64{}, taken: map[[2]int64]bool{}}
 }
 
 // author returns the row of peer, adding it if new.
@@ -119,7 +122,11 @@ func (b *batch) author(peer event.PeerID) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("add author %s: %w", peer, err)
 	}
-	a, _, err := b.g.c.Int64(`SELECT a FROM _factlog_author WHERE key = ?`, peer[:])
+	var a int64
+	err = b.g.c.Query(`SELECT a, seq FROM _factlog_author WHERE key = ?`, []any{peer[:]}, func(s *sqlite3.Stmt) error {
+		a, b.before[s.ColumnInt64(0)] = s.ColumnInt64(0), uint64(s.ColumnInt64(1))
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("add author %s: %w", peer, err)
 	}
@@ -171,13 +178,22 @@ func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *
 			}
 		}
 	}
-	if other, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_event WHERE a = ? AND seq = ?`, a, e.Seq); err != nil {
-		return fmt.Errorf("insert event %s: %w", e.ID, err)
-	} else if other > 1 {
+	// A fork: another event at this (author, seq), stored before the
+	// batch (only possible up to the author's highest seq then) or in it.
+	forked := b.taken[[2]int64{a, int64(e.Seq)}]
+	if !forked && e.Seq <= b.before[a] {
+		other, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_event WHERE a = ? AND seq = ?`, a, e.Seq)
+		if err != nil {
+			return fmt.Errorf("insert event %s: %w", e.ID, err)
+		}
+		forked = other > 1
+	}
+	if forked {
 		if err := g.c.Exec(`INSERT OR IGNORE INTO _factlog_fork (a, seq) VALUES (?, ?)`, a, e.Seq); err != nil {
 			return fmt.Errorf("record fork of %s: %w", e.ID, err)
 		}
 	}
+	b.taken[[2]int64{a, int64(e.Seq)}] = true
 	b.nodes[e.ID] = node{id: e.ID, n: n, a: a, peer: e.Peer, seq: e.Seq, clock: e.Clock}
 	b.stored[n] = true
 	b.heads[n] = true

@@ -117,7 +117,7 @@ func asError(err error) Error {
 	code := store.Code(err)
 	msg := err.Error()
 	if code == store.CodeArgument {
-		msg = strings.TrimPrefix(msg, store.ErrArgument.Error()+": ")
+		msg = strings.Replace(msg, store.ErrArgument.Error()+": ", "", 1)
 	}
 	return Error{Code: code, Message: msg}
 }

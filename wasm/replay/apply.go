@@ -20,8 +20,9 @@ var ErrHorizon = errors.New("the undo log does not reach back that far")
 // one does anyway, the whole call fails, and nothing of it is stored.
 var ErrRolledBack = errors.New("a statement rolled back factlog's transaction")
 
-// Apply runs e's materializers, inside a savepoint: if one fails, the
-// event's changes are undone and a *MaterializeError returned; the caller
+// Apply runs e's materializers, inside a savepoint when there are several
+// or one can fail halfway: if one fails, the event's changes are undone
+// and a *MaterializeError returned; the caller
 // decides whether that fails its operation (a local append) or only
 // leaves the event without effect (a merge, where every replica makes the
 // same decision). Errors that are not the statement's own — the call was
@@ -39,8 +40,14 @@ func (e *Engine) Apply(ev *event.Event) error {
 	if err := e.setClock(clock); err != nil {
 		return fmt.Errorf("apply %s: %w", ev.ID, err)
 	}
-	if err := e.c.Exec(`SAVEPOINT factlog_event`); err != nil {
-		return fmt.Errorf("apply %s: %w", ev.ID, err)
+	// A single statement that fails undoes itself; several, or one that
+	// fails after changing rows (OR FAIL), need a savepoint to leave the
+	// event entirely without effect.
+	atomic := len(ms) > 1 || ms[0].partial
+	if atomic {
+		if err := e.c.Exec(`SAVEPOINT factlog_event`); err != nil {
+			return fmt.Errorf("apply %s: %w", ev.ID, err)
+		}
 	}
 	var failed *materializer
 	var err error
@@ -53,16 +60,21 @@ func (e *Engine) Apply(ev *event.Event) error {
 	}
 	restore()
 	if err == nil {
-		if err := e.c.Exec(`RELEASE factlog_event`); err != nil {
-			return fmt.Errorf("apply %s: %w", ev.ID, err)
+		if atomic {
+			if err := e.c.Exec(`RELEASE factlog_event`); err != nil {
+				return fmt.Errorf("apply %s: %w", ev.ID, err)
+			}
 		}
 		return nil
 	}
 	if e.c.Raw().GetAutocommit() {
+		e.clockKnown = false
 		return fmt.Errorf("apply %s: %w: %v", ev.ID, ErrRolledBack, err)
 	}
-	if rerr := e.c.Script(`ROLLBACK TO factlog_event; RELEASE factlog_event`); rerr != nil {
-		return fmt.Errorf("apply %s: %w (after %v)", ev.ID, rerr, err)
+	if atomic {
+		if rerr := e.c.Script(`ROLLBACK TO factlog_event; RELEASE factlog_event`); rerr != nil {
+			return fmt.Errorf("apply %s: %w (after %v)", ev.ID, rerr, err)
+		}
 	}
 	if !ownFailure(err) {
 		return fmt.Errorf("apply %s: %w", ev.ID, err)
@@ -115,11 +127,19 @@ func (m *materializer) run(ev *event.Event) error {
 	return err
 }
 
-// setClock tells the undo triggers which clock to tag changes with. It is
-// written for every event rather than remembered, because a rolled-back
-// transaction also rolls back the temp table.
+// setClock tells the undo triggers which clock to tag changes with, when
+// it changed. (A rolled-back transaction also rolls back the temp table:
+// Reload forgets what it holds.)
 func (e *Engine) setClock(clock int64) error {
-	return e.c.Exec(`UPDATE temp._factlog_now SET clock = ?`, clock)
+	if e.clockKnown && e.clock == clock {
+		return nil
+	}
+	e.clockKnown = false
+	if err := e.c.Exec(`UPDATE temp._factlog_now SET clock = ?`, clock); err != nil {
+		return err
+	}
+	e.clock, e.clockKnown = clock, true
+	return nil
 }
 
 // Rewind undoes the effects of every event with a clock >= clock. The

@@ -36,6 +36,10 @@ type Engine struct {
 	purity  purity
 	mats    map[string][]*materializer
 	horizon uint64 // the undo log holds the changes of the events from this clock on
+	// clock is what temp._factlog_now holds, if known (clockKnown): a
+	// replay writes it only when it changes.
+	clock      int64
+	clockKnown bool
 }
 
 // materializer is one prepared statement and which event field each of its
@@ -43,6 +47,9 @@ type Engine struct {
 type materializer struct {
 	stmt   *sqlite3.Stmt
 	fields []field // fields[i] binds parameter i+1
+	// partial: the statement can fail after changing rows (a conflict
+	// resolved by FAIL); SQLite undoes a failed statement otherwise.
+	partial bool
 }
 
 type field int
@@ -236,7 +243,7 @@ func (e *Engine) runSchema(before []object) error {
 		if stmt == nil {
 			continue // a comment or a lone semicolon
 		}
-		err = e.check("", stmt.SQL())
+		_, err = e.check("", stmt.SQL())
 		if err == nil {
 			if err = stmt.Exec(); err != nil {
 				err = e.refuse("", stmt.SQL(), err)
@@ -250,18 +257,19 @@ func (e *Engine) runSchema(before []object) error {
 	return nil
 }
 
-// check refuses a statement whose program breaks a rule (checkProgram).
-func (e *Engine) check(typ, sql string) error {
-	why, err := e.purity.checkProgram(sql)
+// check refuses a statement whose program breaks a rule (checkProgram),
+// and reports whether it can fail after changing rows.
+func (e *Engine) check(typ, sql string) (partial bool, err error) {
+	why, partial, err := e.purity.checkProgram(sql)
 	if err != nil {
-		return e.refuse(typ, sql, err)
+		return false, e.refuse(typ, sql, err)
 	}
 	if why != "" {
 		rule := e.purity.rule
 		e.purity.rule = nil
-		return &InterpretationError{Type: typ, SQL: sql, Rule: rule, Detail: why}
+		return false, &InterpretationError{Type: typ, SQL: sql, Rule: rule, Detail: why}
 	}
-	return nil
+	return partial, nil
 }
 
 // refuse turns an error preparing or running the application's SQL into
@@ -318,7 +326,10 @@ func (e *Engine) Has(name string) bool { return e.state[strings.ToLower(name)] }
 
 // Reload reads the engine's bookkeeping from the database again, after a
 // transaction that changed it rolled back.
-func (e *Engine) Reload() error { return e.load(false) }
+func (e *Engine) Reload() error {
+	e.clockKnown = false
+	return e.load(false)
+}
 
 // Tables returns the names of the state tables and views.
 func (e *Engine) Tables() []string {
@@ -392,7 +403,7 @@ func (e *Engine) checkDefaults(t *table, sql string) error {
 	restore := e.c.Enforce(&e.purity)
 	defer restore()
 	for _, d := range defaults {
-		if err := e.check("", "SELECT ("+d+")"); err != nil {
+		if _, err := e.check("", "SELECT ("+d+")"); err != nil {
 			var ie *InterpretationError
 			if errors.As(err, &ie) {
 				ie.SQL = sql
@@ -429,9 +440,11 @@ func (e *Engine) prepare(typ, sql string) error {
 			}
 			m.fields = append(m.fields, f)
 		}
-		if err := e.check(typ, stmt.SQL()); err != nil {
+		partial, err := e.check(typ, stmt.SQL())
+		if err != nil {
 			return err
 		}
+		m.partial = partial
 	}
 	return nil
 }

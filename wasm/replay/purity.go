@@ -176,12 +176,14 @@ var clockWords = map[string]string{
 // checkProgram reads the program SQLite compiled for sql (EXPLAIN) for
 // what the authorizer cannot see: a conflict resolved by ROLLBACK, which
 // would end factlog's own transaction halfway through a batch, and date
-// functions that read the clock. sql must hold one statement; the caller
-// keeps the policy in force.
-func (p *purity) checkProgram(sql string) (string, error) {
+// functions that read the clock. It also says whether the statement can
+// fail after changing rows (a conflict resolved by FAIL), which only a
+// savepoint undoes. sql must hold one statement; the caller keeps the
+// policy in force.
+func (p *purity) checkProgram(sql string) (why string, partial bool, err error) {
 	s, _, err := p.e.c.Raw().Prepare("EXPLAIN " + statementText(sql))
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer s.Close()
 	var calls []string
@@ -190,15 +192,16 @@ func (p *purity) checkProgram(sql string) (string, error) {
 		op, p1, p2, p4 := s.ColumnText(1), s.ColumnInt(2), s.ColumnInt(3), s.ColumnText(5)
 		switch op {
 		case "Halt":
-			const onErrorRollback = 1 // OE_Rollback
+			const onErrorRollback, onErrorFail = 1, 3 // OE_Rollback, OE_Fail
 			if p1 != 0 && p2 == onErrorRollback {
-				return p.deny(ErrSchema, "a constraint conflict here is resolved by ROLLBACK (INSERT OR ROLLBACK, UPDATE OR ROLLBACK, or a table's ON CONFLICT ROLLBACK), which would end factlog's transaction; use ABORT, FAIL, IGNORE, REPLACE or an upsert"), nil
+				return p.deny(ErrSchema, "a constraint conflict here is resolved by ROLLBACK (INSERT OR ROLLBACK, UPDATE OR ROLLBACK, or a table's ON CONFLICT ROLLBACK), which would end factlog's transaction; use ABORT, FAIL, IGNORE, REPLACE or an upsert"), false, nil
 			}
+			partial = partial || (p1 != 0 && p2 == onErrorFail)
 		case "Function", "PureFunc":
 			name, _, _ := strings.Cut(p4, "(")
 			if clockFunctions[strings.ToLower(name)] {
 				if p2 == 0 { // no argument registers: no time given
-					return p.deny(ErrImpure, "%s() without a time %s", name, clockWords["now"]), nil
+					return p.deny(ErrImpure, "%s() without a time %s", name, clockWords["now"]), false, nil
 				}
 				calls = append(calls, name)
 			}
@@ -209,12 +212,12 @@ func (p *purity) checkProgram(sql string) (string, error) {
 		}
 	}
 	if err := s.Err(); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if len(calls) > 0 && word != "" {
-		return p.deny(ErrImpure, "%s with '%s' %s", calls[0], strings.ToLower(word), clockWords[strings.ToLower(word)]), nil
+		return p.deny(ErrImpure, "%s with '%s' %s", calls[0], strings.ToLower(word), clockWords[strings.ToLower(word)]), false, nil
 	}
-	return "", nil
+	return "", partial, nil
 }
 
 // statementText drops what SQLite keeps before a statement's text when it

@@ -257,3 +257,88 @@ func BenchmarkUndoLog(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMergeOffline is issue 15's merge: three replicas each make
+// 10,000 edits on 1,000 shared todos while offline, then all merge — each
+// imports the other two's exports. It reports the seconds for the three
+// merges and the bytes each replica sends.
+//
+//	go test ./wasm/store -run '^$' -bench MergeOffline -benchtime 3x
+func BenchmarkMergeOffline(b *testing.B) {
+	const peers, edits = 3, 10_000
+	ctx := context.Background()
+	dir := b.TempDir()
+	var paths []string
+	var exports [][]byte
+	for p := range peers {
+		path := filepath.Join(dir, fmt.Sprintf("peer%d.db", p))
+		s, err := store.Open(ctx, store.Options{Path: path, Schema: todo.Schema, Materializers: todo.LastWriterWins, Rand: peerSeed(300 + p)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(uint64(p), 9))
+		inputs := make([]store.Input, 0, 1000)
+		for i := 0; i < edits; i += len(inputs) {
+			inputs = inputs[:0]
+			for range 1000 {
+				item := fmt.Sprintf("todo-%d", rng.IntN(1000))
+				switch rng.IntN(3) {
+				case 0:
+					inputs = append(inputs, store.Input{Item: item, Type: "create", Value: []byte(`"new"`)})
+				case 1:
+					inputs = append(inputs, store.Input{Item: item, Type: "set_content", Value: fmt.Appendf(nil, `"text %d"`, rng.IntN(1000))})
+				default:
+					inputs = append(inputs, store.Input{Item: item, Type: "set_completed", Value: fmt.Append(nil, rng.IntN(2) == 0)})
+				}
+			}
+			if _, err := s.AppendMany(ctx, inputs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		batch, err := s.ExportSince(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		exports = append(exports, batch)
+		s.Close()
+		paths = append(paths, path)
+	}
+	var bytes int
+	for b.Loop() {
+		b.StopTimer()
+		var stores []*store.Store
+		for p, path := range paths {
+			copyPath := filepath.Join(b.TempDir(), "merge.db")
+			src, err := os.ReadFile(path)
+			if err == nil {
+				err = os.WriteFile(copyPath, src, 0o644)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := store.Open(ctx, store.Options{Path: copyPath, Schema: todo.Schema, Materializers: todo.LastWriterWins, Rand: peerSeed(300 + p)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			stores = append(stores, s)
+		}
+		b.StartTimer()
+		for p, s := range stores {
+			for q, batch := range exports {
+				if q != p {
+					if _, err := s.Import(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+		b.StopTimer()
+		for _, s := range stores {
+			s.Close()
+		}
+		bytes = len(exports[0])
+		b.StartTimer()
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/merge")
+	b.ReportMetric(float64(bytes), "bytes-sent/peer")
+}

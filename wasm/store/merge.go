@@ -89,7 +89,14 @@ func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error
 		added := in.Added
 		slices.SortFunc(added, func(a, b event.Event) int { return event.Compare(&a, &b) })
 		if !had || added[0].Pos().Compare(last) > 0 {
-			// Everything new sorts after the state: apply it as it is.
+			// Everything new sorts after the state: apply it as it is —
+			// and, in a long catch-up, without undo records for what
+			// will be below the horizon when it is in.
+			if len(added) > s.opts.UndoHorizon/4 {
+				if err := s.trimTo(); err != nil {
+					return err
+				}
+			}
 			for i := range added {
 				if err := s.apply(&added[i], res); err != nil {
 					return err

@@ -281,6 +281,16 @@ func (s *Store) trim() error {
 	if s.opts.UndoHorizon < 0 || s.sinceTrim < s.opts.UndoHorizon {
 		return nil
 	}
+	return s.trimTo()
+}
+
+// trimTo moves the horizon to where the log is now (the events just
+// stored counted), so that the events applied next below it are not
+// recorded.
+func (s *Store) trimTo() error {
+	if s.opts.UndoHorizon < 0 {
+		return nil
+	}
 	clock, err := s.horizon()
 	if err != nil {
 		return err
