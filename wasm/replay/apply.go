@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/internal/db"
@@ -33,9 +34,15 @@ func (e *Engine) Apply(ev *event.Event) error {
 	if len(ms) == 0 {
 		return nil
 	}
+	// Below the horizon, no rewind undoes an event: nothing is recorded,
+	// and the triggers that would record are dropped for as long as that
+	// lasts (a rebuild, a long catch-up).
+	if err := e.record(ev.Clock >= e.horizon); err != nil {
+		return fmt.Errorf("apply %s: %w", ev.ID, err)
+	}
 	clock := int64(ev.Clock)
 	if ev.Clock < e.horizon {
-		clock = 0 // below the horizon: not undone by rewinds, not recorded
+		clock = 0
 	}
 	if err := e.setClock(clock); err != nil {
 		return fmt.Errorf("apply %s: %w", ev.ID, err)
@@ -125,6 +132,28 @@ func (m *materializer) run(ev *event.Event) error {
 	err := s.Exec()
 	s.Reset()
 	return err
+}
+
+// record installs or drops the recording triggers. Dropping them costs
+// the materializers a new compilation each, once per switch; replays
+// switch once (on at the horizon), not per event.
+func (e *Engine) record(on bool) error {
+	if on != e.unrecorded {
+		return nil
+	}
+	var sql strings.Builder
+	for _, t := range e.tables {
+		if on {
+			sql.WriteString(t.triggers())
+		} else {
+			sql.WriteString(t.untriggers())
+		}
+	}
+	if err := e.c.Script(sql.String()); err != nil {
+		return fmt.Errorf("switch the undo log %v: %w", on, err)
+	}
+	e.unrecorded = !on
+	return nil
 }
 
 // setClock tells the undo triggers which clock to tag changes with, when

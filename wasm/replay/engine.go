@@ -40,6 +40,9 @@ type Engine struct {
 	// replay writes it only when it changes.
 	clock      int64
 	clockKnown bool
+	// unrecorded: the recording triggers are dropped (a replay below
+	// the horizon).
+	unrecorded bool
 }
 
 // materializer is one prepared statement and which event field each of its
@@ -327,7 +330,7 @@ func (e *Engine) Has(name string) bool { return e.state[strings.ToLower(name)] }
 // Reload reads the engine's bookkeeping from the database again, after a
 // transaction that changed it rolled back.
 func (e *Engine) Reload() error {
-	e.clockKnown = false
+	e.clockKnown, e.unrecorded = false, false
 	return e.load(false)
 }
 
@@ -378,10 +381,10 @@ func (e *Engine) load(created bool) error {
 				return err
 			}
 		}
-		if err := e.c.Script(t.shadowDDL() + t.triggers()); err != nil {
+		if err := e.c.Script(t.shadowDDL() + t.triggers() + t.guards()); err != nil {
 			return fmt.Errorf("install undo log of %s: %w", name, err)
 		}
-		for _, n := range t.triggerNames() {
+		for _, n := range slices.Concat(t.triggerNames(), t.guardNames()) {
 			e.own[n] = true
 		}
 		e.tables = append(e.tables, t)

@@ -120,30 +120,31 @@ func (t *table) triggerNames() []string {
 	return []string{shadowPrefix + t.name + "_i", shadowPrefix + t.name + "_u", shadowPrefix + t.name + "_d"}
 }
 
-// triggers record changes while an event is applied, reading its clock from
-// temp._factlog_now (0 or less: do not record). They are TEMP, like that
-// table: made anew on every open, so a database opened by other software
-// carries none of factlog's machinery. On rowid tables they also refuse
-// the largest rowid (see maxRowid).
+// guardNames are the names of t's guard triggers (rowid tables only).
+func (t *table) guardNames() []string {
+	if !t.rowid {
+		return nil
+	}
+	return []string{shadowPrefix + t.name + "_gi", shadowPrefix + t.name + "_gu"}
+}
+
+// triggers record changes while an event is applied, reading its clock
+// from temp._factlog_now (0 or less: do not record). They are TEMP, like
+// that table: made anew on every open, so a database opened by other
+// software carries none of factlog's machinery. A replay that records
+// nothing (below the horizon) drops them (untriggers), for speed.
 func (t *table) triggers() string {
 	k, c := numbered("k", len(t.keys)), numbered("c", len(t.columns))
 	keyChanged := make([]string, len(t.keys))
 	for i, key := range t.keys {
 		keyChanged[i] = fmt.Sprintf("new.%s IS NOT old.%s", quote(key), quote(key))
 	}
-	guard := ""
-	if t.rowid {
-		guard = fmt.Sprintf(`SELECT RAISE(ABORT, 'factlog: a state table may not hold rowid %d, after which SQLite would choose rowids at random') WHERE new.%s = %d;`,
-			int64(maxRowid), quote(t.keys[0]), int64(maxRowid))
-	}
 	names := t.triggerNames()
 	return fmt.Sprintf(`
 CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[4]s BEGIN
-	%[12]s
 	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT clock, 0, %[8]s FROM temp._factlog_now WHERE clock > 0;
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE ON main.%[4]s BEGIN
-	%[12]s
 	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) SELECT clock, 1, %[9]s, %[10]s FROM temp._factlog_now WHERE clock > 0;
 	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT clock, 0, %[8]s FROM temp._factlog_now WHERE clock > 0 AND (%[11]s);
 END;
@@ -152,7 +153,31 @@ CREATE TEMP TRIGGER IF NOT EXISTS %[3]s AFTER DELETE ON main.%[4]s BEGIN
 END;`,
 		quote(names[0]), quote(names[1]), quote(names[2]), quote(t.name), t.shadow(), k, c,
 		list("new.", t.keys), list("old.", t.keys), list("old.", t.columns),
-		strings.Join(keyChanged, " OR "), guard)
+		strings.Join(keyChanged, " OR "))
+}
+
+// untriggers drops the recording triggers.
+func (t *table) untriggers() string {
+	var b strings.Builder
+	for _, n := range t.triggerNames() {
+		fmt.Fprintf(&b, "DROP TRIGGER IF EXISTS temp.%s;", quote(n))
+	}
+	return b.String()
+}
+
+// guards refuse the largest rowid (see maxRowid) on a rowid table; unlike
+// the recording triggers they are always there.
+func (t *table) guards() string {
+	names := t.guardNames()
+	if names == nil {
+		return ""
+	}
+	raise := fmt.Sprintf(`SELECT RAISE(ABORT, 'factlog: a state table may not hold rowid %d, after which SQLite would choose rowids at random') WHERE new.%s = %d;`,
+		int64(maxRowid), quote(t.keys[0]), int64(maxRowid))
+	return fmt.Sprintf(`
+CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[3]s BEGIN %[4]s END;
+CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE ON main.%[3]s BEGIN %[4]s END;`,
+		quote(names[0]), quote(names[1]), quote(t.name), raise)
 }
 
 // since returns the first undo entry made by an event with a clock >= clock,

@@ -8,6 +8,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/factlog/factlog/wasm/dag"
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
@@ -71,18 +72,27 @@ func keyOf(i int) event.Key {
 // author returns the peer id of peerSeed(i)'s key.
 func author(i int) event.PeerID { return keyOf(i).Peer() }
 
-// sign signs the tips of evs — the events no other event of the same
-// author's among them follows — as the authors would, with their test
-// keys: that covers every event of evs.
+// sign signs what an export of evs by their authors carries: the tips —
+// the events no other event of the same author's among them follows —
+// and every dag.Checkpoint-th seq, with the authors' test keys. That
+// covers every event of evs, in chunks too.
 func sign(evs []event.Event) map[event.ID]event.Signature {
-	sigs := map[event.ID]event.Signature{}
-	for peer, tips := range (&sync.Batch{Events: evs}).Tips() {
+	key := func(peer event.PeerID) event.Key {
 		k, ok := testKeys.Load(peer)
 		if !ok {
 			panic(fmt.Sprintf("no test key for author %s", peer))
 		}
+		return k.(event.Key)
+	}
+	sigs := map[event.ID]event.Signature{}
+	for peer, tips := range (&sync.Batch{Events: evs}).Tips() {
 		for _, t := range tips {
-			sigs[t.ID] = k.(event.Key).Sign(t.ID)
+			sigs[t.ID] = key(peer).Sign(t.ID)
+		}
+	}
+	for _, e := range evs {
+		if e.Seq%dag.Checkpoint == 0 {
+			sigs[e.ID] = key(e.Peer).Sign(e.ID)
 		}
 	}
 	return sigs
