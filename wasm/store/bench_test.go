@@ -342,3 +342,30 @@ func BenchmarkMergeOffline(b *testing.B) {
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/merge")
 	b.ReportMetric(float64(bytes), "bytes-sent/peer")
 }
+
+// BenchmarkAppendGrowth appends one event at a time to file stores that
+// hold 1,000, 10,000 and 50,000 events: the latency must not grow with
+// the log.
+//
+//	go test ./wasm/store -run '^$' -bench AppendGrowth -benchtime 2000x
+func BenchmarkAppendGrowth(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 50_000} {
+		b.Run(fmt.Sprintf("log=%d", n), func(b *testing.B) {
+			s := openTodo(b, filepath.Join(b.TempDir(), "append.db"))
+			defer s.Close()
+			importAll(b, s, todoChain(author(101), n, nil, 1))
+			rng := rand.New(rand.NewPCG(2, 2))
+			var lat []time.Duration
+			ctx := context.Background()
+			for b.Loop() {
+				in := randomEdit(rng)
+				t0 := time.Now()
+				if _, err := s.Append(ctx, in.Item, in.Type, in.Value); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			percentiles(b, lat)
+		})
+	}
+}

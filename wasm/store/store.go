@@ -85,6 +85,7 @@ type Store struct {
 	// sinceTrim counts the events applied since the undo log was last
 	// trimmed to the horizon.
 	sinceTrim int
+	ckpt      checkpointer // file stores only
 }
 
 // metaKey holds the seed of the store's signing key, in hex. It never
@@ -158,6 +159,11 @@ func (s *Store) open() error {
 	}
 	if err := s.c.Script(pragmas); err != nil {
 		return err
+	}
+	if !db.InMemory(s.opts.Path) {
+		if err := s.startCheckpoints(); err != nil {
+			return err
+		}
 	}
 	return s.c.Tx(func() error {
 		if err := dag.Init(s.c); err != nil {
@@ -338,6 +344,7 @@ func (s *Store) lock(ctx context.Context) (unlock func(), err error) {
 		if s.watcher != nil {
 			s.watcher.changes()
 		}
+		s.idle()
 		s.mu.Unlock()
 	}, nil
 }
@@ -396,6 +403,9 @@ func (s *Store) Close() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ckpt.timer != nil {
+		s.ckpt.timer.Stop() // a run that started finds the store closed
+	}
 	if s.r != nil {
 		s.r.Close()
 	}
