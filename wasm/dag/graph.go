@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -32,8 +33,8 @@ type node struct {
 
 // lookup returns the stored event id, if any.
 func (g *Graph) lookup(id event.ID) (nd node, ok bool, err error) {
-	err = g.c.Query(`SELECT e.n, e.a, k.key, e.seq, e.clock FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a WHERE e.id = ?`,
-		[]any{id[:]}, func(s *sqlite3.Stmt) error {
+	err = g.c.Query(`SELECT e.n, e.a, k.key, e.seq, e.clock FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a WHERE e.k = ? AND e.id = ?`,
+		[]any{idKey(id), id[:]}, func(s *sqlite3.Stmt) error {
 			nd.id, nd.n, nd.a, nd.seq, nd.clock, ok = id, s.ColumnInt64(0), s.ColumnInt64(1), uint64(s.ColumnInt64(3)), uint64(s.ColumnInt64(4)), true
 			copy(nd.peer[:], s.ColumnRawBlob(2))
 			return nil
@@ -105,6 +106,7 @@ type batch struct {
 	seqs    map[int64]uint64  // the authors' highest seqs
 	before  map[int64]uint64  // the authors' highest seqs stored before the batch
 	taken   map[[2]int64]bool // the (author, seq) of the batch's events
+	next    int64             // the row of the next event stored; 0 until known
 }
 
 func (g *Graph) newBatch() *batch {
@@ -142,20 +144,26 @@ func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *
 	if err != nil {
 		return err
 	}
+	if b.next == 0 {
+		if b.next, _, err = g.c.Int64(`SELECT coalesce(max(n), 0) + 1 FROM _factlog_event`); err != nil {
+			return fmt.Errorf("insert event %s: %w", e.ID, err)
+		}
+	}
+	n := b.next
+	b.next++
 	var links any // NULL without parents
 	if len(parents) > 0 {
-		ns := make([]string, len(parents))
+		ds := make([]string, len(parents)) // relative: small numbers for recent parents
 		for i, p := range parents {
-			ns[i] = strconv.FormatInt(p.n, 10)
+			ds[i] = strconv.FormatInt(n-p.n, 10)
 		}
-		links = "[" + strings.Join(ns, ",") + "]"
+		links = "[" + strings.Join(ds, ",") + "]"
 	}
-	err = g.c.Exec(`INSERT INTO _factlog_event (id, a, seq, clock, time, item_id, type, value, parents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID[:], a, e.Seq, e.Clock, e.Time, e.Item, e.Type, string(e.Value), links)
+	err = g.c.Exec(`INSERT INTO _factlog_event (n, id, k, a, seq, clock, time, item_id, type, value, parents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		n, e.ID[:], idKey(e.ID), a, e.Seq, e.Clock, e.Time, e.Item, e.Type, string(e.Value), links)
 	if err != nil {
 		return fmt.Errorf("insert event %s: %w", e.ID, err)
 	}
-	n := g.c.Raw().LastInsertRowID()
 	if sig != nil {
 		if err := g.c.Exec(`INSERT INTO _factlog_sig (n, sig) VALUES (?, ?)`, n, sig[:]); err != nil {
 			return fmt.Errorf("insert event %s: %w", e.ID, err)
@@ -290,7 +298,7 @@ func (g *Graph) Forks() ([]Fork, error) {
 // Last returns the position of the last event in replay order, which is
 // where the state is: every stored event is applied.
 func (g *Graph) Last() (pos event.Position, ok bool, err error) {
-	err = g.c.Query(`SELECT clock, id FROM _factlog_event ORDER BY clock DESC, id DESC LIMIT 1`, nil, func(s *sqlite3.Stmt) error {
+	err = g.c.Query(`SELECT clock, id FROM _factlog_event WHERE clock = (SELECT max(clock) FROM _factlog_event) ORDER BY id DESC LIMIT 1`, nil, func(s *sqlite3.Stmt) error {
 		ok = true
 		pos.Clock, pos.ID = uint64(s.ColumnInt64(0)), idOf(s.ColumnRawBlob(1))
 		return nil
@@ -304,7 +312,7 @@ func (g *Graph) ClockBack(n int) (clock uint64, ok bool, err error) {
 	if n <= 0 {
 		return 0, false, nil
 	}
-	v, ok, err := g.c.Int64(`SELECT clock FROM _factlog_event ORDER BY clock DESC, id DESC LIMIT 1 OFFSET ?`, n-1)
+	v, ok, err := g.c.Int64(`SELECT clock FROM _factlog_event ORDER BY clock DESC LIMIT 1 OFFSET ?`, n-1)
 	return uint64(v), ok, err
 }
 
@@ -384,3 +392,6 @@ func peerOf(b []byte) (p event.PeerID) {
 	copy(p[:], b)
 	return p
 }
+
+// idKey is an id's index key: its first 8 bytes, as a signed integer.
+func idKey(id event.ID) int64 { return int64(binary.BigEndian.Uint64(id[:8])) }

@@ -3,6 +3,8 @@ package dag
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/factlog/factlog/wasm/event"
@@ -92,18 +94,17 @@ func (g *Graph) Ingest(in *sync.Batch, now time.Time, limits PendingLimits) (*In
 	b := g.newBatch()
 
 	// The new events, by id.
+	held, err := g.heldOf(evs, pending.Events > 0)
+	if err != nil {
+		return nil, err
+	}
 	fresh := map[event.ID]*event.Event{}
 	for i := range evs {
-		e := &evs[i]
-		held, err := g.held(e.ID, pending.Events > 0)
-		if err != nil {
-			return nil, err
-		}
-		if held {
+		if e := &evs[i]; held[e.ID] {
 			res.Duplicates++
-			continue
+		} else {
+			fresh[e.ID] = e
 		}
-		fresh[e.ID] = e
 	}
 	// What the signatures cover: the events they sign and, down the
 	// author's chain, the events before them, here or waiting.
@@ -298,13 +299,37 @@ func (g *Graph) pendingEvent(id event.ID) (e event.Event, covered, ok bool, err 
 	return e, covered, true, nil
 }
 
-// held reports whether the event is stored or pending.
-func (g *Graph) held(id event.ID, anyPending bool) (bool, error) {
-	ok, err := g.Has(id)
-	if err == nil && !ok && anyPending {
-		_, ok, err = g.c.Int64(`SELECT 1 FROM _factlog_pending WHERE id = ?`, id[:])
+// heldOf returns which of evs are stored or pending, in one query each
+// rather than one per event.
+func (g *Graph) heldOf(evs []event.Event, anyPending bool) (map[event.ID]bool, error) {
+	keys := make([]string, len(evs))
+	ids := make([]string, len(evs))
+	for i := range evs {
+		keys[i] = strconv.FormatInt(idKey(evs[i].ID), 10)
+		ids[i] = `"` + evs[i].ID.String() + `"`
 	}
-	return ok, err
+	held := map[event.ID]bool{}
+	read := func(s *sqlite3.Stmt) error {
+		held[idOf(s.ColumnRawBlob(0))] = true
+		return nil
+	}
+	err := g.c.Query(`SELECT id FROM _factlog_event WHERE k IN (SELECT value FROM json_each(?))`, []any{"[" + strings.Join(keys, ",") + "]"}, read)
+	if err == nil && anyPending {
+		err = g.c.Query(`SELECT id FROM _factlog_pending WHERE id IN (SELECT unhex(value) FROM json_each(?))`, []any{"[" + strings.Join(ids, ",") + "]"}, read)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up held events: %w", err)
+	}
+	mine := make(map[event.ID]bool, len(evs))
+	for i := range evs {
+		mine[evs[i].ID] = true
+	}
+	for id := range held { // a stored event that only shares a key prefix is not held
+		if !mine[id] {
+			delete(held, id)
+		}
+	}
+	return held, nil
 }
 
 // park stores e in the pending set, waiting for missing parents, or for a

@@ -62,7 +62,7 @@ func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
 }
 
 // parentsColumn reads an event's parents as one hex string.
-const parentsColumn = `, (SELECT group_concat(hex(p.id), '') FROM json_each(e.parents) l JOIN _factlog_event p ON p.n = l.value)`
+const parentsColumn = `, (SELECT group_concat(hex(p.id), '') FROM json_each(e.parents) l JOIN _factlog_event p ON p.n = e.n - l.value)`
 
 // scanWithParents reads eventColumns and parentsColumn.
 func scanWithParents(s *sqlite3.Stmt) (event.Event, error) {
@@ -299,9 +299,13 @@ type chains map[int64][]int64
 func (g *Graph) chains(a int64) (chains, error) {
 	all := chains{}
 	err := g.c.Query(`SELECT n, coalesce(parents, '[]') FROM _factlog_event WHERE a = ?`, []any{a}, func(s *sqlite3.Stmt) error {
-		var ns []int64
-		err := s.ColumnJSON(1, &ns)
-		all[s.ColumnInt64(0)] = ns
+		var ds []int64
+		err := s.ColumnJSON(1, &ds)
+		n := s.ColumnInt64(0)
+		for i := range ds {
+			ds[i] = n - ds[i]
+		}
+		all[n] = ds
 		return err
 	})
 	if err != nil {

@@ -107,15 +107,25 @@ func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error
 		// Something new sorts into the past: undo the state back to its
 		// clock and re-apply every event from there, old and new — or,
 		// past the undo log's horizon, rebuild it from the whole log.
+		// A rebuild also wins when most of the log would be re-applied:
+		// it restores nothing and records undo entries only within the
+		// horizon.
 		from := added[0].Clock
+		total, err := s.g.CountFrom(from)
+		if err != nil {
+			return err
+		}
+		all, err := s.g.Len()
+		if err != nil {
+			return err
+		}
+		if 2*total > all {
+			return s.rebuild(s.opts.Progress, res)
+		}
 		err = s.r.Rewind(from)
 		if errors.Is(err, replay.ErrHorizon) {
 			return s.rebuild(s.opts.Progress, res)
 		}
-		if err != nil {
-			return err
-		}
-		total, err := s.g.CountFrom(from)
 		if err != nil {
 			return err
 		}
