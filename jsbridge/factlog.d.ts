@@ -79,19 +79,31 @@ export interface OpenOptions {
 export interface ImportResult {
   /** Events stored, including earlier pending ones they completed. */
   added: number;
-  /** Events of the batch that wait for missing parents. */
+  /** Events of the batch that wait: for missing parents, or for a signature of their author's (which a later chunk brings). */
   pending: number;
   /** Events of the batch already held. */
   duplicates: number;
+  /** Events of the batch that would wait but did not fit the pending set: send their ancestors first, then them again. */
+  refused: number;
   /** Events whose materializer failed: kept in the log, without effect. */
   skipped: { code: string; message: string }[];
   /** Earlier pending events that proved invalid and were discarded. */
   dropped: string[];
 }
 
+export interface Fork {
+  /** The author's peer id. */
+  peer: string;
+  seq: number;
+  /** The ids of the events at that seq. */
+  ids: string[];
+}
+
 export interface PendingInfo {
   events: number;
   bytes: number;
+  /** Of them, those no verified signature of their author's covers yet. */
+  unsigned: number;
   /** Ids the pending events wait for that this replica holds nowhere. */
   missing: string[];
 }
@@ -148,14 +160,23 @@ export interface Database {
   events(filter?: { item?: string | number }, options?: CallOptions): Promise<Event[]>;
   /** The ids of the DAG's leaves. */
   heads(): Promise<string[]>;
-  /** For each peer, the highest seq this replica holds. */
+  /**
+   * What this replica holds: for each author, the tips of its chains, as
+   * { "<peer>:<tip id>": seq } — one per author, unless its events forked.
+   */
   versionVector(): Promise<Record<string, number>>;
   /** A batch of every event a replica holding vv lacks ({} for all). */
   exportSince(vv?: Record<string, number>, options?: CallOptions): Promise<Uint8Array>;
   /** Imports a batch from exportSince. Idempotent; all or nothing. */
   import(batch: Uint8Array, options?: CallOptions): Promise<ImportResult>;
-  /** What waits for missing parents. */
+  /** What waits for missing parents or for a signature. */
   pending(): Promise<PendingInfo>;
+  /**
+   * The forks this replica holds: an author's seq held by more than one
+   * event — its device's store was copied, or a backup restored, and both
+   * appended. Every replica keeps every branch and computes the same state.
+   */
+  forks(): Promise<Fork[]>;
   /** Rebuilds the state from the whole log with another schema and materializers. */
   reinterpret(
     interpretation: { schema?: string; materializers?: Record<string, string> },
@@ -207,6 +228,10 @@ export interface LinkStatus {
   notice?: string;
   /** The last seq of the room this replica has processed. */
   cursor: number;
+  /** Why events from the room were refused, newest last (the valid events of other authors around them were kept). */
+  rejected?: string[];
+  /** The forks the store holds (see Database.forks). */
+  forks?: Fork[];
 }
 
 export interface Link {

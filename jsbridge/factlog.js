@@ -243,7 +243,7 @@ class Database extends Handle {
     return this._call("heads");
   }
 
-  /** { peer: highest seq held }. */
+  /** { "<peer>:<tip id>": seq }: the tips of every author's chains held. */
   versionVector() {
     return this._call("versionVector");
   }
@@ -254,16 +254,21 @@ class Database extends Handle {
     return this._call("exportSince", { vv: check.versionVector(vv, "exportSince") }, { signal: check.signal(o.signal, "exportSince") });
   }
 
-  /** Imports a batch; returns { added, pending, duplicates, skipped, dropped }. */
+  /** Imports a batch; returns { added, pending, duplicates, refused, skipped, dropped }. */
   async import(batch, options) {
     const o = check.options(options, "import", ["signal"]);
     // A copy: the buffer may be transferred to the Worker, and it is the caller's.
     return this._call("import", {}, { bytes: check.bytes(batch, "import"), signal: check.signal(o.signal, "import") });
   }
 
-  /** Events waiting for missing parents: { events, bytes, missing }. */
+  /** Events waiting for missing parents or a signature: { events, bytes, unsigned, missing }. */
   pending() {
     return this._call("pending");
+  }
+
+  /** The forks held: [{ peer, seq, ids }], an author's seq held by more than one event. */
+  forks() {
+    return this._call("forks");
   }
 
   /** Re-reads the whole log with another schema and materializers. */

@@ -140,7 +140,7 @@ export function interpretation(schema, materializers, where) {
   return { schema, materializers };
 }
 
-/** versionVector checks { peer: seq }. */
+/** versionVector checks { "<peer>:<tip id>": seq } (or { peer: seq }). */
 export function versionVector(v, where) {
   if (v === undefined || v === null) return {};
   if (typeof v !== "object" || Array.isArray(v) || !plain(v)) throw invalid(where, `the version vector is ${describe(v)}: pass an object { peer: seq } (from versionVector())`);

@@ -2,7 +2,7 @@
 // "factlog"), in Node: run by tests/node_test.go with `node --test`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open, openRegisters, FactlogError } from "factlog";
@@ -131,6 +131,38 @@ test("three replicas converge through exportSince and import", async () => {
   const again = await a.import(await b.exportSince({}));
   assert.deepEqual([again.added, again.duplicates], [0, 5], "importing twice changes nothing");
   await Promise.all([a, b, c].map((db) => db.close()));
+});
+
+test("a copied store file forks its author; replicas keep both branches, converge and report the fork", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "factlog-"));
+  try {
+    const original = await open({ name: join(dir, "a.db"), ...todo });
+    await original.append("1", "create", "make pasta");
+    await original.close();
+    copyFileSync(join(dir, "a.db"), join(dir, "b.db")); // a second machine, with the same key
+    const [a, b, other] = await Promise.all([open({ name: join(dir, "a.db"), ...todo }), open({ name: join(dir, "b.db"), ...todo }), open(todo)]);
+    assert.equal(b.peer, a.peer);
+    await a.append("1", "set_content", "from a");
+    await b.append("1", "set_completed", true);
+    const sync = async (from, to) => to.import(await from.exportSince(await to.versionVector()));
+    for (let round = 0; round < 2; round++) {
+      for (const [from, to] of [[a, other], [b, other], [other, a], [other, b]]) await sync(from, to);
+    }
+    const states = await Promise.all([a, b, other].map((db) => db.query("SELECT * FROM todo")));
+    assert.deepEqual(states[1], states[0]);
+    assert.deepEqual(states[2], states[0]);
+    for (const db of [a, b, other]) {
+      const forks = await db.forks();
+      assert.equal(forks.length, 1);
+      assert.equal(forks[0].peer, a.peer);
+      assert.equal(forks[0].seq, 2);
+      assert.equal(forks[0].ids.length, 2);
+      assert.equal((await db.pending()).events, 0);
+    }
+    await Promise.all([a, b, other].map((db) => db.close()));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("watch re-runs when a table it reads changes", async () => {
