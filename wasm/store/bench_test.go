@@ -70,34 +70,6 @@ func percentiles(b *testing.B, d []time.Duration) {
 	b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, "p99-ms")
 }
 
-// BenchmarkAppend appends one event at a time to a store that holds
-// 10,000, in memory and in a file (WAL, synchronous=NORMAL).
-func BenchmarkAppend(b *testing.B) {
-	for _, where := range []string{"memory", "file"} {
-		b.Run(where, func(b *testing.B) {
-			path := ""
-			if where == "file" {
-				path = filepath.Join(b.TempDir(), "append.db")
-			}
-			s := openTodo(b, path)
-			defer s.Close()
-			importAll(b, s, todoChain(author(101), 10_000, nil, 1))
-			rng := rand.New(rand.NewPCG(2, 2))
-			var lat []time.Duration
-			ctx := context.Background()
-			for b.Loop() {
-				in := randomEdit(rng)
-				t0 := time.Now()
-				if _, err := s.Append(ctx, in.Item, in.Type, in.Value); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			percentiles(b, lat)
-		})
-	}
-}
-
 // importEach times importing batch into a store from fresh(), once per
 // iteration; making and closing the stores is not timed.
 func importEach(b *testing.B, fresh func() *store.Store, batch []byte) {
@@ -343,15 +315,23 @@ func BenchmarkMergeOffline(b *testing.B) {
 	b.ReportMetric(float64(bytes), "bytes-sent/peer")
 }
 
-// BenchmarkAppendGrowth appends one event at a time to file stores that
-// hold 1,000, 10,000 and 50,000 events: the latency must not grow with
-// the log.
+// BenchmarkAppend appends one event at a time to a store in memory that
+// holds 10,000 events, and to file stores (WAL) that hold 1,000, 10,000
+// and 50,000: the latency must not grow with the log.
 //
-//	go test ./wasm/store -run '^$' -bench AppendGrowth -benchtime 2000x
-func BenchmarkAppendGrowth(b *testing.B) {
-	for _, n := range []int{1_000, 10_000, 50_000} {
-		b.Run(fmt.Sprintf("log=%d", n), func(b *testing.B) {
-			s := openTodo(b, filepath.Join(b.TempDir(), "append.db"))
+//	go test ./wasm/store -run '^$' -bench Append -benchtime 2000x
+func BenchmarkAppend(b *testing.B) {
+	for _, tt := range []struct {
+		where string
+		n     int
+	}{{"memory", 10_000}, {"file", 1_000}, {"file", 10_000}, {"file", 50_000}} {
+		b.Run(fmt.Sprintf("%s/log=%d", tt.where, tt.n), func(b *testing.B) {
+			path := ""
+			if tt.where == "file" {
+				path = filepath.Join(b.TempDir(), "append.db")
+			}
+			n := tt.n
+			s := openTodo(b, path)
 			defer s.Close()
 			importAll(b, s, todoChain(author(101), n, nil, 1))
 			rng := rand.New(rand.NewPCG(2, 2))
