@@ -387,7 +387,9 @@ function unsticks(method, args) {
  */
 async function openRetrying(kind, args, gaveUp, onProgress) {
   let wait = 20;
-  const end = Date.now() + 60000;
+  const start = Date.now();
+  const end = start + 60000;
+  let warned = false;
   for (;;) {
     let off = () => {};
     try {
@@ -401,6 +403,10 @@ async function openRetrying(kind, args, gaveUp, onProgress) {
       // LOCKED: the old Worker still has the file; UNAVAILABLE: this
       // tab's Worker died too (a new one starts).
       if ((err.code !== "LOCKED" && err.code !== "UNAVAILABLE") || Date.now() > end || gaveUp()) throw err;
+      if (!warned && Date.now() - start > 5000) {
+        warned = true;
+        console.warn(`factlog: store "${args.name}" has been busy for 5 s (${err.code}: ${err.message}); retrying until ${new Date(end).toLocaleTimeString()}`);
+      }
     } finally {
       off();
     }

@@ -2,12 +2,14 @@ package browser
 
 import (
 	"context"
+	"fmt"
 	"github.com/factlog/factlog/tests/internal/e2e"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +60,49 @@ func browser(t *testing.T) context.Context {
 	if err := chromedp.Do(ctx); err != nil { // start the browser now
 		t.Fatalf("start chromium: %v", err)
 	}
+	recordConsole(t, ctx)
 	return ctx
+}
+
+// recordConsole keeps what the pages of ctx print and throw, and logs it
+// if the test fails: a hang in the browser then says where it was.
+func recordConsole(t *testing.T, ctx context.Context) {
+	var mu sync.Mutex
+	var lines []string
+	start := time.Now()
+	note := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, fmt.Sprintf("%6.2fs ", time.Since(start).Seconds())+fmt.Sprintf(format, args...))
+		if len(lines) > 400 {
+			lines = lines[len(lines)-400:]
+		}
+	}
+	chromedp.Listen(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			var parts []string
+			for _, a := range e.Args {
+				parts = append(parts, strings.Trim(string(a.Value), `"`))
+			}
+			note("console.%s: %s", e.Type, strings.Join(parts, " "))
+		case *runtime.EventExceptionThrown:
+			d := e.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			note("uncaught: %s", msg)
+		}
+	})
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("the browser's console:\n%s", strings.Join(lines, "\n"))
+	})
 }
 
 // eval runs an async expression in the page and decodes its result,

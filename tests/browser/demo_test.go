@@ -30,8 +30,16 @@ func loadDemo(t *testing.T, ctx context.Context, url string) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatal(err)
 	}
-	got := eval[string](t, ctx, `new Promise((ok) => { const w = () => { const s = document.getElementById("status").textContent; s === "loading…" ? setTimeout(w, 20) : ok(s); }; w(); })`)
+	got := eval[string](t, ctx, `new Promise((ok) => {
+		const end = Date.now() + 45000;
+		const w = () => {
+			const s = document.getElementById("status").textContent;
+			s !== "loading…" ? ok(s) : Date.now() > end ? ok("still loading after 45 s") : setTimeout(w, 20);
+		};
+		w();
+	})`)
 	if got != "ready" {
+		t.Logf("Web Locks: %s", eval[string](t, ctx, `navigator.locks.query().then((q) => JSON.stringify(q))`))
 		t.Fatalf("demo status %q: %s", got, eval[string](t, ctx, `document.getElementById("errors").textContent`))
 	}
 }

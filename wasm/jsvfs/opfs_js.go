@@ -3,8 +3,10 @@
 package jsvfs
 
 import (
+	"errors"
 	"fmt"
 	"syscall/js"
+	"time"
 
 	"github.com/factlog/factlog/wasm/internal/jsvalue"
 )
@@ -14,6 +16,14 @@ import (
 // and writes are synchronous. Opening, deleting and probing files are
 // asynchronous, and are awaited (so SQLite must run in a goroutine).
 type OPFS struct{ dir js.Value }
+
+// grantWait bounds the wait for an access handle. Chromium sometimes
+// never settles createSyncAccessHandle for a file whose last handle was
+// held by a Worker that has just been stopped (a page reloaded): waiting
+// forever would hang the store's open. Past grantWait the file is
+// reported locked, and the open is retried (jsbridge/tabs.js); a handle
+// granted late is closed at once.
+const grantWait = 2 * time.Second
 
 // OpenOPFS opens (creating it if needed) the folder under the origin's
 // private root. It fails where OPFS is missing: outside a secure context,
@@ -49,7 +59,14 @@ func (o *OPFS) Open(name string, create bool) (Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	h, err := jsvalue.CallAwait(fh, "createSyncAccessHandle")
+	p, err := jsvalue.Call(fh, "createSyncAccessHandle")
+	if err == nil {
+		p, err = jsvalue.AwaitWithin(p, grantWait, func(late js.Value) { jsvalue.Call(late, "close") })
+	}
+	h := p
+	if errors.Is(err, jsvalue.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: the browser has not granted access to the file in %v: %w", name, grantWait, ErrLocked)
+	}
 	if jsvalue.IsName(err, "NoModificationAllowedError") || jsvalue.IsName(err, "InvalidStateError") {
 		return nil, fmt.Errorf("open %s: %w", name, ErrLocked)
 	}

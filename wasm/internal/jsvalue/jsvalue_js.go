@@ -9,7 +9,9 @@ package jsvalue
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"syscall/js"
+	"time"
 )
 
 // Error is a JavaScript exception or rejection.
@@ -96,6 +98,66 @@ func Await(promise js.Value) (js.Value, error) {
 	}
 	s := <-ch
 	return s.v, s.err
+}
+
+// ErrTimeout is AwaitWithin's error when the promise has not settled in
+// time.
+var ErrTimeout = errors.New("the promise did not settle in time")
+
+// AwaitWithin is Await for at most d. When d passes first it returns
+// ErrTimeout, and late, if not nil, is called with what the promise
+// resolves to later, to release it.
+func AwaitWithin(promise js.Value, d time.Duration, late func(js.Value)) (js.Value, error) {
+	type settled struct {
+		v   js.Value
+		err error
+	}
+	var (
+		mu     sync.Mutex
+		gone   bool // the waiter timed out
+		ch     = make(chan settled, 1)
+		ok, no js.Func
+	)
+	settle := func(s settled) {
+		mu.Lock()
+		defer mu.Unlock()
+		ok.Release()
+		no.Release()
+		if !gone {
+			ch <- s
+		} else if late != nil && s.err == nil {
+			late(s.v)
+		}
+	}
+	ok = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		settle(settled{v: arg(args)})
+		return nil
+	})
+	no = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		settle(settled{err: toError(arg(args))})
+		return nil
+	})
+	if _, err := Call(promise, "then", ok, no); err != nil {
+		ok.Release()
+		no.Release()
+		return js.Undefined(), err
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case s := <-ch:
+		return s.v, s.err
+	case <-timer.C:
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	select {
+	case s := <-ch: // settled meanwhile
+		return s.v, s.err
+	default:
+		gone = true
+		return js.Undefined(), ErrTimeout
+	}
 }
 
 // CallAwait calls a method that returns a promise, and awaits it.
