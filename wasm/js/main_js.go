@@ -37,9 +37,11 @@ func main() {
 		},
 	}
 	call := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		loopRan()
 		return serve(host, args)
 	})
 	cancel := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		loopRan()
 		if len(args) > 0 && args[0].Type() == js.TypeNumber {
 			host.Cancel(args[0].Int())
 		}

@@ -3,14 +3,13 @@
 package main
 
 import (
+	"context"
 	gosync "sync"
 	"time"
-
-	"context"
 )
 
-// yieldEvery is how long calls run before they let JavaScript's event loop
-// run once; yieldFor is how long they leave it.
+// yieldEvery is how long calls may hold JavaScript's event loop before
+// they let it run; yieldFor is how long they leave it.
 const (
 	yieldEvery = 50 * time.Millisecond
 	yieldFor   = 2 * time.Millisecond
@@ -25,22 +24,41 @@ const (
 // nor anything else. The pauses are one window for every call — each call
 // that asks during it sleeps to its end — since one call still running
 // would keep the event loop out.
+//
+// Only calls that have held the loop pause: a short one (an append, a
+// query) that comes after a quiet moment does not. (At first the first
+// call after a quiet moment paused at once, and a pause is a timer, which
+// a browser may clamp to 4 ms or more: an app's every interaction paid it.)
 type yielding struct{ context.Context }
 
 var yield struct {
 	gosync.Mutex
+	loop  time.Time // when the event loop last ran, as far as the calls know
 	until time.Time // the end of the current (or last) window
 }
 
 func yieldingContext(ctx context.Context) context.Context { return yielding{ctx} }
 
+// loopRan records that JavaScript's event loop runs now: a call or a
+// cancel has just come from it.
+func loopRan() {
+	yield.Lock()
+	yield.loop = time.Now()
+	yield.Unlock()
+}
+
 func (y yielding) Err() error {
 	now := time.Now()
 	yield.Lock()
-	if now.Sub(yield.until) >= yieldEvery {
-		yield.until = now.Add(yieldFor) // open a window
+	var wait time.Duration
+	switch {
+	case now.Before(yield.until): // a window is open: pause to its end
+		wait = yield.until.Sub(now)
+	case now.Sub(yield.loop) >= yieldEvery:
+		yield.until = now.Add(yieldFor)
+		yield.loop = yield.until // the loop runs during the window
+		wait = yieldFor
 	}
-	wait := yield.until.Sub(now)
 	yield.Unlock()
 	if wait > 0 {
 		time.Sleep(wait) // parks the goroutine: with all of them parked, the event loop runs

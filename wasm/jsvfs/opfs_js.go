@@ -17,13 +17,18 @@ import (
 // asynchronous, and are awaited (so SQLite must run in a goroutine).
 type OPFS struct{ dir js.Value }
 
-// grantWait bounds the wait for an access handle. Chromium sometimes
-// never settles createSyncAccessHandle for a file whose last handle was
-// held by a Worker that has just been stopped (a page reloaded): waiting
-// forever would hang the store's open. Past grantWait the file is
-// reported locked, and the open is retried (jsbridge/tabs.js); a handle
-// granted late is closed at once.
-const grantWait = 2 * time.Second
+// An access handle is asked for again every grantWait while no request
+// has settled, up to grantTries requests (hedge); then the file is
+// reported locked, and the open is retried (jsbridge/tabs.js). A grant
+// takes milliseconds, up to a second on a busy machine; a request asked
+// again while an earlier one is about to be granted is refused, and the
+// earlier one still counts, so asking early costs nothing: on a reload,
+// where the first request is the one that may hang, the store opens
+// grantWait later rather than never.
+const (
+	grantWait  = 250 * time.Millisecond
+	grantTries = 8
+)
 
 // OpenOPFS opens (creating it if needed) the folder under the origin's
 // private root. It fails where OPFS is missing: outside a secure context,
@@ -59,18 +64,35 @@ func (o *OPFS) Open(name string, create bool) (Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	p, err := jsvalue.Call(fh, "createSyncAccessHandle")
-	if err == nil {
-		p, err = jsvalue.AwaitWithin(p, grantWait, func(late js.Value) { jsvalue.Call(late, "close") })
+	grant := func(fh js.Value, settle func(js.Value, error)) {
+		p, err := jsvalue.Call(fh, "createSyncAccessHandle")
+		if err != nil {
+			settle(js.Undefined(), err)
+			return
+		}
+		jsvalue.Then(p, settle)
 	}
-	h := p
-	if errors.Is(err, jsvalue.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: the browser has not granted access to the file in %v: %w", name, grantWait, ErrLocked)
-	}
-	if jsvalue.IsName(err, "NoModificationAllowedError") || jsvalue.IsName(err, "InvalidStateError") {
+	asked := 0
+	h, err := hedge(func(settle func(js.Value, error)) {
+		if asked++; asked == 1 {
+			grant(fh, settle)
+			return
+		}
+		go func() { // again with a new file handle, as an open retried anew does
+			fh, err := jsvalue.CallAwait(o.dir, "getFileHandle", name, map[string]any{"create": create})
+			if err != nil {
+				settle(js.Undefined(), err)
+				return
+			}
+			grant(fh, settle)
+		}()
+	}, grantWait, grantTries, func(late js.Value) { jsvalue.Call(late, "close") })
+	switch {
+	case errors.Is(err, errStillWaiting):
+		return nil, fmt.Errorf("open %s: the browser has not granted access to the file in %v: %w", name, grantWait*grantTries, ErrLocked)
+	case jsvalue.IsName(err, "NoModificationAllowedError"), jsvalue.IsName(err, "InvalidStateError"):
 		return nil, fmt.Errorf("open %s: %w", name, ErrLocked)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	return &opfsHandle{h: h}, nil

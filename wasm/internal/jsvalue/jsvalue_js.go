@@ -9,9 +9,7 @@ package jsvalue
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"syscall/js"
-	"time"
 )
 
 // Error is a JavaScript exception or rejection.
@@ -100,63 +98,29 @@ func Await(promise js.Value) (js.Value, error) {
 	return s.v, s.err
 }
 
-// ErrTimeout is AwaitWithin's error when the promise has not settled in
-// time.
-var ErrTimeout = errors.New("the promise did not settle in time")
-
-// AwaitWithin is Await for at most d. When d passes first it returns
-// ErrTimeout, and late, if not nil, is called with what the promise
-// resolves to later, to release it.
-func AwaitWithin(promise js.Value, d time.Duration, late func(js.Value)) (js.Value, error) {
-	type settled struct {
-		v   js.Value
-		err error
-	}
-	var (
-		mu     sync.Mutex
-		gone   bool // the waiter timed out
-		ch     = make(chan settled, 1)
-		ok, no js.Func
-	)
-	settle := func(s settled) {
-		mu.Lock()
-		defer mu.Unlock()
+// Then calls fn once with what the promise resolves to, or with its
+// rejection as an error, from a callback of the event loop: fn must not
+// block. Unlike Await, nothing waits; a promise that never settles never
+// calls fn.
+func Then(promise js.Value, fn func(js.Value, error)) {
+	var ok, no js.Func
+	settle := func(v js.Value, err error) {
 		ok.Release()
 		no.Release()
-		if !gone {
-			ch <- s
-		} else if late != nil && s.err == nil {
-			late(s.v)
-		}
+		fn(v, err)
 	}
 	ok = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		settle(settled{v: arg(args)})
+		settle(arg(args), nil)
 		return nil
 	})
 	no = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		settle(settled{err: toError(arg(args))})
+		settle(js.Undefined(), toError(arg(args)))
 		return nil
 	})
 	if _, err := Call(promise, "then", ok, no); err != nil {
 		ok.Release()
 		no.Release()
-		return js.Undefined(), err
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case s := <-ch:
-		return s.v, s.err
-	case <-timer.C:
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	select {
-	case s := <-ch: // settled meanwhile
-		return s.v, s.err
-	default:
-		gone = true
-		return js.Undefined(), ErrTimeout
+		fn(js.Undefined(), err)
 	}
 }
 
