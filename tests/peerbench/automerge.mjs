@@ -63,6 +63,6 @@ export default {
       close: async () => {},
     };
   },
-  unsupported: { rebuild: "no state apart from the document; its load replays the changes (see reopen)" },
+  unsupported: { rebuild: "no state apart from the document: its load replays the changes, see reopen" },
   download: { entry: `export * from "@automerge/automerge";` },
 };

@@ -9,11 +9,12 @@ import { join } from "node:path";
 import { creates, edits, log, chunks, percentile, now } from "./workload.mjs";
 
 const [system, configJSON] = process.argv.slice(2);
-const { work, cache, sizes } = JSON.parse(configJSON);
+const config = JSON.parse(configJSON);
+const { work, cache, sizes } = config;
 const adapter = (await import(`./${system}.mjs`)).default;
 
 const result = { system, storage: adapter.storage, load: [loadavg()[0]], figures: {}, errors: {} };
-result.version = await adapter.load();
+result.version = await adapter.load(config);
 
 let dirs = 0;
 const freshDir = () => mkdtempSync(join(work, `${system}-${++dirs}-`));

@@ -20,8 +20,8 @@ const brotli = (bytes) =>
   }).length;
 
 // "dir/chunk-*.js" → the files it names (one * at most).
-function expand(pattern) {
-  const path = join(here, pattern);
+function expand(pattern, from) {
+  const path = join(from, pattern);
   if (!path.includes("*")) return [path];
   const re = new RegExp("^" + basename(path).replace(/[.]/g, "\\.").replace("*", ".*") + "$");
   return readdirSync(dirname(path))
@@ -29,7 +29,9 @@ function expand(pattern) {
     .map((f) => join(dirname(path), f));
 }
 
-export async function downloadSize(system) {
+// from: the folder spec.files are in (factlog's: the run's copy of the
+// package); spec.extraFiles are in this folder.
+export async function downloadSize(system, from = here) {
   const spec = (await import(`./${system}.mjs`)).default.download;
   const files = [];
   if (spec.entry) {
@@ -48,7 +50,8 @@ export async function downloadSize(system) {
     });
     for (const f of out.outputFiles) files.push({ name: basename(f.path), raw: f.contents.length, br: brotli(f.contents) });
   }
-  for (const p of [...(spec.files ?? []), ...(spec.extraFiles ?? [])].flatMap(expand)) {
+  const paths = [...(spec.files ?? []).flatMap((f) => expand(f, from)), ...(spec.extraFiles ?? []).flatMap((f) => expand(f, here))];
+  for (const p of paths) {
     const bytes = readFileSync(p);
     files.push({ name: basename(p), raw: bytes.length, br: brotli(bytes) });
   }

@@ -1,7 +1,13 @@
 // factlog, used the way an application uses it: the npm package that
 // `go run ./build` writes to dist/npm, installed here as a file: dependency
-// (so this measures whatever dist/ holds now), with the store in a file.
+// (so this measures whatever dist/ holds), with the store in a file.
+// run.mjs copies the package when a run starts and every round imports
+// that copy: others rebuild dist/ while they work on the core, and one run
+// must measure one build.
+import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 let lib;
 
@@ -15,18 +21,23 @@ const materializers = {
 // stays completed), which makes the store replay its whole log.
 const changed = { ...materializers, set_completed: `UPDATE todo SET completed = max(completed, :value) WHERE id = :item` };
 
+// The package's version and which build it is (a hash of its wasm).
+export function version(dir) {
+  const pkg = JSON.parse(readFileSync(join(dir, "package.json")));
+  const wasm = readFileSync(join(dir, "factlog.wasm"));
+  return `${pkg.version}, wasm ${createHash("sha256").update(wasm).digest("hex").slice(0, 8)}`;
+}
+
 export default {
   name: "factlog",
   storage: "file (SQLite in the Node file system)",
-  async load() {
-    lib = await import("factlog");
+  async load({ factlog }) {
+    lib = await import(pathToFileURL(join(factlog, "factlog.js")).href);
     // Start the engine (compile the wasm) outside any timed section, as the
     // other systems' wasm is compiled in their load().
     const db = await lib.open({ name: ":memory:", schema, materializers });
     await db.close();
-    const { readFileSync } = await import("node:fs");
-    const pkg = JSON.parse(readFileSync(new URL("./node_modules/factlog/package.json", import.meta.url)));
-    return `${pkg.version} (dist/npm)`;
+    return version(factlog);
   },
   async open(dir) {
     const db = await lib.open({ name: join(dir, "todos.db"), schema, materializers });
@@ -46,6 +57,6 @@ export default {
   download: {
     // What a page fetches: the package's modules (already minified by the
     // build: the bridge, its Worker, their shared chunks) and factlog.wasm.
-    files: ["factlog.js", "worker.js", "chunk-*.js", "factlog.wasm"].map((f) => `node_modules/factlog/${f}`),
+    files: ["factlog.js", "worker.js", "chunk-*.js", "factlog.wasm"],
   },
 };

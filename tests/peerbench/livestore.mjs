@@ -134,22 +134,37 @@ async function openStore(dir, { client = "A", server, changed = false } = {}) {
   const { events } = schemas;
   const event = (e) => events[e.type]({ item: e.item, value: e.value });
   let current = store;
+  // commit applies the events to the session's state and returns; its
+  // leader (the same thread here) then writes them to the eventlog file.
+  // An append counts as done when the leader has them (syncStatus), as
+  // the other systems' appends are done when they are in their files —
+  // and closing before that loses them.
+  const persisted = async () => {
+    while (!current.syncStatus().isSynced) await new Promise((r) => setImmediate(r));
+  };
   return {
-    // commit applies the event to the session's state at once; the
-    // leader writes it to the eventlog file right after (the same thread).
-    append: async (e) => current.commit(event(e)),
-    appendMany: async (es) => current.commit(...es.map(event)),
+    async append(e) {
+      current.commit(event(e));
+      await persisted();
+    },
+    async appendMany(es) {
+      current.commit(...es.map(event));
+      await persisted();
+    },
     count: async () => current.query(todos.count()),
     firstQuery: async () => current.query(todos.where({ id: "todo-0500" })),
     state: async () => current.query(todos.orderBy("id", "asc")),
     async rebuild() {
-      await current.shutdownPromise();
+      await this.close();
       const next = await openStore(dir, { client, changed: true });
       await next.firstQuery();
       current = next.store;
     },
     store,
-    close: () => current.shutdownPromise(),
+    async close() {
+      await persisted();
+      await current.shutdownPromise();
+    },
   };
 }
 

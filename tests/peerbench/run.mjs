@@ -12,7 +12,7 @@
 // one's V8 flags (factlog's bridge sets --liftoff-only for the process),
 // compiled code or garbage.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -56,12 +56,15 @@ const systems = opt.systems.split(",");
 const rounds = Number(opt.rounds);
 const work = mkdtempSync(join(tmpdir(), "peerbench-"));
 const cache = join(work, "cache");
+// One build of factlog for the whole run (see factlog.mjs).
+const factlog = join(work, "factlog");
+cpSync(realpathSync(join(import.meta.dirname, "node_modules/factlog")), factlog, { recursive: true });
 const loads = [loadavg()[0]];
 const results = Object.fromEntries(systems.map((s) => [s, []]));
 const started = Date.now();
 
 function child(system) {
-  const config = JSON.stringify({ work, cache, sizes: sizesFor(system) });
+  const config = JSON.stringify({ work, cache, factlog, sizes: sizesFor(system) });
   return new Promise((resolve) => {
     // NODE_ENV=production for every system: LiveStore needs it (its
     // development build checks much more), and the others ignore it.
@@ -87,6 +90,12 @@ function child(system) {
   });
 }
 
+// The download sizes first, while the copy of factlog is the build the
+// rounds measure.
+const downloads = {};
+if (opt.download)
+  for (const s of systems) downloads[s] = await downloadSize(s, s === "factlog" ? factlog : undefined).catch((e) => ({ error: e.message }));
+
 for (let r = 0; r < rounds; r++) {
   const order = systems.map((_, i) => systems[(i + r) % systems.length]);
   for (const system of order) {
@@ -99,8 +108,6 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 
-const downloads = {};
-if (opt.download) for (const s of systems) downloads[s] = await downloadSize(s).catch((e) => ({ error: e.message }));
 loads.push(loadavg()[0]);
 rmSync(work, { recursive: true, force: true });
 
@@ -161,7 +168,7 @@ const names = { factlog: "factlog", livestore: "LiveStore", automerge: "Automerg
 const header = ["workload", ...systems.map((s) => names[s] ?? s)];
 function printTable() {
   const lines = [];
-  const versions = systems.map((s) => results[s].find((r) => r.version)?.version ?? "?");
+  const versions = systems.map((s) => [...new Set(results[s].map((r) => r.version).filter(Boolean))].join(" / ") || "?");
   lines.push(`| ${header.join(" | ")} |`);
   lines.push(`|${header.map(() => "---").join("|")}|`);
   lines.push(`| version | ${versions.join(" | ")} |`);

@@ -82,6 +82,6 @@ export default {
       close: async () => doc.destroy(),
     };
   },
-  unsupported: { rebuild: "no state apart from the document; its load merges the updates (see reopen)" },
+  unsupported: { rebuild: "no state apart from the document: its load merges the updates, see reopen" },
   download: { entry: `export * from "yjs";` },
 };
