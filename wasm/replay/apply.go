@@ -59,12 +59,14 @@ func (e *Engine) Apply(ev *event.Event) error {
 	var failed *materializer
 	var err error
 	restore := e.c.Enforce(&e.purity) // a statement may be prepared again as it runs
+	e.applying, e.clockRefused = true, nil
 	for _, m := range ms {
 		if err = m.run(ev); err != nil {
 			failed = m
 			break
 		}
 	}
+	e.applying = false
 	restore()
 	if err == nil {
 		if atomic {
@@ -85,6 +87,9 @@ func (e *Engine) Apply(ev *event.Event) error {
 	}
 	if !ownFailure(err) {
 		return fmt.Errorf("apply %s: %w", ev.ID, err)
+	}
+	if e.clockRefused != nil {
+		err = e.clockRefused // the rule, for errors.Is, rather than SQLite's text of it
 	}
 	return &MaterializeError{Event: ev.ID, Type: ev.Type, SQL: failed.stmt.SQL(), Err: err}
 }

@@ -43,6 +43,10 @@ type Engine struct {
 	// unrecorded: the recording triggers are dropped (a replay below
 	// the horizon).
 	unrecorded bool
+	// applying: an event's materializers run; clockRefused: why a date
+	// function refused what the event gave it (clock.go).
+	applying     bool
+	clockRefused error
 }
 
 // materializer is one prepared statement and which event field each of its
@@ -141,6 +145,9 @@ func Open(c *db.Conn, in Interpretation) (e *Engine, rebuild bool, err error) {
 		PRAGMA recursive_triggers = ON;`)
 	if err != nil {
 		return nil, false, fmt.Errorf("open replay: %w", err)
+	}
+	if err := e.guardClock(); err != nil {
+		return nil, false, err
 	}
 	stored, _, err := c.Meta(metaFingerprint)
 	if err != nil {

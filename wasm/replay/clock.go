@@ -1,0 +1,134 @@
+package replay
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// The check at open (checkProgram) sees the words 'now', 'localtime' and
+// 'utc' only where they are written in a materializer. An event can carry
+// them too — `datetime(:value)` with the value "now", or a column that
+// holds it — and then each replica would read its own clock or time zone.
+// So while an event is applied, SQLite's date and time functions are
+// factlog's: they refuse those words (the event is then without effect,
+// on every replica alike, as for any failing materializer) and otherwise
+// give what SQLite's own give, computed by SQLite on a connection of its
+// own. Outside replay (an application's queries) they pass everything on.
+//
+// (Where SQLite itself compiles a schema's expression — a generated
+// column, a CHECK, an index — it uses its own functions, which refuse
+// 'now' there by themselves.)
+
+// clockGuard is the connection that computes the date and time functions
+// for every store of the process; a statement holds it for one call.
+var clockGuard struct {
+	sync.Mutex
+	c     *sqlite3.Conn
+	stmts map[string]*sqlite3.Stmt // "name/nargs" → SELECT name(?, …)
+}
+
+// guardClock replaces SQLite's date and time functions on e's connection.
+func (e *Engine) guardClock() error {
+	for name := range clockFunctions {
+		err := e.c.Raw().CreateFunction(name, -1, sqlite3.DETERMINISTIC|sqlite3.INNOCUOUS, func(ctx sqlite3.Context, args ...sqlite3.Value) {
+			if e.applying {
+				if why := clockArgs(name, args); why != "" {
+					e.clockRefused = fmt.Errorf("%w: %s", ErrImpure, why)
+					ctx.ResultError(e.clockRefused)
+					return
+				}
+			}
+			callBuiltin(ctx, name, args)
+		})
+		if err != nil {
+			return fmt.Errorf("open replay: %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// clockArgs says why a date function's arguments would read the clock or
+// the time zone, or "".
+func clockArgs(name string, args []sqlite3.Value) string {
+	if len(args) == 0 {
+		return fmt.Sprintf("%s() without a time %s", name, clockWords["now"])
+	}
+	for _, a := range args {
+		if a.Type() != sqlite3.TEXT {
+			continue
+		}
+		word := strings.ToLower(strings.TrimSpace(a.Text()))
+		if why, ok := clockWords[word]; ok {
+			return fmt.Sprintf("%s with '%s' from the event %s", name, word, why)
+		}
+	}
+	return ""
+}
+
+// callBuiltin gives ctx what SQLite's own function name gives for args.
+func callBuiltin(ctx sqlite3.Context, name string, args []sqlite3.Value) {
+	clockGuard.Lock()
+	defer clockGuard.Unlock()
+	if clockGuard.c == nil {
+		c, err := sqlite3.Open(":memory:")
+		if err != nil {
+			ctx.ResultError(fmt.Errorf("%s: %w", name, err))
+			return
+		}
+		clockGuard.c, clockGuard.stmts = c, map[string]*sqlite3.Stmt{}
+	}
+	key := fmt.Sprintf("%s/%d", name, len(args))
+	s := clockGuard.stmts[key]
+	if s == nil {
+		var err error
+		s, _, err = clockGuard.c.Prepare("SELECT " + name + "(" + strings.TrimSuffix(strings.Repeat("?,", len(args)), ",") + ")")
+		if err != nil {
+			ctx.ResultError(err)
+			return
+		}
+		clockGuard.stmts[key] = s
+	}
+	defer s.Reset()
+	for i, a := range args {
+		var err error
+		switch a.Type() {
+		case sqlite3.INTEGER:
+			err = s.BindInt64(i+1, a.Int64())
+		case sqlite3.FLOAT:
+			err = s.BindFloat(i+1, a.Float())
+		case sqlite3.TEXT:
+			err = s.BindText(i+1, a.Text())
+		case sqlite3.BLOB:
+			err = s.BindBlob(i+1, a.RawBlob())
+		default:
+			err = s.BindNull(i + 1)
+		}
+		if err != nil {
+			ctx.ResultError(err)
+			return
+		}
+	}
+	if !s.Step() {
+		if err := s.Err(); err != nil {
+			ctx.ResultError(err)
+		} else {
+			ctx.ResultNull()
+		}
+		return
+	}
+	switch s.ColumnType(0) {
+	case sqlite3.INTEGER:
+		ctx.ResultInt64(s.ColumnInt64(0))
+	case sqlite3.FLOAT:
+		ctx.ResultFloat(s.ColumnFloat(0))
+	case sqlite3.TEXT:
+		ctx.ResultText(s.ColumnText(0))
+	case sqlite3.BLOB:
+		ctx.ResultBlob(s.ColumnRawBlob(0))
+	default:
+		ctx.ResultNull()
+	}
+}
