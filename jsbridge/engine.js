@@ -100,15 +100,24 @@ class Engine {
     return () => this.#listeners.get(k) === fn && this.#listeners.delete(k);
   }
 
-  /** _notify delivers a notification; a listener that throws is reported, never propagated into Go. */
+  /**
+   * _notify delivers a notification, in a microtask of its own: in Node
+   * the Go side runs inside the JavaScript call into it, so a watch's
+   * first rows could otherwise reach its callback before `watch()` has
+   * returned (its stop function not yet assigned), and a callback that
+   * calls the store would re-enter Go while Go calls JavaScript. A
+   * listener that throws is reported, never propagated into Go.
+   */
   _notify(kind, key, json) {
-    const fn = this.#listeners.get(kind + ":" + key);
-    if (!fn) return;
-    try {
-      fn(JSON.parse(json));
-    } catch (err) {
-      console.error(`factlog: a ${kind} callback threw:`, err);
-    }
+    queueMicrotask(() => {
+      const fn = this.#listeners.get(kind + ":" + key);
+      if (!fn) return;
+      try {
+        fn(JSON.parse(json));
+      } catch (err) {
+        console.error(`factlog: a ${kind} callback threw:`, err);
+      }
+    });
   }
 
   /** onDeath calls fn(error) if the engine dies; it returns the function that stops it. */
