@@ -57,10 +57,16 @@ func clockArgs(name string, args []sqlite3.Value) string {
 		return fmt.Sprintf("%s() without a time %s", name, clockWords["now"])
 	}
 	for _, a := range args {
-		if a.Type() != sqlite3.TEXT {
+		var text string
+		switch a.Type() {
+		case sqlite3.TEXT:
+			text = a.Text()
+		case sqlite3.BLOB: // SQLite reads a blob as its text
+			text = string(a.RawBlob())
+		default:
 			continue
 		}
-		word := strings.ToLower(strings.TrimSpace(a.Text()))
+		word := strings.ToLower(strings.TrimSpace(text))
 		if why, ok := clockWords[word]; ok {
 			return fmt.Sprintf("%s with '%s' from the event %s", name, word, why)
 		}

@@ -22,6 +22,7 @@ var (
 		"nested": `INSERT OR REPLACE INTO t (k, d) VALUES (:item, datetime(json_extract(:value, '$.at'), json_extract(:value, '$.mod')))`,
 		"raw":    `INSERT OR REPLACE INTO t (k, e) VALUES (:item, :value)`,
 		"derive": `UPDATE t SET d = strftime('%Y-%m-%d', e) WHERE k = :item`,
+		"blob":   `INSERT OR REPLACE INTO t (k, d) VALUES (:item, date(CAST(:value AS BLOB)))`,
 	}
 )
 
@@ -83,6 +84,7 @@ func TestClockFromEvents(t *testing.T) {
 		{"b", "nested", `{"at": "2026-01-31", "mod": "localtime"}`},
 		{"b", "nested", `{"at": "2026-01-31", "mod": "utc"}`},
 		{"e", "derive", `null`},
+		{"f", "blob", `"now"`},
 	} {
 		_, err := s.Append(ctx, in.item, in.typ, []byte(in.value))
 		var me *replay.MaterializeError
@@ -110,7 +112,7 @@ func TestClockFromEvents(t *testing.T) {
 	// of the application, without the date), they arrive: kept, without
 	// effect, whatever the order — two replicas end equal.
 	other, err := store.Open(ctx, store.Options{Schema: clockSchema, Materializers: map[string]string{
-		"due": "", "nested": "", "raw": clockMats["raw"], "derive": "",
+		"due": "", "nested": "", "raw": clockMats["raw"], "derive": "", "blob": "",
 	}, Now: fakeClock(), Rand: peerSeed(7)})
 	if err != nil {
 		t.Fatal(err)
