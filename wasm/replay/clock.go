@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/factlog/factlog/wasm/internal/db"
 	"github.com/ncruces/go-sqlite3"
 )
 
@@ -99,20 +100,7 @@ func callBuiltin(ctx sqlite3.Context, name string, args []sqlite3.Value) {
 	}
 	defer s.Reset()
 	for i, a := range args {
-		var err error
-		switch a.Type() {
-		case sqlite3.INTEGER:
-			err = s.BindInt64(i+1, a.Int64())
-		case sqlite3.FLOAT:
-			err = s.BindFloat(i+1, a.Float())
-		case sqlite3.TEXT:
-			err = s.BindText(i+1, a.Text())
-		case sqlite3.BLOB:
-			err = s.BindBlob(i+1, a.RawBlob())
-		default:
-			err = s.BindNull(i + 1)
-		}
-		if err != nil {
+		if err := db.BindValue(s, i+1, db.ValueOf(a)); err != nil {
 			ctx.ResultError(err)
 			return
 		}
@@ -125,16 +113,5 @@ func callBuiltin(ctx sqlite3.Context, name string, args []sqlite3.Value) {
 		}
 		return
 	}
-	switch s.ColumnType(0) {
-	case sqlite3.INTEGER:
-		ctx.ResultInt64(s.ColumnInt64(0))
-	case sqlite3.FLOAT:
-		ctx.ResultFloat(s.ColumnFloat(0))
-	case sqlite3.TEXT:
-		ctx.ResultText(s.ColumnText(0))
-	case sqlite3.BLOB:
-		ctx.ResultBlob(s.ColumnRawBlob(0))
-	default:
-		ctx.ResultNull()
-	}
+	db.Result(ctx, db.Column(s, 0))
 }

@@ -223,6 +223,38 @@ func Column(s *sqlite3.Stmt, i int) any {
 	}
 }
 
+// ValueOf returns a function's argument as Column returns a column.
+func ValueOf(v sqlite3.Value) any {
+	switch v.Type() {
+	case sqlite3.INTEGER:
+		return v.Int64()
+	case sqlite3.FLOAT:
+		return v.Float()
+	case sqlite3.TEXT:
+		return v.Text()
+	case sqlite3.BLOB:
+		return v.Blob(nil)
+	default:
+		return nil
+	}
+}
+
+// Result sets a function's result to a value of the types Column returns.
+func Result(ctx sqlite3.Context, v any) {
+	switch v := v.(type) {
+	case int64:
+		ctx.ResultInt64(v)
+	case float64:
+		ctx.ResultFloat(v)
+	case string:
+		ctx.ResultText(v)
+	case []byte:
+		ctx.ResultBlob(v)
+	default:
+		ctx.ResultNull()
+	}
+}
+
 // ErrLocked reports a database file that another tab, worker, process or
 // handle holds.
 var ErrLocked = errors.New("the store is open elsewhere (another Store, process, tab or worker); a store has one writer")

@@ -80,20 +80,7 @@ func Await(promise js.Value) (js.Value, error) {
 		err error
 	}
 	ch := make(chan settled, 1)
-	var ok, fail js.Func
-	ok = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- settled{v: arg(args)}
-		return nil
-	})
-	fail = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- settled{err: toError(arg(args))}
-		return nil
-	})
-	defer ok.Release()
-	defer fail.Release()
-	if _, err := Call(promise, "then", ok, fail); err != nil {
-		return js.Undefined(), err
-	}
+	Then(promise, func(v js.Value, err error) { ch <- settled{v, err} })
 	s := <-ch
 	return s.v, s.err
 }
