@@ -205,6 +205,11 @@ func Decode(b []byte) (Envelope, error) {
 	default:
 		return e, fmt.Errorf("%w: unknown kind %d", ErrMalformed, e.Kind)
 	}
+	if len(e.Body) == 0 {
+		// An explicit empty body and an absent one are the same envelope
+		// (Encode omits both), so they decode to the same value.
+		e.Body = nil
+	}
 	return e, nil
 }
 
