@@ -44,9 +44,8 @@ func (e *Engine) Apply(ev *event.Event) error {
 	if ev.Clock < e.horizon {
 		clock = 0
 	}
-	if err := e.setClock(clock); err != nil {
-		return fmt.Errorf("apply %s: %w", ev.ID, err)
-	}
+	e.clock = clock
+	defer func() { e.clock = 0 }() // a write outside replay is not an event's
 	// A single statement that fails undoes itself; several, or one that
 	// fails after changing rows (OR FAIL), need a savepoint to leave the
 	// event entirely without effect.
@@ -77,7 +76,6 @@ func (e *Engine) Apply(ev *event.Event) error {
 		return nil
 	}
 	if e.c.Raw().GetAutocommit() {
-		e.clockKnown = false
 		return fmt.Errorf("apply %s: %w: %v", ev.ID, ErrRolledBack, err)
 	}
 	if atomic {
@@ -161,21 +159,6 @@ func (e *Engine) record(on bool) error {
 	return nil
 }
 
-// setClock tells the undo triggers which clock to tag changes with, when
-// it changed. (A rolled-back transaction also rolls back the temp table:
-// Reload forgets what it holds.)
-func (e *Engine) setClock(clock int64) error {
-	if e.clockKnown && e.clock == clock {
-		return nil
-	}
-	e.clockKnown = false
-	if err := e.c.Exec(`UPDATE temp._factlog_now SET clock = ?`, clock); err != nil {
-		return err
-	}
-	e.clock, e.clockKnown = clock, true
-	return nil
-}
-
 // Rewind undoes the effects of every event with a clock >= clock. The
 // caller then re-applies the events from that clock on. A clock below the
 // horizon (see Trim) returns ErrHorizon and changes nothing.
@@ -183,9 +166,8 @@ func (e *Engine) Rewind(clock uint64) error {
 	if clock < e.horizon {
 		return fmt.Errorf("rewind to clock %d: %w (clock %d)", clock, ErrHorizon, e.horizon)
 	}
-	if err := e.setClock(restoring); err != nil {
-		return fmt.Errorf("rewind to clock %d: %w", clock, err)
-	}
+	e.clock = restoring
+	defer func() { e.clock = 0 }()
 	for _, t := range e.tables {
 		from, ok, err := t.since(e.c, clock)
 		if err != nil {

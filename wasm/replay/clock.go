@@ -31,8 +31,22 @@ var clockGuard struct {
 	stmts map[string]*sqlite3.Stmt // "name/nargs" → SELECT name(?, …)
 }
 
-// guardClock replaces SQLite's date and time functions on e's connection.
-func (e *Engine) guardClock() error {
+// Activate makes e the engine its connection's functions answer for:
+// factlog_clock(), which the undo triggers read, and the guarded date and
+// time functions. Open activates the engine it returns; a caller that goes
+// on with an older engine on the connection after a failed Open, or after
+// a transaction that installed a newer one rolled back, activates the
+// older one again.
+func (e *Engine) Activate() error {
+	// DIRECTONLY keeps it out of a schema's expressions; the undo triggers
+	// are TEMP, where SQLite allows it, and purity refuses it in
+	// materializers.
+	err := e.c.Raw().CreateFunction("factlog_clock", 0, sqlite3.DIRECTONLY, func(ctx sqlite3.Context, _ ...sqlite3.Value) {
+		ctx.ResultInt64(e.clock)
+	})
+	if err != nil {
+		return fmt.Errorf("open replay: factlog_clock: %w", err)
+	}
 	for name := range clockFunctions {
 		err := e.c.Raw().CreateFunction(name, -1, sqlite3.DETERMINISTIC|sqlite3.INNOCUOUS, func(ctx sqlite3.Context, args ...sqlite3.Value) {
 			if e.applying {

@@ -22,8 +22,8 @@ const (
 	metaHorizon     = "undo_horizon"
 )
 
-// restoring, in temp._factlog_now, tells the undo triggers that a rewind is
-// restoring rows, which must not be recorded.
+// restoring, as the clock (factlog_clock()), tells the undo triggers that a
+// rewind is restoring rows, which must not be recorded.
 const restoring = -1
 
 // Engine applies events to the state tables of one database.
@@ -36,10 +36,10 @@ type Engine struct {
 	purity  purity
 	mats    map[string][]*materializer
 	horizon uint64 // the undo log holds the changes of the events from this clock on
-	// clock is what temp._factlog_now holds, if known (clockKnown): a
-	// replay writes it only when it changes.
-	clock      int64
-	clockKnown bool
+	// clock is what the undo triggers tag a change with (factlog_clock()):
+	// the clock of the event being applied, or 0 (do not record) or
+	// restoring.
+	clock int64
 	// unrecorded: the recording triggers are dropped (a replay below
 	// the horizon).
 	unrecorded bool
@@ -137,16 +137,11 @@ func Open(c *db.Conn, in Interpretation) (e *Engine, rebuild bool, err error) {
 	if err := c.InitMeta(); err != nil {
 		return nil, false, err
 	}
-	// The clock of the event being applied, for the undo triggers. REPLACE
-	// must fire the delete triggers that record what it removes.
-	err = c.Script(`
-		CREATE TEMP TABLE IF NOT EXISTS _factlog_now (clock INTEGER NOT NULL);
-		INSERT INTO temp._factlog_now SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM temp._factlog_now);
-		PRAGMA recursive_triggers = ON;`)
-	if err != nil {
+	// REPLACE must fire the delete triggers that record what it removes.
+	if err := c.Exec(`PRAGMA recursive_triggers = ON`); err != nil {
 		return nil, false, fmt.Errorf("open replay: %w", err)
 	}
-	if err := e.guardClock(); err != nil {
+	if err := e.Activate(); err != nil {
 		return nil, false, err
 	}
 	stored, _, err := c.Meta(metaFingerprint)
@@ -337,7 +332,7 @@ func (e *Engine) Has(name string) bool { return e.state[strings.ToLower(name)] }
 // Reload reads the engine's bookkeeping from the database again, after a
 // transaction that changed it rolled back.
 func (e *Engine) Reload() error {
-	e.clockKnown, e.unrecorded = false, false
+	e.clock, e.unrecorded = 0, false
 	return e.load(false)
 }
 

@@ -121,6 +121,7 @@ var impureFunctions = map[string]string{
 	"sqlite_compileoption_used": "depends on the SQLite build",
 	"sqlite_compileoption_get":  "depends on the SQLite build",
 	"load_extension":            "loads code",
+	"factlog_clock":             "is factlog's own bookkeeping",
 	"current_date":              "reads the clock; use :time, the author's clock, which the event carries",
 	"current_time":              "reads the clock; use :time, the author's clock, which the event carries",
 	"current_timestamp":         "reads the clock; use :time, the author's clock, which the event carries",

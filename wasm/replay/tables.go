@@ -128,9 +128,9 @@ func (t *table) guardNames() []string {
 	return []string{shadowPrefix + t.name + "_gi", shadowPrefix + t.name + "_gu"}
 }
 
-// triggers record changes while an event is applied, reading its clock
-// from temp._factlog_now (0 or less: do not record). They are TEMP, like
-// that table: made anew on every open, so a database opened by other
+// triggers record changes while an event is applied, tagged with its
+// clock, which factlog_clock() returns (0 or less: do not record). They
+// are TEMP: made anew on every open, so a database opened by other
 // software carries none of factlog's machinery. A replay that records
 // nothing (below the horizon) drops them (untriggers), for speed.
 func (t *table) triggers() string {
@@ -141,15 +141,15 @@ func (t *table) triggers() string {
 	}
 	names := t.triggerNames()
 	return fmt.Sprintf(`
-CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[4]s BEGIN
-	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT clock, 0, %[8]s FROM temp._factlog_now WHERE clock > 0;
+CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[4]s WHEN factlog_clock() > 0 BEGIN
+	INSERT INTO main.%[5]s (a, op, %[6]s) VALUES (factlog_clock(), 0, %[8]s);
 END;
-CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE ON main.%[4]s BEGIN
-	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) SELECT clock, 1, %[9]s, %[10]s FROM temp._factlog_now WHERE clock > 0;
-	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT clock, 0, %[8]s FROM temp._factlog_now WHERE clock > 0 AND (%[11]s);
+CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE ON main.%[4]s WHEN factlog_clock() > 0 BEGIN
+	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) VALUES (factlog_clock(), 1, %[9]s, %[10]s);
+	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT factlog_clock(), 0, %[8]s WHERE %[11]s;
 END;
-CREATE TEMP TRIGGER IF NOT EXISTS %[3]s AFTER DELETE ON main.%[4]s BEGIN
-	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) SELECT clock, 1, %[9]s, %[10]s FROM temp._factlog_now WHERE clock > 0;
+CREATE TEMP TRIGGER IF NOT EXISTS %[3]s AFTER DELETE ON main.%[4]s WHEN factlog_clock() > 0 BEGIN
+	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) VALUES (factlog_clock(), 1, %[9]s, %[10]s);
 END;`,
 		quote(names[0]), quote(names[1]), quote(names[2]), quote(t.name), t.shadow(), k, c,
 		list("new.", t.keys), list("old.", t.keys), list("old.", t.columns),

@@ -124,10 +124,12 @@ func TestCancelledRebuild(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, 1)
 	defer s.Close()
-	for i := range 300 {
-		if _, err := s.Append(ctx, fmt.Sprint(i), "create", []byte(`"x"`)); err != nil {
-			t.Fatal(err)
-		}
+	inputs := make([]store.Input, 1000) // long enough for every countdown below to end halfway
+	for i := range inputs {
+		inputs[i] = store.Input{Item: fmt.Sprint(i), Type: "create", Value: []byte(`"x"`)}
+	}
+	if _, err := s.AppendMany(ctx, inputs); err != nil {
+		t.Fatal(err)
 	}
 	want := stateDump(t, s)
 	for _, n := range []int64{0, 10, 100, 1000} {

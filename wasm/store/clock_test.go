@@ -203,3 +203,63 @@ func TestClockInSchemaExpressions(t *testing.T) {
 		t.Errorf("state: %s", got)
 	}
 }
+
+// TestClockAfterRefusedReinterpret: an interpretation that is refused, or
+// whose rebuild is cancelled, leaves the previous one in force — with its
+// guard on the date functions and its undo log — not a half-installed
+// copy of the one refused.
+func TestClockAfterRefusedReinterpret(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Options{Schema: clockSchema, Materializers: clockMats, Now: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "a", "due", []byte(`"2026-11-25"`)); err != nil {
+		t.Fatal(err)
+	}
+	impure := map[string]string{"due": `INSERT OR REPLACE INTO t (k, d) VALUES (:item, random())`}
+	if err := s.Reinterpret(ctx, clockSchema, impure, nil); !errors.Is(err, replay.ErrImpure) {
+		t.Fatalf("reinterpret with random(): %v; want ErrImpure", err)
+	}
+	if _, err := s.Append(ctx, "a", "due", []byte(`"now"`)); !errors.Is(err, replay.ErrImpure) {
+		t.Errorf("append 'now' after a refused reinterpret: %v; want ErrImpure", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	other := map[string]string{"due": `INSERT OR REPLACE INTO t (k, e) VALUES (:item, datetime(:value))`}
+	err = s.Reinterpret(cancelled, clockSchema+`;`, other, func(done, total int) { cancel() })
+	if err == nil {
+		t.Fatal("a reinterpret cancelled during its rebuild succeeded")
+	}
+	before := clockState(t, s)
+	if _, err := s.Append(ctx, "a", "due", []byte(`"now"`)); !errors.Is(err, replay.ErrImpure) {
+		t.Errorf("append 'now' after a cancelled reinterpret: %v; want ErrImpure", err)
+	}
+	if got := clockState(t, s); got != before {
+		t.Errorf("state changed: %s, then %s", before, got)
+	}
+	// The undo log still records: a late event rewinds to what a replay
+	// from scratch gives.
+	late, err := store.Open(ctx, store.Options{Schema: clockSchema, Materializers: clockMats, Now: fakeClock(), Rand: peerSeed(9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if _, err := late.Append(ctx, "a", "raw", []byte(`"early"`)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := late.ExportSince(ctx, sync.VersionVector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Import(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	merged := clockState(t, s)
+	if err := s.Rebuild(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := clockState(t, s); got != merged || got == before {
+		t.Fatalf("after the late event: %s; replayed from scratch: %s", merged, got)
+	}
+}

@@ -204,25 +204,17 @@ func (s *Store) loadKey() error {
 	return nil
 }
 
-// interpret installs an interpretation, rebuilding the state if it changed.
-// On failure the previous interpretation stays installed (the caller's
-// transaction rolls its tables back).
+// interpret installs an interpretation, rebuilding the state if it
+// changed. It runs inside write, which keeps the engine it replaces until
+// the transaction commits and puts it back if it does not.
 func (s *Store) interpret(in replay.Interpretation, progress func(done, total int)) error {
 	r, rebuild, err := replay.Open(s.c, in)
 	if err != nil {
 		return err
 	}
-	old := s.r
 	s.r = r
 	if rebuild {
-		if err := s.replayAll(progress, nil, false); err != nil {
-			r.Close()
-			s.r = old
-			return err
-		}
-	}
-	if old != nil {
-		old.Close()
+		return s.replayAll(progress, nil, false)
 	}
 	return nil
 }
@@ -305,15 +297,27 @@ func (s *Store) trimTo() error {
 	return s.r.Trim(clock)
 }
 
-// write runs fn in a write transaction. If it fails, nothing of it is
-// stored, and the engine reads its bookkeeping again, which fn may have
-// changed in memory; a cancelled ctx is said in the error.
+// write runs fn in a write transaction. If it fails — fn, or the commit —
+// nothing of it is stored: an engine fn installed (interpret) is dropped
+// for the one before, and the engine reads its bookkeeping again, which fn
+// may have changed in memory; a cancelled ctx is said in the error.
 func (s *Store) write(ctx context.Context, fn func() error) error {
+	r := s.r
 	err := s.c.Tx(fn)
 	if err == nil {
+		if s.r != r {
+			r.Close()
+		}
 		return nil
 	}
+	if s.r != r {
+		s.r.Close()
+		s.r = r
+	}
 	old := s.c.Raw().SetInterrupt(context.Background())
+	if rerr := s.r.Activate(); rerr != nil {
+		err = fmt.Errorf("%w (and restoring the interpretation: %v)", err, rerr)
+	}
 	if rerr := s.r.Reload(); rerr != nil {
 		err = fmt.Errorf("%w (and reloading the state's bookkeeping: %v)", err, rerr)
 	}
