@@ -117,11 +117,21 @@ func (o *OPFS) Exists(name string) (bool, error) {
 type opfsHandle struct {
 	h   js.Value
 	buf jsvalue.Buffer
+	at  js.Value // the { at } options of read and write, reused
+}
+
+// atOffset returns the options of a read or write at off.
+func (f *opfsHandle) atOffset(off int64) js.Value {
+	if f.at.IsUndefined() {
+		f.at = js.Global().Get("Object").New()
+	}
+	f.at.Set("at", off)
+	return f.at
 }
 
 func (f *opfsHandle) ReadAt(p []byte, off int64) (int, error) {
 	a := f.buf.Get(len(p))
-	n, err := jsvalue.Call(f.h, "read", a, map[string]any{"at": off})
+	n, err := jsvalue.Call(f.h, "read", a, f.atOffset(off))
 	if err != nil {
 		return 0, err
 	}
@@ -132,7 +142,7 @@ func (f *opfsHandle) ReadAt(p []byte, off int64) (int, error) {
 func (f *opfsHandle) WriteAt(p []byte, off int64) (int, error) {
 	a := f.buf.Get(len(p))
 	js.CopyBytesToJS(a, p)
-	n, err := jsvalue.Call(f.h, "write", a, map[string]any{"at": off})
+	n, err := jsvalue.Call(f.h, "write", a, f.atOffset(off))
 	if err != nil {
 		return 0, err
 	}

@@ -128,16 +128,33 @@ func arg(args []js.Value) js.Value {
 }
 
 // Buffer is a reusable Uint8Array for moving bytes between Go and
-// JavaScript.
-type Buffer struct{ a js.Value }
+// JavaScript. A file's I/O comes in few sizes (a page, a WAL frame's
+// header, a database header), so the views of each size are kept too:
+// every call that made a new one cost a JavaScript object and a Go
+// finalizer, measurable on every SQLite write.
+type Buffer struct {
+	a     js.Value
+	n     int              // a's length
+	views map[int]js.Value // a.subarray(0, k), by k
+}
 
 // Get returns a Uint8Array of n bytes, reusing the last one when it is
 // big enough.
 func (b *Buffer) Get(n int) js.Value {
-	if b.a.IsUndefined() || b.a.Get("length").Int() < n {
-		b.a = js.Global().Get("Uint8Array").New(max(n, 4096))
+	if n > b.n {
+		b.n = max(n, 4096)
+		b.a = js.Global().Get("Uint8Array").New(b.n)
+		clear(b.views)
 	}
-	return b.a.Call("subarray", 0, n)
+	if v, ok := b.views[n]; ok {
+		return v
+	}
+	if b.views == nil || len(b.views) >= 32 { // bounded, whatever the sizes asked
+		b.views = map[int]js.Value{}
+	}
+	v := b.a.Call("subarray", 0, n)
+	b.views[n] = v
+	return v
 }
 
 // Bytes copies a Uint8Array into a new Go slice.

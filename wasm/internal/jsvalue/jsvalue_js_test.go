@@ -55,3 +55,33 @@ func TestThen(t *testing.T) {
 		t.Fatal("Then of a value that is no promise: no error")
 	}
 }
+
+// TestBuffer: Get gives a view of exactly n bytes over one array, which
+// grows when asked for more; views kept for reuse follow it.
+func TestBuffer(t *testing.T) {
+	var b Buffer
+	for _, n := range []int{24, 4096, 24, 100, 5000, 24, 4096} {
+		a := b.Get(n)
+		if got := a.Get("length").Int(); got != n {
+			t.Fatalf("Get(%d) has length %d", n, got)
+		}
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(n + i)
+		}
+		js.CopyBytesToJS(a, p)
+		q := make([]byte, n)
+		js.CopyBytesToGo(q, b.Get(n))
+		if string(p) != string(q) {
+			t.Fatalf("Get(%d): another call sees other bytes", n)
+		}
+		if n >= 5000 && b.Get(24).Get("buffer").Get("byteLength").Int() < n {
+			t.Fatalf("after Get(%d), Get(24) is a view of the old, smaller array", n)
+		}
+	}
+	for n := range 100 { // more sizes than views are kept
+		if got := b.Get(n + 1).Get("length").Int(); got != n+1 {
+			t.Fatalf("Get(%d) has length %d", n+1, got)
+		}
+	}
+}
