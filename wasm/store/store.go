@@ -210,6 +210,11 @@ func (s *Store) loadKey() error {
 func (s *Store) interpret(in replay.Interpretation, progress func(done, total int)) error {
 	r, rebuild, err := replay.Open(s.c, in)
 	if err != nil {
+		if s.r != nil { // Open bound the connection's functions to the engine it refused
+			if aerr := s.r.Activate(); aerr != nil {
+				return fmt.Errorf("%w (and restoring the interpretation: %v)", err, aerr)
+			}
+		}
 		return err
 	}
 	s.r = r
@@ -310,13 +315,13 @@ func (s *Store) write(ctx context.Context, fn func() error) error {
 		}
 		return nil
 	}
+	old := s.c.Raw().SetInterrupt(context.Background())
 	if s.r != r {
 		s.r.Close()
 		s.r = r
-	}
-	old := s.c.Raw().SetInterrupt(context.Background())
-	if rerr := s.r.Activate(); rerr != nil {
-		err = fmt.Errorf("%w (and restoring the interpretation: %v)", err, rerr)
+		if rerr := s.r.Activate(); rerr != nil {
+			err = fmt.Errorf("%w (and restoring the interpretation: %v)", err, rerr)
+		}
 	}
 	if rerr := s.r.Reload(); rerr != nil {
 		err = fmt.Errorf("%w (and reloading the state's bookkeeping: %v)", err, rerr)
