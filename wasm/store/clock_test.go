@@ -26,6 +26,18 @@ var (
 	}
 )
 
+// openClock opens a store of the clock interpretation as peer i; the test
+// closes it.
+func openClock(t *testing.T, i int) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), store.Options{Schema: clockSchema, Materializers: clockMats, Now: fakeClock(), Rand: peerSeed(i)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func clockState(t *testing.T, s *store.Store) string {
 	t.Helper()
 	rows, err := s.Query(context.Background(), `SELECT k, d, e FROM t ORDER BY k`)
@@ -44,11 +56,7 @@ func clockState(t *testing.T, s *store.Store) string {
 // for 'now'.
 func TestClockFromEvents(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Options{Schema: clockSchema, Materializers: clockMats, Now: fakeClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openClock(t, 6)
 
 	for _, in := range []struct{ item, typ, value, want string }{
 		{"a", "due", `"2026-11-25 10:00:00"`, "2026-11-25 10:00:00"},
@@ -133,11 +141,7 @@ func TestClockFromEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	third, err := store.Open(ctx, store.Options{Schema: clockSchema, Materializers: clockMats, Now: fakeClock(), Rand: peerSeed(8)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer third.Close()
+	third := openClock(t, 8)
 	for _, step := range []struct {
 		into  *store.Store
 		batch []byte
@@ -210,11 +214,7 @@ func TestClockInSchemaExpressions(t *testing.T) {
 // copy of the one refused.
 func TestClockAfterRefusedReinterpret(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Options{Schema: clockSchema, Materializers: clockMats, Now: fakeClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openClock(t, 10)
 	if _, err := s.Append(ctx, "a", "due", []byte(`"2026-11-25"`)); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestClockAfterRefusedReinterpret(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	other := map[string]string{"due": `INSERT OR REPLACE INTO t (k, e) VALUES (:item, datetime(:value))`}
-	err = s.Reinterpret(cancelled, clockSchema+`;`, other, func(done, total int) { cancel() })
+	err := s.Reinterpret(cancelled, clockSchema+`;`, other, func(done, total int) { cancel() })
 	if err == nil {
 		t.Fatal("a reinterpret cancelled during its rebuild succeeded")
 	}
@@ -240,11 +240,7 @@ func TestClockAfterRefusedReinterpret(t *testing.T) {
 	}
 	// The undo log still records: a late event rewinds to what a replay
 	// from scratch gives.
-	late, err := store.Open(ctx, store.Options{Schema: clockSchema, Materializers: clockMats, Now: fakeClock(), Rand: peerSeed(9)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer late.Close()
+	late := openClock(t, 9)
 	if _, err := late.Append(ctx, "a", "raw", []byte(`"early"`)); err != nil {
 		t.Fatal(err)
 	}
