@@ -85,6 +85,8 @@ export interface ImportResult {
   duplicates: number;
   /** Events of the batch that would wait but did not fit the pending set: send their ancestors first, then them again. */
   refused: number;
+  /** Events the state held before that the import undid and applied again, because new events sort before them: what a late merge cost. */
+  reapplied: number;
   /** Events whose materializer failed: kept in the log, without effect. */
   skipped: { code: string; message: string }[];
   /** Earlier pending events that proved invalid and were discarded. */

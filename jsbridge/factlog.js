@@ -254,7 +254,7 @@ class Database extends Handle {
     return this._call("exportSince", { vv: check.versionVector(vv, "exportSince") }, { signal: check.signal(o.signal, "exportSince") });
   }
 
-  /** Imports a batch; returns { added, pending, duplicates, refused, skipped, dropped }. */
+  /** Imports a batch; returns { added, pending, duplicates, refused, reapplied, skipped, dropped }. */
   async import(batch, options) {
     const o = check.options(options, "import", ["signal"]);
     // A copy: the buffer may be transferred to the Worker, and it is the caller's.

@@ -2,6 +2,7 @@ package dag
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -59,6 +60,73 @@ func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
 		return fmt.Errorf("scan events: %w", err)
 	}
 	return nil
+}
+
+// ItemEvents returns the stored events about the items, each from its
+// clock on, up to last, in replay order, without their parents — unless
+// there are more than limit: then ok is false. It reads the events of
+// those items, or, if they hold more than limit events in all, the events
+// from the smallest of those clocks on.
+func (g *Graph) ItemEvents(items map[string]uint64, last event.Position, limit int) (evs []event.Event, ok bool, err error) {
+	from, about := last.Clock+1, 0
+	for item, clock := range items {
+		from = min(from, clock)
+		if about <= limit {
+			n, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_event WHERE item_id = ?`, item)
+			if err != nil {
+				return nil, false, fmt.Errorf("count the events of item %q: %w", item, err)
+			}
+			about += int(n)
+		}
+	}
+	read := func(s *sqlite3.Stmt) error {
+		clock, ok := items[s.ColumnText(5)]
+		if !ok || uint64(s.ColumnInt64(3)) < clock {
+			return nil
+		}
+		if e := scanEvent(s); e.Pos().Compare(last) <= 0 {
+			if len(evs) == limit {
+				return errLimit
+			}
+			evs = append(evs, e)
+		}
+		return nil
+	}
+	if about <= limit {
+		for item, clock := range items { // by the item's index (+ keeps SQLite off the clock's)
+			err = g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE e.item_id = ? AND +e.clock BETWEEN ? AND ?`, []any{item, clock, last.Clock}, read)
+			if err != nil {
+				break
+			}
+		}
+	} else {
+		err = g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE e.clock BETWEEN ? AND ?`, []any{from, last.Clock}, read)
+	}
+	if errors.Is(err, errLimit) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read the events of %d items: %w", len(items), err)
+	}
+	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
+	return evs, true, nil
+}
+
+// errLimit stops ItemEvents' reading.
+var errLimit = errors.New("more events than the limit")
+
+// TypesFrom returns the types of the stored events with a clock >= from,
+// each once.
+func (g *Graph) TypesFrom(from uint64) ([]string, error) {
+	var types []string
+	err := g.c.Query(`SELECT DISTINCT type FROM _factlog_event WHERE clock >= ?`, []any{from}, func(s *sqlite3.Stmt) error {
+		types = append(types, s.ColumnText(0))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read event types: %w", err)
+	}
+	return types, nil
 }
 
 // parentsColumn reads an event's parents as one hex string.

@@ -268,9 +268,10 @@ func importBatch(h *Host, ctx context.Context, args, data []byte) (any, []byte, 
 		Pending    int      `json:"pending"`
 		Duplicates int      `json:"duplicates"`
 		Refused    int      `json:"refused"`
+		Reapplied  int      `json:"reapplied"`
 		Skipped    []Error  `json:"skipped"`
 		Dropped    []string `json:"dropped"`
-	}{res.Added, res.Pending, res.Duplicates, res.Refused, []Error{}, []string{}}
+	}{res.Added, res.Pending, res.Duplicates, res.Refused, res.Reapplied, []Error{}, []string{}}
 	for _, m := range res.Skipped {
 		out.Skipped = append(out.Skipped, asError(m))
 	}

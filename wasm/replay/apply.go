@@ -43,6 +43,8 @@ func (e *Engine) Apply(ev *event.Event) error {
 	clock := int64(ev.Clock)
 	if ev.Clock < e.horizon {
 		clock = 0
+	} else if ev.Clock > maxUndoClock {
+		return fmt.Errorf("apply %s: clock %d is beyond what the undo log can record (%d)", ev.ID, ev.Clock, maxUndoClock)
 	}
 	e.clock = clock
 	defer func() { e.clock = 0 }() // a write outside replay is not an event's
@@ -67,6 +69,10 @@ func (e *Engine) Apply(ev *event.Event) error {
 	}
 	e.applying = false
 	restore()
+	if e.undoErr != nil {
+		err, e.undoErr = e.undoErr, nil
+		return fmt.Errorf("apply %s: %w", ev.ID, err)
+	}
 	if err == nil {
 		if atomic {
 			if err := e.c.Exec(`RELEASE factlog_event`); err != nil {
@@ -169,20 +175,74 @@ func (e *Engine) Rewind(clock uint64) error {
 	e.clock = restoring
 	defer func() { e.clock = 0 }()
 	for _, t := range e.tables {
-		from, ok, err := t.since(e.c, clock)
-		if err != nil {
-			return fmt.Errorf("rewind %s to clock %d: %w", t.name, clock, err)
-		}
-		if !ok {
-			continue
-		}
-		for _, sql := range t.restore() {
-			if err := e.c.Exec(sql, from); err != nil {
+		for _, sql := range t.restore(false) {
+			if err := e.c.Exec(sql, undoFrom(clock)); err != nil {
 				return fmt.Errorf("rewind %s to clock %d: %w", t.name, clock, err)
 			}
 		}
+		if err := e.undo[t.index].load(e.c, t); err != nil {
+			return fmt.Errorf("rewind %s to clock %d: %w", t.name, clock, err)
+		}
 	}
 	return nil
+}
+
+// itemsDDL is the list RewindItems fills: a row's key (its rowid in a
+// rowid table) and the first undo entry of the row's to undo.
+const itemsDDL = `CREATE TEMP TABLE IF NOT EXISTS _factlog_items (k NOT NULL PRIMARY KEY, lo INTEGER NOT NULL) WITHOUT ROWID`
+
+// RewindItems undoes, for each item, the changes that events with a clock
+// >= its clock made to the rows keyed by the item (see Reach). The caller
+// then re-applies exactly those events (every event about the item from
+// its clock on), whose clocks are clocks, and must have checked that they
+// are all of types that reach only their row (ReachRow), and that from the
+// smallest clock on no event reaches further than its item (ReachItem):
+// then the other rows are as those events leave them, rowids included,
+// and the state is the one a full rewind would give. A clock below the
+// horizon returns ErrHorizon and changes nothing.
+func (e *Engine) RewindItems(items map[string]uint64, clocks []uint64) error {
+	if len(items) == 0 {
+		return nil
+	}
+	from := uint64(maxUndoClock)
+	for _, clock := range items {
+		from = min(from, clock)
+	}
+	if from < e.horizon {
+		return fmt.Errorf("rewind items to clock %d: %w (clock %d)", from, ErrHorizon, e.horizon)
+	}
+	e.clock = restoring
+	defer func() { e.clock = 0 }()
+	for _, t := range e.tables {
+		if t.key == "" {
+			continue
+		}
+		add := `INSERT INTO temp._factlog_items (k, lo) VALUES (?1, ?2)`
+		if t.rowid {
+			add = fmt.Sprintf(`INSERT INTO temp._factlog_items (k, lo) SELECT %s, ?2 FROM main.%s WHERE %s = ?1`, quote(t.keys[0]), quote(t.name), quote(t.key))
+		}
+		if err := e.c.Exec(`DELETE FROM temp._factlog_items`); err != nil {
+			return fmt.Errorf("rewind items of %s: %w", t.name, err)
+		}
+		for item, clock := range items {
+			if err := e.c.Exec(add, item, undoFrom(clock)); err != nil {
+				return fmt.Errorf("rewind items of %s: %w", t.name, err)
+			}
+		}
+		for _, sql := range t.restore(true) {
+			if err := e.c.Exec(sql, undoFrom(from)); err != nil {
+				return fmt.Errorf("rewind items of %s to clock %d: %w", t.name, from, err)
+			}
+		}
+	}
+	// The re-applied events record their changes after those of their
+	// clocks that stay (see undoNext).
+	for _, t := range e.tables {
+		if err := e.undo[t.index].loadOlder(e.c, t, clocks); err != nil {
+			return fmt.Errorf("rewind items of %s: %w", t.name, err)
+		}
+	}
+	return e.c.Exec(`DELETE FROM temp._factlog_items`)
 }
 
 // Reset puts the state tables back as the schema creates them (with any

@@ -47,6 +47,27 @@ func (e *Engine) Activate() error {
 	if err != nil {
 		return fmt.Errorf("open replay: factlog_clock: %w", err)
 	}
+	// factlog_undo(table) is the rowid of the undo entry the triggers of
+	// e.tables[table] record next. Where the bookkeeping cannot place it
+	// (which would be a bug), it gives NULL — SQLite then picks a rowid —
+	// and Apply fails the whole operation.
+	err = e.c.Raw().CreateFunction("factlog_undo", 1, sqlite3.DIRECTONLY, func(ctx sqlite3.Context, args ...sqlite3.Value) {
+		if e.clock <= 0 { // not an event's change (an application's query)
+			ctx.ResultNull()
+			return
+		}
+		if i := args[0].Int(); i >= 0 && i < len(e.undo) {
+			if v, ok := e.undo[i].rowid(e.clock); ok {
+				ctx.ResultInt64(v)
+				return
+			}
+		}
+		e.undoErr = fmt.Errorf("no place in the undo log for a change at clock %d (table %d)", e.clock, args[0].Int())
+		ctx.ResultNull()
+	})
+	if err != nil {
+		return fmt.Errorf("open replay: factlog_undo: %w", err)
+	}
 	for name := range clockFunctions {
 		err := e.c.Raw().CreateFunction(name, -1, sqlite3.DETERMINISTIC|sqlite3.INNOCUOUS, func(ctx sqlite3.Context, args ...sqlite3.Value) {
 			if e.applying {

@@ -35,7 +35,10 @@ type Engine struct {
 	own     map[string]bool // the undo triggers factlog made on this connection
 	purity  purity
 	mats    map[string][]*materializer
-	horizon uint64 // the undo log holds the changes of the events from this clock on
+	reach   map[string]Reach // by event type (see Reach)
+	undo    []undoNext       // by table, for factlog_undo()
+	undoErr error            // why factlog_undo() could not place an entry
+	horizon uint64           // the undo log holds the changes of the events from this clock on
 	// clock is what the undo triggers tag a change with (factlog_clock()):
 	// the clock of the event being applied, or 0 (do not record) or
 	// restoring.
@@ -132,7 +135,7 @@ func (e *InterpretationError) Unwrap() error { return e.Rule }
 // README.md): what would make replicas differ is an *InterpretationError
 // here, not a surprise later.
 func Open(c *db.Conn, in Interpretation) (e *Engine, rebuild bool, err error) {
-	e = &Engine{c: c, in: in, mats: map[string][]*materializer{}, own: map[string]bool{}}
+	e = &Engine{c: c, in: in, mats: map[string][]*materializer{}, reach: map[string]Reach{}, own: map[string]bool{}}
 	e.purity.e = e
 	if err := c.InitMeta(); err != nil {
 		return nil, false, err
@@ -347,7 +350,7 @@ func (e *Engine) Tables() []string {
 // an interpretation whose fingerprint is stored were checked when the
 // schema made them).
 func (e *Engine) load(created bool) error {
-	e.tables, e.state = nil, map[string]bool{}
+	e.tables, e.state, e.undo = nil, map[string]bool{}, nil
 	names, err := e.stateTables()
 	if err != nil {
 		return err
@@ -361,6 +364,9 @@ func (e *Engine) load(created bool) error {
 	}
 	for _, name := range names {
 		e.state[strings.ToLower(name)] = true
+	}
+	if err := e.c.Exec(itemsDDL); err != nil {
+		return fmt.Errorf("create the list of items to rewind: %w", err)
 	}
 	for _, name := range names {
 		var kind, sql string
@@ -378,14 +384,26 @@ func (e *Engine) load(created bool) error {
 		if err != nil {
 			return &InterpretationError{SQL: sql, Rule: ErrSchema, Detail: strings.TrimPrefix(err.Error(), ErrSchema.Error()+": ")}
 		}
+		if t.key, err = keyed(e.c, t); err != nil {
+			return fmt.Errorf("inspect the key of %s: %w", name, err)
+		}
 		if created {
 			if err := e.checkDefaults(t, sql); err != nil {
 				return err
 			}
 		}
+		t.index = len(e.tables)
 		if err := e.c.Script(t.shadowDDL() + t.triggers() + t.guards()); err != nil {
 			return fmt.Errorf("install undo log of %s: %w", name, err)
 		}
+		if err := t.renumber(e.c); err != nil {
+			return fmt.Errorf("renumber the undo log of %s: %w", name, err)
+		}
+		var u undoNext
+		if err := u.load(e.c, t); err != nil {
+			return fmt.Errorf("read the undo log of %s: %w", name, err)
+		}
+		e.undo = append(e.undo, u)
 		for _, n := range slices.Concat(t.triggerNames(), t.guardNames()) {
 			e.own[n] = true
 		}
@@ -425,17 +443,23 @@ func (e *Engine) prepare(typ, sql string) error {
 	restore := e.c.Enforce(&e.purity)
 	defer restore()
 	e.mats[typ] = nil // an empty materializer declares the type
+	e.reach[typ] = ReachNone
 	for rest := sql; strings.TrimSpace(rest) != ""; {
+		var seen []access
+		e.purity.seen = &seen
 		stmt, tail, err := e.c.Raw().Prepare(rest)
+		e.purity.seen = nil
 		if err != nil {
 			return e.refuse(typ, firstStatement(rest), err)
 		}
+		text := rest[:len(rest)-len(tail)] // (stmt.SQL() may go on with the statements after)
 		rest = tail
 		if stmt == nil {
 			continue // a comment or a lone semicolon
 		}
 		m := &materializer{stmt: stmt}
 		e.mats[typ] = append(e.mats[typ], m)
+		e.reach[typ] = max(e.reach[typ], e.reachOf(text, seen))
 		for i := 1; i <= stmt.BindCount(); i++ {
 			name := stmt.BindName(i)
 			f, ok := fieldNames[strings.TrimLeft(name, ":@$")]

@@ -8,7 +8,9 @@
 // state table record each changed row's previous image, tagged with the
 // clock of the event that changed it, in a shadow table; rewinding to clock
 // c restores, per row, the oldest image tagged c or later. The cost grows
-// with the number of events after the insertion point, not with the log.
+// with the number of events after the insertion point, not with the log —
+// or, where every event involved reaches only its item's row (Reach), with
+// the number of those items' events: RewindItems restores those rows alone.
 //
 // When the schema or the materializers change (a stored fingerprint tells),
 // the state tables are dropped, created anew and rebuilt from the whole log.

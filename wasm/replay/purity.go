@@ -32,6 +32,9 @@ type purity struct {
 	foreign map[string]bool
 	// rule is the rule the last refusal broke.
 	rule error
+	// seen, if not nil, collects what the statements being prepared touch
+	// (apart from factlog's own triggers), for Reach.
+	seen *[]access
 }
 
 func (p *purity) deny(rule error, format string, args ...any) string {
@@ -43,6 +46,9 @@ func (p *purity) deny(rule error, format string, args ...any) string {
 func (p *purity) Allow(action sqlite3.AuthorizerActionCode, name3, name4, schema, inner string) string {
 	if inner != "" && p.e.own[inner] {
 		return "" // the body of one of factlog's undo triggers
+	}
+	if p.seen != nil {
+		*p.seen = append(*p.seen, access{action, name3, name4, inner})
 	}
 	switch action {
 	case sqlite3.AUTH_SELECT, sqlite3.AUTH_RECURSIVE, sqlite3.AUTH_REINDEX:
@@ -122,6 +128,7 @@ var impureFunctions = map[string]string{
 	"sqlite_compileoption_get":  "depends on the SQLite build",
 	"load_extension":            "loads code",
 	"factlog_clock":             "is factlog's own bookkeeping",
+	"factlog_undo":              "is factlog's own bookkeeping",
 	"current_date":              "reads the clock; use :time, the author's clock, which the event carries",
 	"current_time":              "reads the clock; use :time, the author's clock, which the event carries",
 	"current_timestamp":         "reads the clock; use :time, the author's clock, which the event carries",

@@ -29,6 +29,12 @@ type table struct {
 	colls   []string // the collation of each key ("" for the rowid)
 	columns []string // stored columns (generated ones are derived, not stored)
 	rowid   bool
+	// key is the column that holds an event's item, if the table has
+	// one (see keyed): a row per item, and an item's row alone.
+	key string
+	// index is the table's among the engine's, which its undo triggers
+	// pass to factlog_undo().
+	index int
 }
 
 var quote = sqlite3.QuoteIdentifier
@@ -99,10 +105,12 @@ func numbered(prefix string, n int) string {
 // shadowDDL creates the undo table: per change, the clock of the event that
 // made it, whether the row existed before (op 1, with its old image) or not
 // (op 0), and the row's key, compared with the key's own collation (a key
-// that changes only in case is one row under NOCASE). Changes are appended
-// in the order events are applied, which is replay order, so the changes
-// of the events from a clock on are a suffix of the table, by rowid: no
-// index is needed.
+// that changes only in case is one row under NOCASE). An entry's rowid is
+// its clock × 2³² plus its place among that clock's entries (undoNext), so
+// that the rowid order is clock order even when a selective rewind
+// (RewindItems) records some rows' changes again after later clocks': the
+// changes of the events from a clock on are a suffix of the table, by
+// rowid, and no index is needed.
 func (t *table) shadowDDL() string {
 	keys := make([]string, len(t.keys))
 	for i, coll := range t.colls {
@@ -113,6 +121,73 @@ func (t *table) shadowDDL() string {
 	}
 	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (a INTEGER NOT NULL, op INTEGER NOT NULL, %s, %s);`,
 		t.shadow(), strings.Join(keys, ", "), numbered("c", len(t.columns)))
+}
+
+// undoBucket is the share of the undo table's rowids each clock has; clocks
+// stay below maxUndoClock, so that clock × undoBucket is a rowid.
+const (
+	undoBucket   = 1 << 32
+	maxUndoClock = 1<<31 - 1
+)
+
+// undoNext is where the undo entries of one table's next changes go
+// (factlog_undo()): after the largest rowid, in the bucket of
+// the clock being applied or a later one — or, while a selective rewind
+// re-applies older clocks, after the largest of that clock's bucket.
+type undoNext struct {
+	next  int64           // above every rowid of the table
+	older map[int64]int64 // clock → above every rowid of its bucket, for clocks below next's
+}
+
+// rowid returns the rowid of a new entry of an event with clock, or false
+// if the table's bookkeeping cannot place it.
+func (u *undoNext) rowid(clock int64) (int64, bool) {
+	lo := clock * undoBucket
+	switch {
+	case clock <= 0 || clock > maxUndoClock:
+		return 0, false
+	case u.next <= lo: // every entry is older: the bucket is empty
+		u.next = lo + 1
+		return lo, true
+	case u.next < lo+undoBucket: // the newest bucket
+		u.next++
+		return u.next - 1, true
+	}
+	v, ok := u.older[clock]
+	if !ok {
+		if u.older == nil {
+			return 0, false // an older clock outside a selective rewind
+		}
+		v = lo // RewindItems found none of this clock's
+	}
+	u.older[clock] = v + 1
+	return v, true
+}
+
+// load reads where the table's entries end.
+func (u *undoNext) load(c *db.Conn, t *table) error {
+	last, _, err := c.Int64(fmt.Sprintf(`SELECT max(rowid) FROM main.%s`, t.shadow()))
+	u.next, u.older = last+1, nil
+	return err
+}
+
+// loadOlder reads where the entries of each of clocks end.
+func (u *undoNext) loadOlder(c *db.Conn, t *table, clocks []uint64) error {
+	u.older = map[int64]int64{}
+	for _, clock := range clocks {
+		if _, ok := u.older[int64(clock)]; ok || int64(clock)*undoBucket >= u.next {
+			continue
+		}
+		last, ok, err := c.Int64(fmt.Sprintf(`SELECT rowid FROM main.%s WHERE rowid BETWEEN ?1 AND ?1 + %d ORDER BY rowid DESC LIMIT 1`, t.shadow(), undoBucket-1), undoFrom(clock))
+		if err != nil {
+			return err
+		}
+		u.older[int64(clock)] = undoFrom(clock)
+		if ok {
+			u.older[int64(clock)] = last + 1
+		}
+	}
+	return nil
 }
 
 // triggerNames are the names of t's undo triggers.
@@ -142,18 +217,18 @@ func (t *table) triggers() string {
 	names := t.triggerNames()
 	return fmt.Sprintf(`
 CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[4]s WHEN factlog_clock() > 0 BEGIN
-	INSERT INTO main.%[5]s (a, op, %[6]s) VALUES (factlog_clock(), 0, %[8]s);
+	INSERT INTO main.%[5]s (rowid, a, op, %[6]s) VALUES (%[12]s, factlog_clock(), 0, %[8]s);
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE ON main.%[4]s WHEN factlog_clock() > 0 BEGIN
-	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) VALUES (factlog_clock(), 1, %[9]s, %[10]s);
-	INSERT INTO main.%[5]s (a, op, %[6]s) SELECT factlog_clock(), 0, %[8]s WHERE %[11]s;
+	INSERT INTO main.%[5]s (rowid, a, op, %[6]s, %[7]s) VALUES (%[12]s, factlog_clock(), 1, %[9]s, %[10]s);
+	INSERT INTO main.%[5]s (rowid, a, op, %[6]s) SELECT %[12]s, factlog_clock(), 0, %[8]s WHERE %[11]s;
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS %[3]s AFTER DELETE ON main.%[4]s WHEN factlog_clock() > 0 BEGIN
-	INSERT INTO main.%[5]s (a, op, %[6]s, %[7]s) VALUES (factlog_clock(), 1, %[9]s, %[10]s);
+	INSERT INTO main.%[5]s (rowid, a, op, %[6]s, %[7]s) VALUES (%[12]s, factlog_clock(), 1, %[9]s, %[10]s);
 END;`,
 		quote(names[0]), quote(names[1]), quote(names[2]), quote(t.name), t.shadow(), k, c,
 		list("new.", t.keys), list("old.", t.keys), list("old.", t.columns),
-		strings.Join(keyChanged, " OR "))
+		strings.Join(keyChanged, " OR "), fmt.Sprintf("factlog_undo(%d)", t.index))
 }
 
 // untriggers drops the recording triggers.
@@ -180,51 +255,50 @@ CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE ON main.%[3]s BEGIN %[4]s E
 		quote(names[0]), quote(names[1]), quote(t.name), raise)
 }
 
-// since returns the first undo entry made by an event with a clock >= clock,
-// walking back from the newest entry: the cost is the number of entries
-// walked. ok is false if there is none.
-func (t *table) since(c *db.Conn, clock uint64) (rowid int64, ok bool, err error) {
-	s, err := c.Prepared(fmt.Sprintf(`SELECT rowid, a FROM main.%s ORDER BY rowid DESC`, t.shadow()))
-	if err != nil {
-		return 0, false, err
-	}
-	defer s.Reset()
-	for s.Step() {
-		if uint64(s.ColumnInt64(1)) < clock {
-			break
-		}
-		rowid, ok = s.ColumnInt64(0), true
-	}
-	return rowid, ok, s.Err()
-}
-
-// restore returns the statements that undo the changes from rowid ?1 of
-// the undo table on: delete the rows changed since, put back the oldest
-// image of each (rows that did not exist stay deleted), and forget those
-// changes.
-func (t *table) restore() []string {
-	k, c := numbered("k", len(t.keys)), numbered("c", len(t.columns))
+// restore returns the statements that undo the changes recorded from
+// rowid ?1 of the undo table on (the first of a clock's, see undoNext):
+// delete the rows changed since, put back the oldest image of each (rows
+// that did not exist stay deleted), and forget those changes. With items,
+// only the changes of the rows whose keys temp._factlog_items lists, each
+// from its own rowid (RewindItems).
+func (t *table) restore(items bool) []string {
+	k, c := numbered("u.k", len(t.keys)), numbered("u.c", len(t.columns))
 	target := list("", t.columns)
 	source := c
 	if t.rowid {
-		target, source = quote(t.keys[0])+", "+target, "k0, "+c
+		target, source = quote(t.keys[0])+", "+target, "u.k0, "+c
+	}
+	since := fmt.Sprintf(`main.%s AS u WHERE u.rowid >= ?1`, t.shadow())
+	forget := fmt.Sprintf(`DELETE FROM main.%s WHERE rowid >= ?1`, t.shadow())
+	if items {
+		since = fmt.Sprintf(`main.%s AS u JOIN temp._factlog_items AS f ON f.k = u.k0 WHERE u.rowid >= ?1 AND u.rowid >= f.lo`, t.shadow())
+		forget = fmt.Sprintf(`DELETE FROM main.%s WHERE rowid IN (SELECT u.rowid FROM %s)`, t.shadow(), since)
 	}
 	return []string{
-		fmt.Sprintf(`DELETE FROM main.%s WHERE (%s) IN (SELECT %s FROM main.%s WHERE rowid >= ?1)`, quote(t.name), list("", t.keys), k, t.shadow()),
-		fmt.Sprintf(`INSERT INTO main.%s (%s) SELECT %s FROM main.%s WHERE op = 1 AND rowid IN (SELECT min(rowid) FROM main.%s WHERE rowid >= ?1 GROUP BY %s)`,
-			quote(t.name), target, source, t.shadow(), t.shadow(), k),
-		fmt.Sprintf(`DELETE FROM main.%s WHERE rowid >= ?1`, t.shadow()),
+		fmt.Sprintf(`DELETE FROM main.%s WHERE (%s) IN (SELECT %s FROM %s)`, quote(t.name), list("", t.keys), k, since),
+		fmt.Sprintf(`INSERT INTO main.%s (%s) SELECT %s FROM main.%s AS u WHERE u.op = 1 AND u.rowid IN (SELECT min(u.rowid) FROM %s GROUP BY %s)`,
+			quote(t.name), target, source, t.shadow(), since, k),
+		forget,
 	}
 }
 
 // trim forgets the undo entries of events with a clock below clock.
 func (t *table) trim(c *db.Conn, clock uint64) error {
-	first, ok, err := t.since(c, clock)
-	if err != nil {
+	return c.Exec(fmt.Sprintf(`DELETE FROM main.%s WHERE rowid < ?`, t.shadow()), undoFrom(clock))
+}
+
+// undoFrom is the first rowid of clock's undo entries (of the last bucket's
+// for a clock beyond it, which Apply does not record).
+func undoFrom(clock uint64) int64 { return int64(min(clock, maxUndoClock)) * undoBucket }
+
+// renumber gives the entries an earlier factlog recorded (rowids in the
+// order of recording, below undoBucket) the rowids factlog_undo() gives: their
+// clock's bucket, keeping their order. Entries were recorded in clock
+// order then, so the order of each row's entries is kept.
+func (t *table) renumber(c *db.Conn) error {
+	_, old, err := c.Int64(fmt.Sprintf(`SELECT 1 FROM main.%s WHERE rowid < %d`, t.shadow(), undoBucket))
+	if err != nil || !old {
 		return err
 	}
-	if !ok { // every entry is older
-		return c.Exec(fmt.Sprintf(`DELETE FROM main.%s`, t.shadow()))
-	}
-	return c.Exec(fmt.Sprintf(`DELETE FROM main.%s WHERE rowid < ?`, t.shadow()), first)
+	return c.Exec(fmt.Sprintf(`UPDATE main.%s SET rowid = a * %d + rowid WHERE rowid < %d`, t.shadow(), undoBucket, undoBucket))
 }

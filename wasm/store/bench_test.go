@@ -118,12 +118,16 @@ func base(b *testing.B) []event.Event {
 // copyBase gives a benchmark iteration its own copy of the base log.
 func copyBase(b *testing.B) *store.Store {
 	base(b)
+	return copyStore(b, baseLog.store, todo.Churn)
+}
+
+func copyStore(b *testing.B, src *store.Store, materializers map[string]string) *store.Store {
 	baseLog.n++
 	name := filepath.Join(b.TempDir(), fmt.Sprintf("bench-%d.db", baseLog.n))
-	if err := baseLog.store.Backup(context.Background(), name); err != nil {
+	if err := src.Backup(context.Background(), name); err != nil {
 		b.Fatal(err)
 	}
-	s, err := store.Open(context.Background(), store.Options{Path: name, Schema: todo.Schema, Materializers: todo.Churn})
+	s, err := store.Open(context.Background(), store.Options{Path: name, Schema: todo.Schema, Materializers: materializers})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -158,6 +162,89 @@ func BenchmarkMergeOutOfOrder(b *testing.B) {
 			importEach(b, func() *store.Store { return copyBase(b) }, batch)
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/merge")
 		})
+	}
+}
+
+// editLog is a 100,000-event todo log as the todo workload makes it — 1,000
+// todos created, then edited (their text, their completion) at random —
+// imported once into a store per interpretation.
+var editLog struct {
+	evs    []event.Event
+	stores map[string]*store.Store
+}
+
+// copyEditLog gives a benchmark iteration its own copy of editLog's store
+// for materializers (a key of todo's interpretations).
+func copyEditLog(b *testing.B, name string, materializers map[string]string) *store.Store {
+	if editLog.evs == nil {
+		rng := rand.New(rand.NewPCG(9, 9))
+		evs := make([]event.Event, 100_000)
+		for i := range evs {
+			e := event.Event{Peer: author(104), Seq: uint64(i + 1), Clock: uint64(i + 1), Time: 1_700_000_000_000 + int64(i), Item: fmt.Sprintf("todo-%d", rng.IntN(1000))}
+			switch {
+			case i < 1000:
+				e.Item, e.Type, e.Value = fmt.Sprintf("todo-%d", i), "create", []byte(`"new"`)
+			case rng.IntN(3) == 0:
+				e.Type, e.Value = "set_completed", []byte(fmt.Sprint(rng.IntN(2)))
+			default:
+				e.Type, e.Value = "set_content", fmt.Appendf(nil, `"text %d"`, rng.IntN(1000))
+			}
+			if i > 0 {
+				e.Parents = []event.ID{evs[i-1].ID}
+			}
+			e.ID = e.Hash()
+			evs[i] = e
+		}
+		editLog.evs, editLog.stores = evs, map[string]*store.Store{}
+	}
+	src := editLog.stores[name]
+	if src == nil {
+		var err error
+		src, err = store.Open(context.Background(), store.Options{Schema: todo.Schema, Materializers: materializers, Rand: peerSeed(202)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		importAll(b, src, editLog.evs)
+		editLog.stores[name] = src
+	}
+	return copyStore(b, src, materializers)
+}
+
+// BenchmarkMergeLateEdits merges 10 edits of one todo, made offline, into
+// editLog; they sort in at the given distance from its end. Read as
+// last-writer-wins, whose edits reach only their todo's row, the merge
+// re-applies that todo's later events alone; read with Churn, whose
+// set_completed reads other rows, every later event.
+func BenchmarkMergeLateEdits(b *testing.B) {
+	for _, in := range []struct {
+		name          string
+		materializers map[string]string
+	}{{"lww", todo.LastWriterWins}, {"churn", todo.Churn}} {
+		for _, distance := range []int{10, 1_000, 9_000} {
+			b.Run(fmt.Sprintf("%s/distance=%d", in.name, distance), func(b *testing.B) {
+				copyEditLog(b, in.name, in.materializers)
+				after := &editLog.evs[len(editLog.evs)-1-distance]
+				late := make([]event.Event, 10)
+				for i := range late {
+					e := event.Event{Peer: author(105), Seq: uint64(i + 1), Clock: after.Clock + uint64(i) + 1, Time: after.Time + 1, Item: "todo-7", Parents: []event.ID{after.ID}}
+					e.Type, e.Value = "set_content", []byte(`"offline"`)
+					if i%2 == 1 {
+						e.Type, e.Value = "set_completed", []byte("1")
+					}
+					if i > 0 {
+						e.Parents = []event.ID{late[i-1].ID}
+					}
+					e.ID = e.Hash()
+					late[i] = e
+				}
+				batch, err := sync.Encode(late, sign(late))
+				if err != nil {
+					b.Fatal(err)
+				}
+				importEach(b, func() *store.Store { return copyEditLog(b, in.name, in.materializers) }, batch)
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/merge")
+			})
+		}
 	}
 }
 

@@ -60,6 +60,35 @@ var statements = []string{
 	`DELETE FROM %[1]s WHERE (k, n) IN (SELECT k, n FROM %[1]s ORDER BY n, k, v LIMIT 1)`,
 }
 
+// keyedShapes, keyedExtras and keyedStatements draw interpretations
+// whose events mostly reach only their own item's row (replay.Reach), so
+// that late events take the selective rewind: tables keyed by the item,
+// statements on the item's row — and, now and then, what defeats the
+// proof (a collation that merges keys, a second UNIQUE, a statement on
+// every row or a computed key), so that both paths meet in one history.
+var keyedShapes = []string{
+	`CREATE TABLE %[1]s (k TEXT PRIMARY KEY %[2]s, v ANY, n INTEGER NOT NULL DEFAULT 0%[3]s)`,
+	`CREATE TABLE %[1]s (k NOT NULL %[2]s, v ANY, n INTEGER NOT NULL DEFAULT 0%[3]s, PRIMARY KEY (k)) WITHOUT ROWID`,
+	`CREATE TABLE %[1]s (n INTEGER NOT NULL DEFAULT 0, v ANY, k VARCHAR(9) %[2]s%[3]s, PRIMARY KEY (k))`,
+}
+
+var keyedExtras = []string{"", "", ", CHECK (n < 12)", ", g INTEGER AS (n * 2)", ", UNIQUE (v)"}
+
+var keyedStatements = []string{
+	`UPDATE %[1]s SET n = n + :clock %% 4 WHERE k = :item`,
+	`UPDATE %[1]s SET v = :value WHERE k = :item`,
+	`UPDATE OR REPLACE %[1]s SET v = json_set(CASE WHEN json_valid(v) THEN v ELSE '{}' END, '$.' || :type, :value), n = n * 2 + 1 WHERE :item == "k"`,
+	`UPDATE %[1]s SET (v, n) = (n, length(v)) WHERE k = :item`,
+	`INSERT OR IGNORE INTO %[1]s (k, v) VALUES (:item, :value)`,
+	`INSERT OR REPLACE INTO main.%[1]s (v, "k", n) VALUES (:value, :item, :seq %% 5)`,
+	`INSERT INTO %[1]s (k, v) VALUES (:item, :value)`,
+	`DELETE FROM %[1]s WHERE k = :item`,
+	`UPDATE %[1]s SET n = n + 1 WHERE k = :item AND n < 2`,
+	`INSERT OR IGNORE INTO %[1]s (k, v) VALUES (:item || 'x', :value)`,
+	`UPDATE %[1]s SET n = n + 1`,
+	`UPDATE %[1]s SET v = (SELECT count(*) FROM %[2]s) WHERE k = :item`,
+}
+
 var (
 	collations = []string{"", "COLLATE NOCASE", "COLLATE RTRIM", "COLLATE BINARY"}
 	items      = []string{"a", "A", "b", "b ", "B", "c"}
@@ -76,6 +105,9 @@ type interpretation struct {
 func drawInterpretation(t *rapid.T) interpretation {
 	if rapid.IntRange(0, 3).Draw(t, "todo example") == 0 {
 		return interpretation{schema: testSchema, materializers: testMaterializers, todo: true}
+	}
+	if rapid.IntRange(0, 2).Draw(t, "keyed") == 0 {
+		return drawKeyed(t)
 	}
 	n := rapid.IntRange(1, 3).Draw(t, "tables")
 	var in interpretation
@@ -117,6 +149,43 @@ func drawInterpretation(t *rapid.T) interpretation {
 	}
 	if rapid.IntRange(0, 3).Draw(t, "catch-all") == 0 {
 		in.materializers["*"] = fmt.Sprintf(`INSERT INTO %s (k, v) VALUES ('*' || :type, :seq) ON CONFLICT DO UPDATE SET n = n + 1`, tables[len(tables)-1])
+	}
+	return in
+}
+
+// drawKeyed draws an interpretation from the keyed family (keyedShapes):
+// a type that creates the item's rows, and types that mostly change only
+// the item's row, drawn three times as often.
+func drawKeyed(t *rapid.T) interpretation {
+	var in interpretation
+	var tables []string
+	for i := range rapid.IntRange(1, 2).Draw(t, "tables") {
+		name := fmt.Sprintf("s%d", i)
+		coll := rapid.SampledFrom([]string{"", "", "COLLATE BINARY", "COLLATE NOCASE"}).Draw(t, "collation")
+		in.schema += fmt.Sprintf(rapid.SampledFrom(keyedShapes).Draw(t, "shape"), name, coll, rapid.SampledFrom(keyedExtras).Draw(t, "extra")) + ";\n"
+		tables = append(tables, name)
+	}
+	statement := func(i int) string {
+		return fmt.Sprintf(keyedStatements[i], rapid.SampledFrom(tables).Draw(t, "table"), rapid.SampledFrom(tables).Draw(t, "other table"))
+	}
+	var creates []string
+	for _, table := range tables {
+		creates = append(creates, fmt.Sprintf(keyedStatements[rapid.IntRange(4, 5).Draw(t, "create")], table))
+	}
+	in.materializers = map[string]string{"t0": strings.Join(creates, ";\n")}
+	in.types = []string{"t0"}
+	for i := range rapid.IntRange(1, 3).Draw(t, "types") {
+		typ := fmt.Sprintf("t%d", i+1)
+		var stmts []string
+		for range rapid.IntRange(1, 2).Draw(t, "statements") {
+			j := rapid.IntRange(0, 3).Draw(t, "statement")
+			if rapid.IntRange(0, 5).Draw(t, "another statement") == 0 {
+				j = rapid.IntRange(0, len(keyedStatements)-1).Draw(t, "any statement")
+			}
+			stmts = append(stmts, statement(j))
+		}
+		in.materializers[typ] = strings.Join(stmts, ";\n")
+		in.types = append(in.types, typ, typ, typ)
 	}
 	return in
 }

@@ -32,6 +32,11 @@ type ImportResult struct {
 	// Dropped are earlier pending events that proved invalid once their
 	// parents arrived; they are discarded.
 	Dropped []error
+	// Reapplied counts the events the state held before the import that
+	// it undid and applied again, because new events sort before them:
+	// the cost of a late merge. Only the events about the late events'
+	// items are, when their types reach no further (see README).
+	Reapplied int
 	// Skipped are events whose materializer failed while this import
 	// applied events (new or re-applied after a rewind). They stay in the
 	// log without effect on the state, on every replica alike.
@@ -104,26 +109,33 @@ func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error
 			}
 			return s.trim()
 		}
-		// Something new sorts into the past: undo the state back to its
-		// clock and re-apply every event from there, old and new — or,
-		// past the undo log's horizon, rebuild it from the whole log.
-		// A rebuild also wins when most of the log would be re-applied:
-		// it restores nothing and records undo entries only within the
-		// horizon.
+		// Something new sorts into the past. If it is about a few items
+		// whose events reach no other rows, rewind those rows alone;
+		// otherwise undo the state back to its clock and re-apply every
+		// event from there, old and new — or, past the undo log's
+		// horizon, rebuild it from the whole log. A rebuild also wins
+		// when most of the log would be re-applied: it restores nothing
+		// and records undo entries only within the horizon.
 		from := added[0].Clock
 		total, err := s.g.CountFrom(from)
 		if err != nil {
+			return err
+		}
+		if done, err := s.mergeItems(added, last, total, res); done || err != nil {
 			return err
 		}
 		all, err := s.g.Len()
 		if err != nil {
 			return err
 		}
+		res.Reapplied = total - len(added)
 		if 2*total > all {
+			res.Reapplied = all - len(added)
 			return s.rebuild(s.opts.Progress, res)
 		}
 		err = s.r.Rewind(from)
 		if errors.Is(err, replay.ErrHorizon) {
+			res.Reapplied = all - len(added)
 			return s.rebuild(s.opts.Progress, res)
 		}
 		if err != nil {
@@ -149,6 +161,90 @@ func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error
 		s.added()
 	}
 	return res, nil
+}
+
+// mergeItems merges added, sorted, some of which sort before last (where
+// the state is), by rewinding only the rows of the late events' items and
+// re-applying only those items' events — when the interpretation proves
+// that is the same as re-applying everything from the first late event on
+// (replay.Engine.RewindItems): every late event reaches at most its own
+// row, and so does every event to re-apply, and no event from the first
+// late one on reaches beyond its item. done is false, with nothing
+// changed, where it cannot, or where the whole replay costs little more.
+func (s *Store) mergeItems(added []event.Event, last event.Position, total int, res *ImportResult) (done bool, err error) {
+	n := 0
+	for n < len(added) && added[n].Pos().Compare(last) < 0 {
+		n++
+	}
+	late, later := added[:n], added[n:]
+	items := map[string]uint64{} // item → the clock to rewind its rows to
+	for i := range late {
+		switch s.r.Reach(late[i].Type) {
+		case replay.ReachNone:
+		case replay.ReachRow:
+			if _, ok := items[late[i].Item]; !ok {
+				items[late[i].Item] = late[i].Clock // the smallest: late is sorted
+			}
+		default:
+			return false, nil
+		}
+	}
+	from := added[0].Clock
+	if from < s.r.Horizon() {
+		return false, nil
+	}
+	if s.r.ReachesAll() {
+		types, err := s.g.TypesFrom(from)
+		if err != nil {
+			return false, err
+		}
+		for _, typ := range types {
+			if s.r.Reach(typ) == replay.ReachAll {
+				return false, nil
+			}
+		}
+	}
+	// Re-applying more than half of what a full rewind would costs about
+	// as much, with more work to find them.
+	evs, ok, err := s.g.ItemEvents(items, last, total/2)
+	if err != nil || !ok {
+		return false, err
+	}
+	redo := evs[:0]
+	for i := range evs {
+		switch s.r.Reach(evs[i].Type) {
+		case replay.ReachNone:
+		case replay.ReachRow:
+			redo = append(redo, evs[i])
+		default:
+			return false, nil
+		}
+	}
+	clocks := make([]uint64, len(redo))
+	for i := range redo {
+		clocks[i] = redo[i].Clock
+	}
+	if err := s.r.RewindItems(items, clocks); err != nil {
+		return false, err
+	}
+	isLate := make(map[event.ID]bool, len(late))
+	for i := range late {
+		isLate[late[i].ID] = true
+	}
+	for i := range redo {
+		if !isLate[redo[i].ID] {
+			res.Reapplied++
+		}
+		if err := s.apply(&redo[i], res); err != nil {
+			return false, err
+		}
+	}
+	for i := range later {
+		if err := s.apply(&later[i], res); err != nil {
+			return false, err
+		}
+	}
+	return true, s.trim()
 }
 
 // apply runs an event's materializers during a merge or a rebuild: a

@@ -58,6 +58,7 @@ func TestImpureInterpretationsRefused(t *testing.T) {
 		{"writes temp", table, map[string]string{"x": `INSERT INTO temp.sqlite_temp_master VALUES ('table', 'x', 'x', 0, '')`}, replay.ErrImpure, store.CodeMaterializer, "sqlite_temp_master"},
 		{"factlog_clock()", table, ins(`factlog_clock()`), replay.ErrImpure, store.CodeMaterializer, "factlog_clock"},
 		{"DEFAULT (factlog_clock())", `CREATE TABLE t (v ANY, c INTEGER DEFAULT (factlog_clock()))`, ins(`:value`), replay.ErrImpure, store.CodeSchema, "factlog_clock"},
+		{"factlog_undo()", table, ins(`factlog_undo(0)`), replay.ErrImpure, store.CodeMaterializer, "factlog_undo"},
 		{"bad SQL", table, map[string]string{"x": `INSERT INTO t VALUES (`}, nil, store.CodeMaterializer, "incomplete input"},
 		{"unknown parameter", table, map[string]string{"x": `INSERT INTO t VALUES (:who)`}, nil, store.CodeMaterializer, ":who"},
 		{"bad schema", `CREATE TABLE t (v) WITH ROWID`, nil, nil, store.CodeSchema, "syntax error"},
