@@ -1,8 +1,15 @@
 package replay
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/factlog/factlog/wasm/event"
+	"github.com/factlog/factlog/wasm/internal/db"
+	"github.com/ncruces/go-sqlite3"
 )
 
 // TestReach holds the proof that a statement reaches only its item's row
@@ -130,6 +137,86 @@ func FuzzTokenize(f *testing.F) {
 		for _, tok := range toks {
 			if tok.kind == wordToken && (tok.text == "" || !strings.Contains(sql, tok.text)) {
 				t.Fatalf("word %q is not one of %q", tok.text, sql)
+			}
+		}
+	})
+}
+
+// FuzzReach checks the proof against what a statement does: a statement
+// proven to reach no further than its item's row, applied for item "a",
+// leaves every other row of every table as it was — and, if it reaches
+// only the row, the item's row where it was.
+func FuzzReach(f *testing.F) {
+	for _, s := range []string{
+		`UPDATE todo SET content = :value WHERE id = :item`,
+		`UPDATE note SET body = json_set(coalesce(body, '{}'), '$.x', :value) WHERE item = :item`,
+		`INSERT OR REPLACE INTO todo (id, content) VALUES (:item, :value)`,
+		`DELETE FROM note WHERE :item = item`,
+		`UPDATE todo SET content = :value WHERE id = :item OR 1`,
+		`UPDATE todo SET completed = completed + 1 WHERE "id" == @item; -- x`,
+	} {
+		f.Add(s)
+	}
+	const schema = `
+		CREATE TABLE todo (id TEXT PRIMARY KEY NOT NULL, content TEXT NOT NULL DEFAULT '', completed INTEGER NOT NULL DEFAULT 0);
+		CREATE TABLE note (item NOT NULL, body ANY, PRIMARY KEY (item)) WITHOUT ROWID;
+		CREATE TABLE other (k TEXT, v ANY);`
+	f.Fuzz(func(t *testing.T, sql string) {
+		c, err := db.Open(context.Background(), ":memory:", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		e, _, err := Open(c, Interpretation{Schema: schema, Materializers: map[string]string{"t": sql}})
+		if err != nil {
+			return // refused, or not SQL
+		}
+		defer e.Close()
+		reach := e.Reach("t")
+		if reach == ReachAll || reach == ReachNone {
+			return
+		}
+		err = c.Script(`
+			INSERT INTO todo (rowid, id, content) VALUES (5, 'a', 'x'), (3, 'b', 'y'), (9, 'c', 'z');
+			INSERT INTO note (item, body) VALUES ('a', 1), ('b', 2);
+			INSERT INTO other (k, v) VALUES ('a', 1), ('b', 2);`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := func(where string) string {
+			var b strings.Builder
+			for _, q := range []string{
+				`SELECT rowid, * FROM todo WHERE ` + where + ` ORDER BY rowid`,
+				`SELECT * FROM note WHERE ` + strings.ReplaceAll(where, "id", "item") + ` ORDER BY item`,
+				`SELECT rowid, * FROM other ORDER BY rowid`,
+			} {
+				err := c.Query(q, nil, func(s *sqlite3.Stmt) error {
+					for i := range s.ColumnCount() {
+						fmt.Fprintf(&b, "%v ", db.Column(s, i))
+					}
+					b.WriteByte('\n')
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			return b.String()
+		}
+		others, mine := rows(`id IS NOT 'a'`), rows(`id = 'a'`)
+		ev := event.Event{Peer: event.PeerID{1}, Seq: 1, Clock: 1, Item: "a", Type: "t", Value: []byte(`"v"`)}
+		ev.ID = ev.Hash()
+		var mat *MaterializeError
+		if err := c.Tx(func() error { return e.Apply(&ev) }); err != nil && !errors.As(err, &mat) {
+			t.Fatal(err)
+		}
+		if got := rows(`id IS NOT 'a'`); got != others {
+			t.Fatalf("%q reaches %v, but changed other rows:\n%s\nwere:\n%s", sql, reach, got, others)
+		}
+		if reach == ReachRow {
+			got := rows(`id = 'a'`)
+			if strings.Split(got, " ")[0] != strings.Split(mine, " ")[0] {
+				t.Fatalf("%q reaches its row, but moved it:\n%s\nwas:\n%s", sql, got, mine)
 			}
 		}
 	})
