@@ -3,13 +3,11 @@ package replay
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/internal/db"
-	"github.com/ncruces/go-sqlite3"
 )
 
 // TestReach holds the proof that a statement reaches only its item's row
@@ -184,24 +182,10 @@ func FuzzReach(f *testing.F) {
 			t.Fatal(err)
 		}
 		rows := func(where string) string {
-			var b strings.Builder
-			for _, q := range []string{
-				`SELECT rowid, * FROM todo WHERE ` + where + ` ORDER BY rowid`,
-				`SELECT * FROM note WHERE ` + strings.ReplaceAll(where, "id", "item") + ` ORDER BY item`,
-				`SELECT rowid, * FROM other ORDER BY rowid`,
-			} {
-				err := c.Query(q, nil, func(s *sqlite3.Stmt) error {
-					for i := range s.ColumnCount() {
-						fmt.Fprintf(&b, "%v ", db.Column(s, i))
-					}
-					b.WriteByte('\n')
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			return b.String()
+			return dumpQueries(t, c,
+				`SELECT rowid, * FROM todo WHERE `+where+` ORDER BY rowid`,
+				`SELECT * FROM note WHERE `+strings.ReplaceAll(where, "id", "item")+` ORDER BY item`,
+				`SELECT rowid, * FROM other ORDER BY rowid`)
 		}
 		others, mine := rows(`id IS NOT 'a'`), rows(`id = 'a'`)
 		ev := event.Event{Peer: event.PeerID{1}, Seq: 1, Clock: 1, Item: "a", Type: "t", Value: []byte(`"v"`)}

@@ -51,13 +51,19 @@ func openEngine(t testing.TB, in Interpretation) (*db.Conn, *Engine) {
 
 func dumpState(t testing.TB, c *db.Conn) string {
 	t.Helper()
-	var b strings.Builder
-	for _, q := range []string{
+	return dumpQueries(t, c,
 		`SELECT id, n, twice FROM counter ORDER BY id`,
 		`SELECT rowid, name, note, weight FROM named ORDER BY rowid`,
 		`SELECT a, b, v FROM pair ORDER BY b, a`,
-		`SELECT rowid, quote(v) FROM bag ORDER BY rowid`,
-	} {
+		`SELECT rowid, quote(v) FROM bag ORDER BY rowid`)
+}
+
+// dumpQueries is the rows of each query, a line each, the queries ended
+// by "--".
+func dumpQueries(t testing.TB, c *db.Conn, queries ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range queries {
 		err := c.Query(q, nil, func(s *sqlite3.Stmt) error {
 			for i := range s.ColumnCount() {
 				fmt.Fprintf(&b, "%v ", db.Column(s, i))

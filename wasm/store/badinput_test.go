@@ -51,7 +51,8 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func sendAll(t *testing.T, from, to *store.Store) {
+// sendAll imports into to what from holds and to lacks.
+func sendAll(t *testing.T, from, to *store.Store) *store.ImportResult {
 	t.Helper()
 	ctx := context.Background()
 	vv, err := to.VersionVector(ctx)
@@ -62,9 +63,11 @@ func sendAll(t *testing.T, from, to *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := to.Import(ctx, batch); err != nil {
+	res, err := to.Import(ctx, batch)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return res
 }
 
 func lastOf(t *testing.T, s *store.Store) event.Event {

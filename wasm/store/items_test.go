@@ -49,13 +49,7 @@ func TestMergeItems(t *testing.T) {
 			for i := range items {
 				mustAppend(t, a, fmt.Sprintf("x%d", i), "create", `"todo"`)
 			}
-			base, err := a.ExportSince(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := b.Import(ctx, base); err != nil {
-				t.Fatal(err)
-			}
+			sendAll(t, a, b)
 			for r := range rounds {
 				for i := range items {
 					mustAppend(t, a, fmt.Sprintf("x%d", i), "set_content", fmt.Sprintf(`"a%d"`, r))
@@ -67,29 +61,11 @@ func TestMergeItems(t *testing.T) {
 				mustAppend(t, a, item, typ, `0`)
 			}
 			late := mustAppend(t, b, "x3", "set_content", `"from b"`)
-			vv, err := a.VersionVector(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batch, err := b.ExportSince(ctx, vv)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := a.Import(ctx, batch)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Added != 1 || res.Reapplied != tc.reapplied {
+			if res := sendAll(t, b, a); res.Added != 1 || res.Reapplied != tc.reapplied {
 				t.Errorf("added %d, re-applied %d events; want 1, %d", res.Added, res.Reapplied, tc.reapplied)
 			}
 			fresh := open(3)
-			all, err := a.ExportSince(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := fresh.Import(ctx, all); err != nil {
-				t.Fatal(err)
-			}
+			sendAll(t, a, fresh)
 			if got, want := snapshot(t, a), snapshot(t, fresh); got != want {
 				t.Fatalf("after the late event %s:\n%s\nwant (a fresh import):\n%s", late.ID, got, want)
 			}
@@ -148,13 +124,7 @@ func TestUndoLogOfEarlierFormat(t *testing.T) {
 				t.Fatalf("the late batch added %d events and re-applied %d; the fixture should make it rewind", res.Added, res.Reapplied)
 			}
 			fresh := open("", 9)
-			all, err := old.ExportSince(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := fresh.Import(ctx, all); err != nil {
-				t.Fatal(err)
-			}
+			sendAll(t, old, fresh)
 			if got, want := stateDump(t, old), stateDump(t, fresh); got != want {
 				t.Fatalf("after merging into the old undo log:\n%s\nwant (a fresh import):\n%s", got, want)
 			}
