@@ -180,7 +180,7 @@ func (e *Engine) Rewind(clock uint64) error {
 				return fmt.Errorf("rewind %s to clock %d: %w", t.name, clock, err)
 			}
 		}
-		if err := e.undo[t.index].load(e.c, t); err != nil {
+		if err := t.undo.load(e.c, t); err != nil {
 			return fmt.Errorf("rewind %s to clock %d: %w", t.name, clock, err)
 		}
 	}
@@ -238,7 +238,7 @@ func (e *Engine) RewindItems(items map[string]uint64, clocks []uint64) error {
 	// The re-applied events record their changes after those of their
 	// clocks that stay (see undoNext).
 	for _, t := range e.tables {
-		if err := e.undo[t.index].loadOlder(e.c, t, clocks); err != nil {
+		if err := t.undo.loadOlder(e.c, t, clocks); err != nil {
 			return fmt.Errorf("rewind items of %s: %w", t.name, err)
 		}
 	}

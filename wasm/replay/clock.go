@@ -56,8 +56,8 @@ func (e *Engine) Activate() error {
 			ctx.ResultNull()
 			return
 		}
-		if i := args[0].Int(); i >= 0 && i < len(e.undo) {
-			if v, ok := e.undo[i].rowid(e.clock); ok {
+		if i := args[0].Int(); i >= 0 && i < len(e.tables) {
+			if v, ok := e.tables[i].undo.rowid(e.clock); ok {
 				ctx.ResultInt64(v)
 				return
 			}

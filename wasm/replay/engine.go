@@ -36,7 +36,6 @@ type Engine struct {
 	purity  purity
 	mats    map[string][]*materializer
 	reach   map[string]Reach // by event type (see Reach)
-	undo    []undoNext       // by table, for factlog_undo()
 	undoErr error            // why factlog_undo() could not place an entry
 	horizon uint64           // the undo log holds the changes of the events from this clock on
 	// clock is what the undo triggers tag a change with (factlog_clock()):
@@ -350,7 +349,7 @@ func (e *Engine) Tables() []string {
 // an interpretation whose fingerprint is stored were checked when the
 // schema made them).
 func (e *Engine) load(created bool) error {
-	e.tables, e.state, e.undo = nil, map[string]bool{}, nil
+	e.tables, e.state = nil, map[string]bool{}
 	names, err := e.stateTables()
 	if err != nil {
 		return err
@@ -399,11 +398,9 @@ func (e *Engine) load(created bool) error {
 		if err := t.renumber(e.c); err != nil {
 			return fmt.Errorf("renumber the undo log of %s: %w", name, err)
 		}
-		var u undoNext
-		if err := u.load(e.c, t); err != nil {
+		if err := t.undo.load(e.c, t); err != nil {
 			return fmt.Errorf("read the undo log of %s: %w", name, err)
 		}
-		e.undo = append(e.undo, u)
 		for _, n := range slices.Concat(t.triggerNames(), t.guardNames()) {
 			e.own[n] = true
 		}

@@ -33,8 +33,9 @@ type table struct {
 	// one (see keyed): a row per item, and an item's row alone.
 	key string
 	// index is the table's among the engine's, which its undo triggers
-	// pass to factlog_undo().
+	// pass to factlog_undo(); undo is where their next entry goes.
 	index int
+	undo  undoNext
 }
 
 var quote = sqlite3.QuoteIdentifier

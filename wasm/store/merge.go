@@ -128,19 +128,21 @@ func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error
 		if err != nil {
 			return err
 		}
-		res.Reapplied = total - len(added)
-		if 2*total > all {
-			res.Reapplied = all - len(added)
+		rebuild := func() error {
+			res.Reapplied = all - len(added) // everything held before
 			return s.rebuild(s.opts.Progress, res)
+		}
+		if 2*total > all {
+			return rebuild()
 		}
 		err = s.r.Rewind(from)
 		if errors.Is(err, replay.ErrHorizon) {
-			res.Reapplied = all - len(added)
-			return s.rebuild(s.opts.Progress, res)
+			return rebuild()
 		}
 		if err != nil {
 			return err
 		}
+		res.Reapplied = total - len(added)
 		done := 0
 		err = s.g.Scan(from, func(e *event.Event) error {
 			done++
