@@ -36,6 +36,7 @@ type Engine struct {
 	purity  purity
 	mats    map[string][]*materializer
 	reach   map[string]Reach // by event type (see Reach)
+	reads   map[string]bool  // the columns the materializers read: table + "\x00" + column, in lower case
 	undoErr error            // why factlog_undo() could not place an entry
 	horizon uint64           // the undo log holds the changes of the events from this clock on
 	// clock is what the undo triggers tag a change with (factlog_clock()):
@@ -59,6 +60,8 @@ type materializer struct {
 	// partial: the statement can fail after changing rows (a conflict
 	// resolved by FAIL); SQLite undoes a failed statement otherwise.
 	partial bool
+	// over, if not nil: the statement is an overwrite (see Superseded).
+	over *overwrite
 }
 
 type field int
@@ -134,7 +137,7 @@ func (e *InterpretationError) Unwrap() error { return e.Rule }
 // README.md): what would make replicas differ is an *InterpretationError
 // here, not a surprise later.
 func Open(c *db.Conn, in Interpretation) (e *Engine, rebuild bool, err error) {
-	e = &Engine{c: c, in: in, mats: map[string][]*materializer{}, reach: map[string]Reach{}, own: map[string]bool{}}
+	e = &Engine{c: c, in: in, mats: map[string][]*materializer{}, reach: map[string]Reach{}, reads: map[string]bool{}, own: map[string]bool{}}
 	e.purity.e = e
 	if err := c.InitMeta(); err != nil {
 		return nil, false, err
@@ -163,6 +166,15 @@ func Open(c *db.Conn, in Interpretation) (e *Engine, rebuild bool, err error) {
 		if err := e.prepare(typ, in.Materializers[typ]); err != nil {
 			e.Close()
 			return nil, false, err
+		}
+	}
+	for _, ms := range e.mats {
+		for _, m := range ms {
+			if m.over != nil {
+				for i, a := range m.over.set {
+					m.over.set[i].blind = !e.reads[strings.ToLower(e.tables[m.over.table].name)+"\x00"+a.column]
+				}
+			}
 		}
 	}
 	return e, rebuild, nil
@@ -386,6 +398,11 @@ func (e *Engine) load(created bool) error {
 		if t.key, err = keyed(e.c, t); err != nil {
 			return fmt.Errorf("inspect the key of %s: %w", name, err)
 		}
+		if t.key != "" {
+			if t.overwritable, t.notNull, err = overwritable(e.c, t, sql); err != nil {
+				return fmt.Errorf("inspect the constraints of %s: %w", name, err)
+			}
+		}
 		if created {
 			if err := e.checkDefaults(t, sql); err != nil {
 				return err
@@ -456,7 +473,13 @@ func (e *Engine) prepare(typ, sql string) error {
 		}
 		m := &materializer{stmt: stmt}
 		e.mats[typ] = append(e.mats[typ], m)
-		e.reach[typ] = max(e.reach[typ], e.reachOf(text, seen))
+		reach := e.reachOf(text, seen)
+		e.reach[typ] = max(e.reach[typ], reach)
+		for _, a := range seen {
+			if a.action == sqlite3.AUTH_READ {
+				e.reads[strings.ToLower(a.table)+"\x00"+strings.ToLower(a.field)] = true
+			}
+		}
 		for i := 1; i <= stmt.BindCount(); i++ {
 			name := stmt.BindName(i)
 			f, ok := fieldNames[strings.TrimLeft(name, ":@$")]
@@ -471,6 +494,7 @@ func (e *Engine) prepare(typ, sql string) error {
 			return err
 		}
 		m.partial = partial
+		m.over = e.overwriteOf(text, seen, reach)
 	}
 	return nil
 }

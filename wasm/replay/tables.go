@@ -32,6 +32,10 @@ type table struct {
 	// key is the column that holds an event's item, if the table has
 	// one (see keyed): a row per item, and an item's row alone.
 	key string
+	// overwritable: no write of a constant to a column can fail, but
+	// for null in the notNull columns (see overwrite).
+	overwritable bool
+	notNull      map[string]bool
 	// index is the table's among the engine's, which its undo triggers
 	// pass to factlog_undo(); undo is where their next entry goes.
 	index int

@@ -102,10 +102,8 @@ func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error
 					return err
 				}
 			}
-			for i := range added {
-				if err := s.apply(&added[i], res); err != nil {
-					return err
-				}
+			if err := s.applyRun(added, res, nil); err != nil {
+				return err
 			}
 			return s.trim()
 		}
@@ -143,15 +141,11 @@ func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error
 			return err
 		}
 		res.Reapplied = total - len(added)
-		done := 0
-		err = s.g.Scan(from, func(e *event.Event) error {
-			done++
-			if s.opts.Progress != nil && total >= 1000 && (done%1000 == 0 || done == total) {
-				s.opts.Progress(done, total)
-			}
-			return s.apply(e, res)
-		})
-		if err != nil {
+		progress := s.opts.Progress
+		if total < 1000 {
+			progress = nil
+		}
+		if err := s.applyFrom(from, total, progress, res); err != nil {
 			return err
 		}
 		return s.trim()
@@ -237,16 +231,65 @@ func (s *Store) mergeItems(added []event.Event, last event.Position, total int, 
 		if !isLate[redo[i].ID] {
 			res.Reapplied++
 		}
-		if err := s.apply(&redo[i], res); err != nil {
-			return false, err
-		}
 	}
-	for i := range later {
-		if err := s.apply(&later[i], res); err != nil {
-			return false, err
-		}
+	if err := s.applyRun(slices.Concat(redo, later), res, nil); err != nil {
+		return false, err
 	}
 	return true, s.trim()
+}
+
+// Runs of events are applied a window at a time: at most runEvents
+// events, or runBytes of their values, are held at once.
+const (
+	runEvents = 16 << 10
+	runBytes  = 8 << 20
+)
+
+// applyFrom applies the stored events from clock from on, in replay order
+// (a rebuild, or a rewind's re-application), reporting progress (if not
+// nil) every 1,000 events of total.
+func (s *Store) applyFrom(from uint64, total int, progress func(done, total int), res *ImportResult) error {
+	var run []event.Event
+	size, done := 0, 0
+	flush := func() error {
+		err := s.applyRun(run, res, func() {
+			done++
+			if progress != nil && (done%1000 == 0 || done == total) {
+				progress(done, total)
+			}
+		})
+		run, size = run[:0], 0
+		return err
+	}
+	err := s.g.Scan(from, func(e *event.Event) error {
+		run = append(run, *e)
+		if size += len(e.Value); len(run) < runEvents && size < runBytes {
+			return nil
+		}
+		return flush()
+	})
+	if err == nil {
+		err = flush()
+	}
+	return err
+}
+
+// applyRun applies evs, consecutive events in replay order, but for those
+// that a later one of them makes pointless (replay.Engine.Superseded),
+// calling each (if not nil) after every event.
+func (s *Store) applyRun(evs []event.Event, res *ImportResult, each func()) error {
+	skip := s.r.Superseded(evs)
+	for i := range evs {
+		if skip[i] {
+			s.sinceTrim++
+		} else if err := s.apply(&evs[i], res); err != nil {
+			return err
+		}
+		if each != nil {
+			each()
+		}
+	}
+	return nil
 }
 
 // apply runs an event's materializers during a merge or a rebuild: a

@@ -249,18 +249,7 @@ func (s *Store) replayAll(progress func(done, total int), res *ImportResult, res
 	if err != nil {
 		return err
 	}
-	done := 0
-	err = s.g.Scan(0, func(e *event.Event) error {
-		if err := s.apply(e, res); err != nil {
-			return err
-		}
-		done++
-		if progress != nil && (done%1000 == 0 || done == total) {
-			progress(done, total)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.applyFrom(0, total, progress, res); err != nil {
 		return fmt.Errorf("rebuild state: %w", err)
 	}
 	s.sinceTrim = 0
