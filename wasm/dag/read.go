@@ -1,10 +1,11 @@
 package dag
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/sync"
@@ -129,38 +130,78 @@ func (g *Graph) TypesFrom(from uint64) ([]string, error) {
 	return types, nil
 }
 
-// parentsColumn reads an event's parents as one hex string.
-const parentsColumn = `, (SELECT group_concat(hex(p.id), '') FROM json_each(e.parents) l JOIN _factlog_event p ON p.n = e.n - l.value)`
+// linksColumns are an event's parents (as stored: a JSON array of n minus
+// each parent's n) and its n, read after eventColumns.
+const linksColumns = `, e.parents, e.n`
 
-// scanWithParents reads eventColumns and parentsColumn.
-func scanWithParents(s *sqlite3.Stmt) (event.Event, error) {
-	e := scanEvent(s)
-	parents := s.ColumnText(8)
-	for len(parents) >= 2*len(event.ID{}) {
-		var id event.ID
-		if _, err := hex.Decode(id[:], []byte(parents[:2*len(id)])); err != nil {
-			return e, fmt.Errorf("read parents of %s: %w", e.ID, err)
-		}
-		e.Parents = append(e.Parents, id)
-		parents = parents[2*len(id):]
+// links is what linksColumns read of an event: withParents turns them into
+// its parents' ids.
+type links struct {
+	n       int64
+	parents string
+}
+
+func scanLinks(s *sqlite3.Stmt) links {
+	return links{n: s.ColumnInt64(9), parents: s.ColumnText(8)}
+}
+
+// withParents fills in the Parents of evs from their links: from the ids
+// of evs themselves, and, for parents that are not among them, read by n.
+// (A join per parent in SQL costs most of an export: a JSON parse, a
+// lookup and a hex encoding for every link.)
+func (g *Graph) withParents(evs []event.Event, ls []links) error {
+	ids := make(map[int64]event.ID, len(evs))
+	for i := range evs {
+		ids[ls[i].n] = evs[i].ID
 	}
-	slices.SortFunc(e.Parents, event.ID.Compare)
-	return e, nil
+	for i := range evs {
+		list := strings.Trim(ls[i].parents, "[] ")
+		if list == "" {
+			continue // NULL: no parents
+		}
+		for d := range strings.SplitSeq(list, ",") {
+			delta, err := strconv.ParseInt(strings.TrimSpace(d), 10, 64)
+			if err != nil {
+				return fmt.Errorf("read parents of %s: %w", evs[i].ID, err)
+			}
+			n := ls[i].n - delta
+			id, ok := ids[n]
+			if !ok {
+				err := g.c.Query(`SELECT id FROM _factlog_event WHERE n = ?`, []any{n}, func(s *sqlite3.Stmt) error {
+					id, ok = idOf(s.ColumnRawBlob(0)), true
+					return nil
+				})
+				if err == nil && !ok {
+					err = fmt.Errorf("event %d is not stored", n)
+				}
+				if err != nil {
+					return fmt.Errorf("read parents of %s: %w", evs[i].ID, err)
+				}
+				ids[n] = id
+			}
+			evs[i].Parents = append(evs[i].Parents, id)
+		}
+		slices.SortFunc(evs[i].Parents, event.ID.Compare)
+	}
+	return nil
 }
 
 // Events returns the stored events about item (all of them if item is
 // nil), in replay order, with their parents.
 func (g *Graph) Events(item *string) ([]event.Event, error) {
-	q, args := `SELECT `+eventColumns+parentsColumn+eventFrom+`ORDER BY e.clock, e.id`, []any(nil)
+	q, args := `SELECT `+eventColumns+linksColumns+eventFrom+`ORDER BY e.clock, e.id`, []any(nil)
 	if item != nil {
-		q, args = `SELECT `+eventColumns+parentsColumn+eventFrom+`WHERE e.item_id = ? ORDER BY e.clock, e.id`, []any{*item}
+		q, args = `SELECT `+eventColumns+linksColumns+eventFrom+`WHERE e.item_id = ? ORDER BY e.clock, e.id`, []any{*item}
 	}
 	var evs []event.Event
+	var ls []links
 	err := g.c.Query(q, args, func(s *sqlite3.Stmt) error {
-		e, err := scanWithParents(s)
-		evs = append(evs, e)
-		return err
+		evs, ls = append(evs, scanEvent(s)), append(ls, scanLinks(s))
+		return nil
 	})
+	if err == nil {
+		err = g.withParents(evs, ls)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
@@ -187,6 +228,7 @@ func (g *Graph) Lacking(vv sync.VersionVector) ([]event.Event, map[event.ID]even
 		return nil, nil, fmt.Errorf("read authors: %w", err)
 	}
 	var evs []event.Event
+	var ls []links
 	sigs := map[event.ID]event.Signature{}
 	for _, au := range authors {
 		floor, exact, err := g.heldBy(au.a, au.seq, vv[au.peer])
@@ -196,21 +238,25 @@ func (g *Graph) Lacking(vv sync.VersionVector) ([]event.Event, map[event.ID]even
 		if floor >= au.seq && exact == nil {
 			continue
 		}
-		err = g.c.Query(`SELECT `+eventColumns+parentsColumn+`, s.sig, e.n`+eventFrom+`LEFT JOIN _factlog_sig s ON s.n = e.n WHERE e.a = ? AND e.seq > ?`,
+		err = g.c.Query(`SELECT `+eventColumns+linksColumns+`, s.sig`+eventFrom+`LEFT JOIN _factlog_sig s ON s.n = e.n WHERE e.a = ? AND e.seq > ?`,
 			[]any{au.a, floor}, func(s *sqlite3.Stmt) error {
-				if exact != nil && exact[s.ColumnInt64(10)] {
+				l := scanLinks(s)
+				if exact != nil && exact[l.n] {
 					return nil
 				}
-				e, err := scanWithParents(s)
-				if sig := s.ColumnRawBlob(9); len(sig) == len(event.Signature{}) {
+				e := scanEvent(s)
+				if sig := s.ColumnRawBlob(10); len(sig) == len(event.Signature{}) {
 					sigs[e.ID] = event.Signature(sig)
 				}
-				evs = append(evs, e)
-				return err
+				evs, ls = append(evs, e), append(ls, l)
+				return nil
 			})
 		if err != nil {
 			return nil, nil, fmt.Errorf("read events lacking: %w", err)
 		}
+	}
+	if err := g.withParents(evs, ls); err != nil {
+		return nil, nil, fmt.Errorf("read events lacking: %w", err)
 	}
 	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
 	return evs, sigs, nil

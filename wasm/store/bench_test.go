@@ -147,6 +147,21 @@ func BenchmarkFullReplay(b *testing.B) {
 	b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
+// BenchmarkExportSince exports the last 10,000 events of the 100,000-event
+// log: what a replica 10,000 events behind asks for.
+func BenchmarkExportSince(b *testing.B) {
+	evs := base(b)
+	const behind = 10_000
+	vv := sync.VersionVector{evs[0].Peer: {{Seq: uint64(len(evs) - behind), ID: evs[len(evs)-behind-1].ID}}}
+	for b.Loop() {
+		batch, err := baseLog.store.ExportSince(context.Background(), vv)
+		if err != nil || len(batch) == 0 {
+			b.Fatal(len(batch), err)
+		}
+	}
+	b.ReportMetric(float64(behind*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
 // BenchmarkMergeOutOfOrder merges 100 events from a replica that was
 // offline into the 100,000-event log; they sort in at the given distance
 // from its end, so that many events are rewound and re-applied.
