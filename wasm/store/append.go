@@ -71,9 +71,12 @@ func (s *Store) AppendMany(ctx context.Context, inputs []Input) ([]event.Event, 
 		if err := s.g.Append(evs); err != nil {
 			return err
 		}
-		for i := range evs {
-			if err := s.r.Apply(&evs[i]); err != nil {
-				return err
+		// (An event a later one overwrites is skipped: it cannot fail.)
+		for i, skip := range s.r.Superseded(evs) {
+			if !skip {
+				if err := s.r.Apply(&evs[i]); err != nil {
+					return err
+				}
 			}
 		}
 		s.sinceTrim += len(evs)
