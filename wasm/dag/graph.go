@@ -103,6 +103,7 @@ type batch struct {
 	tips    map[int64]int64   // stored events no stored event of their author's follows: n → a
 	untip   map[int64]int64   // events stored before that an event of their author's follows
 	unsign  map[int64]bool    // signatures no longer kept (neither a tip nor a checkpoint)
+	signed  map[int64]bool    // the stored events stored with a signature
 	seqs    map[int64]uint64  // the authors' highest seqs
 	before  map[int64]uint64  // the authors' highest seqs stored before the batch
 	taken   map[[2]int64]bool // the (author, seq) of the batch's events
@@ -111,7 +112,7 @@ type batch struct {
 
 func (g *Graph) newBatch() *batch {
 	return &batch{g: g, authors: map[event.PeerID]int64{}, nodes: map[event.ID]node{}, stored: map[int64]bool{}, heads: map[int64]bool{}, linked: map[int64]bool{},
-		tips: map[int64]int64{}, untip: map[int64]int64{}, unsign: map[int64]bool{}, seqs: map[int64]uint64{},
+		tips: map[int64]int64{}, untip: map[int64]int64{}, unsign: map[int64]bool{}, signed: map[int64]bool{}, seqs: map[int64]uint64{},
 		before: map[int64]uint64{}, taken: map[[2]int64]bool{}}
 }
 
@@ -168,6 +169,7 @@ func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *
 		if err := g.c.Exec(`INSERT INTO _factlog_sig (n, sig) VALUES (?, ?)`, n, sig[:]); err != nil {
 			return fmt.Errorf("insert event %s: %w", e.ID, err)
 		}
+		b.signed[n] = true
 	}
 	for _, p := range parents {
 		if b.stored[p.n] {
@@ -181,7 +183,9 @@ func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *
 			} else {
 				b.untip[p.n] = a
 			}
-			if p.seq%Checkpoint != 0 {
+			// (Of the batch's own events, only those stored with one
+			// have a signature to forget: most have none.)
+			if p.seq%Checkpoint != 0 && (!b.stored[p.n] || b.signed[p.n]) {
 				b.unsign[p.n] = true
 			}
 		}
