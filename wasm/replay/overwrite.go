@@ -160,22 +160,22 @@ func overwritable(c *db.Conn, t *table, sql string) (ok bool, notNull map[string
 
 // cell is a column of an item's row.
 type cell struct {
-	table       int
-	item, field string
+	table        int
+	item, column string
 }
 
 // overwrites returns the overwrites an event of type typ runs, and
 // whether that is all it runs.
-func (e *Engine) overwrites(typ string) (os []*overwrite, only bool) {
+func (e *Engine) overwrites(typ string) (ows []*overwrite, only bool) {
 	for _, ms := range [][]*materializer{e.mats[typ], e.mats["*"]} {
 		for _, m := range ms {
 			if m.over == nil {
 				return nil, false
 			}
-			os = append(os, m.over)
+			ows = append(ows, m.over)
 		}
 	}
-	return os, len(os) > 0
+	return ows, len(ows) > 0
 }
 
 // Superseded reports which of evs need not be applied: evs are events in
@@ -190,12 +190,12 @@ func (e *Engine) Superseded(evs []event.Event) []bool {
 	written := map[cell]bool{}
 	for i := len(evs) - 1; i >= 0; i-- {
 		ev := &evs[i]
-		os, only := e.overwrites(ev.Type)
-		if !only || !surely(os, ev) {
+		ows, only := e.overwrites(ev.Type)
+		if !only || !surely(ows, ev) {
 			continue
 		}
 		skip[i] = true
-		for _, o := range os {
+		for _, o := range ows {
 			for _, a := range o.set {
 				c := cell{o.table, ev.Item, a.column}
 				skip[i] = skip[i] && a.blind && written[c]
@@ -207,8 +207,8 @@ func (e *Engine) Superseded(evs []event.Event) []bool {
 }
 
 // surely reports whether every write of ev's overwrites succeeds.
-func surely(os []*overwrite, ev *event.Event) bool {
-	for _, o := range os {
+func surely(ows []*overwrite, ev *event.Event) bool {
+	for _, o := range ows {
 		for _, a := range o.set {
 			if a.notNull && a.field == fieldValue && string(ev.Value) == "null" {
 				return false
