@@ -83,7 +83,9 @@ func dumpQueries(t testing.TB, c *db.Conn, queries ...string) string {
 // gives back the state, and so does a reset and a full replay.
 func TestRewind(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		c, e := openEngine(t, shapes)
+		c, e := openOwnEngine(rt, shapes)
+		defer c.Close()
+		defer e.Close()
 		if err := c.Tx(func() error { return e.Reset(0) }); err != nil {
 			rt.Fatal(err)
 		}
