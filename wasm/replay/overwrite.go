@@ -24,8 +24,9 @@ import (
 // column still has the value from before the skipped write. A rewind that
 // restores such an image to a clock after the skipped write re-applies
 // the events from that clock on, and among them the later overwrite that
-// made the write skippable (a rewind re-applies every event after the
-// clock it restores to): the stale value is overwritten before anything
+// made the write skippable (Rewind is followed by every event from its
+// clock on, RewindItems by every event about the items, and the overwrite
+// is about the same item): the stale value is overwritten before anything
 // could read it, because nothing reads the column.
 type overwrite struct {
 	table int          // in Engine.tables
