@@ -36,7 +36,7 @@ type Engine struct {
 	purity  purity
 	mats    map[string][]*materializer
 	reach   map[string]Reach // by event type (see Reach)
-	reads   map[string]bool  // the columns the materializers read: table + "\x00" + column, in lower case
+	reads   map[string]bool  // the columns the materializers read (columnKey)
 	undoErr error            // why factlog_undo() could not place an entry
 	horizon uint64           // the undo log holds the changes of the events from this clock on
 	// clock is what the undo triggers tag a change with (factlog_clock()):
@@ -168,15 +168,7 @@ func Open(c *db.Conn, in Interpretation) (e *Engine, rebuild bool, err error) {
 			return nil, false, err
 		}
 	}
-	for _, ms := range e.mats {
-		for _, m := range ms {
-			if m.over != nil {
-				for i, a := range m.over.set {
-					m.over.set[i].blind = !e.reads[strings.ToLower(e.tables[m.over.table].name)+"\x00"+a.column]
-				}
-			}
-		}
-	}
+	e.markBlind()
 	return e, rebuild, nil
 }
 
@@ -477,7 +469,7 @@ func (e *Engine) prepare(typ, sql string) error {
 		e.reach[typ] = max(e.reach[typ], reach)
 		for _, a := range seen {
 			if a.action == sqlite3.AUTH_READ {
-				e.reads[strings.ToLower(a.table)+"\x00"+strings.ToLower(a.field)] = true
+				e.reads[columnKey(a.table, a.field)] = true
 			}
 		}
 		for i := 1; i <= stmt.BindCount(); i++ {

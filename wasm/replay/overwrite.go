@@ -114,6 +114,26 @@ func (e *Engine) overwriteOf(sql string, seen []access, reach Reach) *overwrite 
 	return o
 }
 
+// columnKey names a table's column in Engine.reads.
+func columnKey(table, column string) string {
+	return strings.ToLower(table) + "\x00" + strings.ToLower(column)
+}
+
+// markBlind tells each overwrite's assignments whether their column is
+// blind, once every materializer is prepared (and e.reads complete).
+func (e *Engine) markBlind() {
+	for _, ms := range e.mats {
+		for _, m := range ms {
+			if m.over == nil {
+				continue
+			}
+			for i, a := range m.over.set {
+				m.over.set[i].blind = !e.reads[columnKey(e.tables[m.over.table].name, a.column)]
+			}
+		}
+	}
+}
+
 // split splits tokens at their commas.
 func split(toks []token) (parts [][]token) {
 	start := 0
@@ -165,18 +185,18 @@ type cell struct {
 	item, column string
 }
 
-// overwrites returns the overwrites an event of type typ runs, and
-// whether that is all it runs.
-func (e *Engine) overwrites(typ string) (ows []*overwrite, only bool) {
+// overwrites returns the overwrites an event of type typ runs if that is
+// all it runs, or nil.
+func (e *Engine) overwrites(typ string) (ows []*overwrite) {
 	for _, ms := range [][]*materializer{e.mats[typ], e.mats["*"]} {
 		for _, m := range ms {
 			if m.over == nil {
-				return nil, false
+				return nil
 			}
 			ows = append(ows, m.over)
 		}
 	}
-	return ows, len(ows) > 0
+	return ows
 }
 
 // Superseded reports which of evs need not be applied: evs are events in
@@ -189,10 +209,15 @@ func (e *Engine) overwrites(typ string) (ows []*overwrite, only bool) {
 func (e *Engine) Superseded(evs []event.Event) []bool {
 	skip := make([]bool, len(evs))
 	written := map[cell]bool{}
+	byType := map[string][]*overwrite{} // (a run has a few types)
 	for i := len(evs) - 1; i >= 0; i-- {
 		ev := &evs[i]
-		ows, only := e.overwrites(ev.Type)
-		if !only || !surely(ows, ev) {
+		ows, ok := byType[ev.Type]
+		if !ok {
+			ows = e.overwrites(ev.Type)
+			byType[ev.Type] = ows
+		}
+		if ows == nil || !surely(ows, ev) {
 			continue
 		}
 		skip[i] = true
