@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -124,22 +123,6 @@ var overwritePool = []string{
 const overwriteSchema = `
 	CREATE TABLE todo (id TEXT PRIMARY KEY NOT NULL, content TEXT NOT NULL DEFAULT '', done INTEGER, note ANY);
 	CREATE TABLE log (k TEXT, v ANY);`
-
-// openOwnEngine is openEngine for one case of a property test, which
-// closes what it opens: thousands of cases must not hold their
-// connections until the test ends.
-func openOwnEngine(t *rapid.T, in Interpretation) (*db.Conn, *Engine) {
-	c, err := db.Open(context.Background(), ":memory:", "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, _, err := Open(c, in)
-	if err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
-	return c, e
-}
 
 // TestSupersededState is the merge rule's property: applying a run of
 // events but for the superseded ones — and rewinding into the run and

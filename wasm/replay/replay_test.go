@@ -34,18 +34,33 @@ var shapes = Interpretation{
 	},
 }
 
+// openEngine opens an engine on a connection of its own, both closed when
+// the test ends.
 func openEngine(t testing.TB, in Interpretation) (*db.Conn, *Engine) {
+	t.Helper()
+	c, e := openOwnEngine(t, in)
+	t.Cleanup(func() { c.Close() })
+	t.Cleanup(e.Close)
+	return c, e
+}
+
+// openOwnEngine is openEngine whose caller closes both, as one case of a
+// property test does: thousands of cases must not hold their connections
+// until the test ends.
+func openOwnEngine(t interface {
+	Helper()
+	Fatal(...any)
+}, in Interpretation) (*db.Conn, *Engine) {
 	t.Helper()
 	c, err := db.Open(context.Background(), ":memory:", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
 	e, _, err := Open(c, in)
 	if err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
 	return c, e
 }
 

@@ -218,15 +218,16 @@ func TestDifferential(t *testing.T) {
 		ctx := context.Background()
 		in := drawInterpretation(rt)
 		horizon := rapid.SampledFrom([]int{0, 3, 12}).Draw(rt, "undo horizon")
-		open := func(i int) *store.Store {
+		openWith := func(i int, materializers map[string]string) *store.Store {
 			s, err := store.Open(ctx, store.Options{
-				Schema: in.schema, Materializers: in.materializers, Rand: peerSeed(i), Now: fakeClock(), UndoHorizon: horizon,
+				Schema: in.schema, Materializers: materializers, Rand: peerSeed(i), Now: fakeClock(), UndoHorizon: horizon,
 			})
 			if err != nil {
-				rt.Fatalf("open:\n%s\n%v: %v", in.schema, in.materializers, err)
+				rt.Fatalf("open:\n%s\n%v: %v", in.schema, materializers, err)
 			}
 			return s
 		}
+		open := func(i int) *store.Store { return openWith(i, in.materializers) }
 		n := rapid.IntRange(2, 4).Draw(rt, "replicas")
 		stores := make([]*store.Store, n)
 		for i := range stores {
@@ -363,10 +364,7 @@ func TestDifferential(t *testing.T) {
 			for _, m := range regexp.MustCompile(`CREATE TABLE (\w+)`).FindAllStringSubmatch(in.schema, -1) {
 				peek["peek"] += "SELECT * FROM " + m[1] + ";"
 			}
-			plain, err := store.Open(ctx, store.Options{Schema: in.schema, Materializers: peek, Rand: peerSeed(n + 1), Now: fakeClock(), UndoHorizon: horizon})
-			if err != nil {
-				rt.Fatal(err)
-			}
+			plain := openWith(n+1, peek)
 			defer plain.Close()
 			if _, err := plain.Import(ctx, batch); err != nil {
 				rt.Fatal(err)
