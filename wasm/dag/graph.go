@@ -1,7 +1,6 @@
 package dag
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
@@ -15,11 +14,17 @@ import (
 
 // Graph is the persisted DAG of one store.
 type Graph struct {
-	c *db.Conn
+	c       *db.Conn
+	named   map[string]int64 // rows of _factlog_name, kept across transactions
+	namedAt uint64           // c.Failed() when named was last known good
 }
 
 // New returns the Graph kept in c's tables (see Init).
-func New(c *db.Conn) *Graph { return &Graph{c: c} }
+func New(c *db.Conn) *Graph { return &Graph{c: c, named: map[string]int64{}} }
+
+// maxNames bounds the names a Graph remembers: an application's item ids
+// may be as many as its events.
+const maxNames = 4096
 
 // node is what validation and bookkeeping need to know of a stored event.
 type node struct {
@@ -33,8 +38,8 @@ type node struct {
 
 // lookup returns the stored event id, if any.
 func (g *Graph) lookup(id event.ID) (nd node, ok bool, err error) {
-	err = g.c.Query(`SELECT e.n, e.a, k.key, e.seq, e.clock FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a WHERE e.k = ? AND e.id = ?`,
-		[]any{idKey(id), id[:]}, func(s *sqlite3.Stmt) error {
+	err = g.c.Query(`SELECT e.n, e.a, k.key, e.seq, e.clock FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a WHERE substr(e.id, 1, 4) = ? AND e.id = ?`,
+		[]any{id[:4], id[:]}, func(s *sqlite3.Stmt) error {
 			nd.id, nd.n, nd.a, nd.seq, nd.clock, ok = id, s.ColumnInt64(0), s.ColumnInt64(1), uint64(s.ColumnInt64(3)), uint64(s.ColumnInt64(4)), true
 			copy(nd.peer[:], s.ColumnRawBlob(2))
 			return nil
@@ -121,20 +126,41 @@ func (b *batch) author(peer event.PeerID) (int64, error) {
 	if a, ok := b.authors[peer]; ok {
 		return a, nil
 	}
-	err := b.g.c.Exec(`INSERT INTO _factlog_author (key) VALUES (?) ON CONFLICT (key) DO NOTHING`, peer[:])
-	if err != nil {
-		return 0, fmt.Errorf("add author %s: %w", peer, err)
-	}
 	var a int64
-	err = b.g.c.Query(`SELECT a, seq FROM _factlog_author WHERE key = ?`, []any{peer[:]}, func(s *sqlite3.Stmt) error {
-		a, b.before[s.ColumnInt64(0)] = s.ColumnInt64(0), uint64(s.ColumnInt64(1))
+	var known bool
+	err := b.g.c.Query(`SELECT a, seq FROM _factlog_author WHERE key = ?`, []any{peer[:]}, func(s *sqlite3.Stmt) error {
+		a, b.before[s.ColumnInt64(0)], known = s.ColumnInt64(0), uint64(s.ColumnInt64(1)), true
 		return nil
 	})
+	if err == nil && !known {
+		a, _, err = b.g.c.Int64(`INSERT INTO _factlog_author (key) VALUES (?) RETURNING a`, peer[:])
+		b.before[a] = 0
+	}
 	if err != nil {
 		return 0, fmt.Errorf("add author %s: %w", peer, err)
 	}
 	b.authors[peer] = a
 	return a, nil
+}
+
+// name returns the row of an item id or type, adding it if new.
+func (g *Graph) name(name string) (int64, error) {
+	if g.namedAt != g.c.Failed() || len(g.named) >= maxNames {
+		clear(g.named)
+		g.namedAt = g.c.Failed()
+	}
+	if x, ok := g.named[name]; ok {
+		return x, nil
+	}
+	x, ok, err := g.c.Int64(`SELECT x FROM _factlog_name WHERE name = ?`, name)
+	if err == nil && !ok {
+		x, _, err = g.c.Int64(`INSERT INTO _factlog_name (name) VALUES (?) RETURNING x`, name)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("add name %q: %w", name, err)
+	}
+	g.named[name] = x
+	return x, nil
 }
 
 // insert stores a valid event whose parents are stored, with its author's
@@ -152,16 +178,28 @@ func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *
 	}
 	n := b.next
 	b.next++
-	var links any // NULL without parents
-	if len(parents) > 0 {
+	var links any // as parentRows reads them: NULL without parents
+	switch len(parents) {
+	case 0:
+	case 1:
+		links = n - parents[0].n
+	default:
 		ds := make([]string, len(parents)) // relative: small numbers for recent parents
 		for i, p := range parents {
 			ds[i] = strconv.FormatInt(n-p.n, 10)
 		}
 		links = "[" + strings.Join(ds, ",") + "]"
 	}
-	err = g.c.Exec(`INSERT INTO _factlog_event (n, id, k, a, seq, clock, time, item_id, type, value, parents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		n, e.ID[:], idKey(e.ID), a, e.Seq, e.Clock, e.Time, e.Item, e.Type, string(e.Value), links)
+	item, err := g.name(e.Item)
+	if err != nil {
+		return err
+	}
+	typ, err := g.name(e.Type)
+	if err != nil {
+		return err
+	}
+	err = g.c.Exec(`INSERT INTO _factlog_event (n, id, a, seq, clock, time, item, type, value, parents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		n, e.ID[:], a, e.Seq, e.Clock, e.Time, item, typ, string(e.Value), links)
 	if err != nil {
 		return fmt.Errorf("insert event %s: %w", e.ID, err)
 	}
@@ -396,6 +434,3 @@ func peerOf(b []byte) (p event.PeerID) {
 	copy(p[:], b)
 	return p
 }
-
-// idKey is an id's index key: its first 8 bytes, as a signed integer.
-func idKey(id event.ID) int64 { return int64(binary.BigEndian.Uint64(id[:8])) }

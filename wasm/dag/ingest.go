@@ -3,7 +3,6 @@ package dag
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -302,20 +301,19 @@ func (g *Graph) pendingEvent(id event.ID) (e event.Event, covered, ok bool, err 
 // heldOf returns which of evs are stored or pending, in one query each
 // rather than one per event.
 func (g *Graph) heldOf(evs []event.Event, anyPending bool) (map[event.ID]bool, error) {
-	keys := make([]string, len(evs))
 	ids := make([]string, len(evs))
 	for i := range evs {
-		keys[i] = strconv.FormatInt(idKey(evs[i].ID), 10)
 		ids[i] = `"` + evs[i].ID.String() + `"`
 	}
+	list := "[" + strings.Join(ids, ",") + "]"
 	held := map[event.ID]bool{}
 	read := func(s *sqlite3.Stmt) error {
 		held[idOf(s.ColumnRawBlob(0))] = true
 		return nil
 	}
-	err := g.c.Query(`SELECT id FROM _factlog_event WHERE k IN (SELECT value FROM json_each(?))`, []any{"[" + strings.Join(keys, ",") + "]"}, read)
+	err := g.c.Query(`SELECT id FROM _factlog_event WHERE substr(id, 1, 4) IN (SELECT unhex(substr(value, 1, 8)) FROM json_each(?))`, []any{list}, read)
 	if err == nil && anyPending {
-		err = g.c.Query(`SELECT id FROM _factlog_pending WHERE id IN (SELECT unhex(value) FROM json_each(?))`, []any{"[" + strings.Join(ids, ",") + "]"}, read)
+		err = g.c.Query(`SELECT id FROM _factlog_pending WHERE id IN (SELECT unhex(value) FROM json_each(?))`, []any{list}, read)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up held events: %w", err)

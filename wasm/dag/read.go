@@ -8,23 +8,61 @@ import (
 	"strings"
 
 	"github.com/factlog/factlog/wasm/event"
+	"github.com/factlog/factlog/wasm/internal/db"
 	"github.com/factlog/factlog/wasm/sync"
 	"github.com/ncruces/go-sqlite3"
 )
 
-// eventColumns are the columns scanEvent reads, from _factlog_event e
+// eventColumns are the columns names.scan reads, from _factlog_event e
 // joined with _factlog_author k.
-const eventColumns = `e.id, k.key, e.seq, e.clock, e.time, e.item_id, e.type, e.value`
+const eventColumns = `e.id, k.key, e.seq, e.clock, e.time, e.item, e.type, e.value`
 
 const eventFrom = ` FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a `
 
-// scanEvent reads the eventColumns of a row; Parents are left empty.
-func scanEvent(s *sqlite3.Stmt) event.Event {
+// byItem selects an item's events, by its name.
+const byItem = `e.item = (SELECT x FROM _factlog_name WHERE name = ?)`
+
+// names reads the item ids and types of the events one call reads, each
+// once: a read of many events meets few names, where a join would search
+// _factlog_name twice for every event. It lives for one call, inside one
+// transaction, where rows of _factlog_name neither change nor go.
+type names struct {
+	c  *db.Conn
+	of map[int64]string
+}
+
+func (g *Graph) names() *names { return &names{c: g.c, of: map[int64]string{}} }
+
+func (ns *names) name(x int64) (string, error) {
+	if name, ok := ns.of[x]; ok {
+		return name, nil
+	}
+	name, ok, err := ns.c.Text(`SELECT name FROM _factlog_name WHERE x = ?`, x)
+	if err == nil && !ok {
+		err = fmt.Errorf("name %d is not stored", x)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read a name: %w", err)
+	}
+	ns.of[x] = name
+	return name, nil
+}
+
+// scan reads the eventColumns of a row; Parents are left empty.
+func (ns *names) scan(s *sqlite3.Stmt) (event.Event, error) {
+	item, err := ns.name(s.ColumnInt64(5))
+	if err != nil {
+		return event.Event{}, err
+	}
+	typ, err := ns.name(s.ColumnInt64(6))
+	if err != nil {
+		return event.Event{}, err
+	}
 	return event.Event{
 		ID: idOf(s.ColumnRawBlob(0)), Peer: peerOf(s.ColumnRawBlob(1)),
 		Seq: uint64(s.ColumnInt64(2)), Clock: uint64(s.ColumnInt64(3)), Time: s.ColumnInt64(4),
-		Item: s.ColumnText(5), Type: s.ColumnText(6), Value: []byte(s.ColumnText(7)),
-	}
+		Item: item, Type: typ, Value: []byte(s.ColumnText(7)),
+	}, nil
 }
 
 // scanPage is how many events Scan reads before it calls fn on them.
@@ -39,9 +77,11 @@ const scanPage = 1000
 // it.
 func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
 	page := make([]event.Event, 0, scanPage)
+	ns := g.names()
 	read := func(s *sqlite3.Stmt) error {
-		page = append(page, scanEvent(s))
-		return nil
+		e, err := ns.scan(s)
+		page = append(page, e)
+		return err
 	}
 	err := g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE e.clock >= ? ORDER BY e.clock, e.id LIMIT ?`, []any{from, scanPage}, read)
 	for err == nil && len(page) > 0 {
@@ -73,19 +113,23 @@ func (g *Graph) ItemEvents(items map[string]uint64, last event.Position, limit i
 	for item, clock := range items {
 		from = min(from, clock)
 		if about <= limit {
-			n, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_event WHERE item_id = ?`, item)
+			n, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_event e WHERE `+byItem, item)
 			if err != nil {
 				return nil, false, fmt.Errorf("count the events of item %q: %w", item, err)
 			}
 			about += int(n)
 		}
 	}
+	ns := g.names()
 	read := func(s *sqlite3.Stmt) error {
-		clock, ok := items[s.ColumnText(5)]
-		if !ok || uint64(s.ColumnInt64(3)) < clock {
+		e, err := ns.scan(s)
+		if err != nil {
+			return err
+		}
+		if clock, ok := items[e.Item]; !ok || e.Clock < clock {
 			return nil
 		}
-		if e := scanEvent(s); e.Pos().Compare(last) <= 0 {
+		if e.Pos().Compare(last) <= 0 {
 			if len(evs) == limit {
 				return errLimit
 			}
@@ -95,7 +139,7 @@ func (g *Graph) ItemEvents(items map[string]uint64, last event.Position, limit i
 	}
 	if about <= limit {
 		for item, clock := range items { // by the item's index (+ keeps SQLite off the clock's)
-			err = g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE e.item_id = ? AND +e.clock BETWEEN ? AND ?`, []any{item, clock, last.Clock}, read)
+			err = g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE `+byItem+` AND +e.clock BETWEEN ? AND ?`, []any{item, clock, last.Clock}, read)
 			if err != nil {
 				break
 			}
@@ -120,7 +164,7 @@ var errLimit = errors.New("more events than the limit")
 // each once.
 func (g *Graph) TypesFrom(from uint64) ([]string, error) {
 	var types []string
-	err := g.c.Query(`SELECT DISTINCT type FROM _factlog_event WHERE clock >= ?`, []any{from}, func(s *sqlite3.Stmt) error {
+	err := g.c.Query(`SELECT name FROM _factlog_name WHERE x IN (SELECT type FROM _factlog_event WHERE clock >= ?)`, []any{from}, func(s *sqlite3.Stmt) error {
 		types = append(types, s.ColumnText(0))
 		return nil
 	})
@@ -130,8 +174,8 @@ func (g *Graph) TypesFrom(from uint64) ([]string, error) {
 	return types, nil
 }
 
-// linksColumns are an event's parents (as stored: a JSON array of n minus
-// each parent's n) and its n, read after eventColumns.
+// linksColumns are an event's parents (as stored: see parentRows) and its
+// n, read after eventColumns.
 const linksColumns = `, e.parents, e.n`
 
 // links is what linksColumns read of an event: withParents turns them into
@@ -145,6 +189,27 @@ func scanLinks(s *sqlite3.Stmt) links {
 	return links{n: s.ColumnInt64(9), parents: s.ColumnText(8)}
 }
 
+// parentRows returns the rows of the parents of event n from its links as
+// stored: n minus each parent's n, as an integer for a single parent (an
+// event's only parent is most often the event stored before it, and 1
+// takes no byte in a SQLite record) or a JSON array for several; NULL
+// (read as "") for none.
+func parentRows(n int64, links string) ([]int64, error) {
+	list := strings.Trim(links, "[] ")
+	if list == "" {
+		return nil, nil
+	}
+	var ns []int64
+	for d := range strings.SplitSeq(list, ",") {
+		delta, err := strconv.ParseInt(strings.TrimSpace(d), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("links %q of event %d: %w", links, n, err)
+		}
+		ns = append(ns, n-delta)
+	}
+	return ns, nil
+}
+
 // withParents fills in the Parents of evs from their links: from the ids
 // of evs themselves, and, for parents that are not among them, read by n.
 // (A join per parent in SQL costs most of an export: a JSON parse, a
@@ -155,16 +220,11 @@ func (g *Graph) withParents(evs []event.Event, ls []links) error {
 		ids[ls[i].n] = evs[i].ID
 	}
 	for i := range evs {
-		list := strings.Trim(ls[i].parents, "[] ")
-		if list == "" {
-			continue // NULL: no parents
+		ns, err := parentRows(ls[i].n, ls[i].parents)
+		if err != nil {
+			return fmt.Errorf("read parents of %s: %w", evs[i].ID, err)
 		}
-		for d := range strings.SplitSeq(list, ",") {
-			delta, err := strconv.ParseInt(strings.TrimSpace(d), 10, 64)
-			if err != nil {
-				return fmt.Errorf("read parents of %s: %w", evs[i].ID, err)
-			}
-			n := ls[i].n - delta
+		for _, n := range ns {
 			id, ok := ids[n]
 			if !ok {
 				err := g.c.Query(`SELECT id FROM _factlog_event WHERE n = ?`, []any{n}, func(s *sqlite3.Stmt) error {
@@ -191,13 +251,15 @@ func (g *Graph) withParents(evs []event.Event, ls []links) error {
 func (g *Graph) Events(item *string) ([]event.Event, error) {
 	q, args := `SELECT `+eventColumns+linksColumns+eventFrom+`ORDER BY e.clock, e.id`, []any(nil)
 	if item != nil {
-		q, args = `SELECT `+eventColumns+linksColumns+eventFrom+`WHERE e.item_id = ? ORDER BY e.clock, e.id`, []any{*item}
+		q, args = `SELECT `+eventColumns+linksColumns+eventFrom+`WHERE `+byItem+` ORDER BY e.clock, e.id`, []any{*item}
 	}
 	var evs []event.Event
 	var ls []links
+	ns := g.names()
 	err := g.c.Query(q, args, func(s *sqlite3.Stmt) error {
-		evs, ls = append(evs, scanEvent(s)), append(ls, scanLinks(s))
-		return nil
+		e, err := ns.scan(s)
+		evs, ls = append(evs, e), append(ls, scanLinks(s))
+		return err
 	})
 	if err == nil {
 		err = g.withParents(evs, ls)
@@ -230,6 +292,7 @@ func (g *Graph) Lacking(vv sync.VersionVector) ([]event.Event, map[event.ID]even
 	var evs []event.Event
 	var ls []links
 	sigs := map[event.ID]event.Signature{}
+	ns := g.names()
 	for _, au := range authors {
 		floor, exact, err := g.heldBy(au.a, au.seq, vv[au.peer])
 		if err != nil {
@@ -244,7 +307,10 @@ func (g *Graph) Lacking(vv sync.VersionVector) ([]event.Event, map[event.ID]even
 				if exact != nil && exact[l.n] {
 					return nil
 				}
-				e := scanEvent(s)
+				e, err := ns.scan(s)
+				if err != nil {
+					return err
+				}
 				if sig := s.ColumnRawBlob(10); len(sig) == len(event.Signature{}) {
 					sigs[e.ID] = event.Signature(sig)
 				}
@@ -412,14 +478,10 @@ type chains map[int64][]int64
 // chains reads author a's chains.
 func (g *Graph) chains(a int64) (chains, error) {
 	all := chains{}
-	err := g.c.Query(`SELECT n, coalesce(parents, '[]') FROM _factlog_event WHERE a = ?`, []any{a}, func(s *sqlite3.Stmt) error {
-		var ds []int64
-		err := s.ColumnJSON(1, &ds)
+	err := g.c.Query(`SELECT n, parents FROM _factlog_event WHERE a = ?`, []any{a}, func(s *sqlite3.Stmt) error {
 		n := s.ColumnInt64(0)
-		for i := range ds {
-			ds[i] = n - ds[i]
-		}
-		all[n] = ds
+		ps, err := parentRows(n, s.ColumnText(1))
+		all[n] = ps
 		return err
 	})
 	if err != nil {

@@ -24,7 +24,14 @@ type Conn struct {
 	stmts  map[string]*sqlite3.Stmt
 	policy Policy // nil: the caller's own SQL, trusted
 	denied string // why the policy last refused something
+	failed uint64 // transactions Tx ended without committing
 }
+
+// Failed counts the transactions Tx ended without committing. A cache of
+// rows written inside transactions keeps it beside what it caches, and
+// drops everything once it changes: what a failed transaction wrote is
+// gone, and its row numbers may be given again to other rows.
+func (c *Conn) Failed() uint64 { return c.failed }
 
 // DefaultMaxMemory caps the memory of one connection (its page cache, and
 // the whole database if it is in memory): 1 GiB, or 256 MiB where
@@ -281,7 +288,11 @@ func (c *Conn) Tx(fn func() error) (err error) {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() {
-		if p := recover(); p != nil {
+		p := recover()
+		if p != nil || err != nil {
+			c.failed++
+		}
+		if p != nil {
 			_ = c.rollback() // what the panic says matters more
 			if e, ok := p.(error); ok && e.Error() == "sqlite3: out of memory" {
 				err = fmt.Errorf("%w: the transaction was rolled back; give the store more memory (MaxMemory) or keep it in a file", ErrNoMemory)
