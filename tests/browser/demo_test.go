@@ -30,16 +30,28 @@ func loadDemo(t *testing.T, ctx context.Context, url string) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatal(err)
 	}
-	got := eval[string](t, ctx, `new Promise((ok) => {
-		const end = Date.now() + 45000;
-		const w = () => {
-			const s = document.getElementById("status").textContent;
-			s !== "loading…" ? ok(s) : Date.now() > end ? ok("still loading after 45 s") : setTimeout(w, 20);
-		};
-		w();
-	})`)
+	// Up to 90 s: a second tab of a fresh profile compiles factlog.wasm
+	// again, and the test command's other packages may hold both cores
+	// meanwhile (a load once took over 45 s there, and 9–18 s alone). In
+	// steps of 20 s, each within eval's bound.
+	var got string
+	for end := time.Now().Add(90 * time.Second); ; {
+		got = eval[string](t, ctx, `new Promise((ok) => {
+			const end = Date.now() + 20000;
+			const w = () => {
+				const s = document.getElementById("status").textContent;
+				s !== "loading…" || Date.now() > end ? ok(s) : setTimeout(w, 20);
+			};
+			w();
+		})`)
+		if got != "loading…" || time.Now().After(end) {
+			break
+		}
+	}
 	if got != "ready" {
 		t.Logf("Web Locks: %s", eval[string](t, ctx, `navigator.locks.query().then((q) => JSON.stringify(q))`))
+		t.Logf("service worker: %s; fetched: %s", eval[string](t, ctx, `navigator.serviceWorker?.controller ? "controls the page" : "none"`),
+			eval[string](t, ctx, `JSON.stringify(performance.getEntriesByType("resource").map((e) => [e.name.split("/").pop(), Math.round(e.startTime), Math.round(e.duration)]))`))
 		t.Fatalf("demo status %q: %s", got, eval[string](t, ctx, `document.getElementById("errors").textContent`))
 	}
 }
