@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/factlog/factlog/wasm/store"
+	"github.com/ncruces/go-sqlite3"
 )
 
 // format2Schema is the interpretation testdata/format2.db was made with:
@@ -127,5 +128,70 @@ func testFormat2(t *testing.T, fixture, want string) {
 				t.Fatalf("events of %q differ at %d: %v / %v", item, i, a[i], b[i])
 			}
 		}
+	}
+}
+
+// TestFormat2UpgradeFails: an upgrade that cannot finish (here a link the
+// old factlog could not have written) fails the opening with what went
+// wrong and leaves the store as it was; once the store is mended, it
+// opens.
+func TestFormat2UpgradeFails(t *testing.T) {
+	ctx := context.Background()
+	for _, fixture := range []string{"format2.db", "format2-absolute.db"} {
+		t.Run(fixture, func(t *testing.T) {
+			data, err := os.ReadFile("testdata/" + fixture)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "old.db")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			raw := func(sql string) string {
+				t.Helper()
+				c, err := sqlite3.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				st, _, err := c.Prepare(sql)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				var out []string
+				for st.Step() {
+					out = append(out, st.ColumnText(0))
+				}
+				if err := st.Err(); err != nil {
+					t.Fatal(err)
+				}
+				return strings.Join(out, " ")
+			}
+			links := raw(`SELECT quote(parents) FROM _factlog_event WHERE n = 9`)
+			raw(`UPDATE _factlog_event SET parents = '[1,' WHERE n = 9`)
+			layout := `SELECT name || ':' || (SELECT group_concat(name) FROM pragma_table_info(m.name)) FROM sqlite_schema m WHERE name LIKE '\_factlog\_%' ESCAPE '\' ORDER BY name`
+			before, events := raw(layout), raw(`SELECT group_concat(n || coalesce(parents, '')) FROM _factlog_event`)
+			s, err := store.Open(ctx, store.Options{Path: path, Schema: format2Schema, Materializers: testMaterializers, Rand: peerSeed(1), Now: fakeClock()})
+			if err == nil {
+				s.Close()
+				t.Fatal("a store whose upgrade cannot finish opened")
+			}
+			if !strings.Contains(err.Error(), "format 2 to 3") {
+				t.Errorf("the error does not say the upgrade failed: %v", err)
+			}
+			if got := raw(layout); got != before {
+				t.Fatalf("after the failed upgrade the tables are\n%s\nwant\n%s", got, before)
+			}
+			if got := raw(`SELECT group_concat(n || coalesce(parents, '')) FROM _factlog_event`); got != events {
+				t.Fatalf("after the failed upgrade the log is\n%s\nwant\n%s", got, events)
+			}
+			raw(`UPDATE _factlog_event SET parents = ` + links + ` WHERE n = 9`)
+			s, err = store.Open(ctx, store.Options{Path: path, Schema: format2Schema, Materializers: testMaterializers, Rand: peerSeed(1), Now: fakeClock()})
+			if err != nil {
+				t.Fatalf("the mended store: %v", err)
+			}
+			s.Close()
+		})
 	}
 }
