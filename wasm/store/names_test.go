@@ -12,13 +12,13 @@ import (
 
 // TestNames: item ids and types are stored once and named by their row,
 // so names that a lookup could confuse must stay apart — case, a NUL
-// byte inside, the empty item, an item named like a type, the longest
-// item allowed — through the log's reads, the seed's view, an export and
-// an import.
+// byte inside, numbers written differently ("1", "01", "1.0"), the empty
+// item, an item named like a type, the longest item allowed — through
+// the log's reads, the seed's view, an export and an import.
 func TestNames(t *testing.T) {
 	ctx := context.Background()
 	long := strings.Repeat("é", event.MaxItemBytes/2)
-	items := []string{"", "a", "A", "a\x00b", "a\x00c", "create", "ß", "ss", long}
+	items := []string{"", "a", "A", "a\x00b", "a\x00c", "create", "ß", "ss", "1", "01", "1.0", long}
 	s := openTest(t, 1)
 	defer s.Close()
 	want := map[string][]event.ID{}
