@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,24 +35,22 @@ func TestFormat2(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, db := range []string{"format2.db", "format2-absolute.db"} {
-		t.Run(db, func(t *testing.T) { testFormat2(t, "testdata/"+db, string(want)) })
+		t.Run(db, func(t *testing.T) { testFormat2(t, db, string(want)) })
 	}
+}
+
+// format2Options open a store of format2Schema, as peerSeed(seed).
+func format2Options(path string, seed int) store.Options {
+	author(seed)
+	return store.Options{Path: path, Schema: format2Schema, Materializers: testMaterializers, Rand: peerSeed(seed), Now: fakeClock()}
 }
 
 func testFormat2(t *testing.T, fixture, want string) {
 	ctx := context.Background()
-	data, err := os.ReadFile(fixture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "old.db")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testdataCopy(t, fixture)
 	open := func(path string, seed int) *store.Store {
 		t.Helper()
-		author(seed)
-		s, err := store.Open(ctx, store.Options{Path: path, Schema: format2Schema, Materializers: testMaterializers, Rand: peerSeed(seed), Now: fakeClock()})
+		s, err := store.Open(ctx, format2Options(path, seed))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,14 +136,7 @@ func TestFormat2UpgradeFails(t *testing.T) {
 	ctx := context.Background()
 	for _, fixture := range []string{"format2.db", "format2-absolute.db"} {
 		t.Run(fixture, func(t *testing.T) {
-			data, err := os.ReadFile("testdata/" + fixture)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "old.db")
-			if err := os.WriteFile(path, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := testdataCopy(t, fixture)
 			raw := func(sql string) string {
 				t.Helper()
 				c, err := sqlite3.Open(path)
@@ -172,7 +162,7 @@ func TestFormat2UpgradeFails(t *testing.T) {
 			raw(`UPDATE _factlog_event SET parents = '[1,' WHERE n = 9`)
 			layout := `SELECT name || ':' || (SELECT group_concat(name) FROM pragma_table_info(m.name)) FROM sqlite_schema m WHERE name LIKE '\_factlog\_%' ESCAPE '\' ORDER BY name`
 			before, events := raw(layout), raw(`SELECT group_concat(n || coalesce(parents, '')) FROM _factlog_event`)
-			s, err := store.Open(ctx, store.Options{Path: path, Schema: format2Schema, Materializers: testMaterializers, Rand: peerSeed(1), Now: fakeClock()})
+			s, err := store.Open(ctx, format2Options(path, 1))
 			if err == nil {
 				s.Close()
 				t.Fatal("a store whose upgrade cannot finish opened")
@@ -187,7 +177,7 @@ func TestFormat2UpgradeFails(t *testing.T) {
 				t.Fatalf("after the failed upgrade the log is\n%s\nwant\n%s", got, events)
 			}
 			raw(`UPDATE _factlog_event SET parents = ` + links + ` WHERE n = 9`)
-			s, err = store.Open(ctx, store.Options{Path: path, Schema: format2Schema, Materializers: testMaterializers, Rand: peerSeed(1), Now: fakeClock()})
+			s, err = store.Open(ctx, format2Options(path, 1))
 			if err != nil {
 				t.Fatalf("the mended store: %v", err)
 			}

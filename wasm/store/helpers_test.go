@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	gosync "sync"
+	"testing"
 	"time"
 
 	"github.com/factlog/factlog/wasm/dag"
@@ -170,4 +173,19 @@ func storedDump(t fataler, s *store.Store) string {
 		t.Fatalf("dump: %v", err)
 	}
 	return b.String()
+}
+
+// testdataCopy copies testdata/name into a temporary file, whose path it
+// returns: a fixture opened as a store is changed by the opening.
+func testdataCopy(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -102,19 +101,11 @@ func TestUndoLogOfEarlierFormat(t *testing.T) {
 	}
 	for _, tc := range []struct{ batch string }{{"row"}, {"deleted"}} {
 		t.Run(tc.batch, func(t *testing.T) {
-			data, err := os.ReadFile("testdata/undo-rowid.db")
-			if err != nil {
-				t.Fatal(err)
-			}
 			late, err := os.ReadFile("testdata/undo-rowid-" + tc.batch + ".batch")
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(t.TempDir(), "old.db")
-			if err := os.WriteFile(path, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			old := open(path, 1)
+			old := open(testdataCopy(t, "undo-rowid.db"), 1)
 			res, err := old.Import(ctx, late)
 			if err != nil {
 				t.Fatal(err)

@@ -37,9 +37,7 @@ func TestNames(t *testing.T) {
 	sendAll(t, s, fresh)
 	for _, r := range []struct {
 		name string
-		s    interface {
-			Events(context.Context, *string) ([]event.Event, error)
-		}
+		s    *store.Store
 	}{{"appender", s}, {"replica", fresh}} {
 		for _, item := range items {
 			evs, err := r.s.Events(ctx, &item)
