@@ -1,6 +1,7 @@
 // One writer per store file in Node, which has no file locks: a second
 // open (in this process or another) gets LOCKED, saying who holds it; a
-// holder killed with -9 leaves no wedged store. Run by tests/node_test.go.
+// holder killed with -9 leaves no wedged store, and loses none of the
+// appends it acknowledged. Run by tests/node_test.go.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -61,5 +62,37 @@ test("another process holds the store: LOCKED naming it; killed with -9, the sto
   const db = await open({ name, ...interp });
   assert.deepEqual(await db.query("SELECT v FROM t"), [{ v: "from the holder" }], "what the holder committed is there");
   await db.append("2", "put", "after the takeover");
+  await db.close();
+}));
+
+test("killed with -9 while appending: every acknowledged append is there after the takeover", withDir(async (name) => {
+  const holder = spawn(process.execPath, ["holder.mjs", name, "stream"], { stdio: ["ignore", "pipe", "inherit"] });
+  const exited = new Promise((resolve) => holder.on("exit", (code, signal) => resolve(signal || code)));
+  let acked = 0;
+  try {
+    // Killed at a moment the holder does not choose: after 300 appends
+    // and a few more milliseconds, somewhere within an append.
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`the holder acknowledged ${acked} appends in 60 s`)), 60000);
+      let text = "";
+      holder.stdout.on("data", (d) => {
+        text += d;
+        const lines = text.split("\n");
+        text = lines.pop();
+        for (const line of lines) if (line.startsWith("acked ")) acked = Number(line.slice(6));
+        if (acked >= 300) clearTimeout(t), setTimeout(resolve, Math.random() * 50);
+      });
+      holder.on("exit", () => reject(new Error("the holder exited")));
+    });
+  } finally {
+    holder.kill("SIGKILL");
+  }
+  assert.equal(await exited, "SIGKILL");
+  const db = await open({ name, ...interp });
+  const [{ n }] = await db.query("SELECT count(*) AS n FROM t");
+  const [{ events }] = await db.query("SELECT count(*) AS events FROM event");
+  assert.ok(n >= acked + 1, `${n - 1} appends are in the store, ${acked} were acknowledged`);
+  assert.equal(events, n, "each stored event has its row");
+  await db.append("after", "put", "after the takeover");
   await db.close();
 }));

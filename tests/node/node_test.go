@@ -27,7 +27,7 @@ func TestNodeLink(t *testing.T) {
 }
 
 // TestNodeLock: one writer per store file across Node processes, and a
-// holder killed with -9 wedges nothing.
+// holder killed with -9 wedges nothing and loses no acknowledged append.
 func TestNodeLock(t *testing.T) {
 	node := e2e.Need(t, "node", "install Node 20+")
 	nodeTest(t, node, project(t, false, "node/lock.test.mjs", "node/holder.mjs"), nil, "lock.test.mjs")

@@ -93,10 +93,11 @@ func TestNextLinksOwnPreviousAndHighestHeads(t *testing.T) {
 	if _, err := g.Ingest(signed(evs...), time.Now(), PendingLimits{}); err != nil {
 		t.Fatal(err)
 	}
-	parents, clock, seq, err := g.Next(self)
+	next, err := g.Next(self)
 	if err != nil {
 		t.Fatal(err)
 	}
+	parents, clock, seq := next.Parents, next.Clock, next.Seq
 	if len(parents) != event.MaxParents || clock != 2 || seq != 2 {
 		t.Fatalf("%d parents, clock %d, seq %d; want %d, 2, 2", len(parents), clock, seq, event.MaxParents)
 	}

@@ -370,45 +370,73 @@ func (g *Graph) Len() (int, error) {
 	return int(n), err
 }
 
-// Next returns what a local append by self links: its own chain tips (all
+// Next is what a local append by self follows: its own chain tips (all
 // of them, so that an append after a fork merges it) and the heads, the
 // highest first, at most event.MaxParents in all; the clock and the seq
 // that follow them.
-func (g *Graph) Next(self event.PeerID) (parents []event.ID, clock, seq uint64, err error) {
-	err = g.c.Query(`SELECT e.id, e.clock, e.seq FROM _factlog_author k JOIN _factlog_tip t ON t.a = k.a CROSS JOIN _factlog_event e ON e.n = t.n
-		WHERE k.key = ? ORDER BY e.clock DESC, e.id DESC`, []any{self[:]}, func(s *sqlite3.Stmt) error {
-		if len(parents) < event.MaxParents {
-			parents = append(parents, idOf(s.ColumnRawBlob(0)))
-			clock, seq = max(clock, uint64(s.ColumnInt64(1))), max(seq, uint64(s.ColumnInt64(2)))
+type Next struct {
+	Parents    []event.ID
+	Clock, Seq uint64
+	// What Append needs to know of them, read already: a stored event's
+	// row never changes.
+	nodes []node
+	self  struct {
+		a   int64  // self's row, if stored (a > 0)
+		seq uint64 // and its highest seq
+	}
+}
+
+// Next returns what a local append by self follows.
+func (g *Graph) Next(self event.PeerID) (Next, error) {
+	var next Next
+	var clock, seq uint64
+	add := func(s *sqlite3.Stmt) {
+		nd := node{id: idOf(s.ColumnRawBlob(0)), clock: uint64(s.ColumnInt64(1)), seq: uint64(s.ColumnInt64(2)), n: s.ColumnInt64(3), a: s.ColumnInt64(4), peer: peerOf(s.ColumnRawBlob(5))}
+		if len(next.nodes) < event.MaxParents && !slices.ContainsFunc(next.nodes, func(p node) bool { return p.id == nd.id }) {
+			next.nodes = append(next.nodes, nd)
+			clock = max(clock, nd.clock)
+			if nd.peer == self {
+				seq = max(seq, nd.seq)
+			}
 		}
+	}
+	err := g.c.Query(`SELECT e.id, e.clock, e.seq, e.n, e.a, k.key, k.seq FROM _factlog_author k JOIN _factlog_tip t ON t.a = k.a CROSS JOIN _factlog_event e ON e.n = t.n
+		WHERE k.key = ? ORDER BY e.clock DESC, e.id DESC`, []any{self[:]}, func(s *sqlite3.Stmt) error {
+		add(s)
+		next.self.a, next.self.seq = s.ColumnInt64(4), uint64(s.ColumnInt64(6))
 		return nil
 	})
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("choose parents: %w", err)
+		return Next{}, fmt.Errorf("choose parents: %w", err)
 	}
 	// CROSS JOIN keeps the (few) heads as the outer loop; without
 	// statistics SQLite would rather walk the whole log in clock order.
-	err = g.c.Query(`SELECT e.id, e.clock FROM _factlog_head h CROSS JOIN _factlog_event e ON e.n = h.n ORDER BY e.clock DESC, e.id DESC`,
-		nil, func(s *sqlite3.Stmt) error {
-			id := idOf(s.ColumnRawBlob(0))
-			if len(parents) < event.MaxParents && !slices.Contains(parents, id) {
-				parents = append(parents, id)
-				clock = max(clock, uint64(s.ColumnInt64(1)))
-			}
-			return nil
-		})
+	err = g.c.Query(`SELECT e.id, e.clock, e.seq, e.n, e.a, k.key FROM _factlog_head h CROSS JOIN _factlog_event e ON e.n = h.n JOIN _factlog_author k ON k.a = e.a
+		ORDER BY e.clock DESC, e.id DESC`, nil, func(s *sqlite3.Stmt) error { add(s); return nil })
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("choose parents: %w", err)
+		return Next{}, fmt.Errorf("choose parents: %w", err)
 	}
-	slices.SortFunc(parents, event.ID.Compare)
-	return parents, clock + 1, seq + 1, nil
+	for _, nd := range next.nodes {
+		next.Parents = append(next.Parents, nd.id)
+	}
+	slices.SortFunc(next.Parents, event.ID.Compare)
+	next.Clock, next.Seq = clock+1, seq+1
+	return next, nil
 }
 
-// Append stores local events built from Next: their parents are stored
-// and their clocks and seqs follow them by construction. They need no
-// signature here: the store signs its own events when it exports them.
-func (g *Graph) Append(evs []event.Event) error {
+// Append stores local events built from next, which Next returned in
+// this transaction: the first is a child of next's parents, each other a
+// child of the one before. Their parents are stored and their clocks and
+// seqs follow them by construction. They need no signature here: the
+// store signs its own events when it exports them.
+func (g *Graph) Append(self event.PeerID, next Next, evs []event.Event) error {
 	b := g.newBatch()
+	for _, nd := range next.nodes {
+		b.nodes[nd.id] = nd
+	}
+	if next.self.a > 0 {
+		b.authors[self], b.before[next.self.a] = next.self.a, next.self.seq
+	}
 	for i := range evs {
 		parents, missing, err := g.parents(&evs[i], b)
 		if err == nil && len(missing) > 0 {

@@ -11,11 +11,16 @@
 // or tab owns a database: in the browser OPFS grants one sync access
 // handle per file (and the bridge elects one tab by a Web Lock); on a Dir
 // that is a Locker (Node) a lock file does it (lockfile.go).
+//
+// Each call on a Handle crosses into JavaScript, so the WAL's writes are
+// gathered: a commit's frames reach the file in one write (walfile.go).
 package jsvfs
 
 import (
 	"errors"
 	"io"
+	"strings"
+	"sync"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/util/vfsutil"
@@ -48,7 +53,11 @@ type Dir interface {
 // "file:todos?vfs=name".
 func Register(name string, dir Dir) { vfs.Register(name, &fsVFS{dir: dir}) }
 
-type fsVFS struct{ dir Dir }
+type fsVFS struct {
+	dir Dir
+	mu  sync.Mutex
+	dbs map[string]*file // the open main databases, by name: their WALs find them
+}
 
 func (v *fsVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
 	// Temporary files (sorting, statement journals) stay in memory.
@@ -70,7 +79,36 @@ func (v *fsVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, e
 		}
 		return nil, flags, err
 	}
-	return &file{h: h, unlock: unlock}, flags, nil
+	f := &file{h: h, release: unlock}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch {
+	case flags&vfs.OPEN_MAIN_DB != 0:
+		if v.dbs == nil {
+			v.dbs = map[string]*file{}
+		}
+		v.dbs[name] = f
+		f.release = func() {
+			v.mu.Lock()
+			delete(v.dbs, name)
+			v.mu.Unlock()
+			unlock()
+		}
+	case flags&vfs.OPEN_WAL != 0:
+		// The database's commit ends with what the WAL gathered.
+		f.gather = true
+		if db := v.dbs[strings.TrimSuffix(name, "-wal")]; db != nil {
+			db.wal = f
+			f.release = func() {
+				v.mu.Lock()
+				if db.wal == f {
+					db.wal = nil
+				}
+				v.mu.Unlock()
+			}
+		}
+	}
+	return f, flags, nil
 }
 
 func (v *fsVFS) Delete(name string, _ bool) error {
@@ -88,20 +126,26 @@ func (v *fsVFS) Access(name string, _ vfs.AccessFlag) (bool, error) {
 func (v *fsVFS) FullPathname(name string) (string, error) { return name, nil }
 
 type file struct {
-	h      Handle
-	lock   vfs.LockLevel
-	unlock func() // releases the lock file, if any
+	h       Handle
+	lock    vfs.LockLevel
+	release func() // releases the lock file, if any, and forgets the file
+	wal     *file  // a main database's open WAL
+	writes         // a WAL's gathered writes (walfile.go)
 }
 
 var _ vfs.FileLockState = (*file)(nil)
 
 func (f *file) Close() error {
-	err := f.h.Close()
-	f.unlock()
+	err := f.flush()
+	err = errors.Join(err, f.h.Close())
+	f.release()
 	return err
 }
 
 func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	if err := f.flush(); err != nil {
+		return 0, err
+	}
 	n, err := f.h.ReadAt(p, off)
 	if err != nil {
 		return n, err
@@ -113,11 +157,28 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (f *file) WriteAt(p []byte, off int64) (int, error) { return f.h.WriteAt(p, off) }
-func (f *file) Truncate(size int64) error                { return f.h.Truncate(size) }
-func (f *file) Sync(vfs.SyncFlag) error                  { return f.h.Flush() }
-func (f *file) Size() (int64, error)                     { return f.h.Size() }
-func (f *file) SectorSize() int                          { return 4096 }
+func (f *file) Truncate(size int64) error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return f.h.Truncate(size)
+}
+
+func (f *file) Sync(vfs.SyncFlag) error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return f.h.Flush()
+}
+
+func (f *file) Size() (int64, error) {
+	if err := f.flush(); err != nil {
+		return 0, err
+	}
+	return f.h.Size()
+}
+
+func (f *file) SectorSize() int { return 4096 }
 
 func (f *file) DeviceCharacteristics() vfs.DeviceCharacteristic {
 	return vfs.IOCAP_UNDELETABLE_WHEN_OPEN

@@ -53,12 +53,14 @@ func (s *Store) AppendMany(ctx context.Context, inputs []Input) ([]event.Event, 
 		evs[i] = event.Event{Peer: s.peer, Time: now, Item: in.Item, Type: in.Type, Value: v}
 	}
 	err = s.write(ctx, func() error {
+		next, err := s.g.Next(s.peer)
+		if err != nil {
+			return err
+		}
 		for i := range evs {
 			e := &evs[i]
 			if i == 0 {
-				if e.Parents, e.Clock, e.Seq, err = s.g.Next(s.peer); err != nil {
-					return err
-				}
+				e.Parents, e.Clock, e.Seq = next.Parents, next.Clock, next.Seq
 			} else { // a child of the one before
 				prev := &evs[i-1]
 				e.Parents, e.Clock, e.Seq = []event.ID{prev.ID}, prev.Clock+1, prev.Seq+1
@@ -68,7 +70,7 @@ func (s *Store) AppendMany(ctx context.Context, inputs []Input) ([]event.Event, 
 				return err
 			}
 		}
-		if err := s.g.Append(evs); err != nil {
+		if err := s.g.Append(s.peer, next, evs); err != nil {
 			return err
 		}
 		// (An event a later one overwrites is skipped: it cannot fail.)
