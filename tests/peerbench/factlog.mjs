@@ -11,8 +11,9 @@ import { pathToFileURL } from "node:url";
 
 let lib;
 
-const schema = `CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT, completed INTEGER DEFAULT 0)`;
-const materializers = {
+// The todo interpretation every factlog measure here uses.
+export const schema = `CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT, completed INTEGER DEFAULT 0)`;
+export const materializers = {
   create: `INSERT OR IGNORE INTO todo (id, content) VALUES (:item, :value)`,
   set_content: `UPDATE todo SET content = :value WHERE id = :item`,
   set_completed: `UPDATE todo SET completed = :value WHERE id = :item`,

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { creates, edits } from "./workload.mjs";
+import { schema, materializers } from "./factlog.mjs";
 
 // The bridge hands Go's runtime globalThis.fs, and the VFS calls it there.
 globalThis.fs = fs;
@@ -30,12 +31,6 @@ for (const name of ["readSync", "writeSync", "fsyncSync", "ftruncateSync", "fsta
 }
 
 const { open } = await import("factlog");
-const schema = `CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT, completed INTEGER DEFAULT 0)`;
-const materializers = {
-  create: `INSERT OR IGNORE INTO todo (id, content) VALUES (:item, :value)`,
-  set_content: `UPDATE todo SET content = :value WHERE id = :item`,
-  set_completed: `UPDATE todo SET completed = :value WHERE id = :item`,
-};
 const n = Number(process.argv[2] ?? 3000);
 const dir = mkdtempSync(join(tmpdir(), "fscalls-"));
 try {

@@ -12,13 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open } from "factlog";
 import { creates, edits } from "./workload.mjs";
+import { schema, materializers } from "./factlog.mjs";
 
-const schema = `CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT, completed INTEGER DEFAULT 0)`;
-const materializers = {
-  create: `INSERT OR IGNORE INTO todo (id, content) VALUES (:item, :value)`,
-  set_content: `UPDATE todo SET content = :value WHERE id = :item`,
-  set_completed: `UPDATE todo SET completed = :value WHERE id = :item`,
-};
 const N = 20_000;
 const distances = (process.argv[2] ?? "1000,9000").split(",").map(Number);
 
