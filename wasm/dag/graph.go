@@ -14,17 +14,14 @@ import (
 
 // Graph is the persisted DAG of one store.
 type Graph struct {
-	c       *db.Conn
-	named   map[string]int64 // rows of _factlog_name, kept across transactions
-	namedAt uint64           // c.Failed() when named was last known good
+	c     *db.Conn
+	names names // rows of _factlog_name, both ways, kept across transactions
 }
 
 // New returns the Graph kept in c's tables (see Init).
-func New(c *db.Conn) *Graph { return &Graph{c: c, named: map[string]int64{}} }
-
-// maxNames bounds the names a Graph remembers: an application's item ids
-// may be as many as its events.
-const maxNames = 4096
+func New(c *db.Conn) *Graph {
+	return &Graph{c: c, names: names{c: c, row: map[string]int64{}, name: map[int64]string{}}}
+}
 
 // node is what validation and bookkeeping need to know of a stored event.
 type node struct {
@@ -143,26 +140,6 @@ func (b *batch) author(peer event.PeerID) (int64, error) {
 	return a, nil
 }
 
-// name returns the row of an item id or type, adding it if new.
-func (g *Graph) name(name string) (int64, error) {
-	if g.namedAt != g.c.Failed() || len(g.named) >= maxNames {
-		clear(g.named)
-		g.namedAt = g.c.Failed()
-	}
-	if x, ok := g.named[name]; ok {
-		return x, nil
-	}
-	x, ok, err := g.c.Int64(`SELECT x FROM _factlog_name WHERE name = ?`, name)
-	if err == nil && !ok {
-		x, _, err = g.c.Int64(`INSERT INTO _factlog_name (name) VALUES (?) RETURNING x`, name)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("add name %q: %w", name, err)
-	}
-	g.named[name] = x
-	return x, nil
-}
-
 // insert stores a valid event whose parents are stored, with its author's
 // signature if one came, and notes it in b; flush completes the
 // bookkeeping.
@@ -190,11 +167,11 @@ func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *
 		}
 		links = "[" + strings.Join(ds, ",") + "]"
 	}
-	item, err := g.name(e.Item)
+	item, err := g.names.add(e.Item)
 	if err != nil {
 		return err
 	}
-	typ, err := g.name(e.Type)
+	typ, err := g.names.add(e.Type)
 	if err != nil {
 		return err
 	}

@@ -22,19 +22,55 @@ const eventFrom = ` FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a `
 // byItem selects an item's events, by its name.
 const byItem = `e.item = (SELECT x FROM _factlog_name WHERE name = ?)`
 
-// names reads the item ids and types of the events one call reads, each
-// once: a read of many events meets few names, where a join would search
-// _factlog_name twice for every event. It lives for one call, inside one
-// transaction, where rows of _factlog_name neither change nor go.
+// names remembers the rows of _factlog_name both ways, across calls and
+// transactions: a read of many events meets few names, where a join
+// would search _factlog_name twice for every event, and a merge's
+// rewinds read an item's events item by item. A stored name keeps its
+// row; only a failed transaction removes names (those it added, whose
+// rows may then go to other names), so everything is forgotten whenever
+// one has failed since (db.Conn.Failed). Materializers, which run in
+// savepoints that can roll back, cannot write _factlog_name (replay's
+// purity check).
 type names struct {
-	c  *db.Conn
-	of map[int64]string
+	c    *db.Conn
+	at   uint64 // c.Failed() when the maps were last known good
+	row  map[string]int64
+	name map[int64]string
 }
 
-func (g *Graph) names() *names { return &names{c: g.c, of: map[int64]string{}} }
+// maxNames bounds the names a Graph remembers: an application's item ids
+// may be as many as its events.
+const maxNames = 4096
 
-func (ns *names) name(x int64) (string, error) {
-	if name, ok := ns.of[x]; ok {
+func (ns *names) fresh() {
+	if ns.at != ns.c.Failed() || len(ns.row) >= maxNames || len(ns.name) >= maxNames {
+		clear(ns.row)
+		clear(ns.name)
+		ns.at = ns.c.Failed()
+	}
+}
+
+// add returns the row of an item id or type, adding it if new.
+func (ns *names) add(name string) (int64, error) {
+	ns.fresh()
+	if x, ok := ns.row[name]; ok {
+		return x, nil
+	}
+	x, ok, err := ns.c.Int64(`SELECT x FROM _factlog_name WHERE name = ?`, name)
+	if err == nil && !ok {
+		x, _, err = ns.c.Int64(`INSERT INTO _factlog_name (name) VALUES (?) RETURNING x`, name)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("add name %q: %w", name, err)
+	}
+	ns.row[name], ns.name[x] = x, name
+	return x, nil
+}
+
+// of returns the name of a row.
+func (ns *names) of(x int64) (string, error) {
+	ns.fresh()
+	if name, ok := ns.name[x]; ok {
 		return name, nil
 	}
 	name, ok, err := ns.c.Text(`SELECT name FROM _factlog_name WHERE x = ?`, x)
@@ -44,17 +80,17 @@ func (ns *names) name(x int64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read a name: %w", err)
 	}
-	ns.of[x] = name
+	ns.row[name], ns.name[x] = x, name
 	return name, nil
 }
 
 // scan reads the eventColumns of a row; Parents are left empty.
 func (ns *names) scan(s *sqlite3.Stmt) (event.Event, error) {
-	item, err := ns.name(s.ColumnInt64(5))
+	item, err := ns.of(s.ColumnInt64(5))
 	if err != nil {
 		return event.Event{}, err
 	}
-	typ, err := ns.name(s.ColumnInt64(6))
+	typ, err := ns.of(s.ColumnInt64(6))
 	if err != nil {
 		return event.Event{}, err
 	}
@@ -77,7 +113,7 @@ const scanPage = 1000
 // it.
 func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
 	page := make([]event.Event, 0, scanPage)
-	ns := g.names()
+	ns := &g.names
 	read := func(s *sqlite3.Stmt) error {
 		e, err := ns.scan(s)
 		page = append(page, e)
@@ -120,7 +156,7 @@ func (g *Graph) ItemEvents(items map[string]uint64, last event.Position, limit i
 			about += int(n)
 		}
 	}
-	ns := g.names()
+	ns := &g.names
 	read := func(s *sqlite3.Stmt) error {
 		e, err := ns.scan(s)
 		if err != nil {
@@ -255,7 +291,7 @@ func (g *Graph) Events(item *string) ([]event.Event, error) {
 	}
 	var evs []event.Event
 	var ls []links
-	ns := g.names()
+	ns := &g.names
 	err := g.c.Query(q, args, func(s *sqlite3.Stmt) error {
 		e, err := ns.scan(s)
 		evs, ls = append(evs, e), append(ls, scanLinks(s))
@@ -292,7 +328,7 @@ func (g *Graph) Lacking(vv sync.VersionVector) ([]event.Event, map[event.ID]even
 	var evs []event.Event
 	var ls []links
 	sigs := map[event.ID]event.Signature{}
-	ns := g.names()
+	ns := &g.names
 	for _, au := range authors {
 		floor, exact, err := g.heldBy(au.a, au.seq, vv[au.peer])
 		if err != nil {
