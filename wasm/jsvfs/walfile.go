@@ -83,8 +83,8 @@ func (f *file) flush() error {
 	}
 	b, off := f.buf, f.off
 	f.buf = f.buf[:0]
-	if cap(f.buf) > maxGathered {
-		f.buf = nil // do not keep a large page size's spill
+	if cap(f.buf) > 2*maxGathered {
+		f.buf = nil // do not keep what a very large page size gathered
 	}
 	for len(b) > 0 {
 		n, err := f.h.WriteAt(b, off)
@@ -111,6 +111,7 @@ func (f *file) CommitPhaseTwo() error {
 	if w == nil {
 		return nil
 	}
+	w.commit = false // a header written again, whose page is not to come
 	if err := w.flush(); err != nil && w.broken == nil {
 		w.broken = vfs.SystemError(fmt.Errorf("a commit could not be written to the WAL; open the store again: %w", err), sqlite3.IOERR_WRITE)
 		return w.broken
