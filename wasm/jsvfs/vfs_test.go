@@ -164,6 +164,8 @@ func TestCommitIsOnFile(t *testing.T) {
 			t.Fatalf("%s: %v", step.name, err)
 		}
 		crashed := t.TempDir()
+		// The database first: an idle checkpoint meanwhile copies pages
+		// from the WAL into it, and leaves the WAL whole.
 		for _, name := range []string{"todos", "todos-wal"} {
 			b, err := os.ReadFile(filepath.Join(dir, name))
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
