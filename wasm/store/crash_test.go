@@ -158,13 +158,7 @@ func verify(t *testing.T, path string, sizes ...int64) int64 {
 	if !ok {
 		t.Fatalf("the log holds %d events after the kill, want one of %v", n, sizes)
 	}
-	state := stateDump(t, s)
-	if err := s.Rebuild(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := stateDump(t, s); got != state {
-		t.Fatalf("after the kill, the state differs from a rebuild:\n%.1000s\nwant:\n%.1000s", state, got)
-	}
+	mustRebuildSame(t, s, "after the kill")
 	return n
 }
 

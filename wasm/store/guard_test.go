@@ -84,13 +84,7 @@ func TestQueryGuard(t *testing.T) {
 	if _, err := s.Append(ctx, "4", "create", []byte(`"after"`)); err != nil {
 		t.Fatal(err)
 	}
-	want := stateDump(t, s)
-	if err := s.Rebuild(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := stateDump(t, s); got != want {
-		t.Fatalf("state differs from a rebuild:\n%s\nwant:\n%s", got, want)
-	}
+	mustRebuildSame(t, s, "after the refused statements")
 }
 
 // TestWatchGuard: a watch is a query and is held to the same rules.

@@ -162,6 +162,19 @@ func stateDump(t fataler, s *store.Store) string {
 	return b.String()
 }
 
+// mustRebuildSame rebuilds s's state from its log and fails unless it is
+// the state s had: what the incremental path left is what a replay makes.
+func mustRebuildSame(t fataler, s *store.Store, what string) {
+	t.Helper()
+	want := stateDump(t, s)
+	if err := s.Rebuild(context.Background(), nil); err != nil {
+		t.Fatalf("rebuild %s: %v", what, err)
+	}
+	if got := stateDump(t, s); got != want {
+		t.Fatalf("%s: the state differs from a rebuild:\n%.1000s\nwant:\n%.1000s", what, got, want)
+	}
+}
+
 // storedDump is everything in the database factlog keeps, to show that a
 // rejected import changed nothing.
 func storedDump(t fataler, s *store.Store) string {
