@@ -1,7 +1,9 @@
 package dag
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +33,9 @@ type node struct {
 	peer  event.PeerID
 	seq   uint64
 	clock uint64
+	// unsigned: read with the signatures, it had none stored (Next). A
+	// node read without them (unsigned false) may have one.
+	unsigned bool
 }
 
 // lookup returns the stored event id, if any.
@@ -110,6 +115,10 @@ type batch struct {
 	before  map[int64]uint64  // the authors' highest seqs stored before the batch
 	taken   map[[2]int64]bool // the (author, seq) of the batch's events
 	next    int64             // the row of the next event stored; 0 until known
+	// rows are the log's rows not yet written, logColumns values each:
+	// see writeRows. Their events are in nodes, where every lookup of
+	// the batch's events looks first.
+	rows []any
 }
 
 func (g *Graph) newBatch() *batch {
@@ -175,10 +184,12 @@ func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *
 	if err != nil {
 		return err
 	}
-	err = g.c.Exec(`INSERT INTO _factlog_event (n, id, a, seq, clock, time, item, type, value, parents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		n, e.ID[:], a, e.Seq, e.Clock, e.Time, item, typ, string(e.Value), links)
-	if err != nil {
-		return fmt.Errorf("insert event %s: %w", e.ID, err)
+	id := e.ID // the row outlives this call: its own copy
+	b.rows = append(b.rows, n, id[:], a, e.Seq, e.Clock, e.Time, item, typ, string(e.Value), links)
+	if len(b.rows) == rowsAtOnce*logColumns {
+		if err := g.writeRows(b); err != nil {
+			return err
+		}
 	}
 	if sig != nil {
 		if err := g.c.Exec(`INSERT INTO _factlog_sig (n, sig) VALUES (?, ?)`, n, sig[:]); err != nil {
@@ -200,7 +211,7 @@ func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *
 			}
 			// (Of the batch's own events, only those stored with one
 			// have a signature to forget: most have none.)
-			if p.seq%Checkpoint != 0 && (!b.stored[p.n] || b.signed[p.n]) {
+			if p.seq%Checkpoint != 0 && !p.unsigned && (!b.stored[p.n] || b.signed[p.n]) {
 				b.unsign[p.n] = true
 			}
 		}
@@ -209,6 +220,9 @@ func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *
 	// batch (only possible up to the author's highest seq then) or in it.
 	forked := b.taken[[2]int64{a, int64(e.Seq)}]
 	if !forked && e.Seq <= b.before[a] {
+		if err := g.writeRows(b); err != nil { // the count includes e
+			return err
+		}
 		other, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_event WHERE a = ? AND seq = ?`, a, e.Seq)
 		if err != nil {
 			return fmt.Errorf("insert event %s: %w", e.ID, err)
@@ -229,27 +243,94 @@ func (g *Graph) insert(e *event.Event, parents []node, sig *event.Signature, b *
 	return nil
 }
 
-// flush writes the heads, tips, signatures kept and seqs of the events
-// stored with b.
+// rowsAtOnce is how many of the log's rows one INSERT writes. A statement
+// per row cost more than the row itself: in Node, an import of 100,000
+// events ran 30–40% faster with 8 to 128 rows a statement (BENCHMARKS.md).
+const rowsAtOnce = 64
+
+// logColumns are the columns of a row of the log, as insert lists them.
+const logColumns = 10
+
+// writeRows writes b's rows to the log: rowsAtOnce at a time, and what
+// is left in statements of 32, 16, … rows, so that each batch size has a
+// few cached statements, not one per size.
+func (g *Graph) writeRows(b *batch) error {
+	for rows := b.rows; len(rows) > 0; {
+		k := rowsAtOnce
+		for k*logColumns > len(rows) {
+			k /= 2
+		}
+		if err := g.c.Exec(insertRows[k], rows[:k*logColumns]...); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		rows = rows[k*logColumns:]
+	}
+	b.rows = b.rows[:0]
+	return nil
+}
+
+// insertRows are the statements that insert k rows into the log, by k.
+var insertRows = func() map[int]string {
+	row := "(?" + strings.Repeat(", ?", logColumns-1) + ")"
+	m := map[int]string{}
+	for k := rowsAtOnce; k > 0; k /= 2 {
+		m[k] = `INSERT INTO _factlog_event (n, id, a, seq, clock, time, item, type, value, parents) VALUES ` + row + strings.Repeat(", "+row, k-1)
+	}
+	return m
+}()
+
+// flush writes the rows, heads, tips, signatures kept and seqs of the
+// events stored with b.
 func (g *Graph) flush(b *batch) error {
+	if err := g.writeRows(b); err != nil {
+		return err
+	}
+	// A head that is one no more and a new one take one UPDATE, not a
+	// DELETE and an INSERT (an append most often replaces one head with
+	// its event): a statement costs more than the rows it changes. The
+	// same for an author's tip and its new one.
+	heads := slices.Collect(maps.Keys(b.heads))
 	for n := range b.linked {
-		if err := g.c.Exec(`DELETE FROM _factlog_head WHERE n = ?`, n); err != nil {
+		var err error
+		if len(heads) > 0 {
+			head := heads[len(heads)-1]
+			if err = g.c.Exec(`UPDATE _factlog_head SET n = ? WHERE n = ?`, head, n); err == nil && g.c.Raw().Changes() > 0 {
+				heads = heads[:len(heads)-1]
+			} // else n was no head: nothing to delete
+		} else {
+			err = g.c.Exec(`DELETE FROM _factlog_head WHERE n = ?`, n)
+		}
+		if err != nil {
 			return fmt.Errorf("update heads: %w", err)
 		}
 	}
-	for n := range b.heads {
+	for _, n := range heads {
 		if err := g.c.Exec(`INSERT INTO _factlog_head (n) VALUES (?)`, n); err != nil {
 			return fmt.Errorf("update heads: %w", err)
 		}
 	}
+	tips := map[int64][]int64{} // by author
+	for n, a := range b.tips {
+		tips[a] = append(tips[a], n)
+	}
 	for n, a := range b.untip {
-		if err := g.c.Exec(`DELETE FROM _factlog_tip WHERE a = ? AND n = ?`, a, n); err != nil {
+		var err error
+		if ts := tips[a]; len(ts) > 0 {
+			if err = g.c.Exec(`UPDATE _factlog_tip SET n = ? WHERE a = ? AND n = ?`, ts[len(ts)-1], a, n); err == nil && g.c.Raw().Changes() > 0 {
+				tips[a] = ts[:len(ts)-1]
+			}
+		} else {
+			err = g.c.Exec(`DELETE FROM _factlog_tip WHERE a = ? AND n = ?`, a, n)
+		}
+		if err != nil {
 			return fmt.Errorf("update tips: %w", err)
 		}
 	}
-	for n, a := range b.tips {
-		if err := g.c.Exec(`INSERT INTO _factlog_tip (a, n) VALUES (?, ?)`, a, n); err != nil {
-			return fmt.Errorf("update tips: %w", err)
+	for a, ts := range tips {
+		for _, n := range ts {
+			if err := g.c.Exec(`INSERT INTO _factlog_tip (a, n) VALUES (?, ?)`, a, n); err != nil {
+				return fmt.Errorf("update tips: %w", err)
+			}
 		}
 	}
 	for n := range b.unsign {
@@ -361,14 +442,44 @@ type Next struct {
 		a   int64  // self's row, if stored (a > 0)
 		seq uint64 // and its highest seq
 	}
+	last int64 // the log's last row
 }
 
-// Next returns what a local append by self follows.
+// Next returns what a local append by self follows. It reads self's tips,
+// the heads and the log's last row in one statement: an append's
+// statements, not its rows, are what it costs.
 func (g *Graph) Next(self event.PeerID) (Next, error) {
 	var next Next
+	var tips, heads []node
+	err := g.c.Query(`
+		SELECT 0, e.id, e.clock, e.seq, e.n, e.a, k.key, k.seq, s.n IS NULL FROM _factlog_author k JOIN _factlog_tip t ON t.a = k.a
+			CROSS JOIN _factlog_event e ON e.n = t.n LEFT JOIN _factlog_sig s ON s.n = e.n WHERE k.key = ?
+		UNION ALL -- CROSS JOIN keeps the (few) heads as the outer loop; without statistics SQLite would rather walk the whole log
+		SELECT 1, e.id, e.clock, e.seq, e.n, e.a, k.key, k.seq, s.n IS NULL FROM _factlog_head h
+			CROSS JOIN _factlog_event e ON e.n = h.n JOIN _factlog_author k ON k.a = e.a LEFT JOIN _factlog_sig s ON s.n = e.n
+		UNION ALL
+		SELECT 2, NULL, 0, 0, max(n), 0, NULL, 0, 0 FROM _factlog_event`, []any{self[:]}, func(s *sqlite3.Stmt) error {
+		nd := node{id: idOf(s.ColumnRawBlob(1)), clock: uint64(s.ColumnInt64(2)), seq: uint64(s.ColumnInt64(3)), n: s.ColumnInt64(4), a: s.ColumnInt64(5),
+			peer: peerOf(s.ColumnRawBlob(6)), unsigned: s.ColumnBool(8)}
+		switch s.ColumnInt64(0) {
+		case 0:
+			tips = append(tips, nd)
+			next.self.a, next.self.seq = nd.a, uint64(s.ColumnInt64(7))
+		case 1:
+			heads = append(heads, nd)
+		default:
+			next.last = nd.n
+		}
+		return nil
+	})
+	if err != nil {
+		return Next{}, fmt.Errorf("choose parents: %w", err)
+	}
+	highest := func(a, b node) int { return -cmp.Or(cmp.Compare(a.clock, b.clock), a.id.Compare(b.id)) }
+	slices.SortFunc(tips, highest)
+	slices.SortFunc(heads, highest)
 	var clock, seq uint64
-	add := func(s *sqlite3.Stmt) {
-		nd := node{id: idOf(s.ColumnRawBlob(0)), clock: uint64(s.ColumnInt64(1)), seq: uint64(s.ColumnInt64(2)), n: s.ColumnInt64(3), a: s.ColumnInt64(4), peer: peerOf(s.ColumnRawBlob(5))}
+	for _, nd := range slices.Concat(tips, heads) {
 		if len(next.nodes) < event.MaxParents && !slices.ContainsFunc(next.nodes, func(p node) bool { return p.id == nd.id }) {
 			next.nodes = append(next.nodes, nd)
 			clock = max(clock, nd.clock)
@@ -376,22 +487,6 @@ func (g *Graph) Next(self event.PeerID) (Next, error) {
 				seq = max(seq, nd.seq)
 			}
 		}
-	}
-	err := g.c.Query(`SELECT e.id, e.clock, e.seq, e.n, e.a, k.key, k.seq FROM _factlog_author k JOIN _factlog_tip t ON t.a = k.a CROSS JOIN _factlog_event e ON e.n = t.n
-		WHERE k.key = ? ORDER BY e.clock DESC, e.id DESC`, []any{self[:]}, func(s *sqlite3.Stmt) error {
-		add(s)
-		next.self.a, next.self.seq = s.ColumnInt64(4), uint64(s.ColumnInt64(6))
-		return nil
-	})
-	if err != nil {
-		return Next{}, fmt.Errorf("choose parents: %w", err)
-	}
-	// CROSS JOIN keeps the (few) heads as the outer loop; without
-	// statistics SQLite would rather walk the whole log in clock order.
-	err = g.c.Query(`SELECT e.id, e.clock, e.seq, e.n, e.a, k.key FROM _factlog_head h CROSS JOIN _factlog_event e ON e.n = h.n JOIN _factlog_author k ON k.a = e.a
-		ORDER BY e.clock DESC, e.id DESC`, nil, func(s *sqlite3.Stmt) error { add(s); return nil })
-	if err != nil {
-		return Next{}, fmt.Errorf("choose parents: %w", err)
 	}
 	for _, nd := range next.nodes {
 		next.Parents = append(next.Parents, nd.id)
@@ -408,6 +503,7 @@ func (g *Graph) Next(self event.PeerID) (Next, error) {
 // store signs its own events when it exports them.
 func (g *Graph) Append(self event.PeerID, next Next, evs []event.Event) error {
 	b := g.newBatch()
+	b.next = next.last + 1
 	for _, nd := range next.nodes {
 		b.nodes[nd.id] = nd
 	}

@@ -111,6 +111,12 @@ const scanPage = 1000
 // of its own is running while fn writes: a savepoint rolled back after a
 // schema change (a rebuild drops and creates the state tables) would abort
 // it.
+//
+// The pages follow the clock index and are sorted by id here: SQLite
+// would sort every clock's events in a temporary B-tree, each row copied
+// in and out, though most clocks hold one event. A page ends before its
+// last clock, whose events the next page reads whole; a clock with more
+// events than a page is read in pages of its own, sorted by SQLite.
 func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
 	page := make([]event.Event, 0, scanPage)
 	ns := &g.names
@@ -119,25 +125,51 @@ func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
 		page = append(page, e)
 		return err
 	}
-	err := g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE e.clock >= ? ORDER BY e.clock, e.id LIMIT ?`, []any{from, scanPage}, read)
-	for err == nil && len(page) > 0 {
+	each := func() error {
 		for i := range page {
 			if err := fn(&page[i]); err != nil {
 				return err
 			}
 		}
-		if len(page) < scanPage {
-			return nil
-		}
-		last := page[len(page)-1]
+		return nil
+	}
+	for {
 		page = page[:0]
-		err = g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE (e.clock, e.id) > (?, ?) ORDER BY e.clock, e.id LIMIT ?`, []any{last.Clock, last.ID[:], scanPage}, read)
+		if err := g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE e.clock >= ? ORDER BY e.clock LIMIT ?`, []any{from, scanPage}, read); err != nil {
+			return fmt.Errorf("scan events: %w", err)
+		}
+		full := len(page) == scanPage
+		if full {
+			last := page[len(page)-1].Clock
+			if page[0].Clock == last { // one clock fills the page: its own pages, sorted by SQLite
+				for after := []byte{}; len(page) == scanPage; {
+					page = page[:0]
+					if err := g.c.Query(`SELECT `+eventColumns+eventFrom+`WHERE e.clock = ? AND e.id > ? ORDER BY e.id LIMIT ?`, []any{last, after, scanPage}, read); err != nil {
+						return fmt.Errorf("scan events: %w", err)
+					}
+					if err := each(); err != nil {
+						return err
+					}
+					if len(page) > 0 {
+						id := page[len(page)-1].ID
+						after = id[:]
+					}
+				}
+				from = last + 1
+				continue
+			}
+			page = page[:slices.IndexFunc(page, func(e event.Event) bool { return e.Clock == last })]
+			from = last
+		}
+		slices.SortFunc(page, replayOrder)
+		if err := each(); err != nil || !full {
+			return err
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("scan events: %w", err)
-	}
-	return nil
 }
+
+// replayOrder compares events by their position in replay order.
+func replayOrder(a, b event.Event) int { return event.Compare(&a, &b) }
 
 // ItemEvents returns the stored events about the items, each from its
 // clock on, up to last, in replay order, without their parents — unless
@@ -189,7 +221,7 @@ func (g *Graph) ItemEvents(items map[string]uint64, last event.Position, limit i
 	if err != nil {
 		return nil, false, fmt.Errorf("read the events of %d items: %w", len(items), err)
 	}
-	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
+	slices.SortFunc(evs, replayOrder)
 	return evs, true, nil
 }
 
@@ -283,11 +315,12 @@ func (g *Graph) withParents(evs []event.Event, ls []links) error {
 }
 
 // Events returns the stored events about item (all of them if item is
-// nil), in replay order, with their parents.
+// nil), in replay order, with their parents. (Sorted here, like Scan's
+// pages, rather than by SQLite.)
 func (g *Graph) Events(item *string) ([]event.Event, error) {
-	q, args := `SELECT `+eventColumns+linksColumns+eventFrom+`ORDER BY e.clock, e.id`, []any(nil)
+	q, args := `SELECT `+eventColumns+linksColumns+eventFrom, []any(nil)
 	if item != nil {
-		q, args = `SELECT `+eventColumns+linksColumns+eventFrom+`WHERE `+byItem+` ORDER BY e.clock, e.id`, []any{*item}
+		q, args = `SELECT `+eventColumns+linksColumns+eventFrom+`WHERE `+byItem, []any{*item}
 	}
 	var evs []event.Event
 	var ls []links
@@ -303,6 +336,7 @@ func (g *Graph) Events(item *string) ([]event.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
+	slices.SortFunc(evs, replayOrder)
 	return evs, nil
 }
 
@@ -360,7 +394,7 @@ func (g *Graph) Lacking(vv sync.VersionVector) ([]event.Event, map[event.ID]even
 	if err := g.withParents(evs, ls); err != nil {
 		return nil, nil, fmt.Errorf("read events lacking: %w", err)
 	}
-	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
+	slices.SortFunc(evs, replayOrder)
 	return evs, sigs, nil
 }
 
