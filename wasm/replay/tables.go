@@ -29,6 +29,11 @@ type table struct {
 	colls   []string // the collation of each key ("" for the rowid)
 	columns []string // stored columns (generated ones are derived, not stored)
 	rowid   bool
+	// rowidNames are the names an UPDATE can change the rowid by: rowid,
+	// _rowid_, oid and the primary key's columns (one of which may be
+	// INTEGER PRIMARY KEY). Some may name other columns: that costs a
+	// guard that need not run, never a guard that does not.
+	rowidNames []string
 	// key is the column that holds an event's item, if the table has
 	// one (see keyed): a row per item, and an item's row alone.
 	key string
@@ -56,9 +61,13 @@ func inspect(c *db.Conn, name, sql string) (*table, error) {
 	if err != nil || !ok {
 		return nil, fmt.Errorf("inspect table %s: %v", name, err)
 	}
-	err = c.Query(`SELECT name, hidden FROM pragma_table_xinfo(?)`, []any{name}, func(s *sqlite3.Stmt) error {
+	t.rowidNames = []string{"rowid", "_rowid_", "oid"}
+	err = c.Query(`SELECT name, hidden, pk FROM pragma_table_xinfo(?)`, []any{name}, func(s *sqlite3.Stmt) error {
 		if s.ColumnInt(1) == 0 { // not generated
 			t.columns = append(t.columns, s.ColumnText(0))
+		}
+		if s.ColumnInt(2) > 0 {
+			t.rowidNames = append(t.rowidNames, s.ColumnText(0))
 		}
 		return nil
 	})
@@ -246,7 +255,9 @@ func (t *table) untriggers() string {
 }
 
 // guards refuse the largest rowid (see maxRowid) on a rowid table; unlike
-// the recording triggers they are always there.
+// the recording triggers they are always there. The UPDATE guard runs only
+// for an UPDATE that names the rowid (UPDATE OF): most state writes set
+// other columns, and need not run a trigger program each.
 func (t *table) guards() string {
 	names := t.guardNames()
 	if names == nil {
@@ -256,8 +267,8 @@ func (t *table) guards() string {
 		int64(maxRowid), quote(t.keys[0]), int64(maxRowid))
 	return fmt.Sprintf(`
 CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[3]s BEGIN %[4]s END;
-CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE ON main.%[3]s BEGIN %[4]s END;`,
-		quote(names[0]), quote(names[1]), quote(t.name), raise)
+CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE OF %[5]s ON main.%[3]s BEGIN %[4]s END;`,
+		quote(names[0]), quote(names[1]), quote(t.name), raise, list("", t.rowidNames))
 }
 
 // restore returns the statements that undo the changes recorded from

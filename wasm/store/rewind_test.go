@@ -214,6 +214,46 @@ func TestLargestRowid(t *testing.T) {
 	}
 }
 
+// TestLargestRowidByUpdate: an UPDATE may move a row to the largest rowid
+// by any name of the rowid — its INTEGER PRIMARY KEY, rowid, _rowid_ or
+// oid, in any case, or an upsert's DO UPDATE — and is refused by each; an
+// UPDATE that sets other columns changes its row.
+func TestLargestRowidByUpdate(t *testing.T) {
+	const largest = `"9223372036854775807"`
+	for _, tt := range []struct{ schema, move string }{
+		{`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`, `UPDATE t SET id = :value`},
+		{`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`, `UPDATE t SET "ID" = :value`},
+		{`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`, `UPDATE t SET ROWID = :value`},
+		{`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`, `UPDATE t SET _rowid_ = :value`},
+		{`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`, `UPDATE t SET oid = :value`},
+		{`CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`, `INSERT INTO t (id, v) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET id = :value`},
+		{`CREATE TABLE t (id INTEGER, v TEXT, PRIMARY KEY (id))`, `UPDATE t SET id = :value`},
+		{`CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)`, `UPDATE t SET rowid = :value`},
+		{`CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT)`, `UPDATE t SET Oid = :value`},
+		{`CREATE TABLE t (rowid TEXT, v TEXT)`, `UPDATE t SET _rowid_ = :value`},
+	} {
+		t.Run(tt.move, func(t *testing.T) {
+			p := newPair(t, tt.schema, map[string]string{
+				"add":  `INSERT INTO t (v) VALUES (:value)`,
+				"set":  `UPDATE t SET v = :value`,
+				"move": tt.move,
+			})
+			p.append(p.a, "", "add", `"x"`)
+			before := stateDump(t, p.a)
+			if _, err := p.a.Append(context.Background(), "", "move", []byte(largest)); store.Code(err) != store.CodeMaterializer {
+				t.Fatalf("moving a row to the largest rowid: %v, want a materializer error\n%s", err, stateDump(t, p.a))
+			}
+			if after := stateDump(t, p.a); after != before {
+				t.Fatalf("the state changed:\n%s\nwas\n%s", after, before)
+			}
+			p.append(p.a, "", "set", `"y"`)
+			if got := stateDump(t, p.a); !strings.Contains(got, "'y'") {
+				t.Fatalf("an UPDATE of another column did not change the row:\n%s", got)
+			}
+		})
+	}
+}
+
 // TestQueryRefusesVacuum: VACUUM renumbers implicit rowids, which the
 // undo log keys rows by; Query refuses it (Backup is the way to compact).
 func TestQueryRefusesVacuum(t *testing.T) {
