@@ -20,7 +20,7 @@ export const materializers = {
 };
 // The rebuild workload: the same events read another way (a completed todo
 // stays completed), which makes the store replay its whole log.
-const changed = { ...materializers, set_completed: `UPDATE todo SET completed = max(completed, :value) WHERE id = :item` };
+export const changed = { ...materializers, set_completed: `UPDATE todo SET completed = max(completed, :value) WHERE id = :item` };
 
 // The package's version and which build it is (a hash of its wasm).
 export function version(dir) {
