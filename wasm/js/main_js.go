@@ -12,6 +12,7 @@ import (
 	"context"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"syscall/js"
 
 	"github.com/factlog/factlog/wasm/internal/jsvalue"
@@ -81,7 +82,7 @@ func serve(host *jsapi.Host, args []js.Value) any {
 	if n := arg(3); n.Type() == js.TypeNumber {
 		id = n.Int()
 	}
-	go func() {
+	run(func() {
 		res, out, err := host.Call(context.Background(), id, method.String(), []byte(argsJSON.String()), data)
 		if err != nil {
 			e := err.(*jsapi.Error)
@@ -93,8 +94,44 @@ func serve(host *jsapi.Host, args []js.Value) any {
 			bytes = jsvalue.Array(out)
 		}
 		resolve.Invoke([]any{string(res), bytes})
-	}()
+	})
 	return promise
+}
+
+// maxIdle is how many workers wait for calls between them.
+const maxIdle = 4
+
+var (
+	calls = make(chan func()) // to a waiting worker
+	idle  atomic.Int32        // workers waiting, or about to
+)
+
+// run runs a call in a worker goroutine: one that waits for a call if
+// there is one, else a new one. A goroutine's stack starts small and
+// grows by copying, frame by frame, each time a call goes deeper than it
+// did; SQLite's calls go deep, and a new goroutine per call copied its
+// stack several times — a tenth of an append in Node (BENCHMARKS.md). A
+// worker keeps its stack from one call to the next, until the collector
+// shrinks it.
+func run(call func()) {
+	select {
+	case calls <- call:
+	default:
+		go work(call)
+	}
+}
+
+// work runs call, then the calls run hands it, until maxIdle others wait.
+func work(call func()) {
+	for {
+		call()
+		if idle.Add(1) > maxIdle {
+			idle.Add(-1)
+			return
+		}
+		call = <-calls
+		idle.Add(-1)
+	}
 }
 
 // storage places named stores: files in Node, the Origin Private File
