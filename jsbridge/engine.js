@@ -167,13 +167,13 @@ async function nodeEngine() {
   const require = (await import("node:module")).createRequire(import.meta.url);
   const sockets = new Map(); // link key → WebSocket constructor
   const { start } = await import("./runtime.js");
-  // While V8 compiles the module on its threads, Node's event loop has
-  // nothing of its own to wait for: it leaves the loop and waits in
-  // DrainTasks for every background task of V8's, and the program starts
-  // from within that wait — so that, with V8's optimizing tier on, the
-  // next wait covered its compilation of SQLite's largest functions, and
-  // no timer ran for seconds (BENCHMARKS.md). A timer held meanwhile
-  // keeps the loop running.
+  // While V8 compiles and instantiates the module on its own threads,
+  // Node's loop has nothing to wait for, so Node leaves it for
+  // DrainTasks, which waits for all of V8's background tasks and runs the
+  // program's start from there. With V8's optimizing tier on, its next
+  // round then waited for TurboFan to compile SQLite's largest functions:
+  // seconds in which no timer ran (BENCHMARKS.md). A timer held meanwhile
+  // keeps Node in its loop.
   const hold = setInterval(() => {}, 1 << 30);
   let e, api;
   try {
