@@ -87,7 +87,7 @@ func (g *Graph) Ingest(in *sync.Batch, now time.Time, limits PendingLimits) (*In
 	}
 	evs := slices.Clone(in.Events)
 	// In replay order every parent in the batch comes before its children.
-	slices.SortFunc(evs, replayOrder)
+	slices.SortFunc(evs, event.ReplayOrder)
 	evs = slices.CompactFunc(evs, func(a, b event.Event) bool { return a.ID == b.ID })
 	res := &Ingested{}
 	b := g.newBatch()
@@ -370,7 +370,7 @@ func (g *Graph) release(ids []event.ID, b *batch, res *Ingested, parked map[even
 			ready = append(ready, e)
 		}
 	}
-	slices.SortFunc(ready, replayOrder)
+	slices.SortFunc(ready, event.ReplayOrder)
 	for i := range ready {
 		stored, err := g.join(ready[i].ID, res, b, parked)
 		if err != nil {

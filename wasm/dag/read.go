@@ -161,15 +161,12 @@ func (g *Graph) Scan(from uint64, fn func(*event.Event) error) error {
 			page = page[:slices.IndexFunc(page, func(e event.Event) bool { return e.Clock == last })]
 			from = last
 		}
-		slices.SortFunc(page, replayOrder)
+		slices.SortFunc(page, event.ReplayOrder)
 		if err := each(); err != nil || !full {
 			return err
 		}
 	}
 }
-
-// replayOrder compares events by their position in replay order.
-func replayOrder(a, b event.Event) int { return event.Compare(&a, &b) }
 
 // ItemEvents returns the stored events about the items, each from its
 // clock on, up to last, in replay order, without their parents — unless
@@ -221,7 +218,7 @@ func (g *Graph) ItemEvents(items map[string]uint64, last event.Position, limit i
 	if err != nil {
 		return nil, false, fmt.Errorf("read the events of %d items: %w", len(items), err)
 	}
-	slices.SortFunc(evs, replayOrder)
+	slices.SortFunc(evs, event.ReplayOrder)
 	return evs, true, nil
 }
 
@@ -336,7 +333,7 @@ func (g *Graph) Events(item *string) ([]event.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
-	slices.SortFunc(evs, replayOrder)
+	slices.SortFunc(evs, event.ReplayOrder)
 	return evs, nil
 }
 
@@ -394,7 +391,7 @@ func (g *Graph) Lacking(vv sync.VersionVector) ([]event.Event, map[event.ID]even
 	if err := g.withParents(evs, ls); err != nil {
 		return nil, nil, fmt.Errorf("read events lacking: %w", err)
 	}
-	slices.SortFunc(evs, replayOrder)
+	slices.SortFunc(evs, event.ReplayOrder)
 	return evs, sigs, nil
 }
 

@@ -36,7 +36,7 @@ func TestBatchSizes(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := slices.Clone(h)
-			slices.SortFunc(want, replayOrder)
+			slices.SortFunc(want, event.ReplayOrder)
 			if len(got) != len(want) {
 				t.Fatalf("%d events stored, want %d", len(got), len(want))
 			}
@@ -169,7 +169,7 @@ func TestScanOrder(t *testing.T) {
 	// Each clock's events are stored in two batches, the larger ids first,
 	// so that the order of storing is not replay order.
 	g := openGraph(t)
-	slices.SortFunc(evs, replayOrder)
+	slices.SortFunc(evs, event.ReplayOrder)
 	for k := range sizes {
 		i := slices.IndexFunc(evs, func(e event.Event) bool { return e.Clock == uint64(k+1) })
 		clock := evs[i : i+sizes[k]]

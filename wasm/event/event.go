@@ -129,6 +129,10 @@ func Compare(a, b *Event) int {
 	return a.ID.Compare(b.ID)
 }
 
+// ReplayOrder is Compare for events held by value, as slices.SortFunc
+// passes them.
+func ReplayOrder(a, b Event) int { return Compare(&a, &b) }
+
 // Position is a point in replay order: the (clock, id) of an event.
 type Position struct {
 	Clock uint64

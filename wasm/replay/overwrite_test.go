@@ -181,7 +181,7 @@ func TestSupersededState(t *testing.T) {
 				log = append(log, ev)
 				from = min(from, ev.Clock)
 			}
-			slices.SortStableFunc(log, func(a, b event.Event) int { return event.Compare(&a, &b) })
+			slices.SortStableFunc(log, event.ReplayOrder)
 			if err := c.Tx(func() error { return e.Rewind(from) }); err != nil {
 				rt.Fatal(err)
 			}

@@ -92,7 +92,7 @@ func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error
 			return nil
 		}
 		added := in.Added
-		slices.SortFunc(added, func(a, b event.Event) int { return event.Compare(&a, &b) })
+		slices.SortFunc(added, event.ReplayOrder)
 		if !had || added[0].Pos().Compare(last) > 0 {
 			// Everything new sorts after the state: apply it as it is —
 			// and, in a long catch-up, without undo records for what

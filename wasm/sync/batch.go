@@ -143,7 +143,7 @@ func EncodeChunks(events []event.Event, sigs map[event.ID]event.Signature, maxBy
 		return nil, fmt.Errorf("encode batch: chunk limit %d bytes is below the minimum %d", maxBytes, MinChunkLimit)
 	}
 	evs := slices.Clone(events)
-	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
+	slices.SortFunc(evs, event.ReplayOrder)
 	evs = slices.CompactFunc(evs, func(a, b event.Event) bool { return a.ID == b.ID })
 
 	// The size estimate is an upper bound of the uncompressed chunk, and

@@ -54,7 +54,7 @@ func genLog(t *rapid.T) []event.Event {
 
 func sorted(evs []event.Event) []event.Event {
 	evs = slices.Clone(evs)
-	slices.SortFunc(evs, func(a, b event.Event) int { return event.Compare(&a, &b) })
+	slices.SortFunc(evs, event.ReplayOrder)
 	return evs
 }
 
