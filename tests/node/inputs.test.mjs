@@ -168,6 +168,32 @@ test("a call aborted by its AbortSignal rejects with ABORTED and leaves nothing 
   await Promise.all([db.close(), source.close()]);
 });
 
+test("a flood of concurrent calls, around one that runs until aborted, each settles with its own answer", async () => {
+  // The engine runs calls on goroutines it reuses (wasm/js): more calls
+  // at once than it keeps, on two stores, mixed with one that holds its
+  // store until aborted, must each get their own result, and the engine
+  // must serve calls after the flood as before it.
+  const [a, b] = await Promise.all([open(todo), open(todo)]);
+  const endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+  const ac = new AbortController();
+  const running = a.query(endless, [], { signal: ac.signal });
+  const flood = [];
+  for (let i = 0; i < 300; i++) {
+    if (i % 3 === 0) flood.push(b.append(`item ${i}`, "create", `todo ${i}`).then((e) => [i, e.item, e.value]));
+    else flood.push((i % 3 === 1 ? a : b).query("SELECT ? AS i, ? AS s", [i, `call ${i}`]).then(([row]) => [i, row.i, row.s]));
+  }
+  setTimeout(() => ac.abort(), 50);
+  await assert.rejects(running, (err) => coded(err, "ABORTED", /aborted/));
+  for (const [i, ...got] of await Promise.all(flood)) {
+    assert.deepEqual(got, i % 3 === 0 ? [`item ${i}`, `todo ${i}`] : [i, `call ${i}`], `call ${i}`);
+  }
+  assert.deepEqual(await b.query("SELECT count(*) AS n FROM todo"), [{ n: 100 }]);
+  for (let round = 0; round < 3; round++) {
+    assert.deepEqual(await a.query("SELECT ? AS round", [round]), [{ round }]);
+  }
+  await Promise.all([a.close(), b.close()]);
+});
+
 test("a store is an async disposable; after close every call rejects with CLOSED", async () => {
   const db = await open(todo);
   assert.equal(typeof db[Symbol.asyncDispose], "function");
