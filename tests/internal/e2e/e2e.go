@@ -5,7 +5,8 @@
 // The end-to-end tests are split by what they drive, so that `go test
 // ./...` runs them side by side and each stays within its time budget:
 // tests/wasmcore (the core compiled to js/wasm under Node, and the fuzz
-// targets), tests/node (the JavaScript library in Node, its types, the
+// targets; tests/wasmcore/store the store package, the longest, apart),
+// tests/node (the JavaScript library in Node, its types, the
 // README's snippets), tests/browser (the library and the demo in headless
 // Chromium) and tests/conformance (the relay, native and on Cloudflare).
 //
@@ -90,5 +91,24 @@ func lock(path string, wait time.Duration) (unlock func(), err error) {
 			f.Close()
 			return nil, fmt.Errorf("another test package held %s for %v: %w", path, wait, err)
 		}
+	}
+}
+
+// GoTestWasm runs the tests of the packages (patterns, from the
+// repository's top) compiled to js/wasm, under Node, in -short mode: the
+// same tests, on smaller inputs (WebAssembly is several times slower;
+// BENCHMARKS.md has the figures).
+func GoTestWasm(t *testing.T, pkgs ...string) {
+	t.Helper()
+	Need(t, "node", "install Node 20+")
+	args := append([]string{"test", "-short", "-count=1", "-tags", "sqlite3_dotlk",
+		"-exec", filepath.Join(Root, "tests", "go_js_wasm_exec")}, pkgs...)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = Root
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("wasm tests: %v", err)
 	}
 }
