@@ -18,9 +18,19 @@ import (
 const (
 	// MaxChunkEvents caps the events in one chunk.
 	MaxChunkEvents = 10_000
-	// MaxChunkBytes caps a chunk once decompressed, so a few bytes on the
-	// wire can never expand into a large allocation.
+	// MaxChunkBytes caps a chunk once decompressed.
 	MaxChunkBytes = 16 << 20
+	// MaxExpansion and ExpansionAllowance bound what a whole batch
+	// decompresses to: MaxExpansion times its size, plus
+	// ExpansionAllowance. A chunk's cap alone would let a batch of many
+	// small chunks, each inflating a thousandfold, fill a replica's memory
+	// from one relay frame. Events compress about 8 to 1 in a batch, and
+	// Encode stores a chunk that would compress better than MaxExpansion
+	// to 1 with Huffman coding alone, which cannot (so what it writes
+	// always reads); the allowance keeps small batches of an earlier
+	// encoder readable.
+	MaxExpansion       = 32
+	ExpansionAllowance = 4 << 20
 	// MinChunkLimit is the smallest size limit EncodeChunks accepts: the
 	// largest possible event must fit in a chunk.
 	MinChunkLimit = 80 << 10
@@ -148,13 +158,18 @@ func EncodeChunks(events []event.Event, sigs map[event.ID]event.Signature, maxBy
 
 	// The size estimate is an upper bound of the uncompressed chunk, and
 	// zlib expands incompressible input by well under 1%, so keep 2% spare.
-	budget := maxBytes - maxBytes/50 - 64
+	// Without a limit a chunk is still kept within what Decode reads.
+	limit := maxBytes
+	if limit == 0 {
+		limit = MaxChunkBytes
+	}
+	budget := limit - limit/50 - 64
 	var out [][]byte
 	for start := 0; start < len(evs); {
 		end, size := start, 0
 		for end < len(evs) && end-start < MaxChunkEvents {
 			s := sizeBound(&evs[end])
-			if maxBytes != 0 && end > start && size+s > budget {
+			if end > start && size+s > budget {
 				break
 			}
 			size += s
@@ -181,15 +196,29 @@ func sealChunk(evs []event.Event, sigs map[event.ID]event.Signature) ([]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
 	}
-	var z bytes.Buffer
-	zw := zlib.NewWriter(&z)
-	if _, err := zw.Write(raw); err != nil {
+	z, err := compress(raw, zlib.DefaultCompression)
+	if err == nil && len(raw) > MaxExpansion*len(z) {
+		z, err = compress(raw, zlib.HuffmanOnly) // at most 8 to 1
+	}
+	if err != nil {
 		return nil, fmt.Errorf("encode batch: %w", err)
+	}
+	return encMode.Marshal(&envelope{Version: batchVersion, Data: z})
+}
+
+func compress(raw []byte, level int) ([]byte, error) {
+	var z bytes.Buffer
+	zw, err := zlib.NewWriterLevel(&z, level)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(raw); err != nil {
+		return nil, err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("encode batch: %w", err)
+		return nil, err
 	}
-	return encMode.Marshal(&envelope{Version: batchVersion, Data: z.Bytes()})
+	return z.Bytes(), nil
 }
 
 // buildChunk lays out events that are sorted and unique, and the
@@ -266,6 +295,7 @@ func index[K comparable](m map[K]int, k K, add func()) int {
 // events fit a log is for the store to decide.
 func Decode(b []byte) (*Batch, error) {
 	out := &Batch{Signatures: map[event.ID]event.Signature{}}
+	room := expansion{left: ExpansionAllowance + MaxExpansion*len(b), of: len(b)}
 	for n := 0; len(b) > 0; n++ {
 		var env envelope
 		rest, err := decMode.UnmarshalFirst(b, &env)
@@ -278,7 +308,7 @@ func Decode(b []byte) (*Batch, error) {
 		if again, _ := encMode.Marshal(&env); !bytes.Equal(again, b[:len(b)-len(rest)]) {
 			return nil, &BatchError{Chunk: n, Reason: event.ErrNonCanonical, Detail: "chunk envelope is not canonical CBOR"}
 		}
-		err = openChunk(env.Data, out)
+		err = openChunk(env.Data, &room, out)
 		if err != nil {
 			var be *BatchError
 			if errors.As(err, &be) {
@@ -291,9 +321,15 @@ func Decode(b []byte) (*Batch, error) {
 	return out, nil
 }
 
+// expansion is what the rest of a batch may decompress to.
+type expansion struct {
+	left int // bytes
+	of   int // the batch's size
+}
+
 // openChunk adds a chunk's events and signatures to out.
-func openChunk(data []byte, out *Batch) error {
-	raw, err := inflate(data)
+func openChunk(data []byte, room *expansion, out *Batch) error {
+	raw, err := inflate(data, room)
 	if err != nil {
 		return err
 	}
@@ -337,19 +373,24 @@ func (c *chunk) signatures(evs []event.Event) (map[event.ID]event.Signature, err
 	return sigs, nil
 }
 
-func inflate(data []byte) ([]byte, error) {
+func inflate(data []byte, room *expansion) ([]byte, error) {
 	r := bytes.NewReader(data)
 	zr, err := zlib.NewReader(r)
 	if err != nil {
 		return nil, corrupt("zlib: %v", err)
 	}
-	raw, err := io.ReadAll(io.LimitReader(zr, MaxChunkBytes+1))
+	limit := min(MaxChunkBytes, room.left)
+	raw, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
 	if err != nil {
 		return nil, corrupt("zlib: %v", err)
 	}
-	if len(raw) > MaxChunkBytes {
+	switch {
+	case len(raw) > MaxChunkBytes:
 		return nil, &BatchError{Reason: event.ErrTooLarge, Detail: fmt.Sprintf("chunk expands beyond %d bytes", MaxChunkBytes)}
+	case len(raw) > limit:
+		return nil, &BatchError{Reason: event.ErrTooLarge, Detail: fmt.Sprintf("the batch's %d bytes expand beyond %d (%d times their size, plus %d), which no batch Encode writes does", room.of, room.of*MaxExpansion+ExpansionAllowance, MaxExpansion, ExpansionAllowance)}
 	}
+	room.left -= len(raw)
 	if r.Len() != 0 {
 		return nil, corrupt("%d bytes after the zlib stream", r.Len())
 	}
