@@ -90,3 +90,25 @@ func TestAbruptDisconnects(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCloseWithRetention: Close ends the retention loop first, so that a
+// relay that trims its rooms shuts down as soon as its connections have
+// drained, not when Close's context expires.
+func TestCloseWithRetention(t *testing.T) {
+	r := startRelay(t, relay.Options{RetainFor: time.Hour, RetainBytes: 1 << 30})
+	c := dial(t, r.url("kept"))
+	c.Join(0, "")
+	closed := make(chan websocket.StatusCode, 1)
+	go func() {
+		code, _ := c.Closed()
+		closed <- code
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.srv.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if code := <-closed; code != websocket.StatusGoingAway {
+		t.Fatalf("the client got close code %d, want %d", code, websocket.StatusGoingAway)
+	}
+}

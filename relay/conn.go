@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -39,6 +40,13 @@ type wsConn struct {
 	closing chan struct{} // closed by the first Close
 	ctx     context.Context
 	cancel  context.CancelFunc
+
+	// What the reader last heard, for ping: the time of the client's last
+	// message, and whether the relay holds the reader with it (the rate
+	// limit, the store's back-pressure). A client's pong waits behind the
+	// messages it sent before it, which a held reader does not read.
+	heard    atomic.Int64 // Unix ns
+	handling atomic.Bool
 
 	cmu    sync.Mutex // guards the close status, read by the writer
 	closed bool
@@ -160,16 +168,19 @@ func (c *wsConn) read(sess *room.Session) {
 			}
 			return
 		}
+		c.heard.Store(time.Now().UnixNano())
 		c.srv.metrics.framesIn.Inc()
 		c.srv.metrics.bytesIn.Add(float64(len(msg)))
 		if typ != websocket.MessageBinary {
 			c.drop("protocol", int(websocket.StatusUnsupportedData), "the relay speaks binary CBOR envelopes (relay/PROTOCOL.md)")
 			return
 		}
+		c.handling.Store(true)
 		if err := limit.Wait(c.ctx); err != nil {
 			return
 		}
 		backlog, err := sess.Handle(c.ctx, msg)
+		c.handling.Store(false)
 		var ce *room.CloseError
 		if errors.As(err, &ce) {
 			c.drop("protocol", ce.Code, ce.Reason)
@@ -183,7 +194,9 @@ func (c *wsConn) read(sess *room.Session) {
 
 // ping checks every PingInterval that the client answers within
 // PingTimeout; one that does not is closed with 4001 (its reader is
-// stalled, or it is gone).
+// stalled, or it is gone). A client the relay is slowing down is not
+// asked to answer in time: its pong is queued behind its own messages,
+// and a message heard since the ping shows it is there.
 func (c *wsConn) ping() {
 	t := time.NewTicker(c.srv.opts.PingInterval)
 	defer t.Stop()
@@ -195,9 +208,13 @@ func (c *wsConn) ping() {
 		case <-c.ctx.Done():
 			return
 		}
+		sent := time.Now().UnixNano()
 		ctx, cancel := context.WithTimeout(c.ctx, c.srv.opts.PingTimeout)
 		err := c.ws.Ping(ctx)
 		cancel()
+		if err != nil && c.ctx.Err() == nil && (c.handling.Load() || c.heard.Load() > sent) {
+			continue
+		}
 		if err != nil {
 			// A client that does not answer would not answer a closing
 			// handshake either: cut it, so that its room slot frees now.

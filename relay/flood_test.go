@@ -173,3 +173,44 @@ func TestDeliverFitsFrame(t *testing.T) {
 		t.Fatalf("delivery: %v with %d bytes", e.Kind, len(e.Body))
 	}
 }
+
+// TestPacedClientStays: PROTOCOL.md promises that a client publishing
+// faster than its rate is slowed down, not cut off. While the relay holds
+// its reader, the client's answer to a ping waits behind the publishes it
+// sent before it: the relay must not take that for a dead client.
+func TestPacedClientStays(t *testing.T) {
+	r := startRelay(t, relay.Options{MessagesPerSecond: 200, MessageBurst: 100,
+		PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
+	c := dial(t, r.url("paced"))
+	c.Join(0, "")
+	const n = 500 // two seconds at the rate, a ping every 300 ms
+	for i, e := range flood(t, c, n, 1) {
+		if e.Kind != protocol.Ack {
+			t.Fatalf("answer %d: %+v", i+1, e)
+		}
+	}
+	if d := metric(t, r, `relay_dropped_connections_total{reason="ping"}`); d != 0 {
+		t.Fatalf("%v connections dropped for pings", d)
+	}
+}
+
+// TestBodyOverPending: a body larger than what all rooms may have on its
+// way to the store (Options.Pending, below the frame limit) is stored
+// alone rather than waiting forever for room that cannot come, and the
+// connection is released when its client leaves.
+func TestBodyOverPending(t *testing.T) {
+	r := startRelay(t, relay.Options{Pending: 64 << 10, MessagesPerSecond: 1e6, MessageBurst: 1e6})
+	c := dial(t, r.url("big"))
+	c.Join(0, "")
+	c.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: make([]byte, 100<<10)})
+	if e := c.Recv(); e.Kind != protocol.Ack {
+		t.Fatalf("a 100 KiB publish with Pending at 64 KiB: %+v", e)
+	}
+	c.WS.CloseNow()
+	for i := 0; metric(t, r, "relay_connections") != 0; i++ {
+		if i == 100 {
+			t.Fatal("the connection is still counted 5 s after its client left")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -159,8 +159,9 @@ type Server struct {
 	closing bool
 	wg      sync.WaitGroup // connections and the retention loop
 
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx        context.Context
+	cancel     context.CancelFunc
+	stopRetain context.CancelFunc // Close stops retention first, connections drain
 }
 
 // New starts a server with opts.
@@ -185,9 +186,11 @@ func New(opts Options) (*Server, error) {
 	if len(opts.Hosts) > 0 {
 		s.handler = AllowHosts(opts.Hosts, mux, func() { s.metrics.refused.WithLabelValues("host").Inc() })
 	}
+	retainCtx, stopRetain := context.WithCancel(s.ctx)
+	s.stopRetain = stopRetain
 	if opts.RetainFor > 0 || opts.RetainBytes > 0 {
 		s.wg.Add(1)
-		go s.retain()
+		go s.retain(retainCtx)
 	}
 	return s, nil
 }
@@ -309,8 +312,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// retain applies retention every RetainEvery.
-func (s *Server) retain() {
+// retain applies retention every RetainEvery, until ctx ends.
+func (s *Server) retain(ctx context.Context) {
 	defer s.wg.Done()
 	t := time.NewTicker(s.opts.RetainEvery)
 	defer t.Stop()
@@ -319,14 +322,14 @@ func (s *Server) retain() {
 		if s.opts.RetainFor > 0 {
 			cutoff = time.Now().Add(-s.opts.RetainFor)
 		}
-		n, err := s.opts.Store.Trim(s.ctx, cutoff, s.opts.RetainBytes)
-		if err != nil && s.ctx.Err() == nil {
+		n, err := s.opts.Store.Trim(ctx, cutoff, s.opts.RetainBytes)
+		if err != nil && ctx.Err() == nil {
 			s.log.Error("retention", "err", err)
 		} else if n > 0 {
 			s.log.Info("retention", "removed", n)
 		}
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -337,6 +340,7 @@ func (s *Server) retain() {
 // reconnect elsewhere or later and resume from their cursors — and waits
 // for the server's goroutines, or for ctx. It does not close the Store.
 func (s *Server) Close(ctx context.Context) error {
+	s.stopRetain()
 	s.mu.Lock()
 	s.closing = true
 	for c := range s.conns {

@@ -275,17 +275,20 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 	}
 	// What a publish costs while it waits for the store: its body, and
 	// its request's bookkeeping, so that tiny bodies are bounded in number.
+	// A body larger than a bound takes all of it (a semaphore never grants
+	// more than its size: it would wait forever).
 	n := int64(len(body)) + requestCost
-	if err := acquire(ctx, r.pending, min(n, h.lim.RoomPending)); err != nil {
+	inRoom, inAll := min(n, h.lim.RoomPending), min(n, h.lim.Pending)
+	if err := acquire(ctx, r.pending, inRoom); err != nil {
 		return // the connection is closing
 	}
-	if err := acquire(ctx, h.pending, n); err != nil {
-		r.pending.Release(min(n, h.lim.RoomPending))
+	if err := acquire(ctx, h.pending, inAll); err != nil {
+		r.pending.Release(inRoom)
 		return
 	}
 	release := func() {
-		h.pending.Release(n)
-		r.pending.Release(min(n, h.lim.RoomPending))
+		h.pending.Release(inAll)
+		r.pending.Release(inRoom)
 	}
 	r.mu.Lock()
 	if h.lim.MaxRoomBytes > 0 {
