@@ -68,8 +68,8 @@ func (e *Engine) Activate() error {
 	if err != nil {
 		return fmt.Errorf("open replay: factlog_undo: %w", err)
 	}
-	for name := range clockFunctions {
-		err := e.c.Raw().CreateFunction(name, -1, sqlite3.DETERMINISTIC|sqlite3.INNOCUOUS, func(ctx sqlite3.Context, args ...sqlite3.Value) {
+	for name, before := range clockFunctions {
+		fn := func(ctx sqlite3.Context, args ...sqlite3.Value) {
 			if e.applying {
 				if why := clockArgs(name, args); why != "" {
 					e.clockRefused = fmt.Errorf("%w: %s", ErrImpure, why)
@@ -78,9 +78,13 @@ func (e *Engine) Activate() error {
 				}
 			}
 			callBuiltin(ctx, name, args)
-		})
-		if err != nil {
-			return fmt.Errorf("open replay: %s: %w", name, err)
+		}
+		// Defined apart for the count of arguments that gives no time, so
+		// that a program shows such a call (checkProgram).
+		for _, n := range []int{-1, before} {
+			if err := e.c.Raw().CreateFunction(name, n, sqlite3.DETERMINISTIC|sqlite3.INNOCUOUS, fn); err != nil {
+				return fmt.Errorf("open replay: %s: %w", name, err)
+			}
 		}
 	}
 	return nil
@@ -89,8 +93,8 @@ func (e *Engine) Activate() error {
 // clockArgs says why a date function's arguments would read the clock or
 // the time zone, or "".
 func clockArgs(name string, args []sqlite3.Value) string {
-	if len(args) == 0 {
-		return fmt.Sprintf("%s() without a time %s", name, clockWords["now"])
+	if len(args) == clockFunctions[name] {
+		return noTime(name)
 	}
 	for _, a := range args {
 		var text string

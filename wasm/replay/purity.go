@@ -3,6 +3,7 @@ package replay
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/ncruces/go-sqlite3"
@@ -166,13 +167,23 @@ func actionName(action sqlite3.AuthorizerActionCode, name string) string {
 	}
 }
 
-// clockFunctions are SQLite's date and time functions. Given 'now', or no
-// time at all, they read the clock; given 'localtime' or 'utc', the
-// machine's time zone. The authorizer sees the functions a statement
-// calls but not their arguments, so the compiled program is read instead.
-var clockFunctions = map[string]bool{
-	"date": true, "time": true, "datetime": true, "julianday": true,
-	"unixepoch": true, "strftime": true, "timediff": true,
+// clockFunctions are SQLite's date and time functions, each with the
+// number of its arguments that come before the time (strftime's format).
+// Given 'now', or no time at all, they read the clock; given 'localtime'
+// or 'utc', the machine's time zone. The authorizer sees the functions a
+// statement calls but not their arguments, so the compiled program is
+// read instead.
+var clockFunctions = map[string]int{
+	"date": 0, "time": 0, "datetime": 0, "julianday": 0,
+	"unixepoch": 0, "strftime": 1, "timediff": 0,
+}
+
+// noTime says why a call of a clock function without a time is refused.
+func noTime(name string) string {
+	if clockFunctions[name] > 0 {
+		return fmt.Sprintf("%s(format) without a time %s", name, clockWords["now"])
+	}
+	return fmt.Sprintf("%s() without a time %s", name, clockWords["now"])
 }
 
 var clockWords = map[string]string{
@@ -206,10 +217,13 @@ func (p *purity) checkProgram(sql string) (why string, partial bool, err error) 
 			}
 			partial = partial || (p1 != 0 && p2 == onErrorFail)
 		case "Function", "PureFunc":
-			name, _, _ := strings.Cut(p4, "(")
-			if clockFunctions[strings.ToLower(name)] {
-				if p2 == 0 { // no argument registers: no time given
-					return p.deny(ErrImpure, "%s() without a time %s", name, clockWords["now"]), false, nil
+			// P4 is name(n), n the arguments of the function called: the
+			// engine defines each clock function for the count that gives
+			// no time, and for any other count (-1).
+			name, arity, _ := strings.Cut(strings.TrimSuffix(p4, ")"), "(")
+			if before, ok := clockFunctions[strings.ToLower(name)]; ok {
+				if arity == strconv.Itoa(before) {
+					return p.deny(ErrImpure, "%s", noTime(name)), false, nil
 				}
 				calls = append(calls, name)
 			}
