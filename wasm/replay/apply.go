@@ -30,7 +30,7 @@ var ErrRolledBack = errors.New("a statement rolled back factlog's transaction")
 // interrupted, memory or the disk ran out — are returned as they are: they
 // could differ between replicas, so they must fail the whole operation.
 func (e *Engine) Apply(ev *event.Event) error {
-	ms := slices.Concat(e.mats[ev.Type], e.mats["*"])
+	ms := slices.Concat(e.materializers(ev.Type)...)
 	if len(ms) == 0 {
 		return nil
 	}

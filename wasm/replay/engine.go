@@ -172,6 +172,16 @@ func Open(c *db.Conn, in Interpretation) (e *Engine, rebuild bool, err error) {
 	return e, rebuild, nil
 }
 
+// materializers returns the statements an event of type typ runs: its
+// type's, then the catch-all's ("*"), once for an event whose type is
+// "*" itself.
+func (e *Engine) materializers(typ string) [][]*materializer {
+	if typ == "*" {
+		return [][]*materializer{e.mats["*"]}
+	}
+	return [][]*materializer{e.mats[typ], e.mats["*"]}
+}
+
 // Declares reports whether the interpretation knows the event type: it
 // has a materializer for it (perhaps an empty one) or for every type ("*"),
 // or it has none at all (the store is a plain log).

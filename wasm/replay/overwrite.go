@@ -188,7 +188,7 @@ type cell struct {
 // overwrites returns the overwrites an event of type typ runs if that is
 // all it runs, or nil.
 func (e *Engine) overwrites(typ string) (ows []*overwrite) {
-	for _, ms := range [][]*materializer{e.mats[typ], e.mats["*"]} {
+	for _, ms := range e.materializers(typ) {
 		for _, m := range ms {
 			if m.over == nil {
 				return nil

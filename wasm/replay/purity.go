@@ -216,6 +216,8 @@ func (p *purity) checkProgram(sql string) (why string, partial bool, err error) 
 				return p.deny(ErrSchema, "a constraint conflict here is resolved by ROLLBACK (INSERT OR ROLLBACK, UPDATE OR ROLLBACK, or a table's ON CONFLICT ROLLBACK), which would end factlog's transaction; use ABORT, FAIL, IGNORE, REPLACE or an upsert"), false, nil
 			}
 			partial = partial || (p1 != 0 && p2 == onErrorFail)
+		case "Vacuum":
+			return p.deny(ErrSchema, "VACUUM cannot run inside a transaction, and factlog applies every event inside one"), false, nil
 		case "Function", "PureFunc":
 			// P4 is name(n), n the arguments of the function called: the
 			// engine defines each clock function for the count that gives

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/factlog/factlog/wasm/store"
@@ -53,6 +54,35 @@ func TestQueryArguments(t *testing.T) {
 		_, err := s.QueryNamed(ctx, tt.sql, tt.args)
 		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, store.ErrArgument)) {
 			t.Errorf("QueryNamed(%q, %v) = %v; want ok %v, or an ErrArgument", tt.sql, tt.args, err, tt.ok)
+		}
+	}
+}
+
+// TestCatchAllOnce: the materializer of every type ("*") runs once for
+// each event — also for an event whose type is "*" — when appended and
+// when the log is replayed.
+func TestCatchAllOnce(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, 1)
+	defer s.Close()
+	for _, typ := range []string{"*", "label", "*"} {
+		if _, err := s.Append(ctx, "x", typ, []byte(`"l"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const want = "[[* 2] [label 1]]"
+	for _, when := range []string{"appended", "rebuilt"} {
+		if when == "rebuilt" {
+			if err := s.Rebuild(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows, err := s.Query(ctx, `SELECT type, n FROM tally ORDER BY type`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(rows.Values); got != want {
+			t.Errorf("%s: tally %s, want %s", when, got, want)
 		}
 	}
 }
