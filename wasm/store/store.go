@@ -366,7 +366,7 @@ func (s *Store) Reinterpret(ctx context.Context, schema string, materializers ma
 	}
 	s.opts.Schema, s.opts.Materializers = schema, materializers
 	if s.watcher != nil {
-		s.watcher.everything()
+		s.watcher.everything(s.reads)
 	}
 	return nil
 }
@@ -381,7 +381,7 @@ func (s *Store) Rebuild(ctx context.Context, progress func(done, total int)) err
 	}
 	defer unlock()
 	if s.watcher != nil {
-		defer s.watcher.everything()
+		defer s.watcher.everything(nil)
 	}
 	return s.write(ctx, func() error { return s.rebuild(progress, nil) })
 }

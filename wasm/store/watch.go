@@ -132,12 +132,21 @@ func (ws *watcher) poke() {
 }
 
 // everything marks every watch, after a change the pre-update hook does
-// not see: tables dropped and created by a new interpretation.
-func (ws *watcher) everything() {
+// not see: tables dropped and created by a new interpretation. With
+// reads, each query's tables are found again: a view may now read others.
+// (A query that no longer prepares keeps its tables; running, it reports
+// why.)
+func (ws *watcher) everything(reads func(sql string) (map[string]bool, error)) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	for w := range ws.watches {
 		w.dirty = true
+		if reads == nil {
+			continue
+		}
+		if tables, err := reads(w.sql); err == nil {
+			w.tables = tables
+		}
 	}
 	ws.poke()
 }

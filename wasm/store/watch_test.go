@@ -142,3 +142,45 @@ func TestWatchReinterpret(t *testing.T) {
 		t.Fatalf("churn after reinterpretation %v, want 0", r.Values)
 	}
 }
+
+// TestWatchFollowsViews: a watch on a view follows the tables the view
+// reads under the current interpretation — after a reinterpretation that
+// points the view at other tables, a change to those re-runs it.
+func TestWatchFollowsViews(t *testing.T) {
+	ctx := context.Background()
+	mats := map[string]string{"a": `INSERT INTO a VALUES (:item)`, "b": `INSERT INTO b VALUES (:item)`}
+	s, err := store.Open(ctx, store.Options{Schema: `CREATE TABLE a (x); CREATE TABLE b (x); CREATE VIEW v AS SELECT x FROM a`, Materializers: mats, Now: fakeClock(), Rand: peerSeed(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "1", "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan *store.Rows, 10)
+	stop, err := s.Watch(ctx, `SELECT count(*) FROM v`, nil, func(r *store.Rows, err error) {
+		if err != nil {
+			t.Errorf("watch: %v", err)
+		}
+		results <- r
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if r := next(t, results); r.Values[0][0] != int64(0) {
+		t.Fatalf("first result %v", r.Values)
+	}
+	if err := s.Reinterpret(ctx, `CREATE TABLE a (x); CREATE TABLE b (x); CREATE VIEW v AS SELECT x FROM b`, mats, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := next(t, results); r.Values[0][0] != int64(1) {
+		t.Fatalf("after the reinterpretation %v, want 1", r.Values)
+	}
+	if _, err := s.Append(ctx, "2", "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := next(t, results); r.Values[0][0] != int64(2) {
+		t.Fatalf("after an append to the view's new table %v, want 2", r.Values)
+	}
+}
