@@ -12,8 +12,13 @@ declare global {
 /** Any JSON value: what an event's value may be. */
 export type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue };
 
-/** A value SQL can take as a parameter or return in a row (a BLOB is a Uint8Array). */
-export type SQLValue = null | number | string | Uint8Array | boolean;
+/**
+ * A value SQL can take as a parameter or return in a row. A BLOB is a
+ * Uint8Array. An INTEGER comes back as a number, or as a BigInt when a
+ * number cannot hold it exactly (beyond Number.MAX_SAFE_INTEGER); a
+ * whole number or a BigInt binds as an INTEGER, other numbers as REAL.
+ */
+export type SQLValue = null | number | bigint | string | Uint8Array | boolean;
 
 /**
  * Parameters of a statement: positional (?, ?1) or named (:name, @name,

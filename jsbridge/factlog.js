@@ -104,7 +104,7 @@ function rows({ columns, rows }) {
     const o = {};
     columns.forEach((c, i) => {
       const v = r[i];
-      o[c] = v !== null && typeof v === "object" && "$blob" in v ? check.fromBase64(v.$blob) : v;
+      o[c] = v === null || typeof v !== "object" ? v : "$blob" in v ? check.fromBase64(v.$blob) : BigInt(v.$int);
     });
     return o;
   });

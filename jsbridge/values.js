@@ -30,6 +30,18 @@ export function describe(v) {
   return name && name !== "Object" ? `a ${name}` : "an object";
 }
 
+/**
+ * wellFormed checks that a string holds no lone UTF-16 surrogate: UTF-8,
+ * which the Go side and SQLite speak, cannot carry one, and decoding would
+ * turn it into U+FFFD, so that two different strings would become one.
+ */
+function wellFormed(s, where, at) {
+  if (s.isWellFormed()) return s;
+  const i = [...s].findIndex((c) => c.length === 1 && c >= "\ud800" && c <= "\udfff");
+  const code = [...s][i].charCodeAt(0).toString(16);
+  throw invalid(where, `${at} holds a lone UTF-16 surrogate (\\u${code}, character ${i + 1}), which UTF-8 cannot carry: pair it, or drop it (string.toWellFormed())`);
+}
+
 const plain = (v) => {
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
@@ -47,6 +59,8 @@ export function jsonValue(v, where, name = "the value") {
   const walk = (x, at, depth) => {
     switch (typeof x) {
       case "string":
+        wellFormed(x, where, at);
+        return;
       case "boolean":
         return;
       case "number":
@@ -68,7 +82,10 @@ export function jsonValue(v, where, name = "the value") {
       for (let i = 0; i < x.length; i++) walk(x[i], `${at}[${i}]`, depth + 1);
     } else if (plain(x)) {
       if (Object.getOwnPropertySymbols(x).length) throw invalid(where, `${at} has Symbol keys, which JSON drops`);
-      for (const k of Object.keys(x)) walk(x[k], `${at}.${k}`, depth + 1);
+      for (const k of Object.keys(x)) {
+        wellFormed(k, where, `a key of ${at}`);
+        walk(x[k], `${at}.${k}`, depth + 1);
+      }
     } else if (x instanceof Map) {
       throw invalid(where, `${at} is a Map: pass Object.fromEntries(map)`);
     } else if (x instanceof Set) {
@@ -86,7 +103,7 @@ export function jsonValue(v, where, name = "the value") {
 
 /** item checks an event's item: a string, or a finite number (as its string). */
 export function item(v, where) {
-  if (typeof v === "string") return v;
+  if (typeof v === "string") return wellFormed(v, where, "item");
   if (typeof v === "number" && Number.isFinite(v)) return String(v);
   throw invalid(where, `item is ${describe(v)}: pass a string (or a number)`);
 }
@@ -94,7 +111,7 @@ export function item(v, where) {
 /** text checks a non-empty string argument. */
 export function text(v, where, what) {
   if (typeof v !== "string" || v === "") throw invalid(where, `${what} is ${describe(v)}: pass a non-empty string`);
-  return v;
+  return wellFormed(v, where, what);
 }
 
 /** options checks an options object: undefined, or a plain object with only the known keys. */
@@ -154,13 +171,18 @@ export function versionVector(v, where) {
 export function sqlParams(params, where) {
   if (params === undefined || params === null) return null;
   const one = (v, at) => {
-    if (v === null || typeof v === "string" || typeof v === "boolean") return v;
+    if (typeof v === "string") return wellFormed(v, where, at);
+    if (v === null || typeof v === "boolean") return v;
     if (typeof v === "number") {
       if (!Number.isFinite(v)) throw invalid(where, `${at} is ${v}: pass a finite number, or null`);
       return v;
     }
     if (v instanceof Uint8Array) return { $blob: toBase64(v) };
-    throw invalid(where, `${at} is ${describe(v)}: a parameter is null, a boolean, a number, a string or a Uint8Array`);
+    if (typeof v === "bigint") {
+      if (v < -(2n ** 63n) || v >= 2n ** 63n) throw invalid(where, `${at} is ${describe(v)}, beyond SQLite's 64-bit integers`);
+      return { $int: String(v) };
+    }
+    throw invalid(where, `${at} is ${describe(v)}: a parameter is null, a boolean, a number, a BigInt, a string or a Uint8Array`);
   };
   if (Array.isArray(params)) return params.map((v, i) => one(v, `parameter ${i + 1}`));
   if (typeof params === "object" && plain(params)) {

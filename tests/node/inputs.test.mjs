@@ -65,13 +65,18 @@ const bad = (db) => [
   ["appendMany without a type", () => db.appendMany([{ item: "1" }]), /event 0: type is undefined/],
   ["appendMany with a typo", () => db.appendMany([{ item: "1", type: "note", valu: 1 }]), /unknown option "valu"/],
   ["appendMany with a bad value", () => db.appendMany([{ item: "1", type: "note", value: 1 }, { item: "2", type: "note", value: NaN }]), /event 1: the value is NaN/],
+  ["a lone surrogate in an item", () => db.append("a\ud800", "create", "x"), /item holds a lone UTF-16 surrogate \(\\ud800, character 2\)/],
+  ["a lone surrogate in a type", () => db.append("1", "\udc00"), /type holds a lone UTF-16 surrogate/],
+  ["a lone surrogate in a value", () => db.append("1", "note", { a: ["\udfff"] }), /the value\.a\[0\] holds a lone UTF-16 surrogate/],
+  ["a lone surrogate in a key", () => db.append("1", "note", { "k\ud800": 1 }), /a key of the value holds a lone UTF-16 surrogate/],
+  ["a lone surrogate in a parameter", () => db.query("SELECT ? = ?", ["\ud800", "\udfff"]), /parameter 1 holds a lone UTF-16 surrogate/],
   ["a number as SQL", () => db.query(5), /sql is 5/],
   ["empty SQL", () => db.query(""), /sql is ""/],
   ["a missing parameter", () => db.query("SELECT ?"), /has 1 parameter\(s\) and 0 value\(s\)/],
   ["too few parameters", () => db.query("SELECT ?, ?", [1]), /has 2 parameter\(s\) and 1 value\(s\)/],
   ["a missing named parameter", () => db.query("SELECT :a, :b", { a: 1 }), /parameter :b is missing/],
   ["an undefined parameter", () => db.query("SELECT ?", [undefined]), /parameter 1 is undefined/],
-  ["a BigInt parameter", () => db.query("SELECT ?", [1n]), /parameter 1 is a BigInt/],
+  ["a BigInt parameter past 64 bits", () => db.query("SELECT ?", [2n ** 63n]), /parameter 1 is a BigInt \(9223372036854775808n\), beyond SQLite's 64-bit integers/],
   ["an object parameter", () => db.query("SELECT ?", [{}]), /parameter 1 is an object/],
   ["parameters as a string", () => db.query("SELECT ?", "x"), /the parameters are "x"/],
   ["query options of a string", () => db.query("SELECT 1", [], "x"), /the options are "x"/],
@@ -116,6 +121,11 @@ test("every bad argument is an INVALID_ARGUMENT that says what to pass, and stor
   assert.equal(e.item, "1");
   assert.deepEqual(await db.query("SELECT ? AS b, :x AS x", { 1: new Uint8Array([1, 2]), x: null }).catch((err) => err.code), "INVALID_ARGUMENT");
   assert.deepEqual(await db.query("SELECT ? AS b", [new Uint8Array([1, 2])]), [{ b: new Uint8Array([1, 2]) }], "blob parameters round-trip");
+  assert.deepEqual(await db.query("SELECT typeof(?) AS a, ? || '' AS b, typeof(?) AS c, id FROM todo WHERE id = ?", [5, 5, 5.5, 1]),
+    [{ a: "integer", b: "5", c: "real", id: "1" }], "a whole number binds as an INTEGER");
+  assert.deepEqual(await db.query("SELECT ? AS s", ["a\ud83d\ude00"]), [{ s: "a\ud83d\ude00" }], "paired surrogates round-trip");
+  assert.deepEqual(await db.query("SELECT ? AS a, ? + 1 AS b, ? AS c, typeof(?) AS t", [2n ** 63n - 1n, 2 ** 53 - 1, -(2n ** 63n), 1n]),
+    [{ a: 2n ** 63n - 1n, b: 2n ** 53n, c: -(2n ** 63n), t: "integer" }], "64-bit integers round-trip exactly: a BigInt where a number cannot hold them");
   await db.close();
 });
 

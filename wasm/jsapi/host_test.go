@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,38 @@ func TestCalls(t *testing.T) {
 	}
 }
 
+// TestParamTypes: parameters bind as SQLite's types the way JavaScript's
+// own SQLite clients bind them — a whole number as an INTEGER, so that 5
+// finds the row whose key is 5, and concatenates as '5', not '5.0'.
+func TestParamTypes(t *testing.T) {
+	h := &Host{}
+	defer h.Close()
+	res, _ := call(t, h, "open", map[string]any{"name": ":memory:", "schema": `CREATE TABLE n (k INTEGER PRIMARY KEY, t TEXT)`,
+		"materializers": map[string]string{"put": `INSERT INTO n VALUES (CAST(:item AS INTEGER), :item)`}}, nil)
+	db := res["db"]
+	call(t, h, "append", map[string]any{"db": db, "events": []any{map[string]any{"item": "5", "type": "put"}}}, nil)
+	for _, tc := range []struct{ sql, params, want string }{
+		{`SELECT typeof(?), ? || '', json_array(?)`, `[5, 5, 5]`, `[["integer","5","[5]"]]`},
+		{`SELECT typeof(?), typeof(?), typeof(?), typeof(?)`, `[5.5, -0, 1e3, 1e300]`, `[["real","integer","real","real"]]`},
+		{`SELECT ?, ?, ?`, `[9223372036854775807, 9223372036854775808, {"$int": "-9223372036854775808"}]`, `[[{"$int":"9223372036854775807"},9223372036854776000,{"$int":"-9223372036854775808"}]]`},
+		{`SELECT ?, ?, ?`, `[9007199254740991, 9007199254740992, -9007199254740992]`, `[[9007199254740991,{"$int":"9007199254740992"},{"$int":"-9007199254740992"}]]`},
+		{`SELECT k FROM n WHERE k = ?`, `[5]`, `[[5]]`},
+		{`SELECT k FROM n WHERE t = :t`, `{"t": 5}`, `[[5]]`},
+	} {
+		res, _, err := h.Call(context.Background(), 0, "query", []byte(`{"db":1,"sql":`+strconv.Quote(tc.sql)+`,"params":`+tc.params+`}`), nil)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.sql, tc.params, err)
+		}
+		var got struct{ Rows json.RawMessage }
+		if err := json.Unmarshal(res, &got); err != nil {
+			t.Fatal(err)
+		}
+		if string(got.Rows) != tc.want {
+			t.Errorf("%s with %s: %s, want %s", tc.sql, tc.params, got.Rows, tc.want)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	h := &Host{}
 	defer h.Close()
@@ -100,6 +133,7 @@ func TestErrors(t *testing.T) {
 		{"query", `{"db":1,"sql":"SELECT ?","params":{"a":1}}`, nil, store.CodeArgument, "pass an array"},
 		{"query", `{"db":1,"sql":"SELECT ?","params":[{"a":1}]}`, nil, store.CodeArgument, "Uint8Array"},
 		{"query", `{"db":1,"sql":"SELECT ?","params":[{"$blob":"!!"}]}`, nil, store.CodeArgument, "base64"},
+		{"query", `{"db":1,"sql":"SELECT ?","params":[{"$int":"9223372036854775808"}]}`, nil, store.CodeArgument, "64-bit"},
 		{"watch", `{"db":1,"sql":"SELECT 1","watch":-3}`, nil, store.CodeArgument, "notification key"},
 		{"connect", `{"db":1,"url":"ws://127.0.0.1:1/v1/rooms/x"}`, nil, store.CodeArgument, "notification key"},
 	} {

@@ -1,10 +1,12 @@
 package jsapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/link"
@@ -138,11 +140,16 @@ func appendEvents(h *Host, ctx context.Context, args, _ []byte) (any, []byte, er
 }
 
 // rows is a result as JavaScript gets it: column names and rows of values.
-// A BLOB is {"$blob": base64}, which the bridge turns into a Uint8Array.
+// A BLOB is {"$blob": base64}, which the bridge turns into a Uint8Array,
+// and an INTEGER that a JavaScript number cannot hold exactly (beyond
+// ±(2^53 - 1)) is {"$int": digits}, which it turns into a BigInt.
 type rows struct {
 	Columns []string `json:"columns"`
 	Rows    [][]any  `json:"rows"`
 }
+
+// maxSafeInteger is JavaScript's Number.MAX_SAFE_INTEGER.
+const maxSafeInteger = 1<<53 - 1
 
 func toRows(r *store.Rows) rows {
 	out := rows{Columns: r.Columns, Rows: r.Values}
@@ -151,8 +158,13 @@ func toRows(r *store.Rows) rows {
 	}
 	for _, row := range out.Rows {
 		for i, v := range row {
-			if b, ok := v.([]byte); ok {
-				row[i] = map[string]string{"$blob": base64.StdEncoding.EncodeToString(b)}
+			switch v := v.(type) {
+			case []byte:
+				row[i] = map[string]string{"$blob": base64.StdEncoding.EncodeToString(v)}
+			case int64:
+				if v > maxSafeInteger || v < -maxSafeInteger {
+					row[i] = map[string]string{"$int": strconv.FormatInt(v, 10)}
+				}
 			}
 		}
 	}
@@ -169,8 +181,10 @@ type queryArgs struct {
 func (a queryArgs) params(method string) (any, error) {
 	var p any
 	if len(a.Params) != 0 && string(a.Params) != "null" {
-		if err := decode(method, a.Params, &p); err != nil {
-			return nil, err
+		d := json.NewDecoder(bytes.NewReader(a.Params))
+		d.UseNumber() // an integer stays one (blobs)
+		if err := d.Decode(&p); err != nil {
+			return nil, store.ArgumentError(fmt.Sprintf("%s: %v", method, err))
 		}
 		switch p.(type) {
 		case []any, map[string]any:
