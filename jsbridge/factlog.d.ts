@@ -15,8 +15,9 @@ export type JSONValue = null | boolean | number | string | JSONValue[] | { [key:
 /**
  * A value SQL can take as a parameter or return in a row. A BLOB is a
  * Uint8Array. An INTEGER comes back as a number, or as a BigInt when a
- * number cannot hold it exactly (beyond Number.MAX_SAFE_INTEGER); a
- * whole number or a BigInt binds as an INTEGER, other numbers as REAL.
+ * number cannot hold it exactly (2 ** 53 + 1, say; a number that came
+ * from JavaScript always comes back a number); a whole number or a BigInt
+ * binds as an INTEGER, other numbers as REAL.
  */
 export type SQLValue = null | number | bigint | string | Uint8Array | boolean;
 

@@ -141,15 +141,13 @@ func appendEvents(h *Host, ctx context.Context, args, _ []byte) (any, []byte, er
 
 // rows is a result as JavaScript gets it: column names and rows of values.
 // A BLOB is {"$blob": base64}, which the bridge turns into a Uint8Array,
-// and an INTEGER that a JavaScript number cannot hold exactly (beyond
-// ±(2^53 - 1)) is {"$int": digits}, which it turns into a BigInt.
+// and an INTEGER that a JavaScript number cannot hold exactly (2^53 + 1,
+// not 2^53) is {"$int": digits}, which it turns into a BigInt: a number
+// that came from JavaScript always comes back a number.
 type rows struct {
 	Columns []string `json:"columns"`
 	Rows    [][]any  `json:"rows"`
 }
-
-// maxSafeInteger is JavaScript's Number.MAX_SAFE_INTEGER.
-const maxSafeInteger = 1<<53 - 1
 
 func toRows(r *store.Rows) rows {
 	out := rows{Columns: r.Columns, Rows: r.Values}
@@ -162,7 +160,7 @@ func toRows(r *store.Rows) rows {
 			case []byte:
 				row[i] = map[string]string{"$blob": base64.StdEncoding.EncodeToString(v)}
 			case int64:
-				if v > maxSafeInteger || v < -maxSafeInteger {
+				if f := float64(v); f >= 1<<63 || int64(f) != v {
 					row[i] = map[string]string{"$int": strconv.FormatInt(v, 10)}
 				}
 			}
