@@ -180,13 +180,16 @@ func (g *Graph) Ingest(in *sync.Batch, now time.Time, limits PendingLimits) (*In
 			}
 		}
 	}
+	if err := g.flush(b); err != nil { // first: refuse reads what joined (proves)
+		return nil, err
+	}
 	if len(order) > 0 {
 		if err := g.refuse(order, sizes, parked, limits, res); err != nil {
 			return nil, err
 		}
 	}
 	res.Pending = len(parked)
-	return res, g.flush(b)
+	return res, nil
 }
 
 // coverage finds what a batch's signatures cover.
@@ -471,11 +474,13 @@ func (g *Graph) refuse(order []event.ID, sizes map[event.ID]int, parked map[even
 		if !parked[id] {
 			continue // completed by a later event of the batch
 		}
-		err := g.c.Exec(`DELETE FROM _factlog_pending WHERE id = ?`, id[:])
-		if err == nil {
-			err = g.c.Exec(`DELETE FROM _factlog_pending_need WHERE id = ?`, id[:])
+		if proof, err := g.proves(id); err != nil || proof {
+			if err != nil {
+				return fmt.Errorf("refuse %s: %w", id, err)
+			}
+			continue
 		}
-		if err != nil {
+		if err := g.unwait(id); err != nil {
 			return fmt.Errorf("refuse %s: %w", id, err)
 		}
 		delete(parked, id)
@@ -489,38 +494,100 @@ func (g *Graph) refuse(order []event.ID, sizes map[event.ID]int, parked map[even
 // unpark removes a pending event and returns it, with its signature if it
 // came with one.
 func (g *Graph) unpark(id event.ID) (event.Event, *event.Signature, error) {
-	var enc, sig []byte
-	err := g.c.Query(`SELECT enc, sig FROM _factlog_pending WHERE id = ?`, []any{id[:]}, func(s *sqlite3.Stmt) error {
-		enc, sig = s.ColumnBlob(0, nil), s.ColumnBlob(1, nil)
-		return nil
-	})
+	e, sig, err := g.waiting(id)
 	if err == nil {
 		err = g.c.Exec(`DELETE FROM _factlog_pending WHERE id = ?`, id[:])
 	}
 	if err != nil {
 		return event.Event{}, nil, fmt.Errorf("unpark %s: %w", id, err)
 	}
+	return e, sig, nil
+}
+
+// expire drops pending events received before cutoff, but for proofs.
+func (g *Graph) expire(cutoff time.Time) error {
+	var old []event.ID
+	err := g.c.Query(`SELECT id FROM _factlog_pending WHERE received < ?`, []any{cutoff.UnixMilli()}, func(s *sqlite3.Stmt) error {
+		old = append(old, idOf(s.ColumnRawBlob(0)))
+		return nil
+	})
+	for _, id := range old {
+		if err != nil {
+			break
+		}
+		var proof bool
+		if proof, err = g.proves(id); err == nil && !proof {
+			err = g.unwait(id)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("expire pending: %w", err)
+	}
+	return nil
+}
+
+// unwait removes a pending event.
+func (g *Graph) unwait(id event.ID) error {
+	err := g.c.Exec(`DELETE FROM _factlog_pending WHERE id = ?`, id[:])
+	if err == nil {
+		err = g.c.Exec(`DELETE FROM _factlog_pending_need WHERE id = ?`, id[:])
+	}
+	return err
+}
+
+// proves reports whether a waiting event is the proof of a stored one: it
+// came with its author's signature, which covered its parent in the
+// author's chain, and that parent joined on it and keeps no signature of
+// its own. A receiver can verify that parent only with this event, so it
+// is neither refused nor expired, and exports carry it (Lacking) until
+// it joins (its signature is then kept) — or, were it found invalid once
+// its parents arrive, dropped: a fault of its author's, who signed it.
+func (g *Graph) proves(id event.ID) (bool, error) {
+	e, sig, err := g.waiting(id)
+	if err != nil || sig == nil {
+		return false, err
+	}
+	return g.unsignedParent(&e)
+}
+
+// unsignedParent reports whether a parent of e's by e's author is stored
+// without a signature.
+func (g *Graph) unsignedParent(e *event.Event) (bool, error) {
+	for _, p := range e.Parents {
+		nd, ok, err := g.lookup(p)
+		if err != nil {
+			return false, err
+		}
+		if !ok || nd.peer != e.Peer {
+			continue
+		}
+		_, signed, err := g.c.Int64(`SELECT 1 FROM _factlog_sig WHERE n = ?`, nd.n)
+		if err != nil || !signed {
+			return !signed, err
+		}
+	}
+	return false, nil
+}
+
+// waiting returns a pending event and the signature it came with, if any.
+func (g *Graph) waiting(id event.ID) (event.Event, *event.Signature, error) {
+	var enc, sig []byte
+	err := g.c.Query(`SELECT enc, sig FROM _factlog_pending WHERE id = ?`, []any{id[:]}, func(s *sqlite3.Stmt) error {
+		enc, sig = s.ColumnBlob(0, nil), s.ColumnBlob(1, nil)
+		return nil
+	})
+	if err != nil {
+		return event.Event{}, nil, fmt.Errorf("read pending %s: %w", id, err)
+	}
 	e, err := event.Decode(enc)
 	if err != nil {
-		return e, nil, fmt.Errorf("unpark %s: stored pending event is unreadable: %w", id, err)
+		return e, nil, fmt.Errorf("pending %s is unreadable: %w", id, err)
 	}
 	if len(sig) == len(event.Signature{}) {
 		s := event.Signature(sig)
 		return e, &s, nil
 	}
 	return e, nil, nil
-}
-
-// expire drops pending events received before cutoff.
-func (g *Graph) expire(cutoff time.Time) error {
-	err := g.c.Exec(`DELETE FROM _factlog_pending_need WHERE id IN (SELECT id FROM _factlog_pending WHERE received < ?)`, cutoff.UnixMilli())
-	if err == nil {
-		err = g.c.Exec(`DELETE FROM _factlog_pending WHERE received < ?`, cutoff.UnixMilli())
-	}
-	if err != nil {
-		return fmt.Errorf("expire pending: %w", err)
-	}
-	return nil
 }
 
 // PendingStats describes the pending set.

@@ -391,8 +391,46 @@ func (g *Graph) Lacking(vv sync.VersionVector) ([]event.Event, map[event.ID]even
 	if err := g.withParents(evs, ls); err != nil {
 		return nil, nil, fmt.Errorf("read events lacking: %w", err)
 	}
+	if evs, err = g.withProofs(evs, sigs); err != nil {
+		return nil, nil, fmt.Errorf("read events lacking: %w", err)
+	}
 	slices.SortFunc(evs, event.ReplayOrder)
 	return evs, sigs, nil
+}
+
+// withProofs adds to evs, with their signatures, the waiting events that
+// are the proofs of events in evs (proves): without them, no receiver
+// could verify those.
+func (g *Graph) withProofs(evs []event.Event, sigs map[event.ID]event.Signature) ([]event.Event, error) {
+	var signed []event.ID
+	err := g.c.Query(`SELECT id FROM _factlog_pending WHERE sig IS NOT NULL`, nil, func(s *sqlite3.Stmt) error {
+		signed = append(signed, idOf(s.ColumnRawBlob(0)))
+		return nil
+	})
+	if err != nil || len(signed) == 0 {
+		return evs, err
+	}
+	sent := make(map[event.ID]bool, len(evs))
+	for i := range evs {
+		sent[evs[i].ID] = true
+	}
+	for _, id := range signed {
+		e, sig, err := g.waiting(id)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(e.Parents, func(p event.ID) bool { return sent[p] }) {
+			continue
+		}
+		if proof, err := g.unsignedParent(&e); err != nil || !proof {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		evs, sigs[e.ID] = append(evs, e), *sig
+	}
+	return evs, nil
 }
 
 // heldBy says which of author a's events (its highest seq top) a replica

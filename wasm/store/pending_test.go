@@ -5,13 +5,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/factlog/factlog/wasm/sync"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/factlog/factlog/wasm/dag"
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/store"
+	"github.com/factlog/factlog/wasm/sync"
 )
 
 // TestPendingWaitsForParents delivers a chain newest first, one event per
@@ -201,5 +202,82 @@ func TestPendingLimitCountsTheOutcome(t *testing.T) {
 	}
 	if res, err := s.Import(ctx, encode(t, b[2], b[3])); err != nil || res.Added != 2 {
 		t.Fatalf("refused orphans sent again: %+v, %v; want 2 added", res, err)
+	}
+}
+
+// TestPendingProofKept: an event can join on the signature of a later
+// event of its author's that still waits (for another author's parent):
+// that waiting event is then its only proof. Refused by the pending
+// set's limits or expired, it would leave the event stored here and
+// unverifiable anywhere else — two replicas that exchange everything
+// would differ for good. The proof waits, beyond the limits, and goes
+// with every export of the event, so that replicas agree before the
+// missing parent arrives and all of it joins once it does.
+func TestPendingProofKept(t *testing.T) {
+	for _, how := range []string{"over the byte limit", "expired"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := openTest(t, 1), openTest(t, 2)
+			defer a.Close()
+			defer b.Close()
+			p, err := a.Append(ctx, "1", "create", []byte(`"x"`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Append(ctx, "2", "create", []byte(`"y"`)); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, b, a)
+			q := lastOf(t, b)
+			c, err := a.Append(ctx, "1", "label", []byte(`"`+strings.Repeat("z", 1000)+`"`)) // parents p and q
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.UnixMilli(1_700_000_000_000)
+			limits := dag.PendingLimits{MaxBytes: 500}
+			if how == "expired" {
+				limits = dag.PendingLimits{MaxAge: time.Minute}
+			}
+			author(3)
+			r, err := store.Open(ctx, store.Options{Schema: testSchema, Materializers: testMaterializers, Rand: peerSeed(3),
+				Now: func() time.Time { return now }, Pending: limits})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			// p, and c signed, whose signature covers p; q comes later.
+			if res, err := r.Import(ctx, encode(t, p, c)); err != nil || res.Added != 1 || res.Pending != 1 || res.Refused != 0 {
+				t.Fatalf("import p and c: %+v, %v; want p added, c waiting (the proof of p)", res, err)
+			}
+			now = now.Add(2 * time.Minute)
+			if _, err := r.Import(ctx, encode(t)); err != nil { // expires what is old
+				t.Fatal(err)
+			}
+			if st, _ := r.Pending(ctx); st.Events != 1 {
+				t.Fatalf("pending %+v: the proof of p is gone", st)
+			}
+			r2 := openTest(t, 4)
+			defer r2.Close()
+			for range 2 {
+				sendAll(t, r, r2)
+				sendAll(t, r2, r)
+			}
+			if got, want := snapshot(t, r2), snapshot(t, r); got != want {
+				t.Fatalf("r and r2 exchanged everything and differ:\n%s\n%s", got, want)
+			}
+			if _, err := r.Import(ctx, encode(t, q)); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, r, r2)
+			sendAll(t, a, r)
+			for _, s := range []*store.Store{r, r2} {
+				if st, _ := s.Pending(ctx); st.Events != 0 {
+					t.Fatalf("pending %+v once q arrived", st)
+				}
+			}
+			if got, want := snapshot(t, r2), snapshot(t, r); got != want {
+				t.Fatalf("r and r2 differ once q arrived:\n%s\n%s", got, want)
+			}
+		})
 	}
 }
