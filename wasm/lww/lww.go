@@ -118,8 +118,13 @@ type Register struct {
 	ID     string
 	Column string
 	Value  []byte // canonical JSON
-	Clock  uint64
+	Clock  uint64 // 1 to MaxClock
 }
+
+// MaxClock bounds a register's clock: a JavaScript number holds it
+// exactly, and writes, one tick each, never reach it. A merged register
+// beyond it is refused; a register at it takes no more writes.
+const MaxClock = 1<<53 - 1
 
 // Set writes value (JSON) to a column of a row, moving its clock forward.
 func (r *Registers) Set(ctx context.Context, id, column string, value []byte) (Register, error) {
@@ -140,6 +145,9 @@ func (r *Registers) Set(ctx context.Context, id, column string, value []byte) (R
 		}
 		reg.Clock = 1
 		if ok {
+			if old.Clock >= MaxClock {
+				return fmt.Errorf("%w: %s.%s is at the largest clock, %d, and takes no more writes", ErrArgument, id, column, uint64(MaxClock))
+			}
 			reg.Clock = old.Clock + 1
 		}
 		return r.put(reg)
@@ -209,6 +217,9 @@ func (r *Registers) Merge(ctx context.Context, regs []Register) (changed int, er
 		}
 		if v, err := event.CanonicalValue(reg.Value); err != nil || !bytes.Equal(v, reg.Value) {
 			return 0, fmt.Errorf("%w: merge: %s.%s holds a value that is not canonical JSON", ErrArgument, reg.ID, reg.Column)
+		}
+		if reg.Clock == 0 || reg.Clock > MaxClock {
+			return 0, fmt.Errorf("%w: merge: %s.%s has clock %d, outside 1 to %d", ErrArgument, reg.ID, reg.Column, reg.Clock, uint64(MaxClock))
 		}
 	}
 	r.mu.Lock()

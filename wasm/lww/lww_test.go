@@ -125,6 +125,22 @@ func TestRejects(t *testing.T) {
 	if _, err := r.MergeState(ctx, []byte("garbage")); !errors.Is(err, ErrState) {
 		t.Errorf("merge garbage: %v", err)
 	}
+	// Clocks a write could never reach: refused, and nothing changes; at
+	// the largest, a register takes no more writes (it would overflow).
+	for _, clock := range []uint64{0, MaxClock + 1, 1<<63 - 1, 1<<64 - 1} {
+		if _, err := r.Merge(ctx, []Register{{ID: "9", Column: "content", Value: []byte(`"x"`), Clock: clock}}); !errors.Is(err, ErrArgument) {
+			t.Errorf("merge of clock %d: %v, want %v", clock, err, ErrArgument)
+		}
+	}
+	if n, err := r.Merge(ctx, []Register{{ID: "9", Column: "content", Value: []byte(`"x"`), Clock: MaxClock}}); n != 1 || err != nil {
+		t.Fatalf("merge of the largest clock: %d, %v", n, err)
+	}
+	if _, err := r.Set(ctx, "9", "content", []byte(`"y"`)); !errors.Is(err, ErrArgument) {
+		t.Errorf("a write past the largest clock: %v, want %v", err, ErrArgument)
+	}
+	if st, _ := r.State(ctx); len(st) != 1 || st[0].Clock != MaxClock || string(st[0].Value) != `"x"` {
+		t.Errorf("state %+v", st)
+	}
 	other, _ := Open(ctx, Options{Table: "notes", Columns: []string{"content"}})
 	defer other.Close()
 	other.Set(ctx, "1", "content", []byte(`"x"`))
