@@ -3,12 +3,16 @@ package relay_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/factlog/factlog/relay"
+	"github.com/factlog/factlog/relay/protocol"
+	"github.com/factlog/factlog/relay/room"
 	"github.com/factlog/factlog/wasm/link"
 	"github.com/factlog/factlog/wasm/store"
 	fsync "github.com/factlog/factlog/wasm/sync"
@@ -236,4 +240,89 @@ func TestEpochChange(t *testing.T) {
 	b := openStore(t)
 	startLink(t, b, r.url("todos"))
 	converge(t, a, b)
+}
+
+// TestLinkFitsSmallerFrames: a relay that takes smaller frames than the
+// link's default closes the connection (1009) on a larger publish, or
+// refuses it (too_large); the link halves its batches until they pass,
+// rather than sending the same message again forever.
+func TestLinkFitsSmallerFrames(t *testing.T) {
+	r := startRelay(t, relay.Options{MaxFrame: 160 << 10})
+	a, b := openStore(t), openStore(t)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range 400 { // 400 KB that does not compress
+		v := make([]byte, 1000)
+		for j := range v {
+			v[j] = 'a' + byte(rnd.IntN(26))
+		}
+		edit(t, a, fmt.Sprint(i), "create", `"`+string(v)+`"`)
+	}
+	startLink(t, a, r.url("todos"))
+	startLink(t, b, r.url("todos"))
+	converge(t, a, b)
+}
+
+// TestLinkTimesOut: a relay (or a proxy before it) that accepts the
+// connection and then says nothing leaves the link offline and retrying,
+// not connecting for good.
+func TestLinkTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, unanswered, until the test ends
+		}
+	}()
+	s := openStore(t)
+	lk, err := link.Start(s, link.Options{URL: "ws://" + l.Addr().String() + "/v1/rooms/r", Timeout: 200 * time.Millisecond, MinBackoff: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	waitFor(t, func() bool { return lk.Status().State == link.Offline })
+	if st := lk.Status(); !strings.Contains(st.Error, "timeout") {
+		t.Fatalf("status %+v, want an error saying the relay did not answer in time", st)
+	}
+}
+
+// TestReadOnlyLinkSaysSo: a link whose token is read-only keeps saying
+// that its publishes are refused, while deliveries from the room come in.
+func TestReadOnlyLinkSaysSo(t *testing.T) {
+	secret := []byte("0123456789abcdef0123")
+	r := startRelay(t, relay.Options{Secret: secret})
+	token := func(mode room.Mode) string {
+		tok, err := room.MintToken(secret, "todos", mode, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	a, b := openStore(t), openStore(t)
+	la, err := link.Start(a, link.Options{URL: r.url("todos"), Token: token(room.ReadOnly), MinBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer la.Close()
+	lb, err := link.Start(b, link.Options{URL: r.url("todos"), Token: token(room.ReadWrite), MinBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.Close()
+	edit(t, a, "1", "create", `"mine"`)
+	waitFor(t, func() bool { return strings.HasPrefix(la.Status().Error, protocol.ReadOnly) })
+	edit(t, b, "2", "create", `"theirs"`)
+	waitFor(t, func() bool {
+		rows, _ := a.Query(context.Background(), `SELECT count(*) FROM todo`)
+		return rows.Values[0][0] == int64(2)
+	})
+	if st := la.Status(); st.State != link.Online || !strings.HasPrefix(st.Error, protocol.ReadOnly) {
+		t.Fatalf("after a delivery: %+v; want online, still saying its publishes are refused", st)
+	}
 }

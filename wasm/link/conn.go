@@ -1,6 +1,9 @@
 package link
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Conn is one connection to the relay as the link uses it: whole binary
 // messages in and out. It is the seam between the link and its transport:
@@ -24,8 +27,23 @@ type Conn interface {
 // its query); a message longer than readLimit bytes fails Read.
 type Dial func(ctx context.Context, url string, readLimit int64) (Conn, error)
 
-// Close codes the link uses (RFC 6455, section 7.4.1).
+// Close codes the link uses or reads (RFC 6455, section 7.4.1).
 const (
 	StatusNormal = 1000
+	StatusTooBig = 1009 // a message over the peer's frame limit
 	StatusFailed = 1011
 )
+
+// CloseError is a connection the relay closed: its close code and reason.
+// A Conn's Read and Write return one after the relay's close frame.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("closed by the relay (code %d)", e.Code)
+	}
+	return fmt.Sprintf("closed by the relay (code %d): %s", e.Code, e.Reason)
+}

@@ -4,6 +4,7 @@ package link
 
 import (
 	"context"
+	"errors"
 
 	"github.com/coder/websocket"
 )
@@ -22,11 +23,20 @@ type wsConn struct{ c *websocket.Conn }
 
 func (w wsConn) Read(ctx context.Context) ([]byte, error) {
 	_, b, err := w.c.Read(ctx)
-	return b, err
+	return b, closeError(err)
 }
 
 func (w wsConn) Write(ctx context.Context, p []byte) error {
-	return w.c.Write(ctx, websocket.MessageBinary, p)
+	return closeError(w.c.Write(ctx, websocket.MessageBinary, p))
+}
+
+// closeError turns the relay's close frame into a *CloseError.
+func closeError(err error) error {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		return &CloseError{Code: int(ce.Code), Reason: ce.Reason}
+	}
+	return err
 }
 
 func (w wsConn) Close(code int, reason string) error {

@@ -30,8 +30,15 @@ type Options struct {
 	// Token is the room token, if the relay requires one.
 	Token string
 	// MaxFrame is the relay's largest message (default protocol.MaxFrame);
-	// larger exports are split into several batches.
+	// larger exports are split into several batches. A relay that refuses
+	// a publish as too large (too_large, or a close with 1009) has a
+	// smaller limit: the link halves its batches until they pass, down
+	// to what the largest event needs.
 	MaxFrame int
+	// Timeout bounds the wait for a connection to open and for the
+	// relay's welcome (default 20 s): a relay, or a proxy before it, that
+	// accepts and then says nothing is retried like one that is down.
+	Timeout time.Duration
 	// MinBackoff and MaxBackoff bound the wait before a reconnection,
 	// which doubles after each failure (defaults 250 ms and 30 s).
 	MinBackoff, MaxBackoff time.Duration
@@ -78,6 +85,7 @@ type Link struct {
 	key    string
 	cancel context.CancelFunc
 	done   chan struct{}
+	frame  int // the publish frame, at most opts.MaxFrame; the link's goroutine's
 
 	mu     gosync.Mutex
 	status Status
@@ -104,8 +112,11 @@ func Start(s *store.Store, opts Options) (*Link, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
 	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 20 * time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Link{s: s, opts: opts, key: u.Scheme + "://" + u.Host + u.Path, cancel: cancel, done: make(chan struct{})}
+	l := &Link{s: s, opts: opts, key: u.Scheme + "://" + u.Host + u.Path, cancel: cancel, done: make(chan struct{}), frame: opts.MaxFrame}
 	go l.run(ctx)
 	return l, nil
 }
@@ -154,6 +165,9 @@ func (l *Link) run(ctx context.Context) {
 			l.set(Closed, "", "")
 			return
 		}
+		if ce := (*CloseError)(nil); errors.As(err, &ce) && ce.Code == StatusTooBig {
+			l.shrink()
+		}
 		if online {
 			backoff = l.opts.MinBackoff
 		}
@@ -165,6 +179,23 @@ func (l *Link) run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// maxRead is the largest message the link reads, at least: a relay may
+// take larger frames than this link sends, and deliver in them.
+const maxRead = 16 << 20
+
+// minFrame is the smallest publish frame: the largest event fits.
+const minFrame = sync.MinChunkLimit + 1024
+
+// shrink halves the publish frame, after the relay refused a message as
+// too large, and reports whether it could.
+func (l *Link) shrink() bool {
+	if l.frame <= minFrame {
+		return false
+	}
+	l.frame = max(l.frame/2, minFrame)
+	return true
 }
 
 // errDone ends a session without a fault.
@@ -187,18 +218,23 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 		u.RawQuery = q.Encode()
 		dial = u.String()
 	}
-	ws, err := l.opts.Dial(ctx, dial, int64(l.opts.MaxFrame)+4096)
+	// Until the welcome, the timeout holds: a connection accepted and
+	// then silent would otherwise keep the link connecting for good.
+	hello, cancelHello := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancelHello()
+	ws, err := l.opts.Dial(hello, dial, int64(max(l.opts.MaxFrame, maxRead))+4096)
 	if err != nil {
-		return false, fmt.Errorf("connect: %w", err)
+		return false, fmt.Errorf("connect: %w", timedOut(hello, err))
 	}
 	defer ws.Close(StatusFailed, "")
-	if err := write(ctx, ws, protocol.Envelope{Kind: protocol.Join, Cursor: state.Cursor, Epoch: state.Epoch}); err != nil {
-		return false, err
+	if err := write(hello, ws, protocol.Envelope{Kind: protocol.Join, Cursor: state.Cursor, Epoch: state.Epoch}); err != nil {
+		return false, timedOut(hello, err)
 	}
-	first, err := read(ctx, ws)
+	first, err := read(hello, ws)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("join: %w", timedOut(hello, err))
 	}
+	cancelHello()
 	w := first[0]
 	if w.Kind != protocol.Welcome {
 		return false, fmt.Errorf("the relay answered join with %v", w.Kind)
@@ -216,6 +252,14 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 	l.update(func(st *Status) { st.State, st.Error, st.Notice, st.Cursor = CatchingUp, "", notice, state.Cursor })
 	ss := &session{l: l, ws: ws, state: state, notice: notice, inflight: map[uint64]bool{}}
 	return true, ss.run(ctx, first[1:])
+}
+
+// timedOut says so when err came from hello's deadline.
+func timedOut(hello context.Context, err error) error {
+	if errors.Is(hello.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within the timeout: %w", err)
+	}
+	return err
 }
 
 func write(ctx context.Context, ws Conn, e protocol.Envelope) error {

@@ -25,6 +25,8 @@ type session struct {
 	notice   string
 	caughtUp bool
 	readOnly bool
+	refused  bool // the relay refused a publish, and none got through since
+	sentWith int  // the frame the last publish was cut for
 
 	nextID   uint64
 	inflight map[uint64]bool    // publishes not yet acknowledged
@@ -91,6 +93,7 @@ func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 		}
 		return ss.publish(ctx)
 	case protocol.Ack:
+		ss.refused = false
 		delete(ss.inflight, e.ID)
 		if len(ss.inflight) == 0 && ss.covers != nil {
 			if err := ss.learn(ctx, ss.covers); err != nil {
@@ -106,11 +109,18 @@ func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 		if e.Code == protocol.ReadOnly {
 			ss.readOnly = true
 		}
+		ss.refused = true
 		delete(ss.inflight, e.ID)
+		if e.Code == protocol.TooLarge && ss.sentWith == ss.l.frame {
+			ss.l.shrink() // once per publish: its other batches may be refused too
+		}
 		if len(ss.inflight) == 0 {
 			ss.covers = nil // not all held: export again at the next change
 		}
 		ss.l.set(ss.stateName(), e.Code+": "+e.Text, ss.notice)
+		if e.Code == protocol.TooLarge && len(ss.inflight) == 0 && ss.l.frame < ss.sentWith {
+			return ss.publish(ctx) // in batches that fit now
+		}
 		return nil
 	default:
 		return fmt.Errorf("unexpected %v from the relay", e.Kind)
@@ -230,7 +240,7 @@ func (ss *session) advance(ctx context.Context, cursor uint64) error {
 	}
 	ss.l.update(func(st *Status) {
 		st.State, st.Cursor, st.Notice = ss.stateName(), ss.state.Cursor, ss.notice
-		if st.State == Online && st.Error != "" && len(ss.inflight) == 0 {
+		if st.State == Online && st.Error != "" && len(ss.inflight) == 0 && !ss.refused {
 			st.Error = "" // the last publish got through
 		}
 	})
@@ -248,7 +258,8 @@ func (ss *session) publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	chunks, err := ss.l.s.ExportChunks(ctx, ss.state.Room, ss.l.opts.MaxFrame-1024)
+	ss.sentWith = ss.l.frame
+	chunks, err := ss.l.s.ExportChunks(ctx, ss.state.Room, ss.l.frame-1024)
 	if err != nil {
 		return err
 	}

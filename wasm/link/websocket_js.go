@@ -43,10 +43,11 @@ type jsConn struct {
 	signal    chan struct{} // capacity 1: something was queued, or err set
 	closeOnce gosync.Once
 
-	mu     gosync.Mutex
-	queue  [][]byte
-	err    error // why the connection ended; set once
-	isOpen bool
+	mu          gosync.Mutex
+	queue       [][]byte
+	err         error // why the connection ended; set once, or by a close after an error event
+	failedEvent bool  // err is an error event's
+	isOpen      bool
 }
 
 func dialJS(ctx context.Context, constructor js.Value, url string, readLimit int64) (Conn, error) {
@@ -75,18 +76,27 @@ func dialJS(ctx context.Context, constructor js.Value, url string, readLimit int
 		if m := ev.Get("message"); m.Type() == js.TypeString && m.String() != "" {
 			msg = m.String()
 		}
+		c.mu.Lock()
+		c.failedEvent = c.err == nil
+		c.mu.Unlock()
 		c.fail(errors.New(msg))
 	})
 	c.on("onclose", func(ev js.Value) {
 		code, reason := ev.Get("code"), ev.Get("reason")
-		msg := "closed by the relay"
-		if code.Type() == js.TypeNumber {
-			msg = fmt.Sprintf("%s (code %d)", msg, code.Int())
+		if code.Type() != js.TypeNumber {
+			c.fail(errors.New("closed by the relay"))
+			return
 		}
-		if reason.Type() == js.TypeString && reason.String() != "" {
-			msg += ": " + reason.String()
+		ce := &CloseError{Code: code.Int()}
+		if reason.Type() == js.TypeString {
+			ce.Reason = reason.String()
 		}
-		c.fail(errors.New(msg))
+		c.mu.Lock()
+		if c.failedEvent { // the close says more than the error before it
+			c.err = nil
+		}
+		c.mu.Unlock()
+		c.fail(ce)
 	})
 	select {
 	case <-c.opened:
