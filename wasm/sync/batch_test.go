@@ -131,80 +131,83 @@ func TestEncodeChunks(t *testing.T) {
 	}
 }
 
+// seal makes a chunk by hand, compressed as zlib does by default.
+func seal(t testing.TB, c *chunk, version uint64) []byte {
+	t.Helper()
+	raw, err := encMode.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	w := zlibWriter(&z)
+	w.Write(raw)
+	w.Close()
+	b, _ := encMode.Marshal(&envelope{Version: version, Data: z.Bytes()})
+	return b
+}
+
 // TestDecodeRejects covers what only a hand-made batch can get wrong.
 func TestDecodeRejects(t *testing.T) {
 	e1 := event.Event{Peer: event.PeerID{1}, Seq: 1, Clock: 1, Type: "t", Value: []byte("1")}
 	e1.ID = e1.Hash()
 	e2 := event.Event{Peer: event.PeerID{1}, Seq: 2, Clock: 2, Parents: []event.ID{e1.ID}, Type: "t", Value: []byte("2")}
 	e2.ID = e2.Hash()
-	seal := func(c *chunk, version uint64) []byte {
-		raw, err := encMode.Marshal(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var z bytes.Buffer
-		w := zlibWriter(&z)
-		w.Write(raw)
-		w.Close()
-		b, _ := encMode.Marshal(&envelope{Version: version, Data: z.Bytes()})
-		return b
-	}
 	tests := []struct {
 		name   string
 		batch  func() []byte
 		reason error
 	}{
-		{"version 1 (unsigned events)", func() []byte { return seal(buildChunk([]event.Event{e1}, nil), 1) }, ErrVersion},
+		{"version 1 (unsigned events)", func() []byte { return seal(t, buildChunk([]event.Event{e1}, nil), 1) }, ErrVersion},
 		{"signature out of range", func() []byte {
 			c := buildChunk([]event.Event{e1}, map[event.ID]event.Signature{e1.ID: {}})
 			c.Signed = []uint64{1}
-			return seal(c, batchVersion)
+			return seal(t, c, batchVersion)
 		}, ErrCorrupt},
 		{"short signature", func() []byte {
 			c := buildChunk([]event.Event{e1}, map[event.ID]event.Signature{e1.ID: {}})
 			c.Signatures[0] = c.Signatures[0][:63]
-			return seal(c, batchVersion)
+			return seal(t, c, batchVersion)
 		}, ErrCorrupt},
 		{"signatures out of order", func() []byte {
 			c := buildChunk([]event.Event{e1, e2}, map[event.ID]event.Signature{e1.ID: {1}, e2.ID: {2}})
 			slices.Reverse(c.Signed)
 			slices.Reverse(c.Signatures)
-			return seal(c, batchVersion)
+			return seal(t, c, batchVersion)
 		}, ErrCorrupt},
 		{"events out of order", func() []byte {
 			r := event.Event{Peer: event.PeerID{2}, Seq: 1, Clock: 1, Type: "t", Value: []byte("1")}
 			r.ID = r.Hash()
 			c := buildChunk(sorted([]event.Event{e1, r}), nil)
 			slices.Reverse(c.Peer)
-			return seal(c, batchVersion)
+			return seal(t, c, batchVersion)
 		}, event.ErrNonCanonical},
 		{"forward parent reference", func() []byte {
 			c := buildChunk([]event.Event{e1, e2}, nil)
 			c.Parents = [][]int64{{1}, {}}
-			return seal(c, batchVersion)
+			return seal(t, c, batchVersion)
 		}, ErrCorrupt},
 		{"unused table entry", func() []byte {
 			c := buildChunk([]event.Event{e1, e2}, nil)
 			c.Types = append(c.Types, "unused")
-			return seal(c, batchVersion)
+			return seal(t, c, batchVersion)
 		}, event.ErrNonCanonical},
 		{"duplicate event", func() []byte {
 			c := buildChunk([]event.Event{e1}, nil)
 			c.Peer, c.SeqDelta, c.TimeDelta, c.Item, c.Type = []uint64{0, 0}, []int64{1, 0}, []int64{0, 0}, []uint64{0, 0}, []uint64{0, 0}
 			c.Value, c.Parents, c.Heads = []string{"1", "1"}, [][]int64{{}, {}}, [][]byte{e1.ID[:], e1.ID[:]}
-			return seal(c, batchVersion)
+			return seal(t, c, batchVersion)
 		}, event.ErrNonCanonical},
 		{"columns of different lengths", func() []byte {
 			c := buildChunk([]event.Event{e1, e2}, nil)
 			c.Value = c.Value[:1]
-			return seal(c, batchVersion)
+			return seal(t, c, batchVersion)
 		}, ErrCorrupt},
 		{"too many events", func() []byte {
 			c := buildChunk([]event.Event{e1}, nil)
 			c.Peer = make([]uint64, MaxChunkEvents+1)
-			return seal(c, batchVersion)
+			return seal(t, c, batchVersion)
 		}, event.ErrTooLarge},
-		{"empty chunk", func() []byte { return seal(&chunk{}, batchVersion) }, ErrCorrupt},
+		{"empty chunk", func() []byte { return seal(t, &chunk{}, batchVersion) }, ErrCorrupt},
 		{"zlib bomb", func() []byte {
 			var z bytes.Buffer
 			w := zlibWriter(&z)
@@ -214,7 +217,7 @@ func TestDecodeRejects(t *testing.T) {
 			return b
 		}, event.ErrTooLarge},
 		{"trailing bytes after zlib", func() []byte {
-			b := seal(buildChunk([]event.Event{e1}, nil), batchVersion)
+			b := seal(t, buildChunk([]event.Event{e1}, nil), batchVersion)
 			var env envelope
 			decMode.Unmarshal(b, &env)
 			env.Data = append(env.Data, 0)
