@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -149,4 +150,54 @@ func TestCancelledRebuild(t *testing.T) {
 	if _, err := s.Append(ctx, "last", "create", []byte(`"x"`)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCancelledOpen: a context cancelled while Open rebuilds the state
+// for a new interpretation stops it: Open fails with the context's error
+// and nothing stored changes — the store opens again as it was.
+func TestCancelledOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	opts := store.Options{Path: path, Schema: testSchema, Materializers: testMaterializers, Rand: peerSeed(1)}
+	s, err := store.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := make([]store.Input, 3000)
+	for i := range inputs {
+		inputs[i] = store.Input{Item: fmt.Sprint(i), Type: "create", Value: []byte(`"x"`)}
+	}
+	if _, err := s.AppendMany(ctx, inputs); err != nil {
+		t.Fatal(err)
+	}
+	want := stateDump(t, s)
+	s.Close()
+
+	other := opts
+	other.Schema, other.Materializers = `CREATE TABLE other (v)`, map[string]string{"create": `INSERT INTO other VALUES (:value)`}
+	cctx, cancel := context.WithCancel(ctx)
+	other.Progress = func(done, total int) {
+		if done > 0 {
+			cancel()
+		}
+	}
+	if s, err := store.Open(cctx, other); !errors.Is(err, context.Canceled) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open cancelled during its rebuild: %v, want %v", err, context.Canceled)
+	}
+	s, err = store.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stateDump(t, s); got != want {
+		t.Fatalf("a cancelled open changed the state:\n%.500s", got)
+	}
+	s.Close()
+	other.Progress = nil
+	if s, err = store.Open(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 }

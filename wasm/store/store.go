@@ -114,8 +114,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %q: %w", opts.Path, openError(opts.Path, err))
 	}
 	s := &Store{c: c, g: dag.New(c), opts: opts}
-	if err := s.open(); err != nil {
-		c.Close()
+	// ctx may stop a long open (the rebuild of a new interpretation):
+	// its transaction rolls back, and nothing stored changes.
+	c.Raw().SetInterrupt(ctx)
+	err = s.open()
+	c.Raw().SetInterrupt(context.Background())
+	if err != nil {
+		s.Close() // its engine too: a statement left open would keep the file locked
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
 		return nil, fmt.Errorf("open store %q: %w", opts.Path, openError(opts.Path, err))
 	}
 	return s, nil
