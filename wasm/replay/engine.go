@@ -266,7 +266,15 @@ func (e *Engine) runSchema(before []object) error {
 		}
 		_, err = e.check("", stmt.SQL())
 		if err == nil {
-			if err = stmt.Exec(); err != nil {
+			// The clock functions refuse 'now' as they do for events: a
+			// row the schema inserts may compute it ('no' || 'w').
+			e.applying, e.clockRefused = true, nil
+			err = stmt.Exec()
+			e.applying = false
+			switch {
+			case e.clockRefused != nil:
+				err = &InterpretationError{SQL: stmt.SQL(), Rule: ErrImpure, Detail: strings.TrimPrefix(e.clockRefused.Error(), ErrImpure.Error()+": ")}
+			case err != nil:
 				err = e.refuse("", stmt.SQL(), err)
 			}
 		}
@@ -480,6 +488,13 @@ func (e *Engine) prepare(typ, sql string) error {
 		for _, a := range seen {
 			if a.action == sqlite3.AUTH_READ {
 				e.reads[columnKey(a.table, a.field)] = true
+			}
+			// A statement that gives a row another key carries its
+			// columns to another item unread: none is blind (overwrite).
+			if t := e.table(a.table); a.action == sqlite3.AUTH_UPDATE && t != nil && t.key != "" && strings.EqualFold(a.field, t.key) {
+				for _, c := range t.columns {
+					e.reads[columnKey(t.name, c)] = true
+				}
 			}
 		}
 		for i := 1; i <= stmt.BindCount(); i++ {

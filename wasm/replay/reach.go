@@ -73,8 +73,9 @@ type access struct {
 
 // keyed finds the column whose value is an item, if t has one: its only
 // primary key column, with TEXT or no affinity (so that the text of an
-// item is stored and compared as it is) and the BINARY collation (so that
-// no two items name one row), and no other UNIQUE constraint (so that no
+// item is stored and compared as it is) and the BINARY collation, in the
+// column and in its key (so that no two items name one row), and no other
+// UNIQUE constraint (so that no
 // write to one item's row can fail or replace because of another's).
 func keyed(c *db.Conn, t *table) (string, error) {
 	var key, decl string
@@ -101,6 +102,11 @@ func keyed(c *db.Conn, t *table) (string, error) {
 			return nil
 		})
 	if err != nil || unique > 0 || !strings.EqualFold(coll, "BINARY") {
+		return "", err
+	}
+	// And the column's own: WHERE key = :item compares by it.
+	_, colColl, _, _, _, err := c.Raw().TableColumnMetadata("main", t.name, key)
+	if err != nil || !strings.EqualFold(colColl, "BINARY") {
 		return "", err
 	}
 	return key, nil

@@ -100,6 +100,17 @@ func inspect(c *db.Conn, name, sql string) (*table, error) {
 	return t, nil
 }
 
+// collated is expr, a value of the i-th key column, compared with the
+// key's collation: a column may have another (k COLLATE NOCASE, PRIMARY
+// KEY (k COLLATE BINARY)), and SQLite compares by the column's, under
+// which two rows' keys can be equal.
+func (t *table) collated(i int, expr string) string {
+	if t.colls[i] == "" {
+		return expr
+	}
+	return expr + " COLLATE " + quote(t.colls[i])
+}
+
 func list(prefix string, names []string) string {
 	out := make([]string, len(names))
 	for i, n := range names {
@@ -226,7 +237,7 @@ func (t *table) triggers() string {
 	k, c := numbered("k", len(t.keys)), numbered("c", len(t.columns))
 	keyChanged := make([]string, len(t.keys))
 	for i, key := range t.keys {
-		keyChanged[i] = fmt.Sprintf("new.%s IS NOT old.%s", quote(key), quote(key))
+		keyChanged[i] = fmt.Sprintf("new.%s IS NOT %s", quote(key), t.collated(i, "old."+quote(key)))
 	}
 	names := t.triggerNames()
 	return fmt.Sprintf(`
@@ -290,8 +301,12 @@ func (t *table) restore(items bool) []string {
 		since = fmt.Sprintf(`main.%s AS u JOIN temp._factlog_items AS f ON f.k = u.k0 WHERE u.rowid >= ?1 AND u.rowid >= f.lo`, t.shadow())
 		forget = fmt.Sprintf(`DELETE FROM main.%s WHERE rowid IN (SELECT u.rowid FROM %s)`, t.shadow(), since)
 	}
+	keys := make([]string, len(t.keys))
+	for i, key := range t.keys {
+		keys[i] = t.collated(i, quote(key))
+	}
 	return []string{
-		fmt.Sprintf(`DELETE FROM main.%s WHERE (%s) IN (SELECT %s FROM %s)`, quote(t.name), list("", t.keys), k, since),
+		fmt.Sprintf(`DELETE FROM main.%s WHERE (%s) IN (SELECT %s FROM %s)`, quote(t.name), strings.Join(keys, ", "), k, since),
 		fmt.Sprintf(`INSERT INTO main.%s (%s) SELECT %s FROM main.%s AS u WHERE u.op = 1 AND u.rowid IN (SELECT min(u.rowid) FROM %s GROUP BY %s)`,
 			quote(t.name), target, source, t.shadow(), since, k),
 		forget,

@@ -60,6 +60,8 @@ func TestImpureInterpretationsRefused(t *testing.T) {
 		{"ON CONFLICT ROLLBACK", `CREATE TABLE t (k TEXT PRIMARY KEY ON CONFLICT ROLLBACK, v)`, map[string]string{"x": `INSERT INTO t VALUES (:item, :value)`}, replay.ErrSchema, store.CodeMaterializer, "ROLLBACK"},
 		{"writes temp", table, map[string]string{"x": `INSERT INTO temp.sqlite_temp_master VALUES ('table', 'x', 'x', 0, '')`}, replay.ErrImpure, store.CodeMaterializer, "sqlite_temp_master"},
 		{"factlog_clock()", table, ins(`factlog_clock()`), replay.ErrImpure, store.CodeMaterializer, "factlog_clock"},
+		{"schema computes 'now'", table + `; INSERT INTO t VALUES (julianday('no' || 'w'))`, nil, replay.ErrImpure, store.CodeSchema, "'now'"},
+		{"schema reads 'now' from JSON", table + `; INSERT INTO t SELECT julianday(value) FROM json_each('["now"]')`, nil, replay.ErrImpure, store.CodeSchema, "'now'"},
 		{"VACUUM", table, map[string]string{"x": `VACUUM`}, replay.ErrSchema, store.CodeMaterializer, "VACUUM"},
 		{"DEFAULT (factlog_clock())", `CREATE TABLE t (v ANY, c INTEGER DEFAULT (factlog_clock()))`, ins(`:value`), replay.ErrImpure, store.CodeSchema, "factlog_clock"},
 		{"factlog_undo()", table, ins(`factlog_undo(0)`), replay.ErrImpure, store.CodeMaterializer, "factlog_undo"},
