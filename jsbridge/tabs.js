@@ -74,7 +74,8 @@ export async function join(kind, name, args, { onProgress, signal } = {}) {
 const fingerprint = (a) => JSON.stringify([a.schema ?? "", Object.entries(a.materializers ?? {}).sort(), a.table ?? "", a.columns ?? []]);
 
 class Coordinator {
-  closed = false;
+  closed = false; // closing or closed: an open in this tab makes a new Coordinator
+  #gone = false; // closed: the channel is no longer read
   role = "follower";
   #term = null; // the leader's term: its tab id and a count, new each time a tab takes the lead
   #lock;
@@ -82,8 +83,7 @@ class Coordinator {
   #args; // the open call's arguments, kept current (reinterpret changes them)
   #channel;
   #users = new Set(); // the ports of this tab on this store
-  #calls = 0;
-  #inflight = new Map(); // call id → { msg, resolve, reject, signal }
+  #inflight = new Map(); // call id → { msg, signal, settled, resolve, reject }
   #sticky = new Map(); // "kind:key" → the call that registered a watch or link, resent to a new leader
   #listeners = new Map(); // "kind:key" → fn, this tab's notifications
   #leaderTab = null; // the leader's tab id
@@ -168,7 +168,7 @@ class Coordinator {
   call(method, args, { bytes, signal } = {}) {
     if (this.#dead) return Promise.reject(this.#dead);
     if (signal && signal.aborted) return Promise.reject(aborted(method));
-    const id = ++this.#calls;
+    const id = ++calls;
     // A follower's append carries a request key, which makes its retry
     // by the next leader idempotent (at the price of a journal write).
     // The leader's own appends need none: its tab goes with its engine.
@@ -177,16 +177,19 @@ class Coordinator {
     const sticky = stickyKey(method, args);
     if (sticky) this.#sticky.set(sticky, msg);
     for (const k of unsticks(method, args)) this.#sticky.delete(k);
-    return new Promise((resolve, reject) => {
+    const p = new Promise((resolve, reject) => {
       const onAbort = () => this.#cancel(id);
       signal?.addEventListener("abort", onAbort, { once: true });
       const done = () => {
         this.#inflight.delete(id);
         signal?.removeEventListener("abort", onAbort);
       };
-      this.#inflight.set(id, { msg, resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)) });
+      this.#inflight.set(id, { msg, signal, resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)) });
       this.#send(msg);
     });
+    const c = this.#inflight.get(id);
+    if (c) c.settled = p.then(() => {}, () => {});
+    return p;
   }
 
   #send(msg) {
@@ -212,26 +215,39 @@ class Coordinator {
     else c.resolve({ result, bytes: bytes ?? null });
   }
 
-  /** #resend sends a new leader what the last one did not answer, and re-registers watches and links. */
+  /**
+   * #resend sends a new leader what the last one did not answer, and
+   * re-registers watches and links. A call aborted meanwhile (its cancel
+   * went to the leader that went away) is not sent: it rejects — but an
+   * append, which the last leader may have applied, goes as a retry,
+   * which answers what was done.
+   */
   #resend() {
-    const pending = new Set([...this.#inflight.values()].map((c) => c.msg));
-    for (const msg of pending) {
-      if (msg.args.request) msg.args = { ...msg.args, retry: true };
-      this.#send(msg);
+    const pending = new Set();
+    for (const c of [...this.#inflight.values()]) {
+      if (c.signal?.aborted && !c.msg.args.request) {
+        c.reject(aborted(c.msg.method));
+        continue;
+      }
+      if (c.msg.args.request) c.msg.args = { ...c.msg.args, retry: true };
+      pending.add(c.msg);
+      this.#send(c.msg);
     }
-    for (const msg of this.#sticky.values()) if (!pending.has(msg)) this.#send({ ...msg, id: ++this.#calls });
+    for (const msg of this.#sticky.values()) if (!pending.has(msg)) this.#send({ ...msg, id: ++calls });
   }
 
   #receive(m) {
-    if (this.closed || (m.to && m.to !== tab)) return;
+    // Closing, a tab still reads its channel: its calls' answers come, and
+    // as a leader it finishes its followers' calls, which they may cancel.
+    if (this.#gone || (m.to && m.to !== tab)) return;
     switch (m.t) {
       case "hello":
-        if (this.role === "leader") this.#channel.postMessage({ t: "leader", from: tab, term: this.#term });
+        if (this.role === "leader" && !this.closed) this.#channel.postMessage({ t: "leader", from: tab, term: this.#term });
         break;
       case "leader":
         // A new term (even of the same tab, which lost its Worker and
         // opened the store again) has not seen what the last one had.
-        if (m.term !== this.#term && this.role !== "leader") {
+        if (m.term !== this.#term && this.role !== "leader" && !this.closed) {
           this.#term = m.term;
           this.#leaderTab = m.from;
           this.#resend();
@@ -356,8 +372,22 @@ class Coordinator {
       await this.#service.close();
       this.#release();
     } else if (this.#term) {
+      // A write in flight is answered first: rejected as CLOSED while
+      // the leader applies it, it would be written again by an
+      // application that retries. Reads stop now.
+      const writes = [];
+      for (const c of [...this.#inflight.values()]) {
+        if (closeWaitsFor.has(c.msg.method)) {
+          writes.push(c.settled);
+        } else {
+          this.#channel.postMessage({ t: "cancel", from: tab, to: this.#leaderTab, id: c.msg.id });
+          c.reject(new FactlogError("CLOSED", "the store is closed"));
+        }
+      }
+      if (writes.length) await Promise.race([Promise.all(writes), new Promise((r) => setTimeout(r, 30000))]);
       this.#channel.postMessage({ t: "leave", from: tab, to: this.#leaderTab });
     }
+    this.#gone = true;
     this.#dead ??= new FactlogError("CLOSED", "the store is closed");
     for (const c of [...this.#inflight.values()]) c.reject(this.#dead);
     this.#channel.close();
@@ -365,6 +395,13 @@ class Coordinator {
 }
 
 let keys = 0; // notification keys of this tab
+// Call ids of this tab, across its Coordinators: a follower's append key
+// is the tab's id and its call's, and a key used twice would answer a new
+// append with the journaled result of an old one (wasm/jsapi/requests.go).
+let calls = 0;
+
+/** closeWaitsFor are the methods whose answers a closing follower waits for: writes. */
+const closeWaitsFor = new Set(["append", "import", "reinterpret", "registers.set", "registers.merge"]);
 
 /** stickyKey names a call that registers something a new leader must know: a watch or a link. */
 function stickyKey(method, args) {

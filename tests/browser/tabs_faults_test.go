@@ -1,0 +1,120 @@
+package browser
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// endless is a query that runs until it is aborted.
+const endless = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) AS n FROM c`
+
+// settle awaits a promise expression in a page, boundedly: "HANG" if it
+// did not settle within ms, "REJECT code: message" if it rejected.
+func settle(t *testing.T, ctx context.Context, expr string, ms int) string {
+	t.Helper()
+	return eval[string](t, ctx, `Promise.race([Promise.resolve(`+expr+`).then((v) => String(v), (e) => "REJECT " + (e && e.code) + ": " + (e && e.message)),
+		new Promise((r) => setTimeout(() => r("HANG"), `+strconv.Itoa(ms)+`))])`)
+}
+
+// TestTabsFaults: what a leader's close, a leader's tab going away and a
+// follower's close do to the calls in flight. Every call settles — none
+// hangs, none is acknowledged without being applied or rejected while it
+// is applied — and the store goes on. (The pauses only order the steps;
+// no outcome depends on their length.)
+func TestTabsFaults(t *testing.T) {
+	root := browser(t)
+	url := serveDist(t, nil) + "/test/"
+	open := func(t *testing.T, n int, store string) ([]context.Context, []context.CancelFunc) {
+		var ctxs []context.Context
+		var cancels []context.CancelFunc
+		for i := range n {
+			c, cancel := chromedp.NewContext(root)
+			t.Cleanup(cancel)
+			load(t, c, url)
+			want := "leader"
+			if i > 0 {
+				want = "follower"
+			}
+			if r := eval[string](t, c, `openTodo(`+jsString(store)+`).then((db) => (window.db = db, db.role))`); r != want {
+				t.Fatalf("tab %d is %s, want %s", i, r, want)
+			}
+			ctxs, cancels = append(ctxs, c), append(cancels, cancel)
+		}
+		return ctxs, cancels
+	}
+	runEndless := func(t *testing.T, ctx context.Context) {
+		eval[bool](t, ctx, `(window.ac = new AbortController(), window.q = db.query(`+jsString(endless)+`, [], { signal: ac.signal }).then(() => "ok", (e) => e.code), true)`)
+		time.Sleep(500 * time.Millisecond)
+	}
+	next := func(t *testing.T, ctx context.Context) string {
+		return settle(t, ctx, `db.query("SELECT 1 AS one").then((r) => r[0].one)`, 10000)
+	}
+
+	// The leader closes while a follower's query runs; the follower aborts
+	// it. The closing leader still takes the cancel, so its close ends,
+	// and the follower leads.
+	t.Run("abort while the leader closes", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-close")
+		runEndless(t, tab[1])
+		eval[bool](t, tab[0], `(window.closing = db.close().then(() => "closed", (e) => e.code), true)`)
+		time.Sleep(300 * time.Millisecond)
+		eval[bool](t, tab[1], `(ac.abort(), true)`)
+		q, c, n := settle(t, tab[1], `q`, 15000), settle(t, tab[0], `closing`, 15000), next(t, tab[1])
+		if q != "ABORTED" || c != "closed" || n != "1" {
+			t.Fatalf("aborted query: %s; the leader's close: %s; the follower's next query: %s", q, c, n)
+		}
+	})
+
+	// The leader's tab goes away; the follower aborts its query before
+	// it leads. The cancel went to the dead leader: the query must not be
+	// sent again to the next one, where it would run forever.
+	t.Run("abort across a handoff", func(t *testing.T) {
+		tab, cancels := open(t, 2, "faults-handoff")
+		runEndless(t, tab[1])
+		cancels[0]()
+		eval[bool](t, tab[1], `(ac.abort(), true)`)
+		if q, n := settle(t, tab[1], `q`, 20000), next(t, tab[1]); q != "ABORTED" || n != "1" {
+			t.Fatalf("aborted query: %s; the next query: %s", q, n)
+		}
+	})
+
+	// A follower appends and closes at once: the leader applies the
+	// append, so the follower must acknowledge it, not reject it as CLOSED
+	// (an application would append it again).
+	t.Run("a follower closes with an append in flight", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-follower")
+		got := settle(t, tab[1], `(async () => { const p = db.append("x", "create", "x").then(() => "acked", (e) => e.code); await db.close(); return p; })()`, 15000)
+		n := eval[float64](t, tab[0], `db.query("SELECT count(*) AS n FROM todo WHERE id = 'x'").then((r) => r[0].n)`)
+		if got != "acked" || n != 1 {
+			t.Fatalf("the follower's append: %s; applied %v times", got, n)
+		}
+	})
+
+	// A follower's append goes to a closing leader, which leaves it to the
+	// next; the follower, leading, applies it as a retry. Its request key
+	// must be new: the tab closed and opened the store before, and an
+	// earlier append's key would answer with that append, not apply this.
+	t.Run("request keys are never reused", func(t *testing.T) {
+		tab, _ := open(t, 1, "faults-keys")
+		eval[string](t, tab[0], `db.append("a", "create", "start").then(() => "ok")`)
+		c, cancel := chromedp.NewContext(root)
+		t.Cleanup(cancel)
+		load(t, c, url)
+		eval[string](t, c, `openTodo("faults-keys").then(async (db) => { await db.append("a", "set_content", "one"); await db.close(); return "ok"; })`)
+		eval[string](t, c, `openTodo("faults-keys").then((db) => (window.db = db, db.role))`)
+		eval[bool](t, tab[0], `(window.ac = new AbortController(), window.q = db.query(`+jsString(endless)+`, [], { signal: ac.signal }).catch((e) => e.code), window.closing = db.close(), true)`)
+		time.Sleep(300 * time.Millisecond)
+		eval[bool](t, c, `(window.p = db.append("a", "set_content", "two").then((e) => e.value, (e) => "REJECT " + e.code + ": " + e.message), true)`)
+		time.Sleep(300 * time.Millisecond)
+		eval[bool](t, tab[0], `(ac.abort(), true)`)
+		got := settle(t, c, `p`, 20000)
+		content := settle(t, c, `db.query("SELECT content FROM todo WHERE id = 'a'").then((r) => r[0].content)`, 10000)
+		if got != "two" || content != "two" {
+			t.Fatalf("the append of \"two\" answered %s; the content is %s", got, content)
+		}
+	})
+}
