@@ -51,6 +51,7 @@ func Code(err error) string {
 		mat     *replay.MaterializeError
 		interp  *replay.InterpretationError
 		sqlErr  *sqlite3.Error
+		sqlCode sqlite3.ErrorCode // what some calls return alone (TOOBIG reading a result)
 	)
 	switch {
 	case err == nil:
@@ -78,7 +79,7 @@ func Code(err error) string {
 		return CodeNoMemory
 	case errors.Is(err, db.ErrLocked):
 		return CodeLocked
-	case errors.As(err, &sqlErr):
+	case errors.As(err, &sqlErr), errors.As(err, &sqlCode):
 		return CodeSQL
 	default:
 		return CodeInternal

@@ -58,6 +58,20 @@ func TestQueryArguments(t *testing.T) {
 	}
 }
 
+// TestQueryErrorCodes: SQLite's refusals are SQL errors, whichever way
+// SQLite reports them — a syntax error when the query is prepared, a
+// value too big when its result is read.
+func TestQueryErrorCodes(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, 1)
+	defer s.Close()
+	for _, sql := range []string{`SELEC 1`, `SELECT * FROM nowhere`, `SELECT zeroblob(2000000000)`} {
+		if _, err := s.Query(ctx, sql); store.Code(err) != store.CodeSQL {
+			t.Errorf("%s: %v (code %q), want code %s", sql, err, store.Code(err), store.CodeSQL)
+		}
+	}
+}
+
 // TestCatchAllOnce: the materializer of every type ("*") runs once for
 // each event — also for an event whose type is "*" — when appended and
 // when the log is replayed.
