@@ -71,7 +71,7 @@ func (e *Engine) Activate() error {
 	for name, before := range clockFunctions {
 		fn := func(ctx sqlite3.Context, args ...sqlite3.Value) {
 			if e.applying {
-				if why := clockArgs(name, args); why != "" {
+				if why := clockArgs(name, args, e.bySchema); why != "" {
 					e.clockRefused = fmt.Errorf("%w: %s", ErrImpure, why)
 					ctx.ResultError(e.clockRefused)
 					return
@@ -92,7 +92,11 @@ func (e *Engine) Activate() error {
 
 // clockArgs says why a date function's arguments would read the clock or
 // the time zone, or "".
-func clockArgs(name string, args []sqlite3.Value) string {
+func clockArgs(name string, args []sqlite3.Value, bySchema bool) string {
+	from := "from the event"
+	if bySchema {
+		from = "computed by the schema"
+	}
 	if len(args) == clockFunctions[name] {
 		return noTime(name)
 	}
@@ -108,7 +112,7 @@ func clockArgs(name string, args []sqlite3.Value) string {
 		}
 		word := strings.ToLower(strings.TrimSpace(text))
 		if why, ok := clockWords[word]; ok {
-			return fmt.Sprintf("%s with '%s' from the event %s", name, word, why)
+			return fmt.Sprintf("%s with '%s' %s %s", name, word, from, why)
 		}
 	}
 	return ""

@@ -46,10 +46,11 @@ type Engine struct {
 	// unrecorded: the recording triggers are dropped (a replay below
 	// the horizon).
 	unrecorded bool
-	// applying: an event's materializers run; clockRefused: why a date
-	// function refused what the event gave it (clock.go).
-	applying     bool
-	clockRefused error
+	// applying: an event's materializers, or the schema's statements
+	// (bySchema), run; clockRefused: why a date function refused what it
+	// was given (clock.go).
+	applying, bySchema bool
+	clockRefused       error
 }
 
 // materializer is one prepared statement and which event field each of its
@@ -268,9 +269,9 @@ func (e *Engine) runSchema(before []object) error {
 		if err == nil {
 			// The clock functions refuse 'now' as they do for events: a
 			// row the schema inserts may compute it ('no' || 'w').
-			e.applying, e.clockRefused = true, nil
+			e.applying, e.clockRefused, e.bySchema = true, nil, true
 			err = stmt.Exec()
-			e.applying = false
+			e.applying, e.bySchema = false, false
 			switch {
 			case e.clockRefused != nil:
 				err = &InterpretationError{SQL: stmt.SQL(), Rule: ErrImpure, Detail: strings.TrimPrefix(e.clockRefused.Error(), ErrImpure.Error()+": ")}
