@@ -117,7 +117,7 @@ function rows({ columns, rows }) {
 export async function open(options) {
   const o = check.options(options, "open", ["name", "schema", "materializers", "onProgress", "signal"]);
   const { name = ":memory:", schema = "", materializers = {} } = o;
-  check.text(name, "open", "name");
+  check.storeName(name, "open");
   check.interpretation(schema, materializers, "open");
   const onProgress = check.callback(o.onProgress, "open", "onProgress");
   const signal = check.signal(o.signal, "open");
@@ -133,7 +133,7 @@ export async function open(options) {
 export async function openRegisters(options) {
   const o = check.options(options, "openRegisters", ["name", "table", "columns", "signal"]);
   const { name = ":memory:", table, columns } = o;
-  check.text(name, "openRegisters", "name");
+  check.storeName(name, "openRegisters");
   check.text(table, "openRegisters", "table");
   if (!Array.isArray(columns) || columns.some((c) => typeof c !== "string")) {
     throw new FactlogError("INVALID_ARGUMENT", `openRegisters: columns is ${check.describe(columns)}: pass an array of column names`);
@@ -214,7 +214,7 @@ class Database extends Handle {
   /** Appends several events in one transaction; returns them. */
   async appendMany(events) {
     if (!Array.isArray(events)) throw new FactlogError("INVALID_ARGUMENT", `appendMany takes an array of { item, type, value }, not ${check.describe(events)}`);
-    const list = events.map((e, i) => {
+    const list = Array.from(events, (e, i) => { // not map, which skips an array's holes
       const where = `appendMany: event ${i}`;
       if (typeof e !== "object" || e === null) throw new FactlogError("INVALID_ARGUMENT", `${where} is ${check.describe(e)}: pass { item, type, value }`);
       const o = check.options(e, where, ["item", "type", "value"]);

@@ -114,6 +114,16 @@ export function text(v, where, what) {
   return wellFormed(v, where, what);
 }
 
+/**
+ * storeName checks a store's name: a non-empty string without NUL, which
+ * would end it early for the file system (two names, one file).
+ */
+export function storeName(v, where) {
+  text(v, where, "name");
+  if (v.includes("\0")) throw invalid(where, `name ${describe(v)} holds a NUL character, which ends a file name early: drop it`);
+  return v;
+}
+
 /** options checks an options object: undefined, or a plain object with only the known keys. */
 export function options(v, where, known) {
   if (v === undefined || v === null) return {};

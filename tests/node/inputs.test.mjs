@@ -62,6 +62,7 @@ const bad = (db) => [
   ["appendMany of a string", () => db.appendMany("x"), /appendMany takes an array/],
   ["appendMany of null", () => db.appendMany(null), /appendMany takes an array/],
   ["appendMany of [null]", () => db.appendMany([null]), /event 0 is null/],
+  ["appendMany with a hole", () => db.appendMany([, { item: "1", type: "note" }]), /event 0 is undefined/], // eslint-disable-line no-sparse-arrays
   ["appendMany without a type", () => db.appendMany([{ item: "1" }]), /event 0: type is undefined/],
   ["appendMany with a typo", () => db.appendMany([{ item: "1", type: "note", valu: 1 }]), /unknown option "valu"/],
   ["appendMany with a bad value", () => db.appendMany([{ item: "1", type: "note", value: 1 }, { item: "2", type: "note", value: NaN }]), /event 1: the value is NaN/],
@@ -134,6 +135,7 @@ test("bad open options", async () => {
     ["todos", /the options are "todos"/],
     [{ name: 5 }, /name is 5/],
     [{ name: "" }, /name is ""/],
+    [{ name: "a\0b.db" }, /holds a NUL character/],
     [{ nme: "x" }, /unknown option "nme"/],
     [{ materializers: "x" }, /materializers is "x"/],
     [{ materializers: { a: null } }, /materializer of "a" is null/],

@@ -5,9 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, dirname } from "node:path";
 import { open, FactlogError } from "factlog";
 
 const interp = { schema: "CREATE TABLE t (v)", materializers: { put: "INSERT INTO t VALUES (:value)" } };
@@ -94,5 +94,40 @@ test("killed with -9 while appending: every acknowledged append is there after t
   assert.ok(n >= acked + 1, `${n - 1} appends are in the store, ${acked} were acknowledged`);
   assert.equal(events, n, "each stored event has its row");
   await db.append("after", "put", "after the takeover");
+  await db.close();
+}));
+
+test("one store by two names (a symbolic link, a relative path) is one store: LOCKED, and nothing is lost", withDir(async (name) => {
+  const link = join(dirname(name), "link.db");
+  const db = await open({ name, ...interp });
+  await db.append("1", "put", "one");
+  symlinkSync(name, link);
+  await locked(open({ name: link, ...interp }), /this process/);
+  await db.close();
+  const viaLink = await open({ name: link, ...interp });
+  await viaLink.append("2", "put", "two");
+  await locked(open({ name, ...interp }), /this process/);
+  await viaLink.close();
+  const again = await open({ name, ...interp });
+  assert.deepEqual(await again.query("SELECT v FROM t ORDER BY v"), [{ v: "one" }, { v: "two" }]);
+  await again.close();
+}));
+
+test("a store whose name is near the file system's limit opens, and opens again after kill -9", withDir(async (name) => {
+  const long = join(dirname(name), "s".repeat(242) + ".db"); // with "-lock", 250 bytes of the 255 a name may have
+  const holder = spawn(process.execPath, ["holder.mjs", long], { stdio: ["ignore", "pipe", "inherit"] });
+  const exited = new Promise((resolve) => holder.on("exit", (code, signal) => resolve(signal || code)));
+  try {
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("the holder did not start")), 60000);
+      holder.stdout.on("data", (d) => String(d).includes("ready") && (clearTimeout(t), resolve()));
+      holder.on("exit", () => reject(new Error("the holder exited")));
+    });
+  } finally {
+    holder.kill("SIGKILL");
+  }
+  assert.equal(await exited, "SIGKILL");
+  const db = await open({ name: long, ...interp });
+  assert.deepEqual(await db.query("SELECT v FROM t"), [{ v: "from the holder" }]);
   await db.close();
 }));

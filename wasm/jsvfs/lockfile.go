@@ -1,6 +1,7 @@
 package jsvfs
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -49,7 +50,7 @@ func lockDB(l Locker, name string) (unlock func(), err error) {
 	lock := name + "-lock"
 	pid, token := l.Process()
 	mine := fmt.Sprintf("%d %s\n", pid, token)
-	tmp := fmt.Sprintf("%s.%d.%s", lock, pid, token)
+	tmp := beside(lock, pid, token, "new")
 	if err := l.WriteFile(tmp, []byte(mine)); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", name, err)
 	}
@@ -105,7 +106,7 @@ func liveOwner(l Locker, held string, pid int, token string) (string, bool) {
 // process may have taken the lock over meanwhile, and then gets it back.
 func takeOver(l Locker, lock, stale string) error {
 	pid, token := l.Process()
-	aside := fmt.Sprintf("%s.%d.%s.stale", lock, pid, token)
+	aside := beside(lock, pid, token, "stale")
 	if err := l.Rename(lock, aside); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil // someone else moved it
@@ -121,6 +122,19 @@ func takeOver(l Locker, lock, stale string) error {
 		}
 	}
 	return l.Delete(aside)
+}
+
+// beside names a file of this process's in the lock's directory, for one
+// step of taking it. Its length does not grow with the lock's: a store
+// whose name is near the file system's limit (255 bytes) can still take
+// its lock, and take over a stale one.
+func beside(lock string, pid int, token, kind string) string {
+	dir, base := "", lock
+	if i := strings.LastIndexAny(lock, `/\`); i >= 0 {
+		dir, base = lock[:i+1], lock[i+1:]
+	}
+	sum := sha256.Sum256([]byte(base))
+	return fmt.Sprintf("%s.factlog-%x-%d-%.12s.%s", dir, sum[:6], pid, token, kind)
 }
 
 // unlockDB removes the lock file if it is still this process's.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall/js"
 
 	"github.com/factlog/factlog/wasm/internal/jsvalue"
@@ -53,6 +54,30 @@ func isCode(err error, code string) bool {
 
 // Node is a Locker: other processes open the same files.
 var _ Locker = (*Node)(nil)
+
+// Node is a Resolver: a file may be reached by several paths.
+var _ Resolver = (*Node)(nil)
+
+// Resolve returns a file's real path; for one not created yet, the real
+// path of its directory, and its name there.
+func (n *Node) Resolve(name string) (string, error) {
+	p, err := jsvalue.Call(n.fs, "realpathSync", name)
+	if err == nil {
+		return p.String(), nil
+	}
+	if !isENOENT(err) {
+		return "", fmt.Errorf("resolve %s: %w", name, err)
+	}
+	dir, base := ".", name
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		dir, base = name[:i+1], name[i+1:]
+	}
+	d, err := jsvalue.Call(n.fs, "realpathSync", dir)
+	if err != nil {
+		return name, nil // the directory is missing: opening says so
+	}
+	return strings.TrimRight(d.String(), `/\`) + "/" + base, nil
+}
 
 func (n *Node) WriteFile(name string, content []byte) error {
 	_, err := jsvalue.Call(n.fs, "writeFileSync", name, jsvalue.Array(content))

@@ -123,7 +123,21 @@ func (v *fsVFS) Access(name string, _ vfs.AccessFlag) (bool, error) {
 	return v.dir.Exists(name)
 }
 
-func (v *fsVFS) FullPathname(name string) (string, error) { return name, nil }
+// Resolver is a Dir where a file may have several names (symbolic links,
+// relative and absolute paths): Resolve gives its one name. A store
+// opened by two names is then one file, with one lock file and one WAL —
+// by the name as given, the second open took a lock of its own and wrote
+// a WAL of its own into the same database, and one's writes were lost.
+type Resolver interface {
+	Resolve(name string) (string, error)
+}
+
+func (v *fsVFS) FullPathname(name string) (string, error) {
+	if r, ok := v.dir.(Resolver); ok {
+		return r.Resolve(name)
+	}
+	return name, nil
+}
 
 type file struct {
 	h       Handle
