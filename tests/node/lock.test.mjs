@@ -43,7 +43,8 @@ test("a second open in one process gets LOCKED until the first closes", withDir(
   await again.close();
 }));
 
-test("another process holds the store: LOCKED naming it; killed with -9, the store opens again", withDir(async (name) => {
+// holding starts holder.mjs on the store, and resolves once it holds it.
+async function holding(name) {
   const holder = spawn(process.execPath, ["holder.mjs", name], { stdio: ["ignore", "pipe", "inherit"] });
   const exited = new Promise((resolve) => holder.on("exit", (code, signal) => resolve(signal || code)));
   try {
@@ -52,6 +53,16 @@ test("another process holds the store: LOCKED naming it; killed with -9, the sto
       holder.stdout.on("data", (d) => String(d).includes("ready") && (clearTimeout(t), resolve()));
       holder.on("exit", () => reject(new Error("the holder exited")));
     });
+  } catch (err) {
+    holder.kill("SIGKILL");
+    throw err;
+  }
+  return { holder, exited };
+}
+
+test("another process holds the store: LOCKED naming it; killed with -9, the store opens again", withDir(async (name) => {
+  const { holder, exited } = await holding(name);
+  try {
     await locked(open({ name, ...interp }), new RegExp(`process ${holder.pid}\\b`));
     await locked(open({ name, ...interp }), /lock file/); // and again: refusing changes nothing
   } finally {
@@ -115,17 +126,8 @@ test("one store by two names (a symbolic link, a relative path) is one store: LO
 
 test("a store whose name is near the file system's limit opens, and opens again after kill -9", withDir(async (name) => {
   const long = join(dirname(name), "s".repeat(242) + ".db"); // with "-lock", 250 bytes of the 255 a name may have
-  const holder = spawn(process.execPath, ["holder.mjs", long], { stdio: ["ignore", "pipe", "inherit"] });
-  const exited = new Promise((resolve) => holder.on("exit", (code, signal) => resolve(signal || code)));
-  try {
-    await new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("the holder did not start")), 60000);
-      holder.stdout.on("data", (d) => String(d).includes("ready") && (clearTimeout(t), resolve()));
-      holder.on("exit", () => reject(new Error("the holder exited")));
-    });
-  } finally {
-    holder.kill("SIGKILL");
-  }
+  const { holder, exited } = await holding(long);
+  holder.kill("SIGKILL");
   assert.equal(await exited, "SIGKILL");
   const db = await open({ name: long, ...interp });
   assert.deepEqual(await db.query("SELECT v FROM t"), [{ v: "from the holder" }]);
