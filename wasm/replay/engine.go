@@ -257,6 +257,7 @@ func (e *Engine) runSchema(before []object) error {
 		e.purity.schema, e.purity.foreign = false, nil
 	}()
 	for rest := e.in.Schema; strings.TrimSpace(rest) != ""; {
+		e.purity.statement = rest // (and the statements after it, which ownsCatalog does not read)
 		stmt, tail, err := e.c.Raw().Prepare(rest)
 		if err != nil {
 			return e.refuse("", firstStatement(rest), err)

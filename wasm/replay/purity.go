@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -31,6 +32,8 @@ type purity struct {
 	// lower case, the objects that existed before it ran.
 	schema  bool
 	foreign map[string]bool
+	// statement is the text of the schema's statement being run.
+	statement string
 	// rule is the rule the last refusal broke.
 	rule error
 	// seen, if not nil, collects what the statements being prepared touch
@@ -55,9 +58,9 @@ func (p *purity) Allow(action sqlite3.AuthorizerActionCode, name3, name4, schema
 	case sqlite3.AUTH_SELECT, sqlite3.AUTH_RECURSIVE, sqlite3.AUTH_REINDEX:
 		return "" // (CREATE INDEX reindexes)
 	case sqlite3.AUTH_READ:
-		return p.table(name3, schema, false)
+		return p.table(name3, schema, false, name4)
 	case sqlite3.AUTH_INSERT, sqlite3.AUTH_UPDATE, sqlite3.AUTH_DELETE:
-		return p.table(name3, schema, true)
+		return p.table(name3, schema, true, name4)
 	case sqlite3.AUTH_FUNCTION:
 		return p.function(name4)
 	case sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_CREATE_VIEW, sqlite3.AUTH_CREATE_INDEX:
@@ -93,7 +96,7 @@ func (p *purity) Allow(action sqlite3.AuthorizerActionCode, name3, name4, schema
 var tableFunctions = map[string]bool{"json_each": true, "json_tree": true, "generate_series": true}
 
 // table decides whether the statement may read (or write) a table.
-func (p *purity) table(name, schema string, write bool) string {
+func (p *purity) table(name, schema string, write bool, column string) string {
 	lower := strings.ToLower(name)
 	switch {
 	case schema != "" && schema != "main":
@@ -101,8 +104,11 @@ func (p *purity) table(name, schema string, write bool) string {
 	case lower == "event" || lower == "event_dag" || strings.HasPrefix(lower, "_factlog_"):
 		return p.deny(ErrImpure, "%s is part of the event log; an interpretation sees the event it applies through its parameters (:id, :value, …), never the log, whose contents differ between replicas until they sync", name)
 	case lower == "sqlite_master" || lower == "sqlite_schema":
-		if p.schema { // creating and dropping the schema's own objects
+		if p.schema && p.ownsCatalog(write, column) {
 			return ""
+		}
+		if p.schema {
+			return p.deny(ErrImpure, "%s lists factlog's own objects too, which differ with the store's history; the state derives from events alone", name)
 		}
 	case tableFunctions[lower] && !write:
 		return ""
@@ -112,6 +118,28 @@ func (p *purity) table(name, schema string, write bool) string {
 		return ""
 	}
 	return p.deny(ErrImpure, "%s is not one of the schema's tables; the state derives from events alone (an application's own tables may be read and written by queries, not by the interpretation)", name)
+}
+
+// ownsCatalog reports whether a statement of the schema may touch
+// SQLite's catalog (sqlite_schema) as it does: DDL writes it, and to
+// drop or alter an object reads it; creating reads only the rowid of
+// the entry it made. Anything else read there would make the state
+// depend on the store's history (factlog's own objects, their order),
+// not on the events: CREATE TABLE … AS SELECT … FROM sqlite_schema.
+func (p *purity) ownsCatalog(write bool, column string) bool {
+	text := statementText(p.statement)
+	end := strings.IndexFunc(text, func(r rune) bool { return !unicode.IsLetter(r) })
+	if end < 0 {
+		end = len(text)
+	}
+	verb := strings.ToUpper(text[:end])
+	switch {
+	case verb == "DROP" || verb == "ALTER":
+		return true
+	case verb == "CREATE":
+		return write || strings.EqualFold(column, "rowid")
+	}
+	return false
 }
 
 // impureFunctions give different results on different replicas, or in

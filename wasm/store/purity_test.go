@@ -62,6 +62,8 @@ func TestImpureInterpretationsRefused(t *testing.T) {
 		{"factlog_clock()", table, ins(`factlog_clock()`), replay.ErrImpure, store.CodeMaterializer, "factlog_clock"},
 		{"schema computes 'now'", table + `; INSERT INTO t VALUES (julianday('no' || 'w'))`, nil, replay.ErrImpure, store.CodeSchema, "'now'"},
 		{"schema reads 'now' from JSON", table + `; INSERT INTO t SELECT julianday(value) FROM json_each('["now"]')`, nil, replay.ErrImpure, store.CodeSchema, "'now'"},
+		{"schema reads SQLite's catalog", `CREATE TABLE meta AS SELECT type, name FROM sqlite_schema`, nil, replay.ErrImpure, store.CodeSchema, "sqlite_"},
+		{"schema copies SQLite's catalog", table + `; INSERT INTO t SELECT name FROM sqlite_master`, nil, replay.ErrImpure, store.CodeSchema, "sqlite_master"},
 		{"VACUUM", table, map[string]string{"x": `VACUUM`}, replay.ErrSchema, store.CodeMaterializer, "VACUUM"},
 		{"DEFAULT (factlog_clock())", `CREATE TABLE t (v ANY, c INTEGER DEFAULT (factlog_clock()))`, ins(`:value`), replay.ErrImpure, store.CodeSchema, "factlog_clock"},
 		{"factlog_undo()", table, ins(`factlog_undo(0)`), replay.ErrImpure, store.CodeMaterializer, "factlog_undo"},
@@ -128,6 +130,10 @@ func TestPureInterpretationsAccepted(t *testing.T) {
 			"x": `INSERT INTO t VALUES (:item, 1) ON CONFLICT (k) DO UPDATE SET n = n + 1; INSERT OR REPLACE INTO t VALUES (:item || '+', :seq); INSERT OR IGNORE INTO t VALUES (:item, 0)`}},
 		"views and indexes": {`CREATE TABLE t (k TEXT, v ANY); CREATE INDEX t_k ON t (k); CREATE VIEW tv AS SELECT k, count(*) AS n FROM t GROUP BY k`, map[string]string{
 			"x": `INSERT INTO t VALUES (:item, :value)`}},
+		"DDL": {`CREATE TABLE a (k TEXT PRIMARY KEY, v); CREATE TABLE c AS SELECT k, v FROM a; CREATE INDEX c_v ON c (v);
+			CREATE VIEW cv AS SELECT * FROM c; ALTER TABLE c ADD COLUMN w; DROP VIEW cv; CREATE VIEW cv AS SELECT k, w FROM c;
+			CREATE TABLE d (v); DROP TABLE d`, map[string]string{
+			"x": `INSERT INTO c (k, v) VALUES (:item, :value)`}},
 		"update from": {`CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER); CREATE TABLE d (k TEXT, n INTEGER)`, map[string]string{
 			"x": `INSERT INTO d VALUES (:item, :value); INSERT OR IGNORE INTO t VALUES (:item, 0); UPDATE t SET n = t.n + d.n FROM d WHERE d.k = t.k AND t.k = :item`}},
 	} {
