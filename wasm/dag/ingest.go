@@ -237,11 +237,12 @@ func (c *coverage) cover(id event.ID, peer event.PeerID) error {
 			if !c.anyPending {
 				continue
 			}
-			e, covered, ok, err := c.g.pendingEvent(id)
+			w, ok, err := c.g.waiting(id)
 			if err != nil {
 				return err
 			}
-			if !ok || covered || e.Peer != peer {
+			e := w.Event
+			if !ok || w.covered || e.Peer != peer {
 				continue // stored, unknown, covered already, or another author's
 			}
 			if err := c.g.c.Exec(`UPDATE _factlog_pending SET covered = 1 WHERE id = ?`, id[:]); err != nil {
@@ -274,7 +275,7 @@ func (c *coverage) byWaitingChild(e *event.Event) error {
 		return fmt.Errorf("cover %s: %w", e.ID, err)
 	}
 	for _, id := range children {
-		child, _, ok, err := c.g.pendingEvent(id)
+		child, ok, err := c.g.waiting(id)
 		if err != nil {
 			return err
 		}
@@ -285,20 +286,31 @@ func (c *coverage) byWaitingChild(e *event.Event) error {
 	return nil
 }
 
-// pendingEvent returns a waiting event, and whether a signature covers it.
-func (g *Graph) pendingEvent(id event.ID) (e event.Event, covered, ok bool, err error) {
-	var enc []byte
-	err = g.c.Query(`SELECT enc, covered FROM _factlog_pending WHERE id = ?`, []any{id[:]}, func(s *sqlite3.Stmt) error {
-		enc, covered, ok = s.ColumnBlob(0, nil), s.ColumnBool(1), true
+// waitingEvent is a pending event as the pending set keeps it.
+type waitingEvent struct {
+	event.Event
+	sig     *event.Signature // the author's signature that came with it, if any
+	covered bool             // a verified signature covers it
+}
+
+// waiting returns a pending event; ok is false if id is not pending.
+func (g *Graph) waiting(id event.ID) (w waitingEvent, ok bool, err error) {
+	var enc, sig []byte
+	err = g.c.Query(`SELECT enc, sig, covered FROM _factlog_pending WHERE id = ?`, []any{id[:]}, func(s *sqlite3.Stmt) error {
+		enc, sig, w.covered, ok = s.ColumnBlob(0, nil), s.ColumnBlob(1, nil), s.ColumnBool(2), true
 		return nil
 	})
 	if err != nil || !ok {
-		return e, false, false, err
+		return w, false, err
 	}
-	if e, err = event.Decode(enc); err != nil {
-		return e, false, false, fmt.Errorf("pending %s is unreadable: %w", id, err)
+	if w.Event, err = event.Decode(enc); err != nil {
+		return w, false, fmt.Errorf("pending %s is unreadable: %w", id, err)
 	}
-	return e, covered, true, nil
+	if len(sig) == len(event.Signature{}) {
+		s := event.Signature(sig)
+		w.sig = &s
+	}
+	return w, true, nil
 }
 
 // heldOf returns which of evs are stored or pending, in one query each
@@ -365,12 +377,12 @@ func (g *Graph) release(ids []event.ID, b *batch, res *Ingested, parked map[even
 			}
 			continue
 		}
-		e, _, ok, err := g.pendingEvent(id)
+		w, ok, err := g.waiting(id)
 		if err != nil {
 			return err
 		}
 		if ok {
-			ready = append(ready, e)
+			ready = append(ready, w.Event)
 		}
 	}
 	slices.SortFunc(ready, event.ReplayOrder)
@@ -494,14 +506,17 @@ func (g *Graph) refuse(order []event.ID, sizes map[event.ID]int, parked map[even
 // unpark removes a pending event and returns it, with its signature if it
 // came with one.
 func (g *Graph) unpark(id event.ID) (event.Event, *event.Signature, error) {
-	e, sig, err := g.waiting(id)
+	w, ok, err := g.waiting(id)
+	if err == nil && !ok {
+		err = fmt.Errorf("it is not pending")
+	}
 	if err == nil {
 		err = g.c.Exec(`DELETE FROM _factlog_pending WHERE id = ?`, id[:])
 	}
 	if err != nil {
 		return event.Event{}, nil, fmt.Errorf("unpark %s: %w", id, err)
 	}
-	return e, sig, nil
+	return w.Event, w.sig, nil
 }
 
 // expire drops pending events received before cutoff, but for proofs.
@@ -543,11 +558,11 @@ func (g *Graph) unwait(id event.ID) error {
 // it joins (its signature is then kept) — or, were it found invalid once
 // its parents arrive, dropped: a fault of its author's, who signed it.
 func (g *Graph) proves(id event.ID) (bool, error) {
-	e, sig, err := g.waiting(id)
-	if err != nil || sig == nil {
+	w, ok, err := g.waiting(id)
+	if err != nil || !ok || w.sig == nil {
 		return false, err
 	}
-	return g.unsignedParent(&e)
+	return g.unsignedParent(&w.Event)
 }
 
 // unsignedParent reports whether a parent of e's by e's author is stored
@@ -567,27 +582,6 @@ func (g *Graph) unsignedParent(e *event.Event) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// waiting returns a pending event and the signature it came with, if any.
-func (g *Graph) waiting(id event.ID) (event.Event, *event.Signature, error) {
-	var enc, sig []byte
-	err := g.c.Query(`SELECT enc, sig FROM _factlog_pending WHERE id = ?`, []any{id[:]}, func(s *sqlite3.Stmt) error {
-		enc, sig = s.ColumnBlob(0, nil), s.ColumnBlob(1, nil)
-		return nil
-	})
-	if err != nil {
-		return event.Event{}, nil, fmt.Errorf("read pending %s: %w", id, err)
-	}
-	e, err := event.Decode(enc)
-	if err != nil {
-		return e, nil, fmt.Errorf("pending %s is unreadable: %w", id, err)
-	}
-	if len(sig) == len(event.Signature{}) {
-		s := event.Signature(sig)
-		return e, &s, nil
-	}
-	return e, nil, nil
 }
 
 // PendingStats describes the pending set.

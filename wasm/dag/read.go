@@ -415,20 +415,20 @@ func (g *Graph) withProofs(evs []event.Event, sigs map[event.ID]event.Signature)
 		sent[evs[i].ID] = true
 	}
 	for _, id := range signed {
-		e, sig, err := g.waiting(id)
+		w, ok, err := g.waiting(id)
 		if err != nil {
 			return nil, err
 		}
-		if !slices.ContainsFunc(e.Parents, func(p event.ID) bool { return sent[p] }) {
+		if !ok || w.sig == nil || !slices.ContainsFunc(w.Parents, func(p event.ID) bool { return sent[p] }) {
 			continue
 		}
-		if proof, err := g.unsignedParent(&e); err != nil || !proof {
+		if proof, err := g.unsignedParent(&w.Event); err != nil || !proof {
 			if err != nil {
 				return nil, err
 			}
 			continue
 		}
-		evs, sigs[e.ID] = append(evs, e), *sig
+		evs, sigs[w.ID] = append(evs, w.Event), *w.sig
 	}
 	return evs, nil
 }
