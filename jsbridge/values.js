@@ -37,8 +37,9 @@ export function describe(v) {
  */
 function wellFormed(s, where, at) {
   if (s.isWellFormed()) return s;
-  const i = [...s].findIndex((c) => c.length === 1 && c >= "\ud800" && c <= "\udfff");
-  const code = [...s][i].charCodeAt(0).toString(16);
+  const chars = [...s];
+  const i = chars.findIndex((c) => c.length === 1 && c >= "\ud800" && c <= "\udfff");
+  const code = chars[i].charCodeAt(0).toString(16);
   throw invalid(where, `${at} holds a lone UTF-16 surrogate (\\u${code}, character ${i + 1}), which UTF-8 cannot carry: pair it, or drop it (string.toWellFormed())`);
 }
 

@@ -180,7 +180,7 @@ func (a queryArgs) params(method string) (any, error) {
 	var p any
 	if len(a.Params) != 0 && string(a.Params) != "null" {
 		d := json.NewDecoder(bytes.NewReader(a.Params))
-		d.UseNumber() // an integer stays one (blobs)
+		d.UseNumber() // an integer stays one (sqlValues)
 		if err := d.Decode(&p); err != nil {
 			return nil, store.ArgumentError(fmt.Sprintf("%s: %v", method, err))
 		}
@@ -190,7 +190,7 @@ func (a queryArgs) params(method string) (any, error) {
 			return nil, store.ArgumentError(method + ": parameters must be an array or an object")
 		}
 	}
-	return blobs(method, p)
+	return sqlValues(method, p)
 }
 
 func query(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {

@@ -9,10 +9,10 @@ import (
 	"github.com/factlog/factlog/wasm/store"
 )
 
-// blobs turns the {"$blob": base64} the bridge sends for a Uint8Array
+// sqlValues turns the {"$blob": base64} the bridge sends for a Uint8Array
 // into bytes, its {"$int": digits} for a BigInt into an integer, and JSON
 // numbers into integers or floats, in a list or an object of parameters.
-func blobs(method string, p any) (any, error) {
+func sqlValues(method string, p any) (any, error) {
 	conv := func(v any) (any, error) {
 		if n, ok := v.(json.Number); ok {
 			// A whole number binds as an INTEGER, as JavaScript's

@@ -189,13 +189,9 @@ const maxRead = 16 << 20
 const minFrame = sync.MinChunkLimit + 1024
 
 // shrink halves the publish frame, after the relay refused a message as
-// too large, and reports whether it could.
-func (l *Link) shrink() bool {
-	if l.frame <= minFrame {
-		return false
-	}
+// too large, down to minFrame.
+func (l *Link) shrink() {
 	l.frame = max(l.frame/2, minFrame)
-	return true
 }
 
 // errDone ends a session without a fault.
