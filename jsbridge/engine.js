@@ -10,6 +10,7 @@ import { FactlogError, toError } from "./errors.js";
 export const isNode = typeof process === "object" && !!(process.versions && process.versions.node) && typeof window === "undefined";
 
 let current;
+let workerEngineOfPage; // the latest Worker engine, from its start: stopEngine stops it
 
 /** engine returns the running engine, starting one if there is none or the last one died. */
 export function engine() {
@@ -22,6 +23,16 @@ export function engine() {
     current = undefined;
     return engine();
   });
+}
+
+/**
+ * stopEngine stops the page's Worker at once, if one runs: the next call
+ * starts another. Its calls in flight reject with UNAVAILABLE, and the
+ * stores open in it are gone (tabs.js, when a page leaves for the
+ * back/forward cache).
+ */
+export function stopEngine() {
+  workerEngineOfPage?.terminate();
 }
 
 async function start() {
@@ -144,6 +155,13 @@ class Engine {
     }
   }
 
+  /**
+   * terminate stops the engine at once, as if it had died: a Worker's
+   * file handles are released before the page is frozen (tabs.js). Only a
+   * Worker can be stopped so; elsewhere this does nothing.
+   */
+  terminate() {}
+
   /** webSocket is set by the Node engine: it chooses the WebSocket a link uses. */
   webSocket() {
     return () => {};
@@ -219,14 +237,13 @@ async function workerEngine() {
   // for it is granted when the Worker dies, however it dies (a crash, an
   // out-of-memory kill, self.close()), which no event reports reliably —
   // starting included.
-  const died = () => {
-    const err = new Error("the Worker stopped");
-    started.reject(toError({ code: "UNAVAILABLE", message: "factlog's Worker stopped while it started" }));
-    e._die(err);
+  const died = (why = "the Worker stopped") => {
+    started.reject(toError({ code: "UNAVAILABLE", message: `factlog's Worker stopped while it started (${why})` }));
+    e._die(new Error(why));
   };
   worker.onmessage = ({ data }) => {
     if (data.holding) {
-      navigator.locks.request(`factlog-worker:${id}`, died);
+      navigator.locks.request(`factlog-worker:${id}`, () => died());
     } else if ("ready" in data) {
       data.ready ? started.resolve() : started.reject(toError(data.error));
     } else if (data.console) {
@@ -248,6 +265,11 @@ async function workerEngine() {
     (id, method, args, bytes) => worker.postMessage({ id, method, args, bytes }, bytes ? [bytes.buffer] : []),
     (id) => worker.postMessage({ cancel: id }),
   );
+  e.terminate = () => {
+    worker.terminate();
+    died("the page left for the back/forward cache");
+  };
+  workerEngineOfPage = e;
   let module;
   try {
     module = await WebAssembly.compileStreaming(fetch(wasmURL));

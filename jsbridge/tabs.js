@@ -22,12 +22,20 @@
 // lives; the leader queues for the locks of its followers, and so learns
 // when one goes away without saying so, and drops its watches and links.
 //
+// A page that navigates away may be kept, frozen, in the browser's
+// back/forward cache, where it runs nothing: a leader frozen with the lock
+// and its Worker's file handle would keep every other tab waiting. So a
+// page that leaves stops its Worker (pagehide) if it leads or is opening a
+// store, and every one of its stores stops queueing for the lead and leaves;
+// if the page comes back (pageshow), its stores join again as at the start
+// and send what was in flight to whoever leads.
+//
 // Messages on the channel "factlog:<name>" carry {t, from, to}: hello (who
 // leads?), leader {term} (I do, since term), call {id, method, args, bytes}, cancel {id},
 // reply {id, result, bytes} or {id, error}, notify {kind, key, value},
 // interpretation {schema, materializers} (after a reinterpret), leave.
 import { FactlogError, toError } from "./errors.js";
-import { engine, aborted } from "./engine.js";
+import { engine, aborted, stopEngine } from "./engine.js";
 
 /** shareable reports whether a named store can be shared between tabs here. */
 export function shareable(name) {
@@ -50,6 +58,18 @@ function holdTabLock() {
 }
 
 const coordinators = new Map(); // lock name → Coordinator
+
+if (typeof window === "object" && typeof window.addEventListener === "function") {
+  window.addEventListener("pagehide", (ev) => {
+    if (!ev.persisted) return; // unloaded: the browser releases everything
+    let held = false;
+    for (const c of coordinators.values()) held = c.freeze() || held;
+    if (held) stopEngine();
+  });
+  window.addEventListener("pageshow", (ev) => {
+    if (ev.persisted) for (const c of coordinators.values()) c.thaw();
+  });
+}
 
 /**
  * join opens a store (or a table of registers) shared with the other tabs,
@@ -81,31 +101,27 @@ class Coordinator {
   #lock;
   #kind;
   #args; // the open call's arguments, kept current (reinterpret changes them)
-  #channel;
+  #channel = null; // open unless the page is frozen or the store closed
   #users = new Set(); // the ports of this tab on this store
   #inflight = new Map(); // call id → { msg, signal, settled, resolve, reject }
   #sticky = new Map(); // "kind:key" → the call that registered a watch or link, resent to a new leader
   #listeners = new Map(); // "kind:key" → fn, this tab's notifications
   #leaderTab = null; // the leader's tab id
   #terms = 0; // this tab's terms as leader
-  #release; // resolves the election lock's callback (when leader)
+  #release = null; // releases the election lock while this tab holds it (leading, or opening the store to lead)
   #queued = new AbortController(); // the election lock request
   #service = null; // when leader
   #opened = null; // { peer, persisted, warning }
   #dead = null; // why this tab can no longer reach the store
+  #hidden = false; // the page is in the back/forward cache
 
   constructor(lock, kind, args) {
     this.#lock = lock;
     this.#kind = kind;
     this.#args = args;
-    this.#channel = new BroadcastChannel(lock);
-    this.#channel.onmessage = ({ data }) => this.#receive(data);
-    // Queue for the lock: granted now if no tab holds it, else when the
-    // leader goes away.
-    navigator.locks
-      .request(lock, { signal: this.#queued.signal }, () => this.#lead())
-      .catch(() => {}); // aborted when this tab closes the store
-    this.#channel.postMessage({ t: "hello", from: tab });
+    this.#listen();
+    this.#queue();
+    this.#post({ t: "hello", from: tab });
     // A follower starts its engine too, so that a handoff does not wait
     // for the wasm to compile and start.
     engine().catch(() => {});
@@ -192,11 +208,22 @@ class Coordinator {
     return p;
   }
 
+  /** #listen opens the store's channel: a frozen page keeps none, as a message to it would make the browser discard it. */
+  #listen() {
+    this.#channel = new BroadcastChannel(this.#lock);
+    this.#channel.onmessage = ({ data }) => this.#receive(data);
+  }
+
+  /** #post sends a message to the store's other tabs, unless this page is frozen or the store closed. */
+  #post(msg) {
+    this.#channel?.postMessage(msg);
+  }
+
   #send(msg) {
     if (this.role === "leader") {
       this.#service.handle(tab, msg);
     } else if (this.#term) {
-      this.#channel.postMessage({ ...msg, to: this.#leaderTab });
+      this.#post({ ...msg, to: this.#leaderTab });
     } // else: sent when a leader announces itself
   }
 
@@ -204,7 +231,7 @@ class Coordinator {
     const c = this.#inflight.get(id);
     if (!c) return;
     if (this.role === "leader") this.#service.cancel(tab, id);
-    else if (this.#term) this.#channel.postMessage({ t: "cancel", from: tab, to: this.#leaderTab, id });
+    else if (this.#term) this.#post({ t: "cancel", from: tab, to: this.#leaderTab, id });
     else c.reject(aborted(c.msg.method)); // nobody runs it yet
   }
 
@@ -242,7 +269,7 @@ class Coordinator {
     if (this.#gone || (m.to && m.to !== tab)) return;
     switch (m.t) {
       case "hello":
-        if (this.role === "leader" && !this.closed) this.#channel.postMessage({ t: "leader", from: tab, term: this.#term });
+        if (this.role === "leader" && !this.closed) this.#post({ t: "leader", from: tab, term: this.#term });
         break;
       case "leader":
         // A new term (even of the same tab, which lost its Worker and
@@ -278,41 +305,70 @@ class Coordinator {
   /** #reply answers a call of tab from (this tab's own, or a follower's). */
   reply(from, msg) {
     if (from === tab) this.#answer(msg.id, msg.error, msg.result, msg.bytes);
-    else this.#channel.postMessage({ t: "reply", to: from, ...msg });
+    else this.#post({ t: "reply", to: from, ...msg });
   }
 
   /** notify sends a notification to a tab. */
   notify(to, kind, key, value) {
     if (to === tab) this.#deliver(kind, key, value);
-    else this.#channel.postMessage({ t: "notify", to, kind, key, value });
+    else this.#post({ t: "notify", to, kind, key, value });
   }
 
   /** interpretationChanged tells every tab the store now reads its log another way. */
   interpretationChanged(schema, materializers) {
     this.#args = { ...this.#args, schema, materializers };
-    this.#channel.postMessage({ t: "interpretation", from: tab, schema, materializers });
+    this.#post({ t: "interpretation", from: tab, schema, materializers });
   }
 
-  /** #lead runs while this tab holds the lock: it opens the store and serves every tab. */
-  async #lead() {
-    if (this.closed) return;
-    const held = new Promise((release) => (this.#release = release));
+  /**
+   * #queue queues for the lock: granted now if no tab holds it, else when
+   * the leader goes away. The lock is held until #letGo.
+   */
+  #queue() {
+    this.#queued = new AbortController();
+    navigator.locks
+      .request(this.#lock, { signal: this.#queued.signal }, () => new Promise((release) => {
+        this.#release = release;
+        this.#lead(release);
+      }))
+      .catch(() => {}); // aborted when this tab closes the store or its page is frozen
+  }
+
+  /** #letGo releases the lock, if this tab holds it. */
+  #letGo() {
+    const release = this.#release;
+    this.#release = null;
+    release?.();
+  }
+
+  /**
+   * #lead runs when this tab is granted the lock: it opens the store and
+   * serves every tab. release is this grant's: a page frozen and back may
+   * hold a newer one by the time an older #lead ends.
+   */
+  async #lead(release) {
+    const mine = () => this.#release === release;
+    const stale = () => this.closed || this.#hidden || !mine();
+    if (stale()) return mine() && this.#letGo();
     let e, handle, opened;
     try {
-      ({ e, handle, opened } = await openRetrying(this.#kind, this.#args, () => this.closed, (p) => {
+      ({ e, handle, opened } = await openRetrying(this.#kind, this.#args, stale, (p) => {
         for (const port of this.#users) port.progress(p);
       }));
     } catch (err) {
+      if (!mine()) return; // the page was frozen: it joins again if it comes back
       // This tab cannot run the store: what waits here fails with why,
       // and the lock goes to the next tab.
+      this.#letGo();
       this.#dead = toError(err);
       for (const c of [...this.#inflight.values()]) c.reject(this.#dead);
       for (const p of this.#users) p.died(this.#dead);
       this.#shutdown();
       return;
     }
-    if (this.closed) {
+    if (stale()) {
       await e.call(this.#kind.close, { [this.#kind.handle]: handle }).catch(() => {});
+      if (mine()) this.#letGo();
       return;
     }
     this.#service = new Service(this, e, this.#kind, handle, opened);
@@ -320,10 +376,37 @@ class Coordinator {
     this.#term = `${tab}:${++this.#terms}`;
     this.#leaderTab = tab;
     e.onDeath((err) => this.#engineDied(err));
-    this.#channel.postMessage({ t: "leader", from: tab, term: this.#term });
+    this.#post({ t: "leader", from: tab, term: this.#term });
     this.#resend();
     this.#roleChanged();
-    await held;
+  }
+
+  /**
+   * freeze: the page is going into the back/forward cache. This store
+   * stops queueing for the lead and leaves its leader; if it holds the
+   * lock it lets it go, and returns true: then the caller stops the page's
+   * Worker, whose file handle the next leader needs.
+   */
+  freeze() {
+    if (this.closed) return false;
+    this.#hidden = true;
+    this.#queued.abort();
+    if (this.role !== "leader" && this.#term) this.#post({ t: "leave", from: tab, to: this.#leaderTab });
+    this.#channel.close();
+    this.#channel = null;
+    const held = this.#release !== null;
+    this.#letGo();
+    return held;
+  }
+
+  /** thaw: the page is back; this store joins again, as when it opened. */
+  thaw() {
+    if (this.closed || !this.#hidden) return;
+    this.#hidden = false;
+    this.#term = this.#leaderTab = null; // the next leader's announce resends what is in flight
+    this.#listen();
+    this.#queue();
+    this.#post({ t: "hello", from: tab });
   }
 
   /**
@@ -344,9 +427,8 @@ class Coordinator {
     this.#service = null;
     this.role = "follower";
     this.#term = this.#leaderTab = null;
-    this.#release();
-    this.#queued = new AbortController();
-    navigator.locks.request(this.#lock, { signal: this.#queued.signal }, () => this.#lead()).catch(() => {});
+    this.#letGo();
+    if (!this.#hidden) this.#queue();
     this.#roleChanged();
   }
 
@@ -370,7 +452,7 @@ class Coordinator {
       // In-flight calls finish and are answered; new ones wait for the
       // next leader. Then the store closes, and the lock goes.
       await this.#service.close();
-      this.#release();
+      this.#letGo();
     } else if (this.#term) {
       // A write in flight is answered first: rejected as CLOSED while
       // the leader applies it, it would be written again by an
@@ -380,17 +462,18 @@ class Coordinator {
         if (closeWaitsFor.has(c.msg.method)) {
           writes.push(c.settled);
         } else {
-          this.#channel.postMessage({ t: "cancel", from: tab, to: this.#leaderTab, id: c.msg.id });
+          this.#post({ t: "cancel", from: tab, to: this.#leaderTab, id: c.msg.id });
           c.reject(new FactlogError("CLOSED", "the store is closed"));
         }
       }
       if (writes.length) await Promise.race([Promise.all(writes), new Promise((r) => setTimeout(r, 30000))]);
-      this.#channel.postMessage({ t: "leave", from: tab, to: this.#leaderTab });
+      this.#post({ t: "leave", from: tab, to: this.#leaderTab });
     }
     this.#gone = true;
     this.#dead ??= new FactlogError("CLOSED", "the store is closed");
     for (const c of [...this.#inflight.values()]) c.reject(this.#dead);
-    this.#channel.close();
+    this.#channel?.close();
+    this.#channel = null;
   }
 }
 

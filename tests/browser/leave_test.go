@@ -1,0 +1,72 @@
+package browser
+
+import (
+	"context"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestTabsPageLeaves: a tab whose page navigates away may be kept, frozen,
+// in the back/forward cache. Frozen, it runs nothing; so it must hold
+// neither the store's lead nor its file, nor be next in line for them —
+// else every other tab waits until the browser evicts it (minutes). And
+// when the page comes back, its store works again.
+func TestTabsPageLeaves(t *testing.T) {
+	url, tab, _ := tabs(t, 3)
+	count := `db.query("SELECT count(*) AS n FROM todo").then((r) => r[0].n + " " + db.role)`
+	away := func(t *testing.T, c context.Context) {
+		t.Helper()
+		eval[bool](t, c, `(window.addEventListener("pageshow", (e) => { window.restored = e.persisted; }), true)`)
+		if err := chromedp.Do(c, chromedp.Navigate(url+"away.html")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	back := func(t *testing.T, c context.Context) {
+		t.Helper()
+		// A page restored from the cache fires no load event, which
+		// NavigateBack waits for: history.back() instead.
+		eval[bool](t, c, `(setTimeout(() => history.back(), 0), true)`)
+		if r := settle(t, c, `new Promise((ok) => { const w = () => window.restored !== undefined ? ok(window.restored) : setTimeout(w, 20); w(); })`, 10000); r != "true" {
+			t.Fatalf("the page came back from the back/forward cache: %s, want true (else this test tests nothing)", r)
+		}
+	}
+	for i, c := range tab {
+		want := "leader"
+		if i > 0 {
+			want = "follower"
+		}
+		if r := eval[string](t, c, `openTodo("leaves").then((db) => (window.db = db, db.role))`); r != want {
+			t.Fatalf("tab %d is %s, want %s", i, r, want)
+		}
+	}
+
+	// The leader leaves while a follower's appendMany runs: the follower
+	// leads, and its appendMany is answered, applied once.
+	eval[bool](t, tab[1], `(window.q = db.appendMany(Array.from({length: 2000}, (_, i) => ({item: "i" + i, type: "create", value: {content: "c"}}))).then((evs) => "appended " + evs.length, (e) => e.code), true)`)
+	away(t, tab[0])
+	if q := settle(t, tab[1], `q`, 30000); q != "appended 2000" {
+		t.Fatalf("the follower's appendMany, after the leader left: %s", q)
+	}
+	if n := settle(t, tab[1], count, 30000); n != "2000 leader" {
+		t.Fatalf("after the leader left, the first follower has %s, want 2000 leader", n)
+	}
+
+	// The old leader comes back: its store works, as a follower.
+	back(t, tab[0])
+	if n := settle(t, tab[0], `db.append("back", "create", {content: "b"}).then(() => `+count+`)`, 30000); n != "2001 follower" {
+		t.Fatalf("the page that came back: %s, want 2001 follower", n)
+	}
+
+	// A follower leaves, then the leader closes: the frozen follower was
+	// next in line; the tab after it must lead instead.
+	away(t, tab[2])
+	eval[string](t, tab[1], `db.close().then(() => "closed")`)
+	if n := settle(t, tab[0], count, 30000); n != "2001 leader" {
+		t.Fatalf("after the leader closed, with a follower frozen: %s, want 2001 leader", n)
+	}
+	back(t, tab[2])
+	if n := settle(t, tab[2], `db.append("again", "create", {content: "a"}).then(() => `+count+`)`, 30000); n != "2002 follower" {
+		t.Fatalf("the follower that came back: %s, want 2002 follower", n)
+	}
+}
