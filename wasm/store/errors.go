@@ -38,7 +38,7 @@ const (
 	CodeClosed       = "CLOSED"        // the store is closed
 	CodeAborted      = "ABORTED"       // the call was cancelled; it changed nothing
 	CodeArgument     = "INVALID_ARGUMENT"
-	CodeNoMemory     = "NO_MEMORY" // the database reached Options.MaxMemory
+	CodeNoMemory     = "NO_MEMORY" // the database reached Options.MaxMemory, or a result is over MaxResultBytes
 	CodeLocked       = "LOCKED"    // another tab or worker has the store open
 	CodeInternal     = "INTERNAL"
 )
@@ -75,7 +75,7 @@ func Code(err error) string {
 		return CodeSchema
 	case errors.Is(err, ErrArgument):
 		return CodeArgument
-	case errors.Is(err, db.ErrNoMemory):
+	case errors.Is(err, db.ErrNoMemory), errors.Is(err, ErrResultTooLarge):
 		return CodeNoMemory
 	case errors.Is(err, db.ErrLocked):
 		return CodeLocked

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -16,6 +17,16 @@ type Rows struct {
 	// or nil per column.
 	Values [][]any
 }
+
+// MaxResultBytes bounds what one query (or a watch's run of it) returns:
+// its values and, once per row, its column names, as the JSON a browser
+// receives them in would hold them. A larger result is refused with
+// ErrResultTooLarge before it is read: it would take the memory of every
+// store open in the engine, and no JavaScript string holds much more.
+const MaxResultBytes = 128 << 20
+
+// ErrResultTooLarge rejects a query whose result is over MaxResultBytes.
+var ErrResultTooLarge = errors.New("query result too large")
 
 // Query runs one SQL statement with positional arguments (?, ?1) and
 // returns its rows. It reads the state tables, the event log and anything
@@ -110,7 +121,8 @@ func (s *Store) query(ctx context.Context, sql string, bind binder) (*Rows, erro
 	defer unlock()
 	// The policy stays in force while the statement runs: SQLite may
 	// prepare it again as it runs.
-	restore := s.c.Enforce(queries{s.r})
+	var ddl bool
+	restore := s.c.Enforce(reshaping{queries{s.r}, &ddl})
 	defer restore()
 	stmt, tail, err := s.c.Raw().Prepare(sql)
 	if err != nil {
@@ -130,9 +142,14 @@ func (s *Store) query(ctx context.Context, sql string, bind binder) (*Rows, erro
 	for i := range rows.Columns {
 		rows.Columns[i] = stmt.ColumnName(i)
 	}
+	size := 0
 	for stmt.Step() {
 		row := make([]any, len(rows.Columns))
 		for i := range row {
+			size += len(rows.Columns[i]) + valueSize(stmt, i)
+			if size > MaxResultBytes {
+				return nil, fmt.Errorf("%w: query: the result is over %d MiB after %d rows; read it in pages (LIMIT … OFFSET, or WHERE key > the last one read) or select shorter values", ErrResultTooLarge, MaxResultBytes>>20, len(rows.Values))
+			}
 			row[i] = db.Column(stmt, i)
 		}
 		rows.Values = append(rows.Values, row)
@@ -140,5 +157,39 @@ func (s *Store) query(ctx context.Context, sql string, bind binder) (*Rows, erro
 	if err := stmt.Err(); err != nil {
 		return nil, fmt.Errorf("query: %w", s.c.Denial(err))
 	}
+	if ddl && s.watcher != nil {
+		// The pre-update hook sees rows change, not tables and views
+		// dropped, made or altered: a watched view may now read others.
+		s.watcher.everything(s.reads)
+	}
 	return rows, nil
+}
+
+// reshaping is the query policy, noting whether a statement drops,
+// creates or alters a table or view.
+type reshaping struct {
+	queries
+	ddl *bool
+}
+
+func (r reshaping) Allow(action sqlite3.AuthorizerActionCode, name3, name4, schema, inner string) string {
+	switch action {
+	case sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_CREATE_TEMP_TABLE, sqlite3.AUTH_CREATE_VIEW, sqlite3.AUTH_CREATE_TEMP_VIEW,
+		sqlite3.AUTH_CREATE_VTABLE, sqlite3.AUTH_DROP_TABLE, sqlite3.AUTH_DROP_TEMP_TABLE, sqlite3.AUTH_DROP_VIEW,
+		sqlite3.AUTH_DROP_TEMP_VIEW, sqlite3.AUTH_DROP_VTABLE, sqlite3.AUTH_ALTER_TABLE:
+		*r.ddl = true
+	}
+	return r.queries.Allow(action, name3, name4, schema, inner)
+}
+
+// valueSize is what a column's value takes, without reading it into Go.
+func valueSize(stmt *sqlite3.Stmt, i int) int {
+	switch stmt.ColumnType(i) {
+	case sqlite3.TEXT:
+		return len(stmt.ColumnRawText(i))
+	case sqlite3.BLOB:
+		return len(stmt.ColumnRawBlob(i))
+	default:
+		return 8
+	}
 }

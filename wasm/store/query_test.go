@@ -100,3 +100,29 @@ func TestCatchAllOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryResultTooLarge: a result over MaxResultBytes is refused, with
+// NO_MEMORY, before it is read into memory — rows of many short values
+// as well as a few long ones — and the store goes on.
+func TestQueryResultTooLarge(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, 1)
+	defer s.Close()
+	rows := func(n, length int) string {
+		return fmt.Sprintf(`WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c LIMIT %d) SELECT n, printf('%%.*c', %d, 'x') AS s FROM c`, n, length)
+	}
+	for _, sql := range []string{
+		rows(3, store.MaxResultBytes/2),
+		rows(store.MaxResultBytes/100, 100),
+		`SELECT zeroblob(` + fmt.Sprint(store.MaxResultBytes+1) + `) AS b`,
+	} {
+		_, err := s.Query(ctx, sql)
+		if !errors.Is(err, store.ErrResultTooLarge) || store.Code(err) != store.CodeNoMemory {
+			t.Errorf("Query(%.60q…): %v (code %s); want ErrResultTooLarge, NO_MEMORY", sql, err, store.Code(err))
+		}
+	}
+	r, err := s.Query(ctx, rows(2, store.MaxResultBytes/4))
+	if err != nil || len(r.Values) != 2 {
+		t.Fatalf("a result under the bound: %v", err)
+	}
+}

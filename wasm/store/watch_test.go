@@ -184,3 +184,61 @@ func TestWatchFollowsViews(t *testing.T) {
 		t.Fatalf("after an append to the view's new table %v, want 2", r.Values)
 	}
 }
+
+// TestWatchFollowsQueryDDL: the application's own tables and views,
+// made, dropped and altered through Query, are followed as a
+// reinterpretation's are: a watch re-runs, on the tables its query reads
+// now.
+func TestWatchFollowsQueryDDL(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Options{Schema: `CREATE TABLE a (x)`, Materializers: map[string]string{"a": `INSERT INTO a VALUES (:item)`}, Now: fakeClock(), Rand: peerSeed(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	query := func(sql string) {
+		t.Helper()
+		if _, err := s.Query(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	query(`CREATE TABLE mine (x)`)
+	query(`CREATE VIEW v AS SELECT x FROM a`)
+	results := make(chan string, 10)
+	stop, err := s.Watch(ctx, `SELECT * FROM v`, nil, func(r *store.Rows, err error) {
+		if err != nil {
+			results <- "error"
+			return
+		}
+		results <- fmt.Sprint(r.Columns, r.Values)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	step := func(want string) {
+		t.Helper()
+		select {
+		case got := <-results:
+			if got != want {
+				t.Fatalf("the watch said %s, want %s", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the watch did not fire; want %s", want)
+		}
+	}
+	step("[x] []")
+	query(`DROP VIEW v`)
+	step("error")
+	query(`CREATE VIEW v AS SELECT x FROM mine`)
+	step("[x] []")
+	query(`INSERT INTO mine VALUES (7)`)
+	step("[x] [[7]]")
+	query(`ALTER TABLE mine ADD COLUMN y DEFAULT 'y'`)
+	query(`DROP VIEW v`)
+	step("error")
+	query(`CREATE VIEW v AS SELECT * FROM mine`)
+	step("[x y] [[7 y]]")
+	query(`DROP TABLE mine`)
+	step("error")
+}
