@@ -31,5 +31,8 @@ export async function start(module, notify, webSocket) {
     }),
   ]);
   delete globalThis.__factlogBoot;
+  // The locks of a program that ended are stale (wasm/jsvfs/lockfile.go):
+  // a new engine in this process may take its stores over.
+  exited.then(() => globalThis.process?.[Symbol.for("factlog.engines")]?.delete(api.token));
   return { call: api.call, cancel: api.cancel, exited };
 }

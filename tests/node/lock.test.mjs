@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, symlinkSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { open, FactlogError } from "factlog";
@@ -132,4 +132,24 @@ test("a store whose name is near the file system's limit opens, and opens again 
   const db = await open({ name: long, ...interp });
   assert.deepEqual(await db.query("SELECT v FROM t"), [{ v: "from the holder" }]);
   await db.close();
+}));
+
+test("a lock of another copy of factlog in this process is held; one an engine of this process left when it stopped is taken over", withDir(async (name) => {
+  const db = await open({ name, ...interp });
+  await db.append("1", "put", "one");
+  await db.close();
+  // What another engine of this process writes: its pid and its token,
+  // among the running engines' tokens while its Go program runs.
+  const engines = process[Symbol.for("factlog.engines")];
+  assert.ok(engines instanceof Set && engines.size === 1, "this engine's token is registered");
+  writeFileSync(name + "-lock", `${process.pid} feedfacefeedface\n`);
+  engines.add("feedfacefeedface");
+  try {
+    await locked(open({ name, ...interp }), /another copy of factlog in this process/);
+  } finally {
+    engines.delete("feedfacefeedface"); // its program ended
+  }
+  const again = await open({ name, ...interp });
+  assert.deepEqual(await again.query("SELECT v FROM t"), [{ v: "one" }]);
+  await again.close();
 }));

@@ -48,7 +48,7 @@ func main() {
 		}
 		return nil
 	})
-	boot.Invoke(map[string]any{"call": call, "cancel": cancel})
+	boot.Invoke(map[string]any{"call": call, "cancel": cancel, "token": jsvfs.EngineToken()})
 	select {} // the Worker (or Node) keeps calling
 }
 

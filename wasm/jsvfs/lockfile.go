@@ -17,9 +17,12 @@ import (
 // the process that has the database open.
 //
 // A lock whose process no longer exists is stale and is taken over, so a
-// store is never wedged by a process killed with -9. The token tells this
-// process from an earlier one that had the same pid (a restarted
-// container), and a second open in this process from a stale lock.
+// store is never wedged by a process killed with -9. The token names the
+// engine (the Go program) that holds it: it tells this process from an
+// earlier one that had the same pid (a restarted container), a second
+// open by this engine or another copy of factlog in this process from a
+// lock left by an engine of this process that stopped (its Go program
+// ended: out of memory), which is stale too.
 type Locker interface {
 	Dir
 	// WriteFile creates or replaces a small file.
@@ -31,8 +34,12 @@ type Locker interface {
 	ReadFile(name string) ([]byte, error)
 	// Rename moves a file (ErrNotFound if from is missing).
 	Rename(from, to string) error
-	// Process returns this process's id and a token unique to it.
+	// Process returns this process's id and a token unique to this
+	// engine.
 	Process() (pid int, token string)
+	// Running reports whether an engine of this process with the token
+	// still runs.
+	Running(token string) bool
 	// Alive reports whether a process with the id exists.
 	Alive(pid int) bool
 }
@@ -93,8 +100,10 @@ func liveOwner(l Locker, held string, pid int, token string) (string, bool) {
 		return "", false
 	case owner == pid && fields[1] == token:
 		return "this process (close the other handle first)", true
+	case owner == pid && l.Running(fields[1]):
+		return "another copy of factlog in this process", true
 	case owner == pid:
-		return "", false // an earlier process with this pid
+		return "", false // an engine of this process that stopped, or an earlier process with this pid
 	case l.Alive(owner):
 		return fmt.Sprintf("process %d", owner), true
 	}

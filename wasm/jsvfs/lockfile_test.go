@@ -19,6 +19,8 @@ type osLocker struct {
 	pid   int
 	token string
 	alive map[int]bool
+	// running are the tokens of this process's other engines.
+	running map[string]bool
 	// beforeRename, if set, runs before each Rename (to race with it).
 	beforeRename func()
 }
@@ -58,6 +60,9 @@ func (d *osLocker) Rename(from, to string) error {
 
 func (d *osLocker) Process() (int, string) { return d.pid, d.token }
 func (d *osLocker) Alive(pid int) bool     { return pid == d.pid || d.alive[pid] }
+func (d *osLocker) Running(token string) bool {
+	return token == d.token || d.running[token]
+}
 
 // openLocked opens a store named todos through a Locker registered as vfs.
 func openLocked(t *testing.T, vfs string) (*store.Store, error) {
@@ -66,7 +71,7 @@ func openLocked(t *testing.T, vfs string) (*store.Store, error) {
 }
 
 func newLocker(t *testing.T, name string) *osLocker {
-	l := &osLocker{osDir: osDir{t.TempDir()}, pid: 100, token: "a1", alive: map[int]bool{}}
+	l := &osLocker{osDir: osDir{t.TempDir()}, pid: 100, token: "a1", alive: map[int]bool{}, running: map[string]bool{}}
 	Register(name, l)
 	return l
 }
@@ -114,8 +119,19 @@ func TestLockHeldByAnotherProcess(t *testing.T) {
 	}
 }
 
+// TestLockHeldByAnotherEngine: another copy of factlog in this process
+// holds it.
+func TestLockHeldByAnotherEngine(t *testing.T) {
+	l := newLocker(t, "lock-engine")
+	l.running["b2"] = true
+	l.WriteFile("todos-lock", []byte("100 b2\n"))
+	_, err := openLocked(t, "lock-engine")
+	wantLocked(t, err, "another copy of factlog in this process")
+}
+
 // TestLockStale: the holder is gone (killed with -9), or was an earlier
-// process with this pid, or left a file that is not a lock: taken over.
+// process with this pid or an engine of this process that stopped, or
+// left a file that is not a lock: taken over.
 func TestLockStale(t *testing.T) {
 	for _, held := range []string{"31337 dead\n", "100 earlier\n", "", "garbage", "-5 x\n"} {
 		l := newLocker(t, "lock-stale")

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"syscall/js"
 
 	"github.com/factlog/factlog/wasm/internal/jsvalue"
@@ -128,20 +129,39 @@ func (n *Node) Rename(from, to string) error {
 	return err
 }
 
-// Process returns the pid and a token shared by every copy of factlog in
-// this process (kept on the process object), so that two copies refuse
-// each other's stores instead of taking them over.
-func (n *Node) Process() (int, string) {
+// EngineToken names this engine (this Go program) in its process: the
+// bridge removes it from the running engines when the program ends
+// (jsbridge/runtime.js), and the locks it held become stale.
+var EngineToken = sync.OnceValue(func() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+})
+
+// engines is the set of the tokens of the engines running in this
+// process, kept on the process object: shared by every copy of factlog,
+// so that copies refuse each other's stores instead of taking them over.
+func engines() js.Value {
 	proc, reflect := js.Global().Get("process"), js.Global().Get("Reflect")
-	key := js.Global().Get("Symbol").Call("for", "factlog.process")
-	token := reflect.Call("get", proc, key)
-	if token.Type() != js.TypeString {
-		b := make([]byte, 8)
-		rand.Read(b)
-		token = js.ValueOf(hex.EncodeToString(b))
-		reflect.Call("set", proc, key, token)
+	key := js.Global().Get("Symbol").Call("for", "factlog.engines")
+	set := reflect.Call("get", proc, key)
+	if set.Type() != js.TypeObject {
+		set = js.Global().Get("Set").New()
+		reflect.Call("set", proc, key, set)
 	}
-	return proc.Get("pid").Int(), token.String()
+	return set
+}
+
+// Process returns the pid and this engine's token, which it registers as
+// running.
+func (n *Node) Process() (int, string) {
+	engines().Call("add", EngineToken())
+	return js.Global().Get("process").Get("pid").Int(), EngineToken()
+}
+
+// Running reports whether an engine of this process with the token runs.
+func (n *Node) Running(token string) bool {
+	return engines().Call("has", token).Bool()
 }
 
 // Alive asks the system whether a process exists: signal 0 checks
