@@ -258,7 +258,7 @@ export interface Register {
   id: string;
   column: string;
   value: JSONValue;
-  /** The register's Lamport clock: a local write moves it one past itself; a merge keeps the higher, on a tie the bigger value. */
+  /** The register's Lamport clock: a local write moves it one past itself; a merge keeps the higher, and on a tie the value whose canonical JSON (keys sorted, no spaces) is bytewise larger: `"b"` beats `"a"`, and `9` beats `10`. */
   clock: number;
 }
 

@@ -231,7 +231,7 @@ class Database extends Handle {
   }
 
   /** The events (about one item, or all), in replay order. */
-  events(filter, options) {
+  async events(filter, options) {
     const f = check.options(filter, "events", ["item"]);
     const o = check.options(options, "events", ["signal"]);
     const args = f.item === undefined ? {} : { item: check.item(f.item, "events") };

@@ -98,7 +98,13 @@ export function jsonValue(v, where, name = "the value") {
     }
     open.delete(x);
   };
-  walk(v, name, 0);
+  try {
+    walk(v, name, 0);
+  } catch (err) {
+    if (err instanceof FactlogError) throw err;
+    // A getter or a Proxy of the application's that throws.
+    throw invalid(where, `${name} could not be read: ${err && err.message}`);
+  }
   return v;
 }
 

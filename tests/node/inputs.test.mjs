@@ -58,6 +58,8 @@ const bad = (db) => [
   ["bytes as a value", () => db.append("1", "note", new Uint8Array(2)), /a Uint8Array/],
   ["Symbol keys", () => db.append("1", "note", { [Symbol("k")]: 1 }), /Symbol keys/],
   ["too deep", () => db.append("1", "note", JSON.parse("[".repeat(300) + "]".repeat(300))), /nested more than/],
+  ["a getter that throws", () => db.append("1", "note", { get a() { throw new TypeError("no a"); } }), /the value could not be read: no a/],
+  ["a Proxy that throws", () => db.append("1", "note", new Proxy({}, { ownKeys() { throw new RangeError("no keys"); } })), /the value could not be read: no keys/],
   ["two values", () => db.append("1", "note", 1, 2), /append takes \(item, type, value\)/],
   ["appendMany of a string", () => db.appendMany("x"), /appendMany takes an array/],
   ["appendMany of null", () => db.appendMany(null), /appendMany takes an array/],
@@ -83,6 +85,7 @@ const bad = (db) => [
   ["query options of a string", () => db.query("SELECT 1", [], "x"), /the options are "x"/],
   ["events of a string", () => db.events("1"), /the options are "1"/],
   ["events with a typo", () => db.events({ itme: "1" }), /unknown option "itme"/],
+  ["events with a bad signal", () => db.events({}, { signal: 5 }), /signal is 5/],
   ["events of an object item", () => db.events({ item: {} }), /item is an object/],
   ["a version vector string", () => db.exportSince("x"), /the version vector is "x"/],
   ["a negative seq", () => db.exportSince({ ab: -1 }), /seq for ab is -1/],
@@ -110,8 +113,18 @@ test("every bad argument is an INVALID_ARGUMENT that says what to pass, and stor
   for (const [what, call, says] of bad(db)) {
     let result;
     try {
-      result = await call(); // a synchronous throw or a rejection
+      // A call that returns a promise rejects; watch and connect, which
+      // return at once, throw.
+      let p;
+      try {
+        p = call();
+      } catch (err) {
+        if (!/^(watch|connect)/.test(what)) assert.fail(`${what}: threw at once instead of rejecting: ${err}`);
+        throw err;
+      }
+      result = await p;
     } catch (err) {
+      if (err instanceof assert.AssertionError) throw err;
       coded(err, "INVALID_ARGUMENT", says);
       continue;
     }
@@ -259,4 +272,18 @@ test("a watch callback that throws is reported and does not stop the store", asy
     console.error = original;
   }
   await db.close();
+});
+
+test("a query whose result is too large for memory is NO_MEMORY, and every store goes on", async () => {
+  const other = await open(todo);
+  await other.append("1", "create", "x");
+  const db = await open(todo);
+  await assert.rejects(
+    db.query(`WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c LIMIT 200) SELECT n, printf('%.*c', 1000000, 'x') AS s FROM c`),
+    (err) => coded(err, "NO_MEMORY", /the result is over 128 MiB after 13\d rows; read it in pages/),
+  );
+  assert.deepEqual(await db.query("SELECT 1 AS one"), [{ one: 1 }]);
+  assert.deepEqual(await other.query("SELECT content FROM todo"), [{ content: "x" }]);
+  await db.close();
+  await other.close();
 });
