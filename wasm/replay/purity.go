@@ -99,6 +99,10 @@ var tableFunctions = map[string]bool{"json_each": true, "json_tree": true, "gene
 func (p *purity) table(name, schema string, write bool, column string) string {
 	lower := strings.ToLower(name)
 	switch {
+	case p.schema && schema == "temp" && strings.HasPrefix(lower, "sqlite_temp_") && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(statementText(p.statement))), "ALTER"):
+		// A rename reads the temporary catalog to rewrite what names
+		// the table: factlog's undo triggers live there.
+		return p.deny(ErrSchema, "the schema renames a table or column (ALTER TABLE … RENAME), which would rename it under factlog's own triggers too; create tables and columns under their final names (the events are read again under a new schema)")
 	case schema != "" && schema != "main":
 		return p.deny(ErrImpure, "%s.%s is not one of the schema's tables; the state derives from events alone", schema, name)
 	case lower == "event" || lower == "event_dag" || strings.HasPrefix(lower, "_factlog_"):

@@ -65,6 +65,8 @@ func TestImpureInterpretationsRefused(t *testing.T) {
 		{"schema reads SQLite's catalog", `CREATE TABLE meta AS SELECT type, name FROM sqlite_schema`, nil, replay.ErrImpure, store.CodeSchema, "sqlite_"},
 		{"schema copies SQLite's catalog", table + `; INSERT INTO t SELECT name FROM sqlite_master`, nil, replay.ErrImpure, store.CodeSchema, "sqlite_master"},
 		{"VACUUM", table, map[string]string{"x": `VACUUM`}, replay.ErrSchema, store.CodeMaterializer, "VACUUM"},
+		{"schema renames a table", `CREATE TABLE draft (v ANY); ALTER TABLE draft RENAME TO t`, ins(`:value`), replay.ErrSchema, store.CodeSchema, "ALTER TABLE … RENAME"},
+		{"schema renames a column", `CREATE TABLE t (w ANY); ALTER TABLE t RENAME COLUMN w TO v`, ins(`:value`), replay.ErrSchema, store.CodeSchema, "ALTER TABLE … RENAME"},
 		{"DEFAULT (factlog_clock())", `CREATE TABLE t (v ANY, c INTEGER DEFAULT (factlog_clock()))`, ins(`:value`), replay.ErrImpure, store.CodeSchema, "factlog_clock"},
 		{"factlog_undo()", table, ins(`factlog_undo(0)`), replay.ErrImpure, store.CodeMaterializer, "factlog_undo"},
 		{"bad SQL", table, map[string]string{"x": `INSERT INTO t VALUES (`}, nil, store.CodeMaterializer, "incomplete input"},
