@@ -170,7 +170,9 @@ export interface Database {
   heads(): Promise<string[]>;
   /**
    * What this replica holds: for each author, the tips of its chains, as
-   * { "<peer>:<tip id>": seq } — one per author, unless its events forked.
+   * { "<peer>:<tip id>": seq } — one per author, unless its events forked
+   * (then, too, a few events below a waiting event that parted from a
+   * chain held here, so that exportSince finds where the branches part).
    */
   versionVector(): Promise<Record<string, number>>;
   /** A batch of every event a replica holding vv lacks ({} for all). */

@@ -364,7 +364,67 @@ func (g *Graph) VersionVector() (sync.VersionVector, error) {
 			vv.Add(peerOf(s.ColumnRawBlob(0)), sync.Tip{Seq: uint64(s.ColumnInt64(1)), ID: idOf(s.ColumnRawBlob(2))})
 			return nil
 		})
-	return vv, err
+	if err != nil {
+		return nil, err
+	}
+	if err := g.partings(vv); err != nil {
+		return nil, fmt.Errorf("version vector: %w", err)
+	}
+	return vv, nil
+}
+
+// partings adds to vv, for each author with a waiting event that forked
+// from the chain held here (its seq's predecessor is held, but not as its
+// parent), the events held at seqs 1, 2, 4, 8 … below it: tips say only
+// where this store's chains end, and the replica that sent that event
+// cannot tell from them where its branch parted from this store's. It
+// holds the highest of these below the parting, and sends its branch
+// from there (Lacking), at most twice as much as was missing.
+func (g *Graph) partings(vv sync.VersionVector) error {
+	below := map[event.PeerID]uint64{} // author → lowest seq of a forked waiting event
+	err := g.c.Query(`SELECT p.enc FROM _factlog_pending p WHERE EXISTS (SELECT 1 FROM _factlog_pending_need n WHERE n.id = p.id)`, nil, func(s *sqlite3.Stmt) error {
+		e, err := event.Decode(s.ColumnRawBlob(0))
+		if err != nil {
+			return nil // refused when it is read to join
+		}
+		if cur, ok := below[e.Peer]; e.Seq > 1 && (!ok || e.Seq < cur) {
+			forked, err := g.parted(e)
+			if err != nil || !forked {
+				return err
+			}
+			below[e.Peer] = e.Seq
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for peer, seq := range below {
+		for step := uint64(1); step < seq; step *= 2 {
+			err := g.c.Query(`SELECT e.seq, e.id FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a WHERE k.key = ? AND e.seq = ?`,
+				[]any{peer[:], seq - step}, func(s *sqlite3.Stmt) error {
+					vv.Add(peer, sync.Tip{Seq: uint64(s.ColumnInt64(0)), ID: idOf(s.ColumnRawBlob(1))})
+					return nil
+				})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// parted reports whether e's author has events held here at e's previous
+// seq, none of which is e's parent: e's branch parted from theirs.
+func (g *Graph) parted(e event.Event) (bool, error) {
+	held, parent := false, false
+	err := g.c.Query(`SELECT e.id FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a WHERE k.key = ? AND e.seq = ?`,
+		[]any{e.Peer[:], e.Seq - 1}, func(s *sqlite3.Stmt) error {
+			held = true
+			parent = parent || slices.Contains(e.Parents, idOf(s.ColumnRawBlob(0)))
+			return nil
+		})
+	return held && !parent, err
 }
 
 // Fork is an author's seq held by more than one event: a copied store, a

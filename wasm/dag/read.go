@@ -438,12 +438,15 @@ func (g *Graph) withProofs(evs []event.Event, sigs map[event.ID]event.Signature)
 // when exact is not nil, those rows too.
 //
 // An author whose events here form one chain (no fork) is held up to the
-// seq of the replica's highest tip this store knows — or up to top when
-// every tip of the replica's is unknown here and above top (the replica
-// is ahead; if it forked there, the fork shows when its events arrive
-// here). A forked author, or one the replica holds a fork of (a tip this
-// store lacks at a seq it holds), is compared event by event: the
-// replica holds the chains below the tips this store knows.
+// seq of the replica's highest tip this store knows. When a tip of the
+// replica's is unknown here and above top (the replica is ahead), whether
+// it holds this store's top cannot be told: its branch may have parted
+// from this one below. So the top is sent, a probe: a duplicate there if
+// not, and else a fork that replica sees, whose next vector then names
+// where its branch runs (VersionVector). A forked author, or one the
+// replica holds a fork of (a tip this store lacks at a seq it holds), is
+// compared event by event: the replica holds the chains below the tips
+// this store knows.
 func (g *Graph) heldBy(a int64, top uint64, tips []sync.Tip) (floor uint64, exact map[int64]bool, err error) {
 	if len(tips) == 0 {
 		return 0, nil, nil
@@ -478,8 +481,8 @@ func (g *Graph) heldBy(a int64, top uint64, tips []sync.Tip) (floor uint64, exac
 		for _, nd := range known {
 			floor = max(floor, nd.seq)
 		}
-		if ahead {
-			floor = top
+		if ahead && floor < top {
+			floor = top - 1
 		}
 		return floor, nil, nil
 	}

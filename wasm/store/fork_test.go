@@ -9,6 +9,7 @@ import (
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/sync"
+	"pgregory.net/rapid"
 )
 
 // Forks: two events with one (author, seq). A copied store file, a
@@ -314,4 +315,90 @@ func TestCopiedFileOpensAsSameAuthor(t *testing.T) {
 	if c := openFile(t, filepath.Join(dir, "b.db"), 99); c.Peer() != peer {
 		t.Fatal("a copied file has another peer id")
 	}
+}
+
+// TestForkPullOnly: a replica that only pulls (a backup, a read mirror)
+// gets every event of a forked author the other holds, whichever branch
+// is longer: a version vector that is ahead on a chain the exporter
+// cannot see no longer makes it trust that its own branch is held.
+func TestForkPullOnly(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range [][2]int{{3, 1}, {1, 3}, {9, 2}, {2, 9}, {2, 2}, {1, 1}} {
+		base, bx, by := forkedLog(t, n[0], n[1])
+		for _, pullerHasX := range []bool{true, false} {
+			puller, source := openTest(t, 11), openTest(t, 12)
+			mine, theirs := bx, by
+			if !pullerHasX {
+				mine, theirs = by, bx
+			}
+			for _, in := range []struct {
+				s   *store.Store
+				evs []event.Event
+			}{{puller, append(append([]event.Event{}, base...), mine...)}, {source, append(append([]event.Event{}, base...), theirs...)}} {
+				if _, err := in.s.Import(ctx, encode(t, in.evs...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 3 {
+				sendAll(t, source, puller)
+			}
+			held, err := puller.Events(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := map[event.ID]bool{}
+			for _, e := range held {
+				ids[e.ID] = true
+			}
+			for _, e := range theirs {
+				if !ids[e.ID] {
+					t.Errorf("branches of %d and %d events, the puller on the %d: after three pulls it lacks the source's seq %d", n[0], n[1], len(mine), e.Seq)
+					break
+				}
+			}
+			puller.Close()
+			source.Close()
+		}
+	}
+}
+
+// TestForkPullOnlyProperty: branches of any lengths, each side holding
+// some of the other's too; a replica that only pulls holds everything the
+// other does after a few pulls (two suffice: one shows the fork, the next
+// brings the branch).
+func TestForkPullOnlyProperty(t *testing.T) {
+	ctx := context.Background()
+	base, bx, by := forkedLog(t, 12, 12)
+	rapid.Check(t, func(rt *rapid.T) {
+		x, y := rapid.IntRange(0, 12).Draw(rt, "x"), rapid.IntRange(0, 12).Draw(rt, "y")
+		mine, theirs := bx[:x:x], by[:y:y] // appended to below: never into bx and by
+		k1, k2 := rapid.IntRange(0, y).Draw(rt, "theirs the puller holds"), rapid.IntRange(0, x).Draw(rt, "mine the source holds")
+		puller, source := openTest(t, 11), openTest(t, 12)
+		defer puller.Close()
+		defer source.Close()
+		for _, in := range []struct {
+			s   *store.Store
+			evs []event.Event
+		}{{puller, append(append(append([]event.Event{}, base...), mine...), theirs[:k1]...)}, {source, append(append(append([]event.Event{}, base...), theirs...), mine[:k2]...)}} {
+			if _, err := in.s.Import(ctx, encode(t, in.evs...)); err != nil {
+				rt.Fatal(err)
+			}
+		}
+		for range 2 {
+			sendAll(t, source, puller)
+		}
+		held, err := puller.Events(ctx, nil)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		ids := map[event.ID]bool{}
+		for _, e := range held {
+			ids[e.ID] = true
+		}
+		for _, e := range append(theirs, mine[:k2]...) {
+			if !ids[e.ID] {
+				rt.Fatalf("after two pulls the puller lacks the source's seq %d", e.Seq)
+			}
+		}
+	})
 }
