@@ -1,13 +1,17 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/todo"
+	"github.com/ncruces/go-sqlite3"
 )
 
 // TestOneWriterPerFile: a store file has one writer. A second Open of the
@@ -48,4 +52,47 @@ func TestOneWriterPerFile(t *testing.T) {
 	if err != nil || rows.Values[0][0] != int64(2) {
 		t.Fatalf("todos after reopening: %v (%v), want 2", rows, err)
 	}
+}
+
+// TestForeignDatabaseRefused: another application's SQLite database is
+// refused, unchanged to the byte (its journal mode included); an empty
+// database becomes a store.
+func TestForeignDatabaseRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "theirs.db")
+	c, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Exec(`CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('Ada'); CREATE VIEW names AS SELECT name FROM contacts`); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Open(ctx, store.Options{Path: path, Schema: todo.Schema, Materializers: todo.LastWriterWins})
+	if store.Code(err) != store.CodeArgument || !strings.Contains(err.Error(), "not a factlog store") || !strings.Contains(err.Error(), "contacts, names") {
+		t.Fatalf("open another application's database: %v (code %s); want INVALID_ARGUMENT naming its tables", err, store.Code(err))
+	}
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("the refused database changed (%v)", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "theirs.db-*")); len(left) != 0 {
+		t.Fatalf("files left beside it: %v", left)
+	}
+
+	empty := filepath.Join(dir, "empty.db")
+	if c, err = sqlite3.Open(empty); err != nil {
+		t.Fatal(err)
+	}
+	c.Exec(`PRAGMA user_version = 1`)
+	c.Close()
+	s, err := store.Open(ctx, store.Options{Path: empty, Schema: todo.Schema, Materializers: todo.LastWriterWins})
+	if err != nil {
+		t.Fatalf("open an empty database: %v", err)
+	}
+	s.Close()
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -149,6 +150,9 @@ func openError(path string, err error) error {
 }
 
 func (s *Store) open() error {
+	if err := s.foreign(); err != nil {
+		return err
+	}
 	pragmas := `PRAGMA foreign_keys = OFF; PRAGMA recursive_triggers = ON;`
 	if !db.InMemory(s.opts.Path) {
 		// One writer per file: in EXCLUSIVE mode the connection takes
@@ -185,6 +189,29 @@ func (s *Store) open() error {
 		}
 		return s.interpret(replay.Interpretation{Schema: s.opts.Schema, Materializers: s.opts.Materializers}, s.opts.Progress)
 	})
+}
+
+// foreign refuses another application's SQLite database, before anything
+// is written to it (WAL mode, which a pragma below sets, is kept in the
+// file): factlog would add its log to it, and its tables would be
+// queryable beside a state no event made. A store is a database that is
+// empty or holds factlog's own tables.
+func (s *Store) foreign() error {
+	var theirs []string
+	ours := false
+	err := s.c.Query(`SELECT name FROM main.sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`, nil, func(st *sqlite3.Stmt) error {
+		name := st.ColumnText(0)
+		ours = ours || name == "event" || strings.HasPrefix(name, "_factlog_")
+		theirs = append(theirs, name)
+		return nil
+	})
+	if err != nil || ours || len(theirs) == 0 {
+		return err
+	}
+	if len(theirs) > 5 {
+		theirs = append(theirs[:5], "…")
+	}
+	return ArgumentError(fmt.Sprintf("%q is not a factlog store: it is an SQLite database of another application's (it holds %s); open a new name, or delete it", s.opts.Path, strings.Join(theirs, ", ")))
 }
 
 func (s *Store) loadKey() error {
