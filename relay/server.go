@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -81,9 +80,10 @@ type Options struct {
 	MaxConns int
 	// MaxRooms caps rooms with members (DefaultMaxRooms).
 	MaxRooms int
-	// ConnsPerIPMinute caps new connections per client IP per minute
+	// ConnsPerIPMinute caps new connections per client address per minute
 	// (DefaultConnsPerIPMin), and MaxConnsPerIP the open ones, joined or
-	// not (DefaultMaxConnsPerIP); beyond either, HTTP 429.
+	// not (DefaultMaxConnsPerIP); beyond either, HTTP 429. An address is
+	// an IPv4 address or an IPv6 /64, what one host commonly holds.
 	ConnsPerIPMinute int
 	MaxConnsPerIP    int
 	// MessagesPerSecond and MessageBurst rate-limit each connection's
@@ -154,8 +154,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	conns   map[*wsConn]struct{}
-	perIP   map[string]*rate.Limiter
-	openIP  map[string]int // open connections per client IP
+	perIP   map[string]*rate.Limiter // connection rate per client address (addrKey)
+	openIP  map[string]int           // open connections per client address
 	closing bool
 	wg      sync.WaitGroup // connections and the retention loop
 
@@ -247,28 +247,9 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	c.serve(sess)
 }
 
-// allowIP applies the per-IP connection rate.
-func (s *Server) allowIP(ip string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.perIP[ip]
-	if l == nil {
-		if len(s.perIP) > 100_000 { // forget idle addresses rather than grow
-			clear(s.perIP)
-		}
-		l = rate.NewLimiter(rate.Limit(float64(s.opts.ConnsPerIPMinute)/60), s.opts.ConnsPerIPMinute)
-		s.perIP[ip] = l
-	}
-	return l.Allow()
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the key of a request's client for the per-address limits
+// (addrKey).
+func clientIP(r *http.Request) string { return addrKey(r.RemoteAddr) }
 
 // admit registers a new connection within MaxConns and MaxConnsPerIP;
 // when it cannot, it returns the HTTP status to refuse it with.
