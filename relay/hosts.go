@@ -23,6 +23,7 @@ func AllowHosts(hosts []string, next http.Handler, refused func()) http.Handler 
 			if refused != nil {
 				refused()
 			}
+			w.Header().Set("Connection", "close") // nothing more to ask on it
 			http.Error(w, "this relay does not answer to the host "+r.Host, http.StatusMisdirectedRequest)
 			return
 		}

@@ -86,6 +86,11 @@ type Options struct {
 	// an IPv4 address or an IPv6 /64, what one host commonly holds.
 	ConnsPerIPMinute int
 	MaxConnsPerIP    int
+	// MaxSocketsPerIP caps the TCP connections an address holds open,
+	// HTTP and WebSocket alike, when the relay is served through
+	// Server.Listener (DefaultMaxSocketsPerIP); one beyond is answered
+	// 429 and closed.
+	MaxSocketsPerIP int
 	// MessagesPerSecond and MessageBurst rate-limit each connection's
 	// messages; a faster client is slowed down, not cut off.
 	MessagesPerSecond float64
@@ -129,6 +134,7 @@ func (o *Options) defaults() {
 	set(&o.MaxRooms, DefaultMaxRooms)
 	set(&o.ConnsPerIPMinute, DefaultConnsPerIPMin)
 	set(&o.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	set(&o.MaxSocketsPerIP, DefaultMaxSocketsPerIP)
 	set(&o.MessageBurst, DefaultMessageBurst)
 	dur(&o.WriteTimeout, DefaultWriteTimeout)
 	dur(&o.JoinTimeout, DefaultJoinTimeout)
@@ -204,6 +210,7 @@ func (s *Server) refuse(w http.ResponseWriter, status int, reason, msg string) {
 }
 
 func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
+	w = closingWriter{w} // a refusal, here or in websocket.Accept, closes the connection
 	name := r.PathValue("room")
 	if !room.ValidName(name) {
 		s.refuse(w, http.StatusBadRequest, "room_name", "a room name is 1 to 128 letters, digits and . _ ~ -")

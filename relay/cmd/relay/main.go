@@ -71,7 +71,8 @@ func serve(args []string) error {
 	maxConns := fs.Int("max-conns", relay.DefaultMaxConns, "most open connections")
 	maxRooms := fs.Int("max-rooms", relay.DefaultMaxRooms, "most rooms with members")
 	ipRate := fs.Int("ip-rate", relay.DefaultConnsPerIPMin, "new connections per client address per minute")
-	ipConns := fs.Int("ip-conns", relay.DefaultMaxConnsPerIP, "open connections per client address")
+	ipConns := fs.Int("ip-conns", relay.DefaultMaxConnsPerIP, "open WebSocket connections per client address (an IPv4 address or an IPv6 /64)")
+	ipSockets := fs.Int("ip-sockets", relay.DefaultMaxSocketsPerIP, "open TCP connections per client address, HTTP and WebSocket alike")
 	msgRate := fs.Float64("msg-rate", relay.DefaultMessagesPerSec, "messages per second per connection (faster ones are slowed)")
 	queue := fs.Int("send-queue", relay.DefaultSendQueue, "messages queued for a slow client before it is disconnected")
 	roomBytes := fs.Int64("room-bytes", 256<<20, "bytes a room keeps; publishing beyond is refused (0: no cap)")
@@ -115,7 +116,7 @@ func serve(args []string) error {
 	defer store.Close()
 	srv, err := relay.New(relay.Options{
 		Store: store, Secret: []byte(*secret), Origins: list(*origins), Hosts: allowedHosts, MaxFrame: *maxFrame, SendQueue: *queue,
-		MaxConns: *maxConns, MaxRooms: *maxRooms, ConnsPerIPMinute: *ipRate, MaxConnsPerIP: *ipConns,
+		MaxConns: *maxConns, MaxRooms: *maxRooms, ConnsPerIPMinute: *ipRate, MaxConnsPerIP: *ipConns, MaxSocketsPerIP: *ipSockets,
 		MessagesPerSecond: *msgRate, MaxRoomBytes: *roomBytes, RetainFor: *retainFor, RetainBytes: *retainBytes, Logger: log,
 	})
 	if err != nil {
@@ -140,11 +141,11 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := httpServer(mux)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(l) }()
+	go func() { errc <- hs.Serve(srv.Listener(l)) }()
 	url := "http://" + l.Addr().String()
 	log.Info("relay listening", "url", url, "rooms", url+"/v1/rooms/{room}", "db", *dbPath, "epoch", store.Epoch(), "web", *web,
 		"tokens", *secret != "", "hosts", strings.Join(allowedHosts, ","))
@@ -164,6 +165,21 @@ func serve(args []string) error {
 		err = nil
 	}
 	return err
+}
+
+// httpServer serves h with timeouts on every stage of an HTTP
+// connection, so that a client cannot hold one open by sending slowly,
+// reading slowly or saying nothing. A WebSocket is not bound by them:
+// net/http clears a connection's deadlines when it is hijacked, and the
+// relay's own pings and write timeout take over.
+func httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second, // our requests have no body
+		WriteTimeout:      2 * time.Minute,  // the demo's wasm, over a slow link
+		IdleTimeout:       30 * time.Second, // a keep-alive connection with no request
+	}
 }
 
 // list splits a comma-separated flag.
