@@ -12,6 +12,7 @@ import (
 	"github.com/factlog/factlog/relay"
 	"github.com/factlog/factlog/relay/protocol"
 	"github.com/factlog/factlog/relay/relaytest"
+	"github.com/factlog/factlog/relay/room"
 )
 
 // fill publishes n bodies of size bytes to a room, one at a time.
@@ -86,7 +87,7 @@ func TestTrimDuringJoin(t *testing.T) {
 	}
 	// The relay is now blocked sending the backlog; retention keeps the
 	// last 4 bodies.
-	removed, err := r.store.Trim(context.Background(), time.Time{}, 4*size)
+	removed, err := r.store.Trim(context.Background(), time.Time{}, 4*(size+room.BodyOverhead))
 	if err != nil || removed != n-4 {
 		t.Fatalf("trim removed %d (%v)", removed, err)
 	}

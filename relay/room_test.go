@@ -101,7 +101,7 @@ func TestEpochAndTruncation(t *testing.T) {
 		t.Fatalf("other epoch: %+v, %d bodies", got, len(backlog))
 	}
 	// Retention removed seq 1–3: a client at cursor 1 is told so.
-	if _, err := r.store.Trim(context.Background(), time.Time{}, 2); err != nil {
+	if _, err := r.store.Trim(context.Background(), time.Time{}, 2*(1+room.BodyOverhead)); err != nil {
 		t.Fatal(err)
 	}
 	got, backlog = dial(t, r.url("room")).Join(1, w.Epoch)
@@ -114,8 +114,41 @@ func TestEpochAndTruncation(t *testing.T) {
 	}
 }
 
+// TestRetentionEmptiesRoom: once retention removed every body of a room,
+// a client behind is told truncated and gets an empty backlog, one at the
+// last seq is not, and the next body follows the last seq.
+func TestRetentionEmptiesRoom(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	a := dial(t, r.url("room"))
+	w, _ := a.Join(0, "")
+	for i := range 3 {
+		a.Send(protocol.Envelope{Kind: protocol.Publish, ID: uint64(i + 1), Body: []byte{byte(i)}})
+		a.Recv()
+	}
+	if n, err := r.store.Trim(context.Background(), time.Now().Add(time.Hour), 0); err != nil || n != 3 {
+		t.Fatalf("retention removed %d (%v), want every body", n, err)
+	}
+	for _, cursor := range []uint64{0, 1} {
+		got, backlog := dial(t, r.url("room")).Join(cursor, w.Epoch)
+		if got.Code != protocol.Truncated || got.Cursor != 3 || len(backlog) != 0 {
+			t.Fatalf("join at %d: %+v, %d bodies; want truncated at 3, none", cursor, got, len(backlog))
+		}
+	}
+	b := dial(t, r.url("room"))
+	if got, backlog := b.Join(3, w.Epoch); got.Code != "" || len(backlog) != 0 {
+		t.Fatalf("join at the last seq: %+v, %d bodies", got, len(backlog))
+	}
+	a.Send(protocol.Envelope{Kind: protocol.Publish, ID: 4, Body: []byte{3}})
+	if e := a.Recv(); e.Kind != protocol.Ack || e.Cursor != 4 {
+		t.Fatalf("the next publish: %+v, want seq 4", e)
+	}
+	if e := b.Recv(); e.Kind != protocol.Deliver || e.Cursor != 4 {
+		t.Fatalf("a member got %+v, want seq 4", e)
+	}
+}
+
 func TestQuota(t *testing.T) {
-	r := startRelay(t, relay.Options{MaxRoomBytes: 100})
+	r := startRelay(t, relay.Options{MaxRoomBytes: 100 + 2*room.BodyOverhead})
 	a := dial(t, r.url("room"))
 	a.Join(0, "")
 	a.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: make([]byte, 80)})

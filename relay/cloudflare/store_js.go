@@ -63,6 +63,21 @@ func openDOStore(sql js.Value) (*doStore, error) {
 			return nil, err
 		}
 	}
+	// Rooms stored before room.BodyOverhead was charged (or with another
+	// one) are counted again, once.
+	overhead := fmt.Sprint(room.BodyOverhead)
+	rows, err = s.exec(`SELECT value FROM meta WHERE key = 'body_overhead'`)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 || rows[0].Get("value").String() != overhead {
+		if _, err := s.exec(`UPDATE room SET bytes = (SELECT coalesce(sum(length(data)) + count(*) * ?, 0) FROM body WHERE body.room = room.name)`, room.BodyOverhead); err != nil {
+			return nil, err
+		}
+		if _, err := s.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('body_overhead', ?)`, overhead); err != nil {
+			return nil, err
+		}
+	}
 	go s.write()
 	return s, nil
 }
@@ -116,7 +131,7 @@ func (s *doStore) append(name string, body []byte) (uint64, error) {
 	if st.First == 0 {
 		st.First = st.Last
 	}
-	st.Bytes += int64(len(body))
+	st.Bytes += int64(len(body)) + room.BodyOverhead
 	data := js.Global().Get("Uint8Array").New(len(body))
 	js.CopyBytesToJS(data, body)
 	if _, err := s.exec(`INSERT INTO body (room, seq, at, data) VALUES (?, ?, ?, ?)`, name, st.Last, time.Now().UnixMilli(), data.Get("buffer")); err != nil {
@@ -228,7 +243,9 @@ func (s *doStore) Trim(ctx context.Context, cutoff time.Time, maxBytes int64) (i
 		if err != nil {
 			return removed, err
 		}
-		old, err := s.exec(`SELECT seq, length(data) AS size, at FROM body WHERE room = ? AND seq < ? ORDER BY seq`, name, st.Last)
+		// Every body may go: the room keeps its last seq, and First
+		// becomes Last + 1 (room.Store).
+		old, err := s.exec(`SELECT seq, length(data) AS size, at FROM body WHERE room = ? ORDER BY seq`, name)
 		if err != nil {
 			return removed, err
 		}
@@ -240,7 +257,7 @@ func (s *doStore) Trim(ctx context.Context, cutoff time.Time, maxBytes int64) (i
 			if _, err := s.exec(`DELETE FROM body WHERE room = ? AND seq = ?`, name, seq); err != nil {
 				return removed, err
 			}
-			st.Bytes -= int64(b.Get("size").Int())
+			st.Bytes -= int64(b.Get("size").Int()) + room.BodyOverhead
 			st.First = seq + 1
 			removed++
 		}

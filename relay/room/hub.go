@@ -64,9 +64,9 @@ const (
 type Limits struct {
 	// MaxRooms caps the rooms with members at once (0: no cap).
 	MaxRooms int
-	// MaxRoomBytes caps the bytes a room keeps, counting the bodies the
-	// store has not finished writing (0: no cap); a publish beyond gets
-	// quota_exceeded.
+	// MaxRoomBytes caps the bytes a room keeps, as RoomStats.Bytes counts
+	// them (BodyOverhead a body), counting the bodies the store has not
+	// finished writing (0: no cap); a publish beyond gets quota_exceeded.
 	MaxRoomBytes int64
 	// MaxBody is the largest body a publish may carry; a larger one gets
 	// too_large. Default: what keeps a Deliver envelope within
@@ -122,7 +122,7 @@ type room struct {
 	refs      int    // sessions, and publishes not yet stored
 	loaded    bool   // delivered holds the store's last seq
 	delivered uint64 // the last seq acknowledged and forwarded
-	unstored  int64  // bytes handed to the store and not yet stored
+	unstored  int64  // bytes handed to the store and not yet stored, as RoomStats.Bytes counts them
 }
 
 type member struct {
@@ -296,7 +296,7 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 		// it calls back, and the callback takes the lock to stop counting
 		// it as unstored, so no body is ever counted in neither.
 		st, err := h.store.Stats(ctx, r.name)
-		if err != nil || st.Bytes+r.unstored+int64(len(body)) > h.lim.MaxRoomBytes {
+		if err != nil || st.Bytes+r.unstored+int64(len(body))+BodyOverhead > h.lim.MaxRoomBytes {
 			r.mu.Unlock()
 			release()
 			if err != nil {
@@ -308,7 +308,7 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 			return
 		}
 	}
-	r.unstored += int64(len(body))
+	r.unstored += int64(len(body)) + BodyOverhead
 	h.obs.Pending(int64(len(body)))
 	h.mu.Lock()
 	r.refs++ // the room outlives its members while their bodies are stored
@@ -349,7 +349,7 @@ func (s *Session) stored(m *member, id uint64, body []byte, seq uint64, err erro
 	func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		r.unstored -= int64(len(body))
+		r.unstored -= int64(len(body)) + BodyOverhead
 		h.obs.Pending(-int64(len(body)))
 		defer func() {
 			// This runs on the store's goroutine: a panic here must not

@@ -108,10 +108,10 @@ func TestPendingPushesBack(t *testing.T) {
 // the store count against the room's quota.
 func TestQuotaCountsPending(t *testing.T) {
 	st := &heldStore{}
-	h := NewHub(st, Limits{MaxRoomBytes: 100}, nil)
+	h := NewHub(st, Limits{MaxRoomBytes: 100 + 2*BodyOverhead}, nil)
 	a := joined(t, h, "a")
 	publish(a, context.Background(), 1, 60)
-	publish(a, context.Background(), 2, 60) // 120 > 100 with the first still pending
+	publish(a, context.Background(), 2, 60) // 120 > 100 with the first still pending, BodyOverhead each
 	if n := st.count(); n != 1 {
 		t.Fatalf("%d bodies reached the store, want 1 within the quota", n)
 	}

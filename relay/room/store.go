@@ -37,8 +37,10 @@ type Store interface {
 	Stats(ctx context.Context, room string) (RoomStats, error)
 	// Trim applies retention: it removes bodies stored before cutoff, and
 	// the oldest bodies of any room holding more than maxBytes (0: no
-	// limit). It never removes a room's last body, whose seq the next one
-	// follows.
+	// limit), counted as RoomStats.Bytes. It may remove every body of a
+	// room: the room keeps its Last, which the next body follows, and its
+	// First becomes Last + 1, so that a client whose cursor is older is
+	// told it was truncated.
 	Trim(ctx context.Context, cutoff time.Time, maxBytes int64) (removed int, err error)
 	// Close releases the store.
 	Close() error
@@ -52,7 +54,14 @@ var ErrTrimmed = errors.New("retention removed bodies of the range")
 
 // RoomStats describes what a store keeps of a room.
 type RoomStats struct {
-	First uint64 // oldest kept seq (0 if none kept)
+	First uint64 // oldest kept seq: Last + 1 when retention removed all, 0 for a room never published to
 	Last  uint64 // last seq assigned (0 if none)
-	Bytes int64  // bytes kept
+	Bytes int64  // bytes kept, each body counted as its length plus BodyOverhead
 }
+
+// BodyOverhead is what a room is charged for each body it keeps besides
+// the body's bytes, in RoomStats.Bytes and so in the quota
+// (Limits.MaxRoomBytes) and in retention by size: about what sqlitestore
+// takes on disk for a body's row and index entry, with page slack. Without
+// it a room of 1-byte bodies took some 25 times its quota of disk.
+const BodyOverhead = 64

@@ -21,21 +21,48 @@ import (
 	_ "github.com/ncruces/go-sqlite3/vfs" // the file system VFS
 )
 
+// schema is version 1 of the store (PRAGMA user_version). A body is a
+// row of a rowid table, where a body up to about 4 KiB stays on its row's
+// page (in version 0's WITHOUT ROWID table, keyed by room name and seq, a
+// body over about 1000 bytes spilled to an overflow page of its own); the
+// room's name is stored once, in room. room.oldest is indexed so that
+// retention by age finds the rooms it has work in without reading the
+// others, and room.bytes so that retention by size does.
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS room (
-	name  TEXT PRIMARY KEY,
-	last  INTEGER NOT NULL, -- last seq assigned
-	first INTEGER NOT NULL, -- oldest seq kept (0: none)
-	bytes INTEGER NOT NULL  -- bytes kept
-) WITHOUT ROWID;
+	id     INTEGER PRIMARY KEY,
+	name   TEXT NOT NULL UNIQUE,
+	last   INTEGER NOT NULL, -- last seq assigned
+	first  INTEGER NOT NULL, -- oldest seq kept; last + 1 when none is (0: never published to)
+	bytes  INTEGER NOT NULL, -- bytes kept, room.BodyOverhead a body included
+	oldest INTEGER           -- Unix ms when the body first was stored (NULL: none kept)
+);
+CREATE INDEX IF NOT EXISTS room_oldest ON room (oldest) WHERE oldest IS NOT NULL;
+CREATE INDEX IF NOT EXISTS room_bytes ON room (bytes);
 CREATE TABLE IF NOT EXISTS body (
-	room TEXT NOT NULL,
+	room INTEGER NOT NULL, -- room.id
 	seq  INTEGER NOT NULL,
 	at   INTEGER NOT NULL, -- Unix ms when stored, for retention
 	data BLOB NOT NULL,
-	PRIMARY KEY (room, seq)
-) WITHOUT ROWID;`
+	UNIQUE (room, seq)
+);`
+
+// migrateV0 turns version 0 (rooms and bodies keyed by room name, each
+// room's last body never removed) into version 1, in Open's transaction.
+var migrateV0 = `
+ALTER TABLE room RENAME TO room_v0;
+ALTER TABLE body RENAME TO body_v0;
+` + schema + `
+INSERT INTO room (name, last, first, bytes) SELECT name, last, first, 0 FROM room_v0;
+INSERT INTO body (room, seq, at, data)
+	SELECT room.id, seq, at, data FROM body_v0 JOIN room ON room.name = body_v0.room ORDER BY room.id, seq;
+UPDATE room SET
+	bytes = coalesce((SELECT sum(length(data)) + count(*) * ` + fmt.Sprint(room.BodyOverhead) + ` FROM body WHERE body.room = room.id), 0),
+	oldest = (SELECT at FROM body WHERE body.room = room.id ORDER BY seq LIMIT 1);
+UPDATE room SET first = last + 1 WHERE oldest IS NULL AND last > 0;
+DROP TABLE body_v0;
+DROP TABLE room_v0;`
 
 // Store is a room.Store in one SQLite file.
 type Store struct {
@@ -57,6 +84,8 @@ type Store struct {
 
 	mu    sync.Mutex // guards rooms
 	rooms map[string]room.RoomStats
+
+	now func() time.Time // the clock of bodies' times; tests set it
 }
 
 type request struct {
@@ -69,10 +98,24 @@ type request struct {
 	done   chan struct{} // for a trim
 }
 
+// trim is one step of a retention run: it removes at most trimStep
+// bodies, and says whether there is more to do.
 type trim struct {
 	cutoff   time.Time
 	maxBytes int64
 	removed  int
+	more     bool
+}
+
+// trimStep bounds the bodies a retention step removes, and so how long
+// the publishes of every room, which the writer commits, wait for it.
+const trimStep = 256
+
+// roomRow is a room as the writer keeps it while it commits.
+type roomRow struct {
+	id     int64
+	st     room.RoomStats
+	oldest int64 // Unix ms when body st.First was stored (0: none kept)
 }
 
 var _ room.Store = (*Store)(nil)
@@ -83,7 +126,8 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{w: w, stmts: map[string]*sqlite3.Stmt{}, queued: make(chan struct{}, 1), done: make(chan struct{}), rooms: map[string]room.RoomStats{}}
+	s := &Store{w: w, stmts: map[string]*sqlite3.Stmt{}, queued: make(chan struct{}, 1), done: make(chan struct{}),
+		rooms: map[string]room.RoomStats{}, now: time.Now}
 	if err := s.init(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open relay store %s: %w", path, err)
@@ -109,8 +153,40 @@ func openConn(path string) (*sqlite3.Conn, error) {
 	return c, nil
 }
 
-func (s *Store) init() error {
-	if err := s.w.Exec(schema); err != nil {
+// init creates the schema, or brings an older one to it, and reads or
+// makes the epoch, in one transaction.
+func (s *Store) init() (err error) {
+	if err := s.w.Exec(`BEGIN IMMEDIATE`); err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			err = s.w.Exec(`COMMIT`)
+		}
+		if err != nil {
+			s.w.Exec(`ROLLBACK`)
+		}
+	}()
+	var version int64
+	var v0 bool
+	err = query(s.w, `SELECT (SELECT user_version FROM pragma_user_version), EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'body')`, nil, func(q *sqlite3.Stmt) bool {
+		version, v0 = q.ColumnInt64(0), q.ColumnInt64(0) == 0 && q.ColumnBool(1)
+		return false
+	})
+	switch {
+	case err != nil:
+		return err
+	case version > 1:
+		return fmt.Errorf("the store is version %d; this relay knows version 1", version)
+	case v0:
+		err = s.w.Exec(migrateV0)
+	default:
+		err = s.w.Exec(schema)
+	}
+	if err == nil {
+		err = s.w.Exec(`PRAGMA user_version = 1`)
+	}
+	if err != nil {
 		return err
 	}
 	st, _, err := s.w.Prepare(`SELECT value FROM meta WHERE key = 'epoch'`)
@@ -149,17 +225,30 @@ func (s *Store) Append(room string, body []byte, done func(seq uint64, err error
 	}
 }
 
-// Trim implements room.Store.
+// Trim implements room.Store. It runs as steps that remove at most
+// trimStep bodies each, one request each in the writer's queue, so that
+// a publish waits for one step at most, never for a whole run; each step
+// finds the rooms it has work in through indexes, whatever the number of
+// rooms.
 func (s *Store) Trim(ctx context.Context, cutoff time.Time, maxBytes int64) (int, error) {
-	req := &request{trim: &trim{cutoff: cutoff, maxBytes: maxBytes}, done: make(chan struct{})}
-	if !s.enqueue(req) {
-		return 0, errClosed
-	}
-	select {
-	case <-req.done:
-		return req.trim.removed, req.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	removed := 0
+	for {
+		req := &request{trim: &trim{cutoff: cutoff, maxBytes: maxBytes}, done: make(chan struct{})}
+		if !s.enqueue(req) {
+			return removed, errClosed
+		}
+		select {
+		case <-req.done:
+		case <-ctx.Done():
+			return removed, ctx.Err()
+		}
+		if req.err != nil {
+			return removed, req.err
+		}
+		removed += req.trim.removed
+		if !req.trim.more {
+			return removed, nil
+		}
 	}
 }
 
@@ -237,7 +326,7 @@ func (s *Store) commitTx(batch []*request, isolate bool) (err error) {
 	if err := s.exec(`BEGIN IMMEDIATE`); err != nil {
 		return err
 	}
-	touched := map[string]room.RoomStats{}
+	touched := map[string]roomRow{}
 	defer func() {
 		if err != nil {
 			s.w.Exec(`ROLLBACK`)
@@ -245,7 +334,7 @@ func (s *Store) commitTx(batch []*request, isolate bool) (err error) {
 		}
 		s.cache(touched)
 	}()
-	now := time.Now().UnixMilli()
+	now := s.now().UnixMilli()
 	for _, r := range batch {
 		if !isolate {
 			if err := s.apply(r, now, touched); err != nil {
@@ -267,11 +356,8 @@ func (s *Store) commitTx(batch []*request, isolate bool) (err error) {
 			return err
 		}
 	}
-	for name, st := range touched {
-		err := s.exec(`INSERT INTO room (name, last, first, bytes) VALUES (?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET last = excluded.last, first = excluded.first, bytes = excluded.bytes`,
-			name, int64(st.Last), int64(st.First), st.Bytes)
-		if err != nil {
+	for _, row := range touched {
+		if err := s.put(row); err != nil {
 			return err
 		}
 	}
@@ -279,37 +365,72 @@ func (s *Store) commitTx(batch []*request, isolate bool) (err error) {
 }
 
 // apply writes one request within the writer's transaction.
-func (s *Store) apply(r *request, now int64, touched map[string]room.RoomStats) (err error) {
+func (s *Store) apply(r *request, now int64, touched map[string]roomRow) (err error) {
 	if r.trim != nil {
-		r.trim.removed, err = s.trim(r.trim, touched)
+		*r.trim = trim{cutoff: r.trim.cutoff, maxBytes: r.trim.maxBytes} // a retried step starts over
+		return s.trim(r.trim, touched)
+	}
+	row, err := s.row(r.room, touched, true)
+	if err != nil {
 		return err
 	}
-	st, ok := touched[r.room]
-	if !ok {
-		if st, err = s.stats(s.w, r.room); err != nil {
-			return err
-		}
+	row.st.Last++
+	if row.st.First == 0 {
+		row.st.First = row.st.Last // a room's first body (else First is kept, or is Last + 1: this body)
 	}
-	st.Last++
-	if st.First == 0 {
-		st.First = st.Last
+	if row.oldest == 0 {
+		row.oldest = now
 	}
-	st.Bytes += int64(len(r.body))
-	if err := s.exec(`INSERT INTO body (room, seq, at, data) VALUES (?, ?, ?, ?)`, r.room, int64(st.Last), now, r.body); err != nil {
-		return fmt.Errorf("room %s seq %d: %w", r.room, st.Last, err)
+	row.st.Bytes += int64(len(r.body)) + room.BodyOverhead
+	if err := s.exec(`INSERT INTO body (room, seq, at, data) VALUES (?, ?, ?, ?)`, row.id, int64(row.st.Last), now, r.body); err != nil {
+		return fmt.Errorf("room %s seq %d: %w", r.room, row.st.Last, err)
 	}
-	touched[r.room] = st
-	r.seq = st.Last
+	touched[r.room] = row
+	r.seq = row.st.Last
 	return nil
+}
+
+// row returns a room as this transaction has it, reading it the first
+// time, and creating it if create is set.
+func (s *Store) row(name string, touched map[string]roomRow, create bool) (roomRow, error) {
+	if row, ok := touched[name]; ok {
+		return row, nil
+	}
+	var row roomRow
+	err := s.query(`SELECT id, last, first, bytes, coalesce(oldest, 0) FROM room WHERE name = ?`, []any{name}, func(q *sqlite3.Stmt) bool {
+		row = roomRow{id: q.ColumnInt64(0), oldest: q.ColumnInt64(4),
+			st: room.RoomStats{Last: uint64(q.ColumnInt64(1)), First: uint64(q.ColumnInt64(2)), Bytes: q.ColumnInt64(3)}}
+		return false
+	})
+	if err != nil || row.id != 0 || !create {
+		return row, err
+	}
+	if err := s.exec(`INSERT INTO room (name, last, first, bytes) VALUES (?, 0, 0, 0)`, name); err != nil {
+		return row, err
+	}
+	row.id = s.w.LastInsertRowID()
+	return row, nil
+}
+
+// put writes a room's row.
+func (s *Store) put(row roomRow) error {
+	var oldest any
+	if row.oldest != 0 {
+		oldest = row.oldest
+	}
+	return s.exec(`UPDATE room SET last = ?, first = ?, bytes = ?, oldest = ? WHERE id = ?`,
+		int64(row.st.Last), int64(row.st.First), row.st.Bytes, oldest, row.id)
 }
 
 // cache keeps the stats of the rooms a commit changed, and forgets rooms
 // beyond maxCachedRooms, arbitrary ones (Stats reads those from the file,
 // where the commit is).
-func (s *Store) cache(touched map[string]room.RoomStats) {
+func (s *Store) cache(touched map[string]roomRow) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	maps.Copy(s.rooms, touched)
+	for name, row := range touched {
+		s.rooms[name] = row.st
+	}
 	for name := range s.rooms { // map order: an arbitrary victim
 		if len(s.rooms) <= maxCachedRooms {
 			break
@@ -320,108 +441,130 @@ func (s *Store) cache(touched map[string]room.RoomStats) {
 
 // exec runs one of the writer's statements, prepared once.
 func (s *Store) exec(sql string, args ...any) error {
-	st, ok := s.stmts[sql]
-	if !ok {
-		var err error
-		if st, _, err = s.w.Prepare(sql); err != nil {
-			return err
-		}
-		s.stmts[sql] = st
-	}
-	if err := bind(st, args); err != nil {
+	st, err := s.stmt(sql, args)
+	if err != nil {
 		return err
 	}
 	return st.Exec()
 }
 
-// trim removes the bodies stored before the cutoff, then the oldest bodies
-// of rooms over maxBytes, always keeping each room's last body.
-func (s *Store) trim(t *trim, touched map[string]room.RoomStats) (int, error) {
-	removed := 0
-	remove := func(room string, seq, size int64) (room.RoomStats, error) {
-		st, ok := touched[room]
-		if !ok {
-			var err error
-			if st, err = s.stats(s.w, room); err != nil {
-				return st, err
-			}
-		}
-		if uint64(seq) >= st.Last {
-			return st, nil
-		}
-		if err := exec(s.w, `DELETE FROM body WHERE room = ? AND seq = ?`, room, seq); err != nil {
-			return st, err
-		}
-		st.Bytes -= size
-		st.First = max(st.First, uint64(seq)+1)
-		touched[room] = st
-		removed++
-		return st, nil
-	}
-	type body struct {
-		room      string
-		seq, size int64
-	}
-	// By age: each room's bodies are in seq order, which is time order, so
-	// walking each from its oldest costs what is removed, and no index on
-	// time has to be kept up on every insert.
-	var rooms []string
-	err := query(s.w, `SELECT name FROM room`, nil, func(q *sqlite3.Stmt) bool {
-		rooms = append(rooms, q.ColumnText(0))
-		return true
-	})
+// query runs one of the writer's queries, prepared once, calling row for
+// each row until it returns false.
+func (s *Store) query(sql string, args []any, row func(*sqlite3.Stmt) bool) error {
+	st, err := s.stmt(sql, args)
 	if err != nil {
-		return removed, err
+		return err
 	}
-	var old []body
-	for _, room := range rooms {
-		err := query(s.w, `SELECT seq, length(data), at FROM body WHERE room = ? ORDER BY seq`, []any{room}, func(q *sqlite3.Stmt) bool {
-			if q.ColumnInt64(2) >= t.cutoff.UnixMilli() {
+	defer st.Reset()
+	for st.Step() {
+		if !row(st) {
+			break
+		}
+	}
+	return st.Err()
+}
+
+func (s *Store) stmt(sql string, args []any) (*sqlite3.Stmt, error) {
+	st, ok := s.stmts[sql]
+	if !ok {
+		var err error
+		if st, _, err = s.w.Prepare(sql); err != nil {
+			return nil, err
+		}
+		s.stmts[sql] = st
+	}
+	return st, bind(st, args)
+}
+
+// trim is one step of retention: it removes the bodies stored before
+// the cutoff, then the oldest bodies of rooms over maxBytes, at most
+// trimStep in all. A room may lose every body: it keeps its last seq, and
+// its First becomes Last + 1, so that the next body follows and a client
+// whose cursor is older is told it was truncated. Each room it changes
+// is written at once, so that the size pass reads what the age pass left.
+func (s *Store) trim(t *trim, touched map[string]roomRow) error {
+	budget := trimStep
+	pass := func(sql string, arg int64, remove func(row *roomRow, at, size int64) bool) error {
+		var names []string
+		err := s.query(sql, []any{arg, trimStep}, func(q *sqlite3.Stmt) bool {
+			names = append(names, q.ColumnText(0))
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		t.more = t.more || len(names) == trimStep // rooms beyond the list
+		for _, name := range names {
+			if budget == 0 {
+				t.more = true
+				return nil
+			}
+			row, err := s.row(name, touched, false)
+			if err != nil {
+				return err
+			}
+			n, err := s.removeOldest(&row, budget, remove)
+			if err != nil {
+				return err
+			}
+			if err := s.put(row); err != nil {
+				return err
+			}
+			touched[name] = row
+			budget -= n
+			t.removed += n
+		}
+		t.more = t.more || budget == 0
+		return nil
+	}
+	if !t.cutoff.IsZero() {
+		cutoff := t.cutoff.UnixMilli()
+		err := pass(`SELECT name FROM room WHERE oldest < ? ORDER BY oldest LIMIT ?`, cutoff,
+			func(_ *roomRow, at, _ int64) bool { return at < cutoff })
+		if err != nil || budget == 0 {
+			return err
+		}
+	}
+	if t.maxBytes > 0 {
+		// Checked before each removal: a room at exactly maxBytes keeps
+		// all it has.
+		return pass(`SELECT name FROM room WHERE bytes > ? ORDER BY bytes DESC LIMIT ?`, t.maxBytes,
+			func(row *roomRow, _, _ int64) bool { return row.st.Bytes > t.maxBytes })
+	}
+	return nil
+}
+
+// removeOldest removes a room's oldest bodies while remove says so, at
+// most budget of them, and updates row; it returns how many it removed.
+// A room keeps its bodies First..Last, without gaps.
+func (s *Store) removeOldest(row *roomRow, budget int, remove func(row *roomRow, at, size int64) bool) (int, error) {
+	n, next, nextAt := 0, int64(row.st.First), int64(0)
+	err := s.query(`SELECT seq, length(data), at FROM body WHERE room = ? AND seq >= ? ORDER BY seq LIMIT ?`,
+		[]any{row.id, int64(row.st.First), budget + 1}, func(q *sqlite3.Stmt) bool {
+			seq, size, at := q.ColumnInt64(0), q.ColumnInt64(1), q.ColumnInt64(2)
+			if n == budget || !remove(row, at, size) {
+				nextAt = at
 				return false
 			}
-			old = append(old, body{room, q.ColumnInt64(0), q.ColumnInt64(1)})
+			row.st.Bytes -= size + room.BodyOverhead
+			next = seq + 1
+			n++
 			return true
 		})
-		if err != nil {
-			return removed, err
-		}
-	}
-	for _, b := range old {
-		if _, err := remove(b.room, b.seq, b.size); err != nil {
-			return removed, err
-		}
-	}
-	if t.maxBytes <= 0 {
-		return removed, nil
-	}
-	var full []string
-	err = query(s.w, `SELECT name FROM room WHERE bytes > ?`, []any{t.maxBytes}, func(q *sqlite3.Stmt) bool {
-		full = append(full, q.ColumnText(0))
-		return true
-	})
 	if err != nil {
-		return removed, err
+		return 0, err
 	}
-	for _, room := range full {
-		var bodies []body
-		err := query(s.w, `SELECT seq, length(data) FROM body WHERE room = ? ORDER BY seq`, []any{room}, func(q *sqlite3.Stmt) bool {
-			bodies = append(bodies, body{room, q.ColumnInt64(0), q.ColumnInt64(1)})
-			return true
-		})
-		if err != nil {
-			return removed, err
-		}
-		for _, b := range bodies {
-			st, err := remove(room, b.seq, b.size)
-			if err != nil {
-				return removed, err
-			}
-			if st.Bytes <= t.maxBytes {
-				break
-			}
+	if n > 0 {
+		if err := s.exec(`DELETE FROM body WHERE room = ? AND seq >= ? AND seq < ?`, row.id, int64(row.st.First), next); err != nil {
+			return 0, err
 		}
 	}
-	return removed, nil
+	row.oldest = nextAt
+	if nextAt == 0 { // none left
+		next = int64(row.st.Last) + 1
+	}
+	row.st.First = uint64(next)
+	return n, nil
 }
 
 // Read implements room.Store. Each page is one query on the reader
@@ -436,7 +579,7 @@ func (s *Store) Read(ctx context.Context, name string, after, upTo uint64, fn fu
 		var items []item
 		size := 0
 		s.rmu.Lock()
-		err := query(s.r, `SELECT seq, data FROM body WHERE room = ? AND seq > ? AND seq <= ? ORDER BY seq`,
+		err := query(s.r, `SELECT seq, data FROM body WHERE room = (SELECT id FROM room WHERE name = ?) AND seq > ? AND seq <= ? ORDER BY seq`,
 			[]any{name, int64(after), int64(upTo)}, func(st *sqlite3.Stmt) bool {
 				b := st.ColumnBlob(1, nil)
 				items = append(items, item{uint64(st.ColumnInt64(0)), b})
@@ -521,6 +664,8 @@ func bind(st *sqlite3.Stmt, args []any) error {
 			err = st.BindInt64(i+1, int64(v))
 		case []byte:
 			err = st.BindBlob(i+1, v)
+		case nil:
+			err = st.BindNull(i + 1)
 		default:
 			err = fmt.Errorf("cannot bind %T", a)
 		}
@@ -529,18 +674,6 @@ func bind(st *sqlite3.Stmt, args []any) error {
 		}
 	}
 	return nil
-}
-
-func exec(c *sqlite3.Conn, sql string, args ...any) error {
-	st, _, err := c.Prepare(sql)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := bind(st, args); err != nil {
-		return err
-	}
-	return st.Exec()
 }
 
 // query calls row for each row of sql until row returns false.

@@ -33,8 +33,8 @@ func appendWait(t *testing.T, s *Store, room string, body []byte) uint64 {
 }
 
 // TestPersistsAndRetains: seqs are gapless per room and survive a
-// reopen, with the epoch; retention by age and by bytes keeps each room's
-// last body.
+// reopen, with the epoch; retention by bytes and by age, which may remove
+// every body of a room, leaves its last seq for the next body to follow.
 func TestPersistsAndRetains(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "relay.db")
 	s, err := Open(path)
@@ -54,25 +54,34 @@ func TestPersistsAndRetains(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	if st, _ := s.Stats(ctx, "a"); s.Epoch() != epoch || st.Last != 5 || st.First != 1 || st.Bytes != 5 {
+	if st, _ := s.Stats(ctx, "a"); s.Epoch() != epoch || st.Last != 5 || st.First != 1 || st.Bytes != 5*(1+room.BodyOverhead) {
 		t.Fatalf("after reopen: epoch %s (was %s), stats %+v", s.Epoch(), epoch, st)
 	}
 	if seq := appendWait(t, s, "a", []byte{5}); seq != 6 {
 		t.Fatalf("next seq after reopen %d, want 6", seq)
 	}
-	if n, err := s.Trim(ctx, time.Time{}, 3); err != nil || n != 3 {
+	if n, err := s.Trim(ctx, time.Time{}, 3*(1+room.BodyOverhead)); err != nil || n != 3 {
 		t.Fatalf("trim by bytes removed %d (%v), want 3", n, err)
 	}
-	if st, _ := s.Stats(ctx, "a"); st.First != 4 || st.Bytes != 3 {
+	if st, _ := s.Stats(ctx, "a"); st.First != 4 || st.Bytes != 3*(1+room.BodyOverhead) {
 		t.Fatalf("after trim by bytes: %+v", st)
 	}
-	if n, err := s.Trim(ctx, time.Now().Add(time.Hour), 0); err != nil || n != 2 {
-		t.Fatalf("trim by age removed %d (%v), want 2 (the last body of each room stays)", n, err)
-	}
 	var seqs []uint64
-	s.Read(ctx, "a", 5, 6, func(seq uint64, _ []byte) error { seqs = append(seqs, seq); return nil })
-	if len(seqs) != 1 || seqs[0] != 6 {
-		t.Fatalf("kept %v, want [6]", seqs)
+	s.Read(ctx, "a", 4, 6, func(seq uint64, _ []byte) error { seqs = append(seqs, seq); return nil })
+	if len(seqs) != 2 || seqs[0] != 5 {
+		t.Fatalf("kept %v, want [5 6]", seqs)
+	}
+	if n, err := s.Trim(ctx, time.Now().Add(time.Hour), 0); err != nil || n != 4 {
+		t.Fatalf("trim by age removed %d (%v), want 4 (every body)", n, err)
+	}
+	if st, _ := s.Stats(ctx, "a"); st.First != 7 || st.Last != 6 || st.Bytes != 0 {
+		t.Fatalf("after trim by age: %+v, want first 7, last 6, no bytes", st)
+	}
+	if seq := appendWait(t, s, "a", []byte{6}); seq != 7 {
+		t.Fatalf("next seq after retention removed all: %d, want 7", seq)
+	}
+	if st, _ := s.Stats(ctx, "a"); st.First != 7 || st.Last != 7 || st.Bytes != 1+room.BodyOverhead {
+		t.Fatalf("after the next body: %+v", st)
 	}
 }
 
@@ -238,7 +247,7 @@ func TestStatsCacheBounded(t *testing.T) {
 	if n > maxCachedRooms {
 		t.Fatalf("%d rooms cached, more than %d", n, maxCachedRooms)
 	}
-	if st, err := s.Stats(context.Background(), "room-0"); err != nil || st.Last != 1 || st.Bytes != 1 {
+	if st, err := s.Stats(context.Background(), "room-0"); err != nil || st.Last != 1 || st.Bytes != 1+room.BodyOverhead {
 		t.Fatalf("stats of a room no longer cached: %+v, %v", st, err)
 	}
 }
