@@ -2,17 +2,25 @@ package relay_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/factlog/factlog/relay"
 	"github.com/factlog/factlog/relay/protocol"
+	"github.com/factlog/factlog/relay/relaytest"
 	"github.com/factlog/factlog/relay/room"
+	"github.com/factlog/factlog/relay/sqlitestore"
+	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/link"
 	"github.com/factlog/factlog/wasm/store"
 	fsync "github.com/factlog/factlog/wasm/sync"
@@ -324,5 +332,232 @@ func TestReadOnlyLinkSaysSo(t *testing.T) {
 	})
 	if st := la.Status(); st.State != link.Online || !strings.HasPrefix(st.Error, protocol.ReadOnly) {
 		t.Fatalf("after a delivery: %+v; want online, still saying its publishes are refused", st)
+	}
+}
+
+// TestForgedTipIgnored: a room member publishes an unsigned event that
+// claims to be by a replica, far ahead of its chain, with a parent no one
+// has. It never joins anywhere, and the replica's own events still go out
+// to the room: what a replica learns the room holds is what joined.
+func TestForgedTipIgnored(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	a, b := openStore(t), openStore(t)
+	la, lb := startLink(t, a, r.url("todos")), startLink(t, b, r.url("todos"))
+	edit(t, a, "1", "create", `"before"`)
+	converge(t, a, b)
+
+	forged := event.Event{Peer: a.Peer(), Seq: 1_000_000, Clock: 2, Time: 1, Item: "x", Type: "create", Value: []byte(`"forged"`),
+		Parents: []event.ID{sha256.Sum256([]byte("no such event"))}}
+	forged.ID = forged.Hash()
+	body, err := fsync.Encode([]event.Event{forged}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := relaytest.Dial(t, r.url("todos"))
+	c.Join(0, "")
+	c.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: body})
+	if e := c.Recv(); e.Kind != protocol.Ack {
+		t.Fatalf("the relay answered %v to the forged body, want an ack (it does not decode bodies)", e.Kind)
+	}
+	waitFor(t, func() bool { return la.Status().Cursor >= 2 && lb.Status().Cursor >= 2 })
+	for i := range 3 {
+		edit(t, a, fmt.Sprint(i+2), "create", `"after"`)
+	}
+	converge(t, a, b)
+	if p, _ := a.Pending(context.Background()); p.Events != 1 {
+		t.Fatalf("a holds %d events waiting, want the forged one", p.Events)
+	}
+}
+
+// refusing is a relay store whose first appends fail, as a full disk's
+// do. Its answers come in the order of the appends, from goroutines of
+// its own, as room.Store requires.
+type refusing struct {
+	room.Store
+	fails atomic.Int32
+	mu    sync.Mutex
+	last  chan struct{} // closed once the last append is answered
+}
+
+func (s *refusing) Append(name string, body []byte, done func(uint64, error)) {
+	s.mu.Lock()
+	prev, mine := s.last, make(chan struct{})
+	s.last = mine
+	s.mu.Unlock()
+	answer := func(seq uint64, err error) {
+		go func() {
+			if prev != nil {
+				<-prev
+			}
+			done(seq, err)
+			close(mine)
+		}()
+	}
+	if s.fails.Add(-1) >= 0 {
+		answer(0, errors.New("disk full"))
+		return
+	}
+	s.Store.Append(name, body, answer)
+}
+
+// TestRefusedBatchSentAgain: the relay refuses the first batch of a
+// publish cut in several ("internal": its store failed) and takes the
+// others. The room is known to hold none of it — the others' tips would
+// say it holds the refused batch's events below them — and all of it
+// goes again after a backoff, not only at the next append: the other
+// replica gets everything.
+func TestRefusedBatchSentAgain(t *testing.T) {
+	inner, err := sqlitestore.Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	st := &refusing{Store: inner}
+	st.fails.Store(1)
+	srv, err := relay.New(relay.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Close(ctx)
+		hs.Close()
+	})
+	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/rooms/todos"
+
+	a, b := openStore(t), openStore(t)
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for i := range 400 { // 400 KB that does not compress: several batches of 128 KiB
+		v := make([]byte, 1000)
+		for j := range v {
+			v[j] = 'a' + byte(rnd.IntN(26))
+		}
+		edit(t, a, fmt.Sprint(i), "create", `"`+string(v)+`"`)
+	}
+	la, err := link.Start(a, link.Options{URL: url, MaxFrame: 128 << 10, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer la.Close()
+	startLink(t, b, url)
+	converge(t, a, b)
+	if st.fails.Load() >= 0 {
+		t.Fatal("the relay's store refused nothing: the test tested nothing")
+	}
+	waitFor(t, func() bool { s := la.Status(); return s.State == link.Online && s.Error == "" })
+}
+
+// blackhole is a TCP proxy to a relay whose connections can all go dead
+// at once, as a network that goes away does: nothing more is forwarded
+// on them either way, and nothing closes them. Connections made after
+// work.
+type blackhole struct {
+	addr string
+	dead atomic.Int64 // connections of generations below this are dead
+	gen  atomic.Int64
+}
+
+func startBlackhole(t *testing.T, to string) *blackhole {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	p := &blackhole{addr: l.Addr().String()}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			r, err := net.Dial("tcp", to)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, r)
+			mu.Unlock()
+			gen := p.gen.Load()
+			pipe := func(dst, src net.Conn) {
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(buf)
+					if p.dead.Load() > gen {
+						return // dropped on the floor; the sockets stay open
+					}
+					if n > 0 {
+						if _, err := dst.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						if p.dead.Load() <= gen {
+							dst.Close()
+						}
+						return
+					}
+				}
+			}
+			go pipe(r, c)
+			go pipe(c, r)
+		}
+	}()
+	return p
+}
+
+// cut makes every connection open now dead.
+func (p *blackhole) cut() { p.dead.Store(p.gen.Add(1)) }
+
+// TestLinkNoticesDeadConnection: the network between a replica and the
+// relay goes away without a close. The link, hearing nothing, pings; no
+// answer comes, so it reconnects — rather than saying online for good
+// while nothing reaches it.
+func TestLinkNoticesDeadConnection(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	p := startBlackhole(t, r.addr)
+	a, b := openStore(t), openStore(t)
+	la, err := link.Start(a, link.Options{URL: "ws://" + p.addr + "/v1/rooms/todos", Keepalive: 100 * time.Millisecond, Timeout: 200 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer la.Close()
+	startLink(t, b, r.url("todos"))
+	edit(t, a, "1", "create", `"before"`)
+	converge(t, a, b)
+	p.cut()
+	edit(t, b, "2", "create", `"while a's connection is dead"`)
+	converge(t, a, b)
+	edit(t, a, "3", "create", `"after"`)
+	converge(t, a, b)
+}
+
+// TestPing: a ping after the join is answered with a pong of its id, in
+// order with what else the relay sends; before the join it breaks the
+// protocol.
+func TestPing(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	c := relaytest.Dial(t, r.url("todos"))
+	c.Join(0, "")
+	c.Send(protocol.Envelope{Kind: protocol.Ping, ID: 7})
+	if e := c.Recv(); e.Kind != protocol.Pong || e.ID != 7 {
+		t.Fatalf("got %v %d, want pong 7", e.Kind, e.ID)
+	}
+	early := relaytest.Dial(t, r.url("todos"))
+	early.Send(protocol.Envelope{Kind: protocol.Ping, ID: 1})
+	if code, _ := early.Closed(); int(code) != protocol.CloseProtocol {
+		t.Fatalf("a ping before the join: closed with %d, want %d", code, protocol.CloseProtocol)
 	}
 }

@@ -40,6 +40,10 @@ const (
 	// Publish asks the relay to keep Body; ID (the client's) comes back
 	// in the Ack.
 	Publish Kind = 2
+	// Ping asks the relay for a Pong with the same ID, after the join: a
+	// client that cannot see WebSocket pings (a browser's) learns so that
+	// its connection still carries messages both ways.
+	Ping Kind = 3
 
 	// Welcome answers Join with the store's Epoch and the room's last seq
 	// (Cursor); Code is "", EpochChanged or Truncated.
@@ -54,6 +58,8 @@ const (
 	Ack Kind = 19
 	// Error refuses a Publish (ID) or explains a close: Code and Text.
 	Error Kind = 20
+	// Pong answers Ping, with its ID, in order with everything else sent.
+	Pong Kind = 21
 )
 
 // Codes of Welcome and Error envelopes.
@@ -201,7 +207,7 @@ func Decode(b []byte) (Envelope, error) {
 		return e, fmt.Errorf("%w: version %d, this relay speaks %d", ErrMalformed, e.V, Version)
 	}
 	switch e.Kind {
-	case Join, Publish, Welcome, Deliver, CaughtUp, Ack, Error:
+	case Join, Publish, Ping, Welcome, Deliver, CaughtUp, Ack, Error, Pong:
 	default:
 		return e, fmt.Errorf("%w: unknown kind %d", ErrMalformed, e.Kind)
 	}
@@ -219,6 +225,10 @@ func (k Kind) String() string {
 		return "join"
 	case Publish:
 		return "publish"
+	case Ping:
+		return "ping"
+	case Pong:
+		return "pong"
 	case Welcome:
 		return "welcome"
 	case Deliver:

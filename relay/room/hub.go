@@ -212,8 +212,13 @@ func (s *Session) Handle(ctx context.Context, msg []byte) (*Backlog, error) {
 	case e.Kind == protocol.Publish && s.joined:
 		s.publish(ctx, e.ID, e.Body)
 		return nil, nil
+	case e.Kind == protocol.Ping && s.joined:
+		if !s.member.conn.Send(protocol.Encode(protocol.Envelope{Kind: protocol.Pong, ID: e.ID})) {
+			s.hub.drop(s.room, s.member, "slow")
+		}
+		return nil, nil
 	default:
-		return nil, &CloseError{Code: protocol.CloseProtocol, Reason: fmt.Sprintf("unexpected %v (a session is one join, then publishes)", e.Kind)}
+		return nil, &CloseError{Code: protocol.CloseProtocol, Reason: fmt.Sprintf("unexpected %v (a session is one join, then publishes and pings)", e.Kind)}
 	}
 }
 

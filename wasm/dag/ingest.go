@@ -313,6 +313,14 @@ func (g *Graph) waiting(id event.ID) (w waitingEvent, ok bool, err error) {
 	return w, true, nil
 }
 
+// Stored returns which of evs are stored (joined), in one query.
+func (g *Graph) Stored(evs []event.Event) (map[event.ID]bool, error) {
+	if len(evs) == 0 {
+		return map[event.ID]bool{}, nil
+	}
+	return g.heldOf(evs, false)
+}
+
 // heldOf returns which of evs are stored or pending, in one query each
 // rather than one per event.
 func (g *Graph) heldOf(evs []event.Event, anyPending bool) (map[event.ID]bool, error) {

@@ -39,6 +39,11 @@ type Options struct {
 	// relay's welcome (default 20 s): a relay, or a proxy before it, that
 	// accepts and then says nothing is retried like one that is down.
 	Timeout time.Duration
+	// Keepalive is how long the link hears nothing from the relay before
+	// it pings it (default 25 s); Timeout bounds the answer. A connection
+	// that died without a close (a network gone away) then ends, and the
+	// link reconnects, instead of staying online and hearing nothing.
+	Keepalive time.Duration
 	// MinBackoff and MaxBackoff bound the wait before a reconnection,
 	// which doubles after each failure (defaults 250 ms and 30 s).
 	MinBackoff, MaxBackoff time.Duration
@@ -114,6 +119,9 @@ func Start(s *store.Store, opts Options) (*Link, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 20 * time.Second
+	}
+	if opts.Keepalive <= 0 {
+		opts.Keepalive = 25 * time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Link{s: s, opts: opts, key: u.Scheme + "://" + u.Host + u.Path, cancel: cancel, done: make(chan struct{}), frame: opts.MaxFrame}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/factlog/factlog/relay/protocol"
 	"github.com/factlog/factlog/wasm/event"
@@ -30,7 +31,10 @@ type session struct {
 
 	nextID   uint64
 	inflight map[uint64]bool    // publishes not yet acknowledged
-	covers   sync.VersionVector // what the in-flight publishes hold
+	covers   sync.VersionVector // what the in-flight publishes hold; nil once one of them was refused
+	retry    *time.Timer        // a refused publish goes again when it fires (nil: none waits)
+	retryIn  time.Duration      // the wait before the next retry, doubling while refusals go on
+	pinged   bool               // a ping waits for its answer
 }
 
 func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
@@ -58,7 +62,19 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 	}()
 	changes, unsubscribe := ss.l.s.Subscribe()
 	defer unsubscribe()
+	opts := ss.l.opts
+	quiet := time.NewTimer(opts.Keepalive) // since the relay was last heard
+	defer quiet.Stop()
+	defer func() {
+		if ss.retry != nil {
+			ss.retry.Stop()
+		}
+	}()
 	for {
+		var retry <-chan time.Time
+		if ss.retry != nil {
+			retry = ss.retry.C
+		}
 		select {
 		case <-ctx.Done():
 			ss.ws.Close(StatusNormal, "")
@@ -66,10 +82,27 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 		case err := <-errc:
 			return fmt.Errorf("connection: %w", err)
 		case es := <-msgs:
+			ss.pinged = false
+			quiet.Reset(opts.Keepalive)
 			for _, e := range es {
 				if err := ss.handle(ctx, e); err != nil {
 					return err
 				}
+			}
+		case <-quiet.C:
+			if ss.pinged {
+				return fmt.Errorf("connection: the relay did not answer a ping within %v (the connection is lost)", opts.Timeout)
+			}
+			ss.pinged = true
+			ss.nextID++
+			if err := write(ctx, ss.ws, protocol.Envelope{Kind: protocol.Ping, ID: ss.nextID}); err != nil {
+				return err
+			}
+			quiet.Reset(opts.Timeout)
+		case <-retry:
+			ss.retry = nil
+			if err := ss.publish(ctx); err != nil {
+				return err
 			}
 		case <-changes:
 			if err := ss.publish(ctx); err != nil {
@@ -93,13 +126,13 @@ func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 		}
 		return ss.publish(ctx)
 	case protocol.Ack:
-		ss.refused = false
 		delete(ss.inflight, e.ID)
 		if len(ss.inflight) == 0 && ss.covers != nil {
+			// Every batch of the publish is held: what the room lacked.
 			if err := ss.learn(ctx, ss.covers); err != nil {
 				return err
 			}
-			ss.covers = nil
+			ss.covers, ss.refused, ss.retryIn = nil, false, 0
 		}
 		if err := ss.advance(ctx, e.Cursor); err != nil {
 			return err
@@ -111,17 +144,28 @@ func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 		}
 		ss.refused = true
 		delete(ss.inflight, e.ID)
+		// The room holds some of the publish's batches at most: it is
+		// known to hold nothing more, and all of it goes again. (Learning
+		// the others' tips would say it holds the refused one's events
+		// below them, which then never went.)
+		ss.covers = nil
 		if e.Code == protocol.TooLarge && ss.sentWith == ss.l.frame {
 			ss.l.shrink() // once per publish: its other batches may be refused too
 		}
-		if len(ss.inflight) == 0 {
-			ss.covers = nil // not all held: export again at the next change
-		}
 		ss.l.set(ss.stateName(), e.Code+": "+e.Text, ss.notice)
-		if e.Code == protocol.TooLarge && len(ss.inflight) == 0 && ss.l.frame < ss.sentWith {
+		switch {
+		case e.Code == protocol.TooLarge && len(ss.inflight) == 0 && ss.l.frame < ss.sentWith:
 			return ss.publish(ctx) // in batches that fit now
+		case !ss.readOnly && ss.retry == nil:
+			// Refused for now (the store failed, the quota is full…):
+			// again later, not at once, nor only at the next change.
+			opts := ss.l.opts
+			ss.retryIn = min(max(2*ss.retryIn, opts.MinBackoff), opts.MaxBackoff)
+			ss.retry = time.NewTimer(ss.retryIn)
 		}
 		return nil
+	case protocol.Pong:
+		return nil // heard: the keepalive is reset
 	default:
 		return fmt.Errorf("unexpected %v from the relay", e.Kind)
 	}
@@ -251,7 +295,7 @@ func (ss *session) advance(ctx context.Context, cursor uint64) error {
 // which tell forked branches apart — as batches that fit a frame, once
 // the backlog is in and nothing is in flight.
 func (ss *session) publish(ctx context.Context) error {
-	if !ss.caughtUp || ss.readOnly || len(ss.inflight) > 0 {
+	if !ss.caughtUp || ss.readOnly || len(ss.inflight) > 0 || ss.retry != nil {
 		return nil
 	}
 	have, err := ss.l.s.VersionVector(ctx)

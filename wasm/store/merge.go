@@ -26,8 +26,11 @@ type ImportResult struct {
 	// parents but did not fit the pending set (Options.Pending): they are
 	// not kept. Import their ancestors first, then send them again.
 	Refused int
-	// Seen holds the batch's tips, whether its events were new or not:
-	// what a relay link learns the room holds.
+	// Seen holds the tips of the batch's events that are stored here
+	// after the import, new or not: what a relay link learns the room
+	// holds. An event that waits or was refused is not counted: it may
+	// never join anywhere (unsigned, forged, its parents never sent), and
+	// counted it would say the room holds what it does not.
 	Seen sync.VersionVector
 	// Dropped are earlier pending events that proved invalid once their
 	// parents arrived; they are discarded.
@@ -72,7 +75,7 @@ func (s *Store) ImportBatch(ctx context.Context, b *sync.Batch) (*ImportResult, 
 
 // ingest adds a batch of checked events.
 func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error) {
-	res := &ImportResult{Seen: b.Tips()}
+	res := &ImportResult{}
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -85,6 +88,9 @@ func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error
 		}
 		in, err := s.g.Ingest(b, s.opts.Now(), s.opts.Pending)
 		if err != nil {
+			return err
+		}
+		if res.Seen, err = s.seen(b, in.Added); err != nil {
 			return err
 		}
 		res.Added, res.Duplicates, res.Pending, res.Refused, res.Dropped = len(in.Added), in.Duplicates, in.Pending, in.Refused, in.Dropped
@@ -157,6 +163,36 @@ func (s *Store) ingest(ctx context.Context, b *sync.Batch) (*ImportResult, error
 		s.added()
 	}
 	return res, nil
+}
+
+// seen returns the tips of b's events stored here: those added, and those
+// of the rest that were stored before.
+// (added may hold earlier waiting events that joined with them.)
+func (s *Store) seen(b *sync.Batch, added []event.Event) (sync.VersionVector, error) {
+	isAdded := make(map[event.ID]bool, len(added))
+	for i := range added {
+		isAdded[added[i].ID] = true
+	}
+	var rest []event.Event
+	for i := range b.Events {
+		if !isAdded[b.Events[i].ID] {
+			rest = append(rest, b.Events[i])
+		}
+	}
+	if len(rest) == 0 {
+		return b.Tips(), nil
+	}
+	stored, err := s.g.Stored(rest)
+	if err != nil {
+		return nil, err
+	}
+	held := &sync.Batch{}
+	for i := range b.Events {
+		if id := b.Events[i].ID; isAdded[id] || stored[id] {
+			held.Events = append(held.Events, b.Events[i])
+		}
+	}
+	return held.Tips(), nil
 }
 
 // mergeItems merges added, sorted, some of which sort before last (where
