@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -560,4 +561,62 @@ func TestPing(t *testing.T) {
 	if code, _ := early.Closed(); int(code) != protocol.CloseProtocol {
 		t.Fatalf("a ping before the join: closed with %d, want %d", code, protocol.CloseProtocol)
 	}
+}
+
+// TestRestoredRelayDetected: the relay's database is restored from an
+// older copy, and a new replica publishes: the seqs after the copy now
+// hold other bodies. Replicas that come back with a cursor past the copy
+// are told epoch_changed, since the body at their cursor is not the one
+// they had there, and everything converges.
+func TestRestoredRelayDetected(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	a, b := openStore(t), openStore(t)
+	la, lb := startLink(t, a, r.url("todos")), startLink(t, b, r.url("todos"))
+	edit(t, a, "1", "create", `"before the copy"`)
+	converge(t, a, b)
+	waitFor(t, func() bool { return la.Status().Cursor >= 1 && la.Status().Cursor == lb.Status().Cursor })
+	copied := la.Status().Cursor
+
+	copyFiles := func(from, to string) {
+		t.Helper()
+		old, _ := filepath.Glob(to + "*")
+		for _, f := range old {
+			os.Remove(f)
+		}
+		m, _ := filepath.Glob(from + "*")
+		for _, f := range m {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(to+strings.TrimPrefix(f, from), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r.stop()
+	backup := filepath.Join(t.TempDir(), "copy.db")
+	copyFiles(r.path, backup)
+	r.start()
+	edit(t, a, "2", "create", `"after the copy"`)
+	edit(t, b, "3", "create", `"after the copy too"`)
+	converge(t, a, b)
+	waitFor(t, func() bool { return la.Status().Cursor > copied && la.Status().Cursor == lb.Status().Cursor })
+	left := la.Status().Cursor
+	la.Close()
+	lb.Close()
+
+	r.stop()
+	copyFiles(backup, r.path) // the restore: seqs 2 and 3 are gone
+	r.start()
+	c := openStore(t)
+	lc := startLink(t, c, r.url("todos"))
+	for i := 0; lc.Status().Cursor < left; i++ { // until the room is as long as when a and b left it
+		at := lc.Status().Cursor
+		edit(t, c, fmt.Sprint("c", i), "create", `"at a reused seq"`)
+		waitFor(t, func() bool { return lc.Status().Cursor > at })
+	}
+	startLink(t, a, r.url("todos"))
+	startLink(t, b, r.url("todos"))
+	converge(t, a, b, c)
 }

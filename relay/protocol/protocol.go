@@ -6,6 +6,7 @@
 package protocol
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -29,13 +30,24 @@ const Overhead = 32
 // accepts: its Deliver envelope still fits a frame.
 func MaxBody(maxFrame int) int { return maxFrame - Overhead }
 
+// Digest is what a client's join says of the body at its cursor: the
+// first 16 bytes of its SHA-256. A relay whose store was restored from an
+// older copy has reused the seqs after the copy for other bodies; a
+// digest that does not match tells it so (EpochChanged).
+func Digest(body []byte) []byte {
+	d := sha256.Sum256(body)
+	return d[:16]
+}
+
 // Kind says what an envelope is.
 type Kind uint8
 
 // Kinds, client to relay then relay to client.
 const (
 	// Join starts a session: the client's Cursor (the last seq it
-	// processed, 0 for none) and the Epoch it saw it in ("" for none).
+	// processed, 0 for none) and the Epoch it saw it in ("" for none),
+	// and, in Body, the Digest of the body it had at that seq, if it
+	// knows it.
 	Join Kind = 1
 	// Publish asks the relay to keep Body; ID (the client's) comes back
 	// in the Ack.

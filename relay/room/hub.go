@@ -1,6 +1,7 @@
 package room
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -208,7 +209,7 @@ func (s *Session) Handle(ctx context.Context, msg []byte) (*Backlog, error) {
 	switch {
 	case e.Kind == protocol.Join && !s.joined:
 		s.joined = true
-		return s.join(ctx, e.Cursor, e.Epoch)
+		return s.join(ctx, e.Cursor, e.Epoch, e.Body)
 	case e.Kind == protocol.Publish && s.joined:
 		s.publish(ctx, e.ID, e.Body)
 		return nil, nil
@@ -225,7 +226,7 @@ func (s *Session) Handle(ctx context.Context, msg []byte) (*Backlog, error) {
 // join registers the member for live messages and returns the backlog up
 // to the last seq forwarded at that moment: every later seq reaches the
 // member live, so there is no gap and no duplicate at the seam.
-func (s *Session) join(ctx context.Context, cursor uint64, epoch string) (*Backlog, error) {
+func (s *Session) join(ctx context.Context, cursor uint64, epoch string, digest []byte) (*Backlog, error) {
 	r, store := s.room, s.hub.store
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -239,7 +240,7 @@ func (s *Session) join(ctx context.Context, cursor uint64, epoch string) (*Backl
 	last := r.delivered
 	w := protocol.Envelope{Kind: protocol.Welcome, Epoch: store.Epoch(), Cursor: last}
 	from := cursor
-	if (epoch != "" && epoch != store.Epoch()) || cursor > last {
+	if (epoch != "" && epoch != store.Epoch()) || cursor > last || !s.holds(ctx, cursor, digest) {
 		w.Code, from = protocol.EpochChanged, 0
 	}
 	if st.First > 0 && from+1 < st.First {
@@ -250,6 +251,22 @@ func (s *Session) join(ctx context.Context, cursor uint64, epoch string) (*Backl
 	}
 	r.members[s.member] = true
 	return &Backlog{Welcome: w, Room: r.name, From: from, To: last}, nil
+}
+
+// holds reports whether the room's body at seq cursor is the one whose
+// digest the client gave (yes when it gave none, or the body is no longer
+// kept): a store restored from an older copy has given the seqs after the
+// copy to other bodies, and the client's cursor then means nothing here.
+func (s *Session) holds(ctx context.Context, cursor uint64, digest []byte) bool {
+	if cursor == 0 || len(digest) == 0 {
+		return true
+	}
+	same := true
+	s.hub.store.Read(ctx, s.room.name, cursor-1, cursor, func(_ uint64, body []byte) error {
+		same = bytes.Equal(protocol.Digest(body), digest)
+		return nil
+	})
+	return same
 }
 
 // publish hands a body to the store; once it is durable the room

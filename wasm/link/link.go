@@ -231,7 +231,7 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 		return false, fmt.Errorf("connect: %w", timedOut(hello, err))
 	}
 	defer ws.Close(StatusFailed, "")
-	if err := write(hello, ws, protocol.Envelope{Kind: protocol.Join, Cursor: state.Cursor, Epoch: state.Epoch}); err != nil {
+	if err := write(hello, ws, protocol.Envelope{Kind: protocol.Join, Cursor: state.Cursor, Epoch: state.Epoch, Body: state.Digest}); err != nil {
 		return false, timedOut(hello, err)
 	}
 	first, err := read(hello, ws)
@@ -254,7 +254,7 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 		return true, err
 	}
 	l.update(func(st *Status) { st.State, st.Error, st.Notice, st.Cursor = CatchingUp, "", notice, state.Cursor })
-	ss := &session{l: l, ws: ws, state: state, notice: notice, inflight: map[uint64]bool{}}
+	ss := &session{l: l, ws: ws, state: state, notice: notice, inflight: map[uint64][]byte{}}
 	return true, ss.run(ctx, first[1:])
 }
 

@@ -30,7 +30,7 @@ type session struct {
 	sentWith int  // the frame the last publish was cut for
 
 	nextID   uint64
-	inflight map[uint64]bool    // publishes not yet acknowledged
+	inflight map[uint64][]byte  // publishes not yet acknowledged: their bodies' digests
 	covers   sync.VersionVector // what the in-flight publishes hold; nil once one of them was refused
 	retry    *time.Timer        // a refused publish goes again when it fires (nil: none waits)
 	retryIn  time.Duration      // the wait before the next retry, doubling while refusals go on
@@ -118,14 +118,15 @@ func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 		if err := ss.deliver(ctx, e); err != nil {
 			return err
 		}
-		return ss.advance(ctx, e.Cursor)
+		return ss.advance(ctx, e.Cursor, protocol.Digest(e.Body))
 	case protocol.CaughtUp:
 		ss.caughtUp = true
-		if err := ss.advance(ctx, e.Cursor); err != nil {
+		if err := ss.advance(ctx, e.Cursor, nil); err != nil {
 			return err
 		}
 		return ss.publish(ctx)
 	case protocol.Ack:
+		digest := ss.inflight[e.ID]
 		delete(ss.inflight, e.ID)
 		if len(ss.inflight) == 0 && ss.covers != nil {
 			// Every batch of the publish is held: what the room lacked.
@@ -134,7 +135,7 @@ func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 			}
 			ss.covers, ss.refused, ss.retryIn = nil, false, 0
 		}
-		if err := ss.advance(ctx, e.Cursor); err != nil {
+		if err := ss.advance(ctx, e.Cursor, digest); err != nil {
 			return err
 		}
 		return ss.publish(ctx)
@@ -275,10 +276,13 @@ func (ss *session) stateName() string {
 	return CatchingUp
 }
 
-// advance records that every seq up to cursor is processed. The relay
-// sends deliveries and acks in seq order, so the last one seen is a cursor.
-func (ss *session) advance(ctx context.Context, cursor uint64) error {
-	ss.state.Cursor = max(ss.state.Cursor, cursor)
+// advance records that every seq up to cursor is processed, and the
+// digest of the body at cursor (nil if not known). The relay sends
+// deliveries and acks in seq order, so the last one seen is a cursor.
+func (ss *session) advance(ctx context.Context, cursor uint64, digest []byte) error {
+	if cursor > ss.state.Cursor {
+		ss.state.Cursor, ss.state.Digest = cursor, digest
+	}
 	if err := ss.l.s.SaveLinkState(ctx, ss.l.key, ss.state); err != nil {
 		return err
 	}
@@ -313,7 +317,7 @@ func (ss *session) publish(ctx context.Context) error {
 	ss.covers = have
 	for _, c := range chunks {
 		ss.nextID++
-		ss.inflight[ss.nextID] = true
+		ss.inflight[ss.nextID] = protocol.Digest(c)
 		if err := write(ctx, ss.ws, protocol.Envelope{Kind: protocol.Publish, ID: ss.nextID, Body: c}); err != nil {
 			return err
 		}

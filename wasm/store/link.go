@@ -16,6 +16,10 @@ type LinkState struct {
 	Epoch string
 	// Cursor is the last seq of the room this replica has processed.
 	Cursor uint64
+	// Digest is the relay's digest of the body at Cursor
+	// (protocol.Digest), if this replica knows it: the join sends it, so
+	// that a relay restored from an older copy tells its seqs changed.
+	Digest []byte
 	// Room is what the room is known to hold: everything received from it
 	// and everything published to it and acknowledged.
 	Room sync.VersionVector
@@ -25,8 +29,26 @@ const linkSchema = `CREATE TABLE IF NOT EXISTS _factlog_link (
 	key    TEXT PRIMARY KEY NOT NULL, -- the room's URL
 	epoch  TEXT NOT NULL,
 	cursor INTEGER NOT NULL,
-	room   TEXT NOT NULL              -- JSON version vector
+	room   TEXT NOT NULL,             -- JSON version vector
+	digest BLOB                       -- of the body at cursor
 ) WITHOUT ROWID`
+
+// linkTable makes the link table, or adds the digest to one made before
+// it was kept.
+func (s *Store) linkTable() error {
+	if err := s.c.Script(linkSchema); err != nil {
+		return err
+	}
+	has := false
+	err := s.c.Query(`SELECT 1 FROM pragma_table_info('_factlog_link') WHERE name = 'digest'`, nil, func(*sqlite3.Stmt) error {
+		has = true
+		return nil
+	})
+	if err == nil && !has {
+		err = s.c.Exec(`ALTER TABLE _factlog_link ADD COLUMN digest BLOB`)
+	}
+	return err
+}
 
 // LinkState returns the saved state of the link to key (a room URL); the
 // zero state if there is none.
@@ -37,12 +59,12 @@ func (s *Store) LinkState(ctx context.Context, key string) (LinkState, error) {
 	}
 	defer unlock()
 	st := LinkState{Room: sync.VersionVector{}}
-	if err := s.c.Script(linkSchema); err != nil {
+	if err := s.linkTable(); err != nil {
 		return st, fmt.Errorf("link state: %w", err)
 	}
 	var raw string
-	err = s.c.Query(`SELECT epoch, cursor, room FROM _factlog_link WHERE key = ?`, []any{key}, func(q *sqlite3.Stmt) error {
-		st.Epoch, st.Cursor, raw = q.ColumnText(0), uint64(q.ColumnInt64(1)), q.ColumnText(2)
+	err = s.c.Query(`SELECT epoch, cursor, room, digest FROM _factlog_link WHERE key = ?`, []any{key}, func(q *sqlite3.Stmt) error {
+		st.Epoch, st.Cursor, raw, st.Digest = q.ColumnText(0), uint64(q.ColumnInt64(1)), q.ColumnText(2), q.ColumnBlob(3, nil)
 		return nil
 	})
 	if err == nil && raw != "" {
@@ -65,10 +87,10 @@ func (s *Store) SaveLinkState(ctx context.Context, key string, st LinkState) err
 		return err
 	}
 	defer unlock()
-	err = s.c.Script(linkSchema)
+	err = s.linkTable()
 	if err == nil {
-		err = s.c.Exec(`INSERT OR REPLACE INTO _factlog_link (key, epoch, cursor, room) VALUES (?, ?, ?, ?)`,
-			key, st.Epoch, st.Cursor, string(room))
+		err = s.c.Exec(`INSERT OR REPLACE INTO _factlog_link (key, epoch, cursor, room, digest) VALUES (?, ?, ?, ?, ?)`,
+			key, st.Epoch, st.Cursor, string(room), st.Digest)
 	}
 	if err != nil {
 		return fmt.Errorf("save link state: %w", err)
