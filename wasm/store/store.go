@@ -150,29 +150,33 @@ func openError(path string, err error) error {
 }
 
 func (s *Store) open() error {
-	if err := s.foreign(); err != nil {
-		return err
-	}
+	file := !db.InMemory(s.opts.Path)
 	pragmas := `PRAGMA foreign_keys = OFF; PRAGMA recursive_triggers = ON;`
-	if !db.InMemory(s.opts.Path) {
+	if file {
 		// One writer per file: in EXCLUSIVE mode the connection takes
 		// the file's lock at its first write (the transaction below)
 		// and holds it until it closes, so a second opener gets BUSY
 		// rather than a share of the peer id. It also keeps the WAL
 		// index in memory, which the browser's and Node's file
-		// systems need.
+		// systems need — before the first read.
 		pragmas += `PRAGMA locking_mode = EXCLUSIVE;`
-		// WAL makes commits cheap; NORMAL sync in WAL mode survives an
-		// application crash, which is what a closed tab is.
-		pragmas += `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;`
-		// A quarter of the memory for the page cache: the DAG's indexes
-		// are keyed by hashes, so inserts touch pages all over them.
-		pragmas += fmt.Sprintf(`PRAGMA cache_size = -%d;`, cmp.Or(s.opts.MaxMemory, db.DefaultMaxMemory)/4/1024)
 	}
 	if err := s.c.Script(pragmas); err != nil {
 		return err
 	}
-	if !db.InMemory(s.opts.Path) {
+	if err := s.foreign(); err != nil {
+		return err
+	}
+	if file {
+		// WAL makes commits cheap; NORMAL sync in WAL mode survives an
+		// application crash, which is what a closed tab is.
+		pragmas = `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;`
+		// A quarter of the memory for the page cache: the DAG's indexes
+		// are keyed by hashes, so inserts touch pages all over them.
+		pragmas += fmt.Sprintf(`PRAGMA cache_size = -%d;`, cmp.Or(s.opts.MaxMemory, db.DefaultMaxMemory)/4/1024)
+		if err := s.c.Script(pragmas); err != nil {
+			return err
+		}
 		if err := s.startCheckpoints(); err != nil {
 			return err
 		}
