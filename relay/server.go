@@ -103,6 +103,11 @@ type Options struct {
 	// per room and in all (room.DefaultRoomPending, room.DefaultPending);
 	// a publish beyond waits, and its client is not read meanwhile.
 	RoomPending, Pending int64
+	// Backlogs bounds the memory of the backlogs being sent to joining
+	// clients, together (room.DefaultBacklogs, 256 MiB): a join waits for
+	// its share (about 2 MiB), so clients that join and never read hold
+	// no more than that until they are dropped as too slow.
+	Backlogs int64
 	// RetainFor drops bodies older than this (0: keep forever).
 	RetainFor time.Duration
 	// RetainBytes trims each room's oldest bodies down to this size (0:
@@ -182,7 +187,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, metrics: newMetrics(opts.Logger), log: opts.Logger, conns: map[*wsConn]struct{}{},
 		perIP: map[string]*rate.Limiter{}, openIP: map[string]int{}}
 	s.hub = room.NewHub(opts.Store, room.Limits{MaxRooms: opts.MaxRooms, MaxRoomBytes: opts.MaxRoomBytes,
-		MaxBody: protocol.MaxBody(int(opts.MaxFrame)), RoomPending: opts.RoomPending, Pending: opts.Pending}, s.metrics)
+		MaxBody: protocol.MaxBody(int(opts.MaxFrame)), RoomPending: opts.RoomPending, Pending: opts.Pending, Backlogs: opts.Backlogs}, s.metrics)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/rooms/{room}", s.serveRoom)

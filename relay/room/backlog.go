@@ -24,7 +24,16 @@ type Backlog struct {
 // gives an error wrapping ErrTrimmed, after the bodies before it, and
 // the transport closes with protocol.CloseTruncated: the client then
 // reconnects and is told Truncated.
+//
+// It waits first for its share of Limits.Backlogs: joiners that never
+// read hold their pages until the transport drops them, and together
+// they would hold as much memory as there are of them.
 func (h *Hub) StreamBacklog(ctx context.Context, b *Backlog, maxFrame int, send func(msg []byte) error) error {
+	share := min(int64(2*ReadPage+2*maxFrame), h.lim.Backlogs)
+	if err := h.backlogs.Acquire(ctx, share); err != nil {
+		return err
+	}
+	defer h.backlogs.Release(share)
 	var buf []byte
 	add := func(e protocol.Envelope) error {
 		m := protocol.Encode(e)

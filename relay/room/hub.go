@@ -59,6 +59,7 @@ func (nopObserver) StoreFailed(string, error)            {}
 const (
 	DefaultRoomPending = 8 << 20
 	DefaultPending     = 64 << 20
+	DefaultBacklogs    = 256 << 20
 )
 
 // Limits bound what a Hub holds. A zero field takes its default.
@@ -80,6 +81,12 @@ type Limits struct {
 	// the client — so a flood fills neither memory nor the store's queue,
 	// and other rooms' publishes are not stuck behind it.
 	RoomPending, Pending int64
+	// Backlogs bounds the memory that joins' backlogs being sent hold
+	// together (DefaultBacklogs, 256 MiB): a join holds up to two pages
+	// of bodies (ReadPage) and a message while its backlog goes out, and
+	// a client that joins and then never reads holds them until the
+	// transport gives up on it. Joins beyond wait for their turn.
+	Backlogs int64
 }
 
 // Hub holds the rooms that have connected members, over one Store.
@@ -88,6 +95,8 @@ type Hub struct {
 	lim     Limits
 	obs     Observer
 	pending *semaphore.Weighted // bytes of all rooms not yet stored
+	// backlogs is the memory of the backlogs being sent (Limits.Backlogs)
+	backlogs *semaphore.Weighted
 
 	mu    sync.Mutex
 	rooms map[string]*room
@@ -108,7 +117,11 @@ func NewHub(store Store, lim Limits, obs Observer) *Hub {
 		lim.Pending = DefaultPending
 	}
 	lim.RoomPending = min(lim.RoomPending, lim.Pending)
-	return &Hub{store: store, lim: lim, obs: obs, pending: semaphore.NewWeighted(lim.Pending), rooms: map[string]*room{}}
+	if lim.Backlogs <= 0 {
+		lim.Backlogs = DefaultBacklogs
+	}
+	return &Hub{store: store, lim: lim, obs: obs, pending: semaphore.NewWeighted(lim.Pending),
+		backlogs: semaphore.NewWeighted(lim.Backlogs), rooms: map[string]*room{}}
 }
 
 // Store returns the hub's store.

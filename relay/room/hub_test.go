@@ -116,3 +116,34 @@ func TestQuotaCountsPending(t *testing.T) {
 		t.Fatalf("%d bodies reached the store, want 1 within the quota", n)
 	}
 }
+
+// TestBacklogsShareMemory: joins whose backlogs are being sent hold at
+// most Limits.Backlogs together. A client that never reads keeps the next
+// join waiting, not adding its own pages, until it is let go.
+func TestBacklogsShareMemory(t *testing.T) {
+	const frame = 64 << 10
+	h := NewHub(&heldStore{}, Limits{Backlogs: 2*ReadPage + 2*frame}, nil)
+	b := &Backlog{Welcome: protocol.Envelope{Kind: protocol.Welcome}, Room: "r"}
+	sending, unblock := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- h.StreamBacklog(context.Background(), b, frame, func([]byte) error {
+			close(sending)
+			<-unblock // a client that does not read
+			return nil
+		})
+	}()
+	<-sending
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := h.StreamBacklog(ctx, b, frame, func([]byte) error { return nil }); err == nil {
+		t.Fatal("a second backlog went out while the first held all the memory for backlogs")
+	}
+	close(unblock)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := h.StreamBacklog(context.Background(), b, frame, func([]byte) error { return nil }); err != nil {
+		t.Fatalf("once the first let go: %v", err)
+	}
+}
