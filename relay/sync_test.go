@@ -620,3 +620,37 @@ func TestRestoredRelayDetected(t *testing.T) {
 	startLink(t, b, r.url("todos"))
 	converge(t, a, b, c)
 }
+
+// TestPoisonedRoomStateCleaned: a link state saved by an earlier version,
+// whose room holds a forged tip of this replica's own peer id far ahead
+// (what it learned from a forged event). Appends made offline then all
+// reach the room: only what is held here counts as held by the room.
+func TestPoisonedRoomStateCleaned(t *testing.T) {
+	ctx := context.Background()
+	r := startRelay(t, relay.Options{})
+	url := r.url("todos")
+	a, b := openStore(t), openStore(t)
+	la := startLink(t, a, url)
+	edit(t, a, "1", "create", `"first"`)
+	waitFor(t, func() bool { return la.Status().State == link.Online && acked(t, a, url) })
+	la.Close()
+	st, err := a.LinkState(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Room.Add(a.Peer(), fsync.Tip{Seq: 1 << 40, ID: event.ID{9, 9, 9}}) // what the old Seen learned
+	if err := a.SaveLinkState(ctx, url, st); err != nil {
+		t.Fatal(err)
+	}
+	var in []store.Input
+	for i := range 9 {
+		in = append(in, store.Input{Item: fmt.Sprint(i + 2), Type: "create", Value: []byte(`"offline"`)})
+	}
+	if _, err := a.AppendMany(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	la = startLink(t, a, url)
+	startLink(t, b, url)
+	waitFor(t, func() bool { return la.Status().State == link.Online && acked(t, a, url) })
+	converge(t, a, b)
+}

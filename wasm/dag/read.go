@@ -439,11 +439,12 @@ func (g *Graph) withProofs(evs []event.Event, sigs map[event.ID]event.Signature)
 //
 // An author whose events here form one chain (no fork) is held up to the
 // seq of the replica's highest tip this store knows. When a tip of the
-// replica's is unknown here and above top (the replica is ahead), whether
-// it holds this store's top cannot be told: its branch may have parted
-// from this one below. So the top is sent, a probe: a duplicate there if
-// not, and else a fork that replica sees, whose next vector then names
-// where its branch runs (VersionVector). A forked author, or one the
+// replica's is unknown here and above top (the replica is ahead) and it
+// names no other, whether it holds this store's top cannot be told: its
+// branch may have parted from this one below. So the top is sent, a
+// probe: a duplicate there if not, and else a fork that replica sees,
+// whose next vector then names where its branch runs (VersionVector).
+// Where it names a tip known here too, what is above that goes. A forked author, or one the
 // replica holds a fork of (a tip this store lacks at a seq it holds), is
 // compared event by event: the replica holds the chains below the tips
 // this store knows.
@@ -481,7 +482,7 @@ func (g *Graph) heldBy(a int64, top uint64, tips []sync.Tip) (floor uint64, exac
 		for _, nd := range known {
 			floor = max(floor, nd.seq)
 		}
-		if ahead && floor < top {
+		if ahead && floor == 0 {
 			floor = top - 1
 		}
 		return floor, nil, nil
@@ -500,10 +501,12 @@ func (g *Graph) heldBy(a int64, top uint64, tips []sync.Tip) (floor uint64, exac
 	return plain, exact, nil
 }
 
-// Reduce returns vv without the tips that say nothing more than others:
-// those this store holds that are below another tip of the same author's
-// chains. A vector that grows by merges (what a relay room holds) stays
-// as small as the forks it names.
+// Reduce returns vv with only the tips this store holds, and without
+// those below another tip of the same author's chains: what a relay room
+// is known to hold, grown by merges, stays as small as the forks it
+// names. (A tip not held here says nothing this store could send; kept,
+// one forged far ahead of an author's chain would say the room holds
+// that author's events this store has not sent.)
 func (g *Graph) Reduce(vv sync.VersionVector) (sync.VersionVector, error) {
 	out := sync.VersionVector{}
 	for peer, tips := range vv {
@@ -515,8 +518,6 @@ func (g *Graph) Reduce(vv sync.VersionVector) (sync.VersionVector, error) {
 			}
 			if ok && nd.peer == peer {
 				known = append(known, nd)
-			} else {
-				out.Add(peer, t) // not held here: perhaps a branch of its own
 			}
 		}
 		kept, err := g.maximal(known)

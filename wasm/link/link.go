@@ -214,6 +214,11 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	// Only what is held here counts as held by the room: a state saved
+	// by an earlier version may name a tip forged far ahead of a chain.
+	if state.Room, err = l.s.Reduce(ctx, state.Room); err != nil {
+		return false, err
+	}
 	dial := l.opts.URL
 	if l.opts.Token != "" {
 		u, _ := url.Parse(dial)

@@ -38,10 +38,8 @@ type session struct {
 }
 
 func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
-	for _, e := range first { // what came with the welcome
-		if err := ss.handle(ctx, e); err != nil {
-			return err
-		}
+	if err := ss.handleAll(ctx, first); err != nil { // what came with the welcome
+		return err
 	}
 	msgs := make(chan []protocol.Envelope, readAhead)
 	errc := make(chan error, 1)
@@ -84,13 +82,21 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 		case es := <-msgs:
 			ss.pinged = false
 			quiet.Reset(opts.Keepalive)
-			for _, e := range es {
-				if err := ss.handle(ctx, e); err != nil {
-					return err
-				}
+			if err := ss.handleAll(ctx, es); err != nil {
+				return err
 			}
 		case <-quiet.C:
 			if ss.pinged {
+				select {
+				case es := <-msgs: // heard while this loop was busy: the timer and the answer came together
+					ss.pinged = false
+					quiet.Reset(opts.Keepalive)
+					if err := ss.handleAll(ctx, es); err != nil {
+						return err
+					}
+					continue
+				default:
+				}
 				return fmt.Errorf("connection: the relay did not answer a ping within %v (the connection is lost)", opts.Timeout)
 			}
 			ss.pinged = true
@@ -110,6 +116,15 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 			}
 		}
 	}
+}
+
+func (ss *session) handleAll(ctx context.Context, es []protocol.Envelope) error {
+	for _, e := range es {
+		if err := ss.handle(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -401,4 +402,40 @@ func TestForkPullOnlyProperty(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestExportAboveKnownTip: a vector naming a tip of this store's author
+// far ahead (unknown here) beside a known tip lower down gets every event
+// above the known tip, not the top alone (the probe, for a vector that
+// names no tip known here).
+func TestExportAboveKnownTip(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, 1)
+	defer s.Close()
+	var evs []event.Event
+	for i := range 10 {
+		e, err := s.Append(ctx, "1", "label", fmt.Appendf(nil, `"%d"`, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	vv := sync.VersionVector{}
+	vv.Add(s.Peer(), sync.Tip{Seq: evs[4].Seq, ID: evs[4].ID}) // the room holds 1..5
+	vv.Add(s.Peer(), sync.Tip{Seq: 1_000_000, ID: event.ID{1, 2, 3}})
+	b, err := s.ExportSince(ctx, vv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := sync.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, e := range batch.Events {
+		seqs = append(seqs, e.Seq)
+	}
+	if len(seqs) != 5 {
+		t.Fatalf("export to a vector holding seq 5 (and an unknown tip ahead) has seqs %v, want 6..10", seqs)
+	}
 }

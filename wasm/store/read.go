@@ -91,9 +91,9 @@ func (s *Store) lacking(ctx context.Context, vv sync.VersionVector) ([]event.Eve
 	return evs, sigs, nil
 }
 
-// Reduce returns vv without the tips that name nothing more than others
-// it holds: for a vector that grows by merging what is learned of another
-// replica (what a relay room holds).
+// Reduce returns vv with only the tips this store holds, without those
+// below others (dag.Graph.Reduce): for a vector that grows by merging
+// what is learned of another replica (what a relay room holds).
 func (s *Store) Reduce(ctx context.Context, vv sync.VersionVector) (sync.VersionVector, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
