@@ -241,9 +241,10 @@ async function workerEngine() {
     started.reject(toError({ code: "UNAVAILABLE", message: `factlog's Worker stopped while it started (${why})` }));
     e._die(new Error(why));
   };
+  const watching = new AbortController();
   worker.onmessage = ({ data }) => {
     if (data.holding) {
-      navigator.locks.request(`factlog-worker:${id}`, () => died());
+      navigator.locks.request(`factlog-worker:${id}`, { signal: watching.signal }, () => died()).catch(() => {});
     } else if ("ready" in data) {
       data.ready ? started.resolve() : started.reject(toError(data.error));
     } else if (data.console) {
@@ -266,6 +267,9 @@ async function workerEngine() {
     (id) => worker.postMessage({ cancel: id }),
   );
   e.terminate = () => {
+    // Not granted the Worker's lock once it is gone: a page frozen in the
+    // back/forward cache that is granted a lock is discarded from it.
+    watching.abort();
     worker.terminate();
     died("the page left for the back/forward cache");
   };
