@@ -270,6 +270,7 @@ async function workerEngine() {
     // Not granted the Worker's lock once it is gone: a page frozen in the
     // back/forward cache that is granted a lock is discarded from it.
     watching.abort();
+    worker.onmessage = worker.onerror = null; // what it sent before it stopped is not for a frozen page
     worker.terminate();
     died("the page left for the back/forward cache");
   };
