@@ -118,6 +118,7 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 	}
 }
 
+// handleAll handles the envelopes of one message, in order.
 func (ss *session) handleAll(ctx context.Context, es []protocol.Envelope) error {
 	for _, e := range es {
 		if err := ss.handle(ctx, e); err != nil {
