@@ -19,8 +19,8 @@ type Rows struct {
 }
 
 // MaxResultBytes bounds what one query (or a watch's run of it) returns:
-// its values and, once per row, its column names, as the JSON a browser
-// receives them in would hold them. A larger result is refused with
+// its values and, once per row, its column names, about as the JSON a
+// browser receives them in would hold them. A larger result is refused with
 // ErrResultTooLarge before it is read: it would take the memory of every
 // store open in the engine, and no JavaScript string holds much more.
 const MaxResultBytes = 128 << 20
@@ -182,14 +182,23 @@ func (r reshaping) Allow(action sqlite3.AuthorizerActionCode, name3, name4, sche
 	return r.queries.Allow(action, name3, name4, schema, inner)
 }
 
-// valueSize is what a column's value takes, without reading it into Go.
+// valueSize is about what a column's value takes in the JSON it travels
+// in, without reading it into Go: a string with its escapes (a control
+// character, a quote, <, > or & takes up to six bytes), a blob in base64.
 func valueSize(stmt *sqlite3.Stmt, i int) int {
 	switch stmt.ColumnType(i) {
 	case sqlite3.TEXT:
-		return len(stmt.ColumnRawText(i))
+		text := stmt.ColumnRawText(i)
+		n := len(text)
+		for _, c := range text {
+			if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				n += 5
+			}
+		}
+		return n
 	case sqlite3.BLOB:
-		return len(stmt.ColumnRawBlob(i))
+		return (len(stmt.ColumnRawBlob(i))+2)/3*4 + 12
 	default:
-		return 8
+		return 24
 	}
 }

@@ -126,3 +126,15 @@ func TestQueryResultTooLarge(t *testing.T) {
 		t.Fatalf("a result under the bound: %v", err)
 	}
 }
+
+// TestQueryResultTooLargeEscaped: the bound counts what a result takes as
+// JSON: strings of characters JSON escapes count six bytes a character.
+func TestQueryResultTooLargeEscaped(t *testing.T) {
+	s := openTest(t, 1)
+	defer s.Close()
+	// 24 MiB of '<', which JSON writes as \u003c: 144 MiB.
+	_, err := s.Query(context.Background(), fmt.Sprintf(`SELECT printf('%%.*c', %d, '<') AS s`, 24<<20))
+	if !errors.Is(err, store.ErrResultTooLarge) {
+		t.Fatalf("a result of 24 MiB that JSON writes in 144: %v, want ErrResultTooLarge", err)
+	}
+}
