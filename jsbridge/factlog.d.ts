@@ -268,6 +268,8 @@ export interface Register {
 export interface Registers {
   readonly name: string;
   readonly persisted: boolean;
+  /** Why a named table is kept in memory (no OPFS), or null. */
+  readonly warning: string | null;
   readonly role: "leader" | "follower";
   /** Writes one column of one row. */
   set(id: string | number, column: string, value: JSONValue): Promise<Register>;

@@ -89,8 +89,10 @@ class LwwReplica {
       await fn();
       await this.refresh();
       lwwChannel?.postMessage("changed");
+      return true;
     } catch (err) {
       fail(`LWW ${this.name}`, err);
+      return false;
     }
   }
 
@@ -174,8 +176,10 @@ class LogReplica {
   async do(fn) {
     try {
       await fn();
+      return true;
     } catch (err) {
       fail(`replica ${this.name}`, err);
+      return false;
     }
   }
 

@@ -10,7 +10,7 @@ export class TodoList {
   /**
    * @param {object} p
    * @param {string} p.label accessible name of the list
-   * @param {(text: string) => void} p.onAdd
+   * @param {(text: string) => (boolean | void | Promise<boolean | void>)} p.onAdd false (or a promise of it) if the todo was refused
    * @param {(id: string, text: string) => void} p.onEdit
    * @param {(id: string, done: boolean) => void} p.onToggle
    * @param {(id: string) => void} [p.onHistory]
@@ -25,8 +25,12 @@ export class TodoList {
       "aria-label": `New todo for ${p.label}`,
       onkeydown: (e) => {
         if (e.key === "Enter" && this.input.value.trim()) {
-          p.onAdd(this.input.value.trim());
+          const text = this.input.value.trim();
           this.input.value = "";
+          // A refused todo (too long, say) comes back, not lost.
+          Promise.resolve(p.onAdd(text)).then((ok) => {
+            if (ok === false && !this.input.value) this.input.value = text;
+          });
         }
       },
     });
