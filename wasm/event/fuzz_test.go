@@ -46,3 +46,20 @@ func FuzzCanonicalValue(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainCanonical: what plainCanonical passes as canonical without
+// parsing it is canonical — CanonicalValue leaves it as it is.
+func FuzzPlainCanonical(f *testing.F) {
+	for _, s := range []string{`true`, `null`, `0`, `-0`, `007`, `-12`, `123456789012345`, `1234567890123456`, `9007199254740993`, `""`, `"a\"b"`, `"\u0041"`, `"\/"`, `"\u0001"`, "\"\x01\"", "\"\xed\xa0\x80\"", "\"\u2028é\"", `"`, `-`, `1e3`, `1.0`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		if !plainCanonical(v) {
+			return
+		}
+		canon, err := CanonicalValue(v)
+		if err != nil || !bytes.Equal(canon, v) {
+			t.Fatalf("plainCanonical passed %q, whose canonical form is %q (%v)", v, canon, err)
+		}
+	})
+}

@@ -423,6 +423,13 @@ func (c *chunk) events() ([]event.Event, error) {
 			return nil, corrupt("event id of %d bytes", len(b))
 		}
 	}
+	// The parents of all the events in one allocation (bounded: an event
+	// with too many is refused below).
+	refCount := 0
+	for _, refs := range c.Parents {
+		refCount += min(len(refs), event.MaxParents)
+	}
+	parents := make([]event.ID, refCount)
 	evs := make([]event.Event, n)
 	prevSeq := make([]uint64, len(c.Peers))
 	linked := make([]bool, n)
@@ -444,7 +451,7 @@ func (c *chunk) events() ([]event.Event, error) {
 		if len(refs) > event.MaxParents {
 			return nil, e.Invalid(event.ErrTooLarge, "chunk event %d has %d parents, at most %d allowed", i, len(refs), event.MaxParents)
 		}
-		e.Parents = make([]event.ID, len(refs))
+		e.Parents, parents = parents[:len(refs):len(refs)], parents[len(refs):]
 		var inside uint64
 		outside := false
 		for j, r := range refs {
