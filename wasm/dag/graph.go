@@ -121,10 +121,12 @@ type batch struct {
 	rows []any
 }
 
-func (g *Graph) newBatch() *batch {
-	return &batch{g: g, authors: map[event.PeerID]int64{}, nodes: map[event.ID]node{}, stored: map[int64]bool{}, heads: map[int64]bool{}, linked: map[int64]bool{},
+// newBatch starts a batch of about n events: the maps every event goes
+// into are made that size, not grown (rehashing every key) as it fills.
+func (g *Graph) newBatch(n int) *batch {
+	return &batch{g: g, authors: map[event.PeerID]int64{}, nodes: make(map[event.ID]node, n), stored: make(map[int64]bool, n), heads: map[int64]bool{}, linked: map[int64]bool{},
 		tips: map[int64]int64{}, untip: map[int64]int64{}, unsign: map[int64]bool{}, signed: map[int64]bool{}, seqs: map[int64]uint64{},
-		before: map[int64]uint64{}, taken: map[[2]int64]bool{}}
+		before: map[int64]uint64{}, taken: make(map[[2]int64]bool, n)}
 }
 
 // author returns the row of peer, adding it if new.
@@ -562,7 +564,7 @@ func (g *Graph) Next(self event.PeerID) (Next, error) {
 // seqs follow them by construction. They need no signature here: the
 // store signs its own events when it exports them.
 func (g *Graph) Append(self event.PeerID, next Next, evs []event.Event) error {
-	b := g.newBatch()
+	b := g.newBatch(len(evs))
 	b.next = next.last + 1
 	for _, nd := range next.nodes {
 		b.nodes[nd.id] = nd

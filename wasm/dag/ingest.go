@@ -90,14 +90,14 @@ func (g *Graph) Ingest(in *sync.Batch, now time.Time, limits PendingLimits) (*In
 	slices.SortFunc(evs, event.ReplayOrder)
 	evs = slices.CompactFunc(evs, func(a, b event.Event) bool { return a.ID == b.ID })
 	res := &Ingested{}
-	b := g.newBatch()
+	b := g.newBatch(len(evs))
 
 	// The new events, by id.
 	held, err := g.heldOf(evs, pending.Events > 0)
 	if err != nil {
 		return nil, err
 	}
-	fresh := map[event.ID]*event.Event{}
+	fresh := make(map[event.ID]*event.Event, len(evs))
 	for i := range evs {
 		if e := &evs[i]; held[e.ID] {
 			res.Duplicates++
@@ -110,7 +110,7 @@ func (g *Graph) Ingest(in *sync.Batch, now time.Time, limits PendingLimits) (*In
 	// Every signature is verified before it is kept: a replica passes on
 	// the signatures it holds, and one that does not verify would make
 	// the receiver refuse the whole batch.
-	c := &coverage{g: g, fresh: fresh, covered: map[event.ID]bool{}, anyPending: pending.Events > 0}
+	c := &coverage{g: g, fresh: fresh, covered: make(map[event.ID]bool, len(evs)), anyPending: pending.Events > 0}
 	for _, e := range evs {
 		sig, ok := in.Signatures[e.ID]
 		if !ok {
@@ -324,33 +324,70 @@ func (g *Graph) Stored(evs []event.Event) (map[event.ID]bool, error) {
 // heldOf returns which of evs are stored or pending, in one query each
 // rather than one per event.
 func (g *Graph) heldOf(evs []event.Event, anyPending bool) (map[event.ID]bool, error) {
-	ids := make([]string, len(evs))
-	for i := range evs {
-		ids[i] = `"` + evs[i].ID.String() + `"`
-	}
-	list := "[" + strings.Join(ids, ",") + "]"
 	held := map[event.ID]bool{}
 	read := func(s *sqlite3.Stmt) error {
 		held[idOf(s.ColumnRawBlob(0))] = true
 		return nil
 	}
-	err := g.c.Query(`SELECT id FROM _factlog_event WHERE substr(id, 1, 4) IN (SELECT unhex(substr(value, 1, 8)) FROM json_each(?))`, []any{list}, read)
-	if err == nil && anyPending {
-		err = g.c.Query(`SELECT id FROM _factlog_pending WHERE id IN (SELECT unhex(value) FROM json_each(?))`, []any{list}, read)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("look up held events: %w", err)
-	}
-	mine := make(map[event.ID]bool, len(evs))
+	// Only an event at or below its author's highest stored seq can be
+	// stored (an author's seq is raised by every event stored, forks
+	// included): a batch of new events needs no lookup.
+	top := map[event.PeerID]uint64{}
+	var maybe []event.Event
 	for i := range evs {
-		mine[evs[i].ID] = true
+		e := &evs[i]
+		seq, ok := top[e.Peer]
+		if !ok {
+			err := g.c.Query(`SELECT seq FROM _factlog_author WHERE key = ?`, []any{e.Peer[:]}, func(s *sqlite3.Stmt) error {
+				seq = uint64(s.ColumnInt64(0))
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("look up held events: %w", err)
+			}
+			top[e.Peer] = seq
+		}
+		if e.Seq <= seq {
+			maybe = append(maybe, *e)
+		}
 	}
-	for id := range held { // a stored event that only shares a key prefix is not held
-		if !mine[id] {
-			delete(held, id)
+	if len(maybe) > 0 {
+		if err := g.c.Query(`SELECT id FROM _factlog_event WHERE substr(id, 1, 4) IN (SELECT unhex(substr(value, 1, 8)) FROM json_each(?))`, []any{idList(maybe)}, read); err != nil {
+			return nil, fmt.Errorf("look up held events: %w", err)
+		}
+		mine := make(map[event.ID]bool, len(maybe))
+		for i := range maybe {
+			mine[maybe[i].ID] = true
+		}
+		for id := range held { // a stored event that only shares a key prefix is not held
+			if !mine[id] {
+				delete(held, id)
+			}
+		}
+	}
+	if anyPending {
+		if err := g.c.Query(`SELECT id FROM _factlog_pending WHERE id IN (SELECT unhex(value) FROM json_each(?))`, []any{idList(evs)}, read); err != nil {
+			return nil, fmt.Errorf("look up held events: %w", err)
 		}
 	}
 	return held, nil
+}
+
+// idList is the ids of evs as a JSON array of hex strings, for json_each.
+func idList(evs []event.Event) string {
+	var b strings.Builder
+	b.Grow(len(evs) * (2*len(event.ID{}) + 3))
+	b.WriteByte('[')
+	for i := range evs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(evs[i].ID.String())
+		b.WriteByte('"')
+	}
+	b.WriteByte(']')
+	return b.String()
 }
 
 // park stores e in the pending set, waiting for missing parents, or for a

@@ -247,3 +247,37 @@ func TestSignaturesForgotten(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldCounted: an event already held — stored, at any seq of its
+// author's, or waiting — is a duplicate and is not stored again; an event
+// beside a stored one at the same seq (a fork) is not, and joins.
+func TestHeldCounted(t *testing.T) {
+	g := openGraph(t)
+	h := history(300)
+	orphan := event.Event{ID: id("orphan"), Peer: key(4), Seq: 2, Parents: []event.ID{id("nowhere")}, Clock: 9, Type: "t", Value: []byte("1")}
+	fork := h[30] // an author's event well below its highest seq
+	fork.ID, fork.Value = id("fork"), []byte(`"another"`)
+	for _, step := range []struct {
+		name                      string
+		evs                       []event.Event
+		added, duplicates, parked int // parked: by this batch
+	}{
+		{"first part", h[:200], 200, 0, 0},
+		{"all, the first part again", h, 100, 200, 0},
+		{"all again", h, 0, 300, 0},
+		{"a waiting event", []event.Event{orphan}, 0, 0, 1},
+		{"it again, and a fork", []event.Event{orphan, fork}, 1, 1, 0},
+		{"the fork again, and the history", append([]event.Event{fork}, h...), 0, 301, 0},
+	} {
+		res, err := g.Ingest(signed(step.evs...), time.Now(), PendingLimits{})
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if len(res.Added) != step.added || res.Duplicates != step.duplicates || res.Pending != step.parked {
+			t.Fatalf("%s: added %d, duplicates %d, pending %d; want %d, %d, %d", step.name, len(res.Added), res.Duplicates, res.Pending, step.added, step.duplicates, step.parked)
+		}
+	}
+	if n, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_event`); err != nil || n != 301 {
+		t.Fatalf("%d events stored (%v), want 301", n, err)
+	}
+}

@@ -51,8 +51,8 @@ type Batch struct {
 // Tips returns the batch's tips: per author, the events of the batch no
 // other event of the author's in the batch follows.
 func (b *Batch) Tips() VersionVector {
-	followed := map[event.ID]bool{}
-	peers := map[event.ID]event.PeerID{}
+	followed := make(map[event.ID]bool, len(b.Events))
+	peers := make(map[event.ID]event.PeerID, len(b.Events))
 	for i := range b.Events {
 		peers[b.Events[i].ID] = b.Events[i].Peer
 	}
