@@ -64,6 +64,10 @@ func esbuild(top, out string, entries []string) error {
 		Alias:             map[string]string{"factlog": "./jsbridge/factlog.js"},
 		MainFields:        []string{"module", "main"},
 		ResolveExtensions: []string{".js"},
+		// Node prints the source line an uncaught error comes from, and a
+		// minified line was the whole bundle. Lines of about 200
+		// characters cost 3% more JavaScript after brotli (420 bytes).
+		LineLimit: 200,
 	})
 	var msgs []string
 	for _, m := range append(res.Errors, res.Warnings...) {
