@@ -1,16 +1,24 @@
 // engine.js runs factlog.wasm — one engine per process or page, shared by
-// every store it opens: in-process in Node, in a dedicated Worker
-// (worker.js) in browsers. An engine makes calls, cancels them when their
-// AbortSignal fires, routes the Go side's notifications to listeners by
-// (kind, key), and when it dies — the Worker killed or crashed, the Go
-// program ended — rejects every pending call with UNAVAILABLE and tells
-// its listeners, so that no call ever hangs on a dead engine.
+// every store it opens: in a dedicated Worker (worker.js) in browsers,
+// in-process in Node (node.js installs that engine: this file holds no
+// Node code, so that bundlers for browsers find none). An engine makes
+// calls, cancels them when their AbortSignal fires, routes the Go side's
+// notifications to listeners by (kind, key), and when it dies — the Worker
+// killed or crashed, the Go program ended — rejects every pending call
+// with UNAVAILABLE and tells its listeners, so that no call ever hangs on
+// a dead engine.
 import { FactlogError, toError } from "./errors.js";
 
 export const isNode = typeof process === "object" && !!(process.versions && process.versions.node) && typeof window === "undefined";
 
 let current;
 let workerEngineOfPage; // the latest Worker engine, from its start: stopEngine stops it
+let inProcess; // starts the engine in this process: set by node.js
+
+/** runInProcess makes engine() start the wasm in this process, with start (node.js). */
+export function runInProcess(start) {
+  inProcess = start;
+}
 
 /** engine returns the running engine, starting one if there is none or the last one died. */
 export function engine() {
@@ -36,13 +44,17 @@ export function stopEngine() {
 }
 
 async function start() {
-  return isNode ? nodeEngine() : workerEngine();
+  if (inProcess) return inProcess();
+  if (isNode) {
+    throw new FactlogError("UNSUPPORTED", `this is factlog's build for browsers; in Node, import "factlog": its "node" export condition loads node.js, which runs the engine in-process`);
+  }
+  return workerEngine();
 }
 
 /** aborted is the rejection of a call whose signal fired before it started. */
 export const aborted = (method) => new FactlogError("ABORTED", `${method} was aborted`);
 
-class Engine {
+export class Engine {
   #send;
   #cancel;
   #pending = new Map(); // call id → { resolve, reject }
@@ -166,64 +178,6 @@ class Engine {
   webSocket() {
     return () => {};
   }
-}
-
-async function nodeEngine() {
-  const fs = (await import("node:fs")).default;
-  // Go's runtime (wasm_exec.js) reaches the file system through
-  // globalThis.fs; factlog's own VFS uses its synchronous calls.
-  globalThis.fs ??= fs;
-  // V8's optimizing tier compiles SQLite's very large functions for
-  // seconds while the baseline code runs: for the small transactions of
-  // an application, the baseline compiler alone is faster throughout
-  // (BENCHMARKS.md). FACTLOG_V8_FLAGS chooses other flags ("" keeps V8's
-  // defaults).
-  const flags = process.env.FACTLOG_V8_FLAGS ?? "--liftoff-only";
-  if (flags) (await import("node:v8")).default.setFlagsFromString(flags);
-  // Node 20 has no global WebSocket; the ws package is one, found beside
-  // the application, unless connect is given another.
-  const require = (await import("node:module")).createRequire(import.meta.url);
-  const sockets = new Map(); // link key → WebSocket constructor
-  const { start } = await import("./runtime.js");
-  // While V8 compiles and instantiates the module on its own threads,
-  // Node's loop has nothing to wait for, so Node leaves it for
-  // DrainTasks, which waits for all of V8's background tasks and runs the
-  // program's start from there. With V8's optimizing tier on, its next
-  // round then waited for TurboFan to compile SQLite's largest functions:
-  // seconds in which no timer ran (BENCHMARKS.md). A timer held meanwhile
-  // keeps Node in its loop.
-  const hold = setInterval(() => {}, 1 << 30);
-  let e, api;
-  try {
-    const module = await WebAssembly.compile(fs.readFileSync(new URL("./factlog.wasm", import.meta.url)));
-    api = await start(module, (kind, key, json) => e._notify(kind, key, json), (key) => sockets.get(key));
-  } finally {
-    clearInterval(hold);
-  }
-  e = new Engine(
-    (id, method, args, bytes) => {
-      api.call(method, args, bytes, id).then(
-        ([json, out]) => e._settle(id, null, json, out),
-        (err) => (err && typeof err.code === "string" ? e._settle(id, err) : e._die(err)),
-      );
-    },
-    (id) => api.cancel(id),
-  );
-  api.exited.then(() => e._die(new Error("the Go program ended")));
-  e.webSocket = (key, given) => {
-    let ws = given ?? globalThis.WebSocket;
-    if (!ws) {
-      try {
-        ws = require("ws").WebSocket;
-      } catch {}
-    }
-    if (typeof ws !== "function") {
-      throw new FactlogError("UNSUPPORTED", "connect needs a WebSocket: Node 20 has none; install the ws package (npm install ws) or pass connect(url, { WebSocket })");
-    }
-    sockets.set(key, ws);
-    return () => sockets.delete(key);
-  };
-  return e;
 }
 
 async function workerEngine() {

@@ -1,5 +1,7 @@
-// Types for factlog's JavaScript API. The project's README.md tours it:
-// what a store is, how replicas sync, where it runs.
+// Types for factlog's JavaScript API, both builds of it: node.js (the
+// package's "node" export) and factlog.js (browsers, and the rest). The
+// project's README.md tours it: what a store is, how replicas sync, where
+// it runs, how to bundle it.
 
 declare global {
   // Where TypeScript's lib lacks it (before esnext.disposable); the same
@@ -133,7 +135,7 @@ export type ErrorCode =
   | "ABORTED"
   /** The engine stopped (its Worker died); open the store again. */
   | "UNAVAILABLE"
-  /** This environment lacks what the call needs (a WebSocket in Node 20: install ws). */
+  /** This environment lacks what the call needs (a WebSocket in Node 20: install ws; Node given the browsers' build). */
   | "UNSUPPORTED"
   | "INTERNAL";
 
