@@ -186,6 +186,7 @@ async function workerEngine() {
   const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: `factlog ${id}` });
   let e;
   let started;
+  let loaded = false; // the Worker has sent a message: its script ran
   const ready = new Promise((resolve, reject) => (started = { resolve, reject }));
   // The Worker holds a lock while it lives (worker.js); the page's request
   // for it is granted when the Worker dies, however it dies (a crash, an
@@ -197,6 +198,7 @@ async function workerEngine() {
   };
   const watching = new AbortController();
   worker.onmessage = ({ data }) => {
+    loaded = true;
     if (data.holding) {
       navigator.locks.request(`factlog-worker:${id}`, { signal: watching.signal }, () => died()).catch(() => {});
     } else if ("ready" in data) {
@@ -212,9 +214,16 @@ async function workerEngine() {
     }
   };
   worker.onerror = (ev) => {
-    const err = new Error("factlog's Worker failed: " + (ev.message || "an error"));
-    started.reject(toError({ code: "UNAVAILABLE", message: err.message }));
-    e?._die(err);
+    if (loaded) return e._die(new Error("factlog's Worker failed: " + (ev.message || "an error")));
+    // Its script, or a module it imports, did not load or run: the error
+    // event says neither which nor why, so ask the server.
+    const url = new URL("./worker.js", here);
+    checkModule(url)
+      .then(() => {
+        const why = ev.message || "the browser's console says why: a syntax error, or files of two versions of the package?";
+        throw loadError(`${url}, or a module it imports, did not run (${why})`);
+      })
+      .catch(started.reject);
   };
   e = new Engine(
     (id, method, args, bytes) => worker.postMessage({ id, method, args, bytes }, bytes ? [bytes.buffer] : []),
@@ -229,14 +238,79 @@ async function workerEngine() {
     died("the page left for the back/forward cache");
   };
   workerEngineOfPage = e;
-  let module;
   try {
-    module = await WebAssembly.compileStreaming(fetch(wasmURL));
+    // A Worker that cannot load fails ready without waiting for the wasm.
+    worker.postMessage({ module: await Promise.race([compile(wasmURL), ready]) });
+    await ready;
+  } catch (err) {
+    worker.terminate();
+    throw err;
+  }
+  return e;
+}
+
+// The folder of the module this code is in, whose files worker.js and
+// factlog.wasm are beside. Not new URL(path, import.meta.url): bundlers
+// take that for a file to emit.
+const here = import.meta.url;
+
+const loadErrors = new WeakSet();
+
+/**
+ * loadFailed reports whether err is a file of the package that did not
+ * load in this page: a new Worker would fail alike (tabs.js does not
+ * retry it).
+ */
+export const loadFailed = (err) => loadErrors.has(err);
+
+function loadError(what) {
+  const err = new FactlogError(
+    "UNAVAILABLE",
+    `factlog could not start: ${what}. Check that factlog.wasm, worker.js and the chunk-*.js files of the package are served ` +
+      `beside factlog.js, or beside the bundle that holds it (${new URL(".", here)}): factlog's README says how with a bundler`,
+  );
+  loadErrors.add(err);
+  return err;
+}
+
+/** fetchFile fetches a file of the package, or throws a loadError saying why it cannot. */
+async function fetchFile(url) {
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (err) {
+    throw loadError(`${url} could not be fetched (${err.message})`);
+  }
+  if (!res.ok) throw loadError(`${url} answered ${res.status} ${res.statusText}`.trim());
+  return res;
+}
+
+async function compile(url) {
+  try {
+    return await WebAssembly.compileStreaming(fetch(url));
   } catch {
     // A server that does not send application/wasm still works, slower.
-    module = await WebAssembly.compile(await (await fetch(wasmURL)).arrayBuffer());
   }
-  worker.postMessage({ module });
-  await ready;
-  return e;
+  const res = await fetchFile(url);
+  try {
+    return await WebAssembly.compile(await res.arrayBuffer());
+  } catch (err) {
+    throw loadError(`${url} is not factlog's WebAssembly (${err.message})`);
+  }
+}
+
+/**
+ * checkModule throws a loadError if the module at url, or one it imports,
+ * cannot load: the server answers an error, or something other than
+ * JavaScript (a page of HTML, say), which a module Worker refuses.
+ */
+async function checkModule(url, seen = new Set()) {
+  if (seen.has(url.href)) return;
+  seen.add(url.href);
+  const res = await fetchFile(url);
+  const type = res.headers.get("content-type") || "no type";
+  if (!/javascript|ecmascript/i.test(type)) throw loadError(`${url} came as ${type}, not JavaScript`);
+  for (const [, path] of (await res.text()).matchAll(/\b(?:from|import)\s*["'](\.\.?\/[^"']+)["']/g)) {
+    await checkModule(new URL(path, url), seen);
+  }
 }

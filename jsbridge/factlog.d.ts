@@ -133,7 +133,11 @@ export type ErrorCode =
   | "NO_MEMORY"
   /** The call's AbortSignal fired; nothing it did was kept. */
   | "ABORTED"
-  /** The engine stopped (its Worker died); open the store again. */
+  /**
+   * The engine stopped (its Worker died): open the store again. Or it could
+   * not start: a file of the package (factlog.wasm, worker.js, a chunk-*.js)
+   * did not load from beside factlog.js or its bundle; the message names it.
+   */
   | "UNAVAILABLE"
   /** This environment lacks what the call needs (a WebSocket in Node 20: install ws; Node given the browsers' build). */
   | "UNSUPPORTED"

@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/evanw/esbuild/pkg/api"
 	"github.com/factlog/factlog/tests/internal/e2e"
 )
@@ -124,5 +126,58 @@ func TestBrowserBundled(t *testing.T) {
 		if len(got) != 1 || got[0]["id"] != "1" || got[0]["text"] != "from a bundle" {
 			t.Fatalf("store %q: rows %v, want one note", name, got)
 		}
+	}
+}
+
+// TestBrowserFilesMissing: when a file the package needs beside it does
+// not load — worker.js, the chunk it imports, factlog.wasm, or a worker.js
+// that is not valid JavaScript — open() fails at once, with UNAVAILABLE
+// naming the file and saying what to check, for a store of the page alone
+// and for one shared by tabs alike (which retried new Workers for a
+// minute, then failed with "factlog's Worker failed: an error").
+func TestBrowserFilesMissing(t *testing.T) {
+	dir := bundle(t)
+	worker, err := os.ReadFile(filepath.Join(dir, "worker.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := regexp.MustCompile(`\./(chunk-[A-Z0-9]+\.js)`).FindSubmatch(worker)
+	if chunk == nil {
+		t.Fatalf("worker.js imports no chunk:\n%.500s", worker)
+	}
+	broken := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		w.Write([]byte("export const = ;\n"))
+	})
+	ctx := browser(t)
+	for _, c := range []struct {
+		name, path string
+		serve      http.Handler
+		want       string // in the message, after the file's URL
+	}{
+		{"worker.js missing", "/worker.js", http.NotFoundHandler(), " answered 404"},
+		{"its chunk missing", "/" + string(chunk[1]), http.NotFoundHandler(), " answered 404"},
+		{"worker.js broken", "/worker.js", broken, ""},
+		{"factlog.wasm missing", "/factlog.wasm", http.NotFoundHandler(), " answered 404"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			url := serveFolder(t, dir, map[string]http.Handler{c.path: c.serve})
+			tab, cancel := chromedp.NewContext(ctx)
+			defer cancel()
+			load(t, tab, url+"/")
+			for _, name := range []string{"missing", ":memory:"} {
+				got := settle(t, tab, `openNotes(`+jsString(name)+`)`, 20000)
+				t.Logf("open(%q): %s", name, got)
+				var missing []string
+				for _, want := range []string{"REJECT UNAVAILABLE: ", url + c.path + c.want, "worker.js", "chunk-*.js", "factlog.wasm"} {
+					if !strings.Contains(got, want) {
+						missing = append(missing, want)
+					}
+				}
+				if missing != nil {
+					t.Errorf("open(%q): %s\nwant it to say %q", name, got, missing)
+				}
+			}
+		})
 	}
 }
