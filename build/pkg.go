@@ -8,8 +8,9 @@ import (
 )
 
 // pkg is dist/npm/package.json. A struct, not a map: the fields keep this
-// order, and in "exports" a condition's order matters — "types" must come
-// before "default", or TypeScript never sees it.
+// order, and in "exports" the order of conditions matters — the first that
+// applies wins: "node" before "default", and in each "types" first, or
+// TypeScript never sees it.
 type pkg struct {
 	Name                 string                     `json:"name"`
 	Version              string                     `json:"version"`
@@ -20,7 +21,7 @@ type pkg struct {
 	Types                string                     `json:"types"`
 	Exports              exports                    `json:"exports"`
 	Files                []string                   `json:"files"`
-	SideEffects          bool                       `json:"sideEffects"`
+	SideEffects          []string                   `json:"sideEffects"`
 	Engines              map[string]string          `json:"engines"`
 	PeerDependencies     map[string]string          `json:"peerDependencies"`
 	PeerDependenciesMeta map[string]map[string]bool `json:"peerDependenciesMeta"`
@@ -28,11 +29,16 @@ type pkg struct {
 
 type exports struct {
 	Root struct {
-		Types   string `json:"types"`
-		Default string `json:"default"`
+		Node    entry `json:"node"`    // node.js: the engine in-process
+		Default entry `json:"default"` // factlog.js: browsers, bundlers for them, and the rest
 	} `json:".:"`
 	Wasm   string `json:"./factlog.wasm"`
 	Worker string `json:"./worker.js"`
+}
+
+type entry struct {
+	Types   string `json:"types"`
+	Default string `json:"default"`
 }
 
 // writePackage writes dist/npm/package.json (the library, and nothing of
@@ -46,14 +52,17 @@ func writePackage(top, npm string) error {
 		Type:        "module",
 		Main:        "./factlog.js",
 		Types:       "./factlog.d.ts",
-		Files:       []string{"factlog.js", "worker.js", "chunk-*.js", "*.js.map", "factlog.d.ts", "factlog.wasm", "README.md"},
-		SideEffects: false,
+		Files:       []string{"factlog.js", "node.js", "worker.js", "chunk-*.js", "*.js.map", "factlog.d.ts", "factlog.wasm", "README.md"},
+		// node.js installs the Node engine as it loads: a bundler that
+		// dropped it for exporting nothing of its own would leave none.
+		SideEffects: []string{"./node.js"},
 		Engines:     map[string]string{"node": ">=20"},
 		// Node 20 has no WebSocket; connect uses ws when it is installed.
 		PeerDependencies:     map[string]string{"ws": ">=8"},
 		PeerDependenciesMeta: map[string]map[string]bool{"ws": {"optional": true}},
 	}
-	p.Exports.Root.Types, p.Exports.Root.Default = "./factlog.d.ts", "./factlog.js"
+	p.Exports.Root.Node = entry{Types: "./factlog.d.ts", Default: "./node.js"}
+	p.Exports.Root.Default = entry{Types: "./factlog.d.ts", Default: "./factlog.js"}
 	p.Exports.Wasm, p.Exports.Worker = "./factlog.wasm", "./worker.js"
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
@@ -91,4 +100,10 @@ await db.close();
 The API and its types are in factlog.d.ts; the project's README has the
 tour. In Node 20, db.connect (live sync through a relay) needs the ws
 package: npm install ws (Node 22 and browsers have a WebSocket).
+
+In browsers, factlog.js starts worker.js and loads factlog.wasm from
+beside itself (new URL("./worker.js", import.meta.url)). Bundled with
+esbuild, copy factlog.wasm, worker.js and the chunk-*.js files beside the
+bundle. Vite's build finds them; its dev server, up to Vite 7, needs
+optimizeDeps: { exclude: ["factlog"] }.
 `

@@ -1,16 +1,24 @@
 // engine.js runs factlog.wasm — one engine per process or page, shared by
-// every store it opens: in-process in Node, in a dedicated Worker
-// (worker.js) in browsers. An engine makes calls, cancels them when their
-// AbortSignal fires, routes the Go side's notifications to listeners by
-// (kind, key), and when it dies — the Worker killed or crashed, the Go
-// program ended — rejects every pending call with UNAVAILABLE and tells
-// its listeners, so that no call ever hangs on a dead engine.
+// every store it opens: in a dedicated Worker (worker.js) in browsers,
+// in-process in Node (node.js installs that engine: this file holds no
+// Node code, so that bundlers for browsers find none). An engine makes
+// calls, cancels them when their AbortSignal fires, routes the Go side's
+// notifications to listeners by (kind, key), and when it dies — the Worker
+// killed or crashed, the Go program ended — rejects every pending call
+// with UNAVAILABLE and tells its listeners, so that no call ever hangs on
+// a dead engine.
 import { FactlogError, toError } from "./errors.js";
 
 export const isNode = typeof process === "object" && !!(process.versions && process.versions.node) && typeof window === "undefined";
 
 let current;
 let workerEngineOfPage; // the latest Worker engine, from its start: stopEngine stops it
+let inProcess; // starts the engine in this process: set by node.js
+
+/** runInProcess makes engine() start the wasm in this process, with start (node.js). */
+export function runInProcess(start) {
+  inProcess = start;
+}
 
 /** engine returns the running engine, starting one if there is none or the last one died. */
 export function engine() {
@@ -36,13 +44,17 @@ export function stopEngine() {
 }
 
 async function start() {
-  return isNode ? nodeEngine() : workerEngine();
+  if (inProcess) return inProcess();
+  if (isNode) {
+    throw new FactlogError("UNSUPPORTED", `this is factlog's build for browsers; in Node, import "factlog": its "node" export condition loads node.js, which runs the engine in-process`);
+  }
+  return workerEngine();
 }
 
 /** aborted is the rejection of a call whose signal fired before it started. */
 export const aborted = (method) => new FactlogError("ABORTED", `${method} was aborted`);
 
-class Engine {
+export class Engine {
   #send;
   #cancel;
   #pending = new Map(); // call id → { resolve, reject }
@@ -168,70 +180,13 @@ class Engine {
   }
 }
 
-async function nodeEngine() {
-  const fs = (await import("node:fs")).default;
-  // Go's runtime (wasm_exec.js) reaches the file system through
-  // globalThis.fs; factlog's own VFS uses its synchronous calls.
-  globalThis.fs ??= fs;
-  // V8's optimizing tier compiles SQLite's very large functions for
-  // seconds while the baseline code runs: for the small transactions of
-  // an application, the baseline compiler alone is faster throughout
-  // (BENCHMARKS.md). FACTLOG_V8_FLAGS chooses other flags ("" keeps V8's
-  // defaults).
-  const flags = process.env.FACTLOG_V8_FLAGS ?? "--liftoff-only";
-  if (flags) (await import("node:v8")).default.setFlagsFromString(flags);
-  // Node 20 has no global WebSocket; the ws package is one, found beside
-  // the application, unless connect is given another.
-  const require = (await import("node:module")).createRequire(import.meta.url);
-  const sockets = new Map(); // link key → WebSocket constructor
-  const { start } = await import("./runtime.js");
-  // While V8 compiles and instantiates the module on its own threads,
-  // Node's loop has nothing to wait for, so Node leaves it for
-  // DrainTasks, which waits for all of V8's background tasks and runs the
-  // program's start from there. With V8's optimizing tier on, its next
-  // round then waited for TurboFan to compile SQLite's largest functions:
-  // seconds in which no timer ran (BENCHMARKS.md). A timer held meanwhile
-  // keeps Node in its loop.
-  const hold = setInterval(() => {}, 1 << 30);
-  let e, api;
-  try {
-    const module = await WebAssembly.compile(fs.readFileSync(new URL("./factlog.wasm", import.meta.url)));
-    api = await start(module, (kind, key, json) => e._notify(kind, key, json), (key) => sockets.get(key));
-  } finally {
-    clearInterval(hold);
-  }
-  e = new Engine(
-    (id, method, args, bytes) => {
-      api.call(method, args, bytes, id).then(
-        ([json, out]) => e._settle(id, null, json, out),
-        (err) => (err && typeof err.code === "string" ? e._settle(id, err) : e._die(err)),
-      );
-    },
-    (id) => api.cancel(id),
-  );
-  api.exited.then(() => e._die(new Error("the Go program ended")));
-  e.webSocket = (key, given) => {
-    let ws = given ?? globalThis.WebSocket;
-    if (!ws) {
-      try {
-        ws = require("ws").WebSocket;
-      } catch {}
-    }
-    if (typeof ws !== "function") {
-      throw new FactlogError("UNSUPPORTED", "connect needs a WebSocket: Node 20 has none; install the ws package (npm install ws) or pass connect(url, { WebSocket })");
-    }
-    sockets.set(key, ws);
-    return () => sockets.delete(key);
-  };
-  return e;
-}
-
 async function workerEngine() {
   const wasmURL = new URL("./factlog.wasm", import.meta.url);
   const id = typeof crypto.randomUUID === "function" ? crypto.randomUUID() : String(Math.random()).slice(2);
   const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: `factlog ${id}` });
   let e;
   let started;
+  let loaded = false; // the Worker has sent a message: its script ran
   const ready = new Promise((resolve, reject) => (started = { resolve, reject }));
   // The Worker holds a lock while it lives (worker.js); the page's request
   // for it is granted when the Worker dies, however it dies (a crash, an
@@ -243,6 +198,7 @@ async function workerEngine() {
   };
   const watching = new AbortController();
   worker.onmessage = ({ data }) => {
+    loaded = true;
     if (data.holding) {
       navigator.locks.request(`factlog-worker:${id}`, { signal: watching.signal }, () => died()).catch(() => {});
     } else if ("ready" in data) {
@@ -258,9 +214,16 @@ async function workerEngine() {
     }
   };
   worker.onerror = (ev) => {
-    const err = new Error("factlog's Worker failed: " + (ev.message || "an error"));
-    started.reject(toError({ code: "UNAVAILABLE", message: err.message }));
-    e?._die(err);
+    if (loaded) return e._die(new Error("factlog's Worker failed: " + (ev.message || "an error")));
+    // Its script, or a module it imports, did not load or run: the error
+    // event says neither which nor why, so ask the server.
+    const url = new URL("./worker.js", here);
+    checkModule(url)
+      .then(() => {
+        const why = ev.message || "the browser's console says why: a syntax error, or files of two versions of the package?";
+        throw loadError(`${url}, or a module it imports, did not run (${why})`);
+      })
+      .catch(started.reject);
   };
   e = new Engine(
     (id, method, args, bytes) => worker.postMessage({ id, method, args, bytes }, bytes ? [bytes.buffer] : []),
@@ -275,14 +238,79 @@ async function workerEngine() {
     died("the page left for the back/forward cache");
   };
   workerEngineOfPage = e;
-  let module;
   try {
-    module = await WebAssembly.compileStreaming(fetch(wasmURL));
+    // A Worker that cannot load fails ready without waiting for the wasm.
+    worker.postMessage({ module: await Promise.race([compile(wasmURL), ready]) });
+    await ready;
+  } catch (err) {
+    worker.terminate();
+    throw err;
+  }
+  return e;
+}
+
+// The folder of the module this code is in, whose files worker.js and
+// factlog.wasm are beside. Not new URL(path, import.meta.url): bundlers
+// take that for a file to emit.
+const here = import.meta.url;
+
+const loadErrors = new WeakSet();
+
+/**
+ * loadFailed reports whether err is a file of the package that did not
+ * load in this page: a new Worker would fail alike (tabs.js does not
+ * retry it).
+ */
+export const loadFailed = (err) => loadErrors.has(err);
+
+function loadError(what) {
+  const err = new FactlogError(
+    "UNAVAILABLE",
+    `factlog could not start: ${what}. Check that factlog.wasm, worker.js and the chunk-*.js files of the package are served ` +
+      `beside factlog.js, or beside the bundle that holds it (${new URL(".", here)}): factlog's README says how with a bundler`,
+  );
+  loadErrors.add(err);
+  return err;
+}
+
+/** fetchFile fetches a file of the package, or throws a loadError saying why it cannot. */
+async function fetchFile(url) {
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (err) {
+    throw loadError(`${url} could not be fetched (${err.message})`);
+  }
+  if (!res.ok) throw loadError(`${url} answered ${res.status} ${res.statusText}`.trim());
+  return res;
+}
+
+async function compile(url) {
+  try {
+    return await WebAssembly.compileStreaming(fetch(url));
   } catch {
     // A server that does not send application/wasm still works, slower.
-    module = await WebAssembly.compile(await (await fetch(wasmURL)).arrayBuffer());
   }
-  worker.postMessage({ module });
-  await ready;
-  return e;
+  const res = await fetchFile(url);
+  try {
+    return await WebAssembly.compile(await res.arrayBuffer());
+  } catch (err) {
+    throw loadError(`${url} is not factlog's WebAssembly (${err.message})`);
+  }
+}
+
+/**
+ * checkModule throws a loadError if the module at url, or one it imports,
+ * cannot load: the server answers an error, or something other than
+ * JavaScript (a page of HTML, say), which a module Worker refuses.
+ */
+async function checkModule(url, seen = new Set()) {
+  if (seen.has(url.href)) return;
+  seen.add(url.href);
+  const res = await fetchFile(url);
+  const type = res.headers.get("content-type") || "no type";
+  if (!/javascript|ecmascript/i.test(type)) throw loadError(`${url} came as ${type}, not JavaScript`);
+  for (const [, path] of (await res.text()).matchAll(/\b(?:from|import)\s*["'](\.\.?\/[^"']+)["']/g)) {
+    await checkModule(new URL(path, url), seen);
+  }
 }

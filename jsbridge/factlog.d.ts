@@ -1,5 +1,7 @@
-// Types for factlog's JavaScript API. The project's README.md tours it:
-// what a store is, how replicas sync, where it runs.
+// Types for factlog's JavaScript API, both builds of it: node.js (the
+// package's "node" export) and factlog.js (browsers, and the rest). The
+// project's README.md tours it: what a store is, how replicas sync, where
+// it runs, how to bundle it.
 
 declare global {
   // Where TypeScript's lib lacks it (before esnext.disposable); the same
@@ -131,9 +133,13 @@ export type ErrorCode =
   | "NO_MEMORY"
   /** The call's AbortSignal fired; nothing it did was kept. */
   | "ABORTED"
-  /** The engine stopped (its Worker died); open the store again. */
+  /**
+   * The engine stopped (its Worker died): open the store again. Or it could
+   * not start: a file of the package (factlog.wasm, worker.js, a chunk-*.js)
+   * did not load from beside factlog.js or its bundle; the message names it.
+   */
   | "UNAVAILABLE"
-  /** This environment lacks what the call needs (a WebSocket in Node 20: install ws). */
+  /** This environment lacks what the call needs (a WebSocket in Node 20: install ws; Node given the browsers' build). */
   | "UNSUPPORTED"
   | "INTERNAL";
 

@@ -4,8 +4,9 @@
 // In a browser the WebAssembly runs in one dedicated Worker per page
 // (engine.js, worker.js), and a named store is shared by every tab that
 // opens it: one tab leads and runs it, the others call through it
-// (tabs.js). In Node it runs in-process. Every argument is checked here
-// (values.js) and every rejection is a FactlogError (errors.js).
+// (tabs.js). In Node it runs in-process: Node loads node.js, which
+// installs that engine and exports this API. Every argument is checked
+// here (values.js) and every rejection is a FactlogError (errors.js).
 import { FactlogError, toError, closedError } from "./errors.js";
 import { engine, isNode } from "./engine.js";
 import { shareable, join } from "./tabs.js";

@@ -35,7 +35,7 @@
 // reply {id, result, bytes} or {id, error}, notify {kind, key, value},
 // interpretation {schema, materializers} (after a reinterpret), leave.
 import { FactlogError, toError } from "./errors.js";
-import { engine, aborted, stopEngine } from "./engine.js";
+import { engine, aborted, stopEngine, loadFailed } from "./engine.js";
 
 /** shareable reports whether a named store can be shared between tabs here. */
 export function shareable(name) {
@@ -503,7 +503,9 @@ function unsticks(method, args) {
  * openRetrying opens the store in this tab's engine. Right after a
  * handoff the old leader's Worker may still hold the file (OPFS grants one
  * access handle per file), and this tab's Worker may have died too:
- * LOCKED and UNAVAILABLE are retried, with backoff, for a minute.
+ * LOCKED and UNAVAILABLE are retried, with backoff, for a minute — but not
+ * a file of the package that did not load, which a new Worker would not
+ * load either.
  */
 async function openRetrying(kind, args, gaveUp, onProgress) {
   let wait = 20;
@@ -522,7 +524,7 @@ async function openRetrying(kind, args, gaveUp, onProgress) {
     } catch (err) {
       // LOCKED: the old Worker still has the file; UNAVAILABLE: this
       // tab's Worker died too (a new one starts).
-      if ((err.code !== "LOCKED" && err.code !== "UNAVAILABLE") || Date.now() > end || gaveUp()) throw err;
+      if ((err.code !== "LOCKED" && err.code !== "UNAVAILABLE") || loadFailed(err) || Date.now() > end || gaveUp()) throw err;
       if (!warned && Date.now() - start > 5000) {
         warned = true;
         console.warn(`factlog: store "${args.name}" has been busy for 5 s (${err.code}: ${err.message}); retrying until ${new Date(end).toLocaleTimeString()}`);

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,6 +39,34 @@ func TestNodeLock(t *testing.T) {
 func TestNodeWithoutWebSocket(t *testing.T) {
 	node := e2e.Need(t, "node", "install Node 20+")
 	nodeTest(t, node, project(t, false, "node/nows.test.mjs"), nil, "nows.test.mjs")
+}
+
+// TestNodeUncaughtError: an uncaught FactlogError prints what it says and
+// where, in a few lines. Node shows the source line an error comes from,
+// and a minified line of the package was thousands of characters.
+func TestNodeUncaughtError(t *testing.T) {
+	node := e2e.Need(t, "node", "install Node 20+")
+	dir := project(t, false, "node/uncaught.mjs")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "uncaught.mjs")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if _, ok := err.(*exec.ExitError); !ok {
+		t.Fatalf("node uncaught.mjs: %v, want it to exit with the error\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "FactlogError") || !strings.Contains(string(out), "code: 'SQL'") {
+		t.Fatalf("node uncaught.mjs printed no FactlogError with its code:\n%s", out)
+	}
+	const maxLine, maxOut = 500, 3000
+	for _, line := range strings.Split(string(out), "\n") {
+		if len(line) > maxLine {
+			t.Errorf("a line of %d characters (at most %d): %.200s…", len(line), maxLine, line)
+		}
+	}
+	if len(out) > maxOut {
+		t.Errorf("%d bytes printed (at most %d):\n%.4000s", len(out), maxOut, out)
+	}
 }
 
 // nodeTest runs node --test on files in dir, within a bound.

@@ -33,7 +33,7 @@ export default {
   name: "factlog",
   storage: "file (SQLite in the Node file system)",
   async load({ factlog }) {
-    lib = await import(pathToFileURL(join(factlog, "factlog.js")).href);
+    lib = await import(pathToFileURL(join(factlog, "node.js")).href); // the package's "node" export
     // Start the engine (compile the wasm) outside any timed section, as the
     // other systems' wasm is compiled in their load().
     const db = await lib.open({ name: ":memory:", schema, materializers });
