@@ -208,7 +208,10 @@ export interface Database {
    * until the link or the store is closed: it joins from where it left off,
    * imports what the room holds, publishes what the room lacks, and
    * reconnects with backoff after faults. In a browser every tab of a store
-   * shares one link per URL and token, run by the leader.
+   * shares one link per URL and token, run by the leader. A URL whose path
+   * does not end in /v1/rooms/ROOM (a path before /v1 is fine), ROOM being
+   * 1 to 128 letters, digits and . _ ~ - once percent-decoded, is a link
+   * that ends at once: status "closed", code INVALID_ARGUMENT.
    */
   connect(url: string, options?: ConnectOptions): Link;
   /** Closes the store (and its links); later calls reject with code CLOSED. */
@@ -232,7 +235,7 @@ export interface LinkStatus {
   state: "connecting" | "catching-up" | "online" | "offline" | "closed";
   /** Why the link is offline, or what the relay refused. */
   error?: string;
-  /** The code, when the link could not start (state "closed"). */
+  /** Why the link ended for good (state "closed"): INVALID_ARGUMENT for a URL that names no room. */
   code?: ErrorCode;
   /** "epoch_changed" (the relay's store was replaced) or "truncated" (retention dropped what this replica missed). */
   notice?: string;

@@ -326,7 +326,9 @@ class Database extends Handle {
    * joins from where it left off, receives what the room holds, publishes
    * what the room lacks, and reconnects with backoff after faults. url is
    * ws[s]://host/v1/rooms/ROOM (http[s] works too). In a browser, every
-   * tab of a store shares one link per URL and token.
+   * tab of a store shares one link per URL and token. A URL that names no
+   * room is refused by the engine (link.Start): the link ends "closed",
+   * with the code INVALID_ARGUMENT.
    */
   connect(url, options) {
     if (this._closed) throw closedError();

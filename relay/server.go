@@ -217,8 +217,8 @@ func (s *Server) refuse(w http.ResponseWriter, status int, reason, msg string) {
 func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	w = closingWriter{w} // a refusal, here or in websocket.Accept, closes the connection
 	name := r.PathValue("room")
-	if !room.ValidName(name) {
-		s.refuse(w, http.StatusBadRequest, "room_name", "a room name is 1 to 128 letters, digits and . _ ~ -")
+	if !protocol.ValidRoom(name) {
+		s.refuse(w, http.StatusBadRequest, "room_name", protocol.RoomRule)
 		return
 	}
 	mode := room.ReadWrite

@@ -181,9 +181,11 @@ func (w *worker) fetch(req js.Value) any {
 	if err != nil {
 		return reply(400, "bad URL")
 	}
-	name, _ := url.PathUnescape(path.Base(u.Path))
-	if !room.ValidName(name) {
-		return reply(400, "a room name is 1 to 128 letters, digits and . _ ~ -")
+	// The name as the native relay's router decodes it: once, the last
+	// segment of the escaped path (worker.mjs routed by the same).
+	name, _ := protocol.RoomOf(u.EscapedPath())
+	if !protocol.ValidRoom(name) {
+		return reply(400, protocol.RoomRule)
 	}
 	headers := req.Get("headers")
 	header := func(k string) string {

@@ -25,7 +25,10 @@ import (
 
 // Options configure a Link.
 type Options struct {
-	// URL is the room: ws[s]://host/v1/rooms/{room}.
+	// URL is the room: ws[s]://host/v1/rooms/{room}, maybe with a path
+	// before /v1 (a relay behind a reverse proxy at a sub-path). Start
+	// refuses another path, and a room name the relay would refuse
+	// (protocol.ValidRoom, of the last segment percent-decoded).
 	URL string
 	// Token is the room token, if the relay requires one.
 	Token string
@@ -99,8 +102,18 @@ type Link struct {
 // Start links s to a room and keeps it linked until Close.
 func Start(s *store.Store, opts Options) (*Link, error) {
 	u, err := url.Parse(opts.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") {
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, store.ArgumentError(fmt.Sprintf("link: %q is not a ws:// or wss:// room URL", opts.URL))
+	}
+	// A relay refuses another path (404) or room name (400) before the
+	// upgrade, which a browser's WebSocket does not tell apart from a
+	// relay that is down: checked here, it is refused for good.
+	room, ok := protocol.RoomOf(u.EscapedPath())
+	if !ok {
+		return nil, store.ArgumentError(fmt.Sprintf("link: %q names no room: pass ws[s]://host/v1/rooms/ROOM (a path before /v1 is kept, for a relay behind a proxy)", opts.URL))
+	}
+	if !protocol.ValidRoom(room) {
+		return nil, store.ArgumentError(fmt.Sprintf("link: the room of %q is %q: %s (percent-decoded)", opts.URL, room, protocol.RoomRule))
 	}
 	if opts.MaxFrame <= 0 {
 		opts.MaxFrame = protocol.MaxFrame
