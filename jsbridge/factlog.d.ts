@@ -211,7 +211,9 @@ export interface Database {
    * shares one link per URL and token, run by the leader. A URL whose path
    * does not end in /v1/rooms/ROOM (a path before /v1 is fine), ROOM being
    * 1 to 128 letters, digits and . _ ~ - once percent-decoded, is a link
-   * that ends at once: status "closed", code INVALID_ARGUMENT.
+   * that ends at once, and a token the relay refuses ends it when the relay
+   * says so: status "closed", code INVALID_ARGUMENT. A link whose token
+   * expires stays online until its next connection.
    */
   connect(url: string, options?: ConnectOptions): Link;
   /** Closes the store (and its links); later calls reject with code CLOSED. */
@@ -235,7 +237,11 @@ export interface LinkStatus {
   state: "connecting" | "catching-up" | "online" | "offline" | "closed";
   /** Why the link is offline, or what the relay refused. */
   error?: string;
-  /** Why the link ended for good (state "closed"): INVALID_ARGUMENT for a URL that names no room. */
+  /**
+   * Why the link ended by itself (state "closed"): INVALID_ARGUMENT for a
+   * URL that names no room, or for a token the relay refused (at the first
+   * connection, or at one after the token expired; error says why).
+   */
   code?: ErrorCode;
   /** "epoch_changed" (the relay's store was replaced) or "truncated" (retention dropped what this replica missed). */
   notice?: string;

@@ -327,8 +327,8 @@ class Database extends Handle {
    * what the room lacks, and reconnects with backoff after faults. url is
    * ws[s]://host/v1/rooms/ROOM (http[s] works too). In a browser, every
    * tab of a store shares one link per URL and token. A URL that names no
-   * room is refused by the engine (link.Start): the link ends "closed",
-   * with the code INVALID_ARGUMENT.
+   * room (link.Start), or a token the relay refuses, ends the link:
+   * "closed", with the code INVALID_ARGUMENT.
    */
   connect(url, options) {
     if (this._closed) throw closedError();
@@ -366,16 +366,23 @@ class Link {
   #forget;
   #gone;
   #closed = false;
+  #released = null; // the release under way, once closed
 
   constructor(port, key, onStatus, forget, gone) {
     this.#port = port;
     this.#key = key;
     this.#forget = forget;
     this.#gone = gone;
-    /** The latest status: { state, error?, notice?, cursor }. */
+    /** The latest status: { state, error?, code?, notice?, cursor }. */
     this.status = { state: "connecting", cursor: 0 };
     if (onStatus) this.#listeners.add(onStatus);
-    this.#off = port.on("link", key, (st) => !this.#closed && this.#set(st));
+    this.#off = port.on("link", key, (st) => {
+      if (this.#closed) return;
+      this.#set(st);
+      // The engine ended the link for good (the relay refused its token):
+      // released as by close(), its status kept.
+      if (st.state === "closed") this.#release();
+    });
   }
 
   #set(st) {
@@ -406,14 +413,21 @@ class Link {
 
   /** Ends the link (in a browser: this tab's share of it). */
   async close() {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this._started;
-    this.#off();
-    await this.#port.call("disconnect", { link: this.#key }).catch(() => {});
-    this.#forget();
-    this.#gone();
+    if (this.#closed) return this.#released;
+    await this.#release();
     this.#set({ ...this.status, state: "closed" });
+  }
+
+  #release() {
+    this.#closed = true;
+    this.#released = (async () => {
+      await this._started;
+      this.#off();
+      await this.#port.call("disconnect", { link: this.#key }).catch(() => {});
+      this.#forget();
+      this.#gone();
+    })();
+    return this.#released;
   }
 }
 

@@ -221,15 +221,6 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, http.StatusBadRequest, "room_name", protocol.RoomRule)
 		return
 	}
-	mode := room.ReadWrite
-	if len(s.opts.Secret) > 0 {
-		m, err := room.CheckToken(s.opts.Secret, tokenOf(r), name)
-		if err != nil {
-			s.refuse(w, http.StatusUnauthorized, "token", err.Error())
-			return
-		}
-		mode = m
-	}
 	ip := clientIP(r)
 	if !s.allowIP(ip) {
 		s.refuse(w, http.StatusTooManyRequests, "ip_rate", "too many connections from your address; try again in a minute")
@@ -245,6 +236,19 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.metrics.refused.WithLabelValues("origin").Inc()
 		return // Accept wrote the response
+	}
+	mode := room.ReadWrite
+	if len(s.opts.Secret) > 0 {
+		m, err := room.CheckToken(s.opts.Secret, tokenOf(r), name)
+		if err != nil {
+			// Refused after the upgrade, with a close a browser can read
+			// (a 401 before it looks like a relay that is down, and the
+			// client would retry forever).
+			s.metrics.refused.WithLabelValues("token").Inc()
+			ws.Close(protocol.CloseToken, protocol.CloseReason(err.Error()))
+			return
+		}
+		mode = m
 	}
 	ws.SetReadLimit(s.opts.MaxFrame)
 	c.ws = ws

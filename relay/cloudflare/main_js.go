@@ -173,9 +173,9 @@ func reply(status int, text string) map[string]any {
 	return map[string]any{"status": status, "text": text + "\n"}
 }
 
-// fetch answers GET /v1/rooms/{room}: it checks the token and the origin
-// before the upgrade, as the native relay does, then accepts a hibernatable
-// WebSocket.
+// fetch answers GET /v1/rooms/{room}: it checks the room name and the
+// origin before the upgrade and the token after it, as the native relay
+// does, then accepts a hibernatable WebSocket.
 func (w *worker) fetch(req js.Value) any {
 	u, err := url.Parse(req.Get("url").String())
 	if err != nil {
@@ -208,7 +208,7 @@ func (w *worker) fetch(req js.Value) any {
 			token = u.Query().Get("token")
 		}
 		if mode, err = room.CheckToken(w.cfg.secret, token, name); err != nil {
-			return reply(401, err.Error())
+			return refuse(protocol.CloseToken, err.Error())
 		}
 	}
 	pair := js.Global().Get("WebSocketPair").New()
@@ -223,6 +223,18 @@ func (w *worker) fetch(req js.Value) any {
 		server.Call("close", 1013, protocol.CloseReason(err.Error()))
 	}
 	w.wakeAt(time.Now().Add(w.cfg.joinTimeout))
+	return map[string]any{"webSocket": client}
+}
+
+// refuse accepts a WebSocket only to close it with code and reason, as
+// the native relay does for a refused token: a browser can read a close,
+// not the status of a refused upgrade. The socket is not the object's
+// (no session, no hibernation).
+func refuse(code int, reason string) map[string]any {
+	pair := js.Global().Get("WebSocketPair").New()
+	client, server := pair.Index(0), pair.Index(1)
+	server.Call("accept")
+	server.Call("close", code, protocol.CloseReason(reason))
 	return map[string]any{"webSocket": client}
 }
 

@@ -63,13 +63,17 @@ const (
 	CatchingUp = "catching-up"
 	Online     = "online"
 	Offline    = "offline" // waiting to reconnect; Error says why
-	Closed     = "closed"
+	Closed     = "closed"  // by Close, or for good by the relay (Code and Error say why)
 )
 
 // Status describes a link.
 type Status struct {
-	State  string `json:"state"`
-	Error  string `json:"error,omitempty"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+	// Code is why a link ended by itself (state Closed), as a store error
+	// code: store.CodeArgument when the relay refused its token
+	// (protocol.CloseToken), which it would do again.
+	Code   string `json:"code,omitempty"`
 	Notice string `json:"notice,omitempty"` // protocol.EpochChanged or protocol.Truncated, when the relay said so
 	Cursor uint64 `json:"cursor"`
 	// Rejected says, newest last, why events from the room were refused
@@ -186,8 +190,20 @@ func (l *Link) run(ctx context.Context) {
 			l.set(Closed, "", "")
 			return
 		}
-		if ce := (*CloseError)(nil); errors.As(err, &ce) && ce.Code == StatusTooBig {
-			l.shrink()
+		if ce := (*CloseError)(nil); errors.As(err, &ce) {
+			switch ce.Code {
+			case StatusTooBig:
+				l.shrink()
+			case protocol.CloseToken:
+				// The relay refused the token, at the first connection or
+				// at one after it expired: it would again, so the link
+				// ends here rather than retry forever (Close releases it).
+				l.update(func(st *Status) {
+					st.State, st.Notice, st.Code = Closed, "", store.CodeArgument
+					st.Error = fmt.Sprintf("closed by the relay (%s): connect with a valid token for this room", ce.Reason)
+				})
+				return
+			}
 		}
 		if online {
 			backoff = l.opts.MinBackoff
