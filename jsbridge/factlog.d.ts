@@ -294,5 +294,5 @@ export interface Registers {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Opens (or creates) a table of registers; name as in open(). */
+/** Opens (or creates) a table of registers; name as in open(). A table made before with fewer columns gets the others. */
 export function openRegisters(options: { name?: string; table: string; columns: string[]; signal?: AbortSignal }): Promise<Registers>;
