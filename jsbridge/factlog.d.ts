@@ -157,6 +157,8 @@ export interface Database {
    * calls through the tab that does. It changes when the leader goes.
    */
   readonly role: "leader" | "follower";
+  /** Calls fn with the new role whenever it changes; returns a function that stops it. */
+  onRole(fn: (role: "leader" | "follower") => void): () => void;
 
   /** Appends an event whose parents are the current heads; returns it. */
   append(item: string | number, type: string, value?: JSONValue): Promise<Event>;
@@ -280,6 +282,8 @@ export interface Registers {
   /** Why a named table is kept in memory (no OPFS), or null. */
   readonly warning: string | null;
   readonly role: "leader" | "follower";
+  /** Calls fn with the new role whenever it changes; returns a function that stops it. */
+  onRole(fn: (role: "leader" | "follower") => void): () => void;
   /** Writes one column of one row. */
   set(id: string | number, column: string, value: JSONValue): Promise<Register>;
   /** The rows: { id, ...columns }. */

@@ -163,6 +163,21 @@ class Handle {
     return this.#port.role;
   }
 
+  /**
+   * Calls fn with the new role whenever it changes (a follower leads when
+   * the leader's tab goes); returns a function that stops it.
+   */
+  onRole(fn) {
+    if (typeof fn !== "function") throw new FactlogError("INVALID_ARGUMENT", `onRole: pass a function, not ${check.describe(fn)}`);
+    return this.#port.onRole((role) => {
+      try {
+        fn(role);
+      } catch (err) {
+        console.error("factlog: an onRole callback threw:", err);
+      }
+    });
+  }
+
   get _port() {
     return this.#port;
   }
