@@ -163,6 +163,8 @@ export interface Database {
    * calls through the tab that does. It changes when the leader goes.
    */
   readonly role: "leader" | "follower";
+  /** Calls fn with the new role whenever it changes; returns a function that stops it. */
+  onRole(fn: (role: "leader" | "follower") => void): () => void;
 
   /** Appends an event whose parents are the current heads; returns it. */
   append(item: string | number, type: string, value?: JSONValue): Promise<Event>;
@@ -214,7 +216,12 @@ export interface Database {
    * until the link or the store is closed: it joins from where it left off,
    * imports what the room holds, publishes what the room lacks, and
    * reconnects with backoff after faults. In a browser every tab of a store
-   * shares one link per URL and token, run by the leader.
+   * shares one link per URL and token, run by the leader. A URL whose path
+   * does not end in /v1/rooms/ROOM (a path before /v1 is fine), ROOM being
+   * 1 to 128 letters, digits and . _ ~ - once percent-decoded, is a link
+   * that ends at once, and a token the relay refuses ends it when the relay
+   * says so: status "closed", code INVALID_ARGUMENT. A link whose token
+   * expires stays online until its next connection.
    */
   connect(url: string, options?: ConnectOptions): Link;
   /** Closes the store (and its links); later calls reject with code CLOSED. */
@@ -238,7 +245,11 @@ export interface LinkStatus {
   state: "connecting" | "catching-up" | "online" | "offline" | "closed";
   /** Why the link is offline, or what the relay refused. */
   error?: string;
-  /** The code, when the link could not start (state "closed"). */
+  /**
+   * Why the link ended by itself (state "closed"): INVALID_ARGUMENT for a
+   * URL that names no room, or for a token the relay refused (at the first
+   * connection, or at one after the token expired; error says why).
+   */
   code?: ErrorCode;
   /** "epoch_changed" (the relay's store was replaced) or "truncated" (retention dropped what this replica missed). */
   notice?: string;
@@ -277,6 +288,8 @@ export interface Registers {
   /** Why a named table is kept in memory (no OPFS), or null. */
   readonly warning: string | null;
   readonly role: "leader" | "follower";
+  /** Calls fn with the new role whenever it changes; returns a function that stops it. */
+  onRole(fn: (role: "leader" | "follower") => void): () => void;
   /** Writes one column of one row. */
   set(id: string | number, column: string, value: JSONValue): Promise<Register>;
   /** The rows: { id, ...columns }. */
@@ -291,5 +304,5 @@ export interface Registers {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Opens (or creates) a table of registers; name as in open(). */
+/** Opens (or creates) a table of registers; name as in open(). A table made before with fewer columns gets the others. */
 export function openRegisters(options: { name?: string; table: string; columns: string[]; signal?: AbortSignal }): Promise<Registers>;

@@ -164,6 +164,21 @@ class Handle {
     return this.#port.role;
   }
 
+  /**
+   * Calls fn with the new role whenever it changes (a follower leads when
+   * the leader's tab goes); returns a function that stops it.
+   */
+  onRole(fn) {
+    if (typeof fn !== "function") throw new FactlogError("INVALID_ARGUMENT", `onRole: pass a function, not ${check.describe(fn)}`);
+    return this.#port.onRole((role) => {
+      try {
+        fn(role);
+      } catch (err) {
+        console.error("factlog: an onRole callback threw:", err);
+      }
+    });
+  }
+
   get _port() {
     return this.#port;
   }
@@ -327,7 +342,9 @@ class Database extends Handle {
    * joins from where it left off, receives what the room holds, publishes
    * what the room lacks, and reconnects with backoff after faults. url is
    * ws[s]://host/v1/rooms/ROOM (http[s] works too). In a browser, every
-   * tab of a store shares one link per URL and token.
+   * tab of a store shares one link per URL and token. A URL that names no
+   * room (link.Start), or a token the relay refuses, ends the link:
+   * "closed", with the code INVALID_ARGUMENT.
    */
   connect(url, options) {
     if (this._closed) throw closedError();
@@ -365,16 +382,23 @@ class Link {
   #forget;
   #gone;
   #closed = false;
+  #released = null; // the release under way, once closed
 
   constructor(port, key, onStatus, forget, gone) {
     this.#port = port;
     this.#key = key;
     this.#forget = forget;
     this.#gone = gone;
-    /** The latest status: { state, error?, notice?, cursor }. */
+    /** The latest status: { state, error?, code?, notice?, cursor }. */
     this.status = { state: "connecting", cursor: 0 };
     if (onStatus) this.#listeners.add(onStatus);
-    this.#off = port.on("link", key, (st) => !this.#closed && this.#set(st));
+    this.#off = port.on("link", key, (st) => {
+      if (this.#closed) return;
+      this.#set(st);
+      // The engine ended the link for good (the relay refused its token):
+      // released as by close(), its status kept.
+      if (st.state === "closed") this.#release();
+    });
   }
 
   #set(st) {
@@ -405,14 +429,21 @@ class Link {
 
   /** Ends the link (in a browser: this tab's share of it). */
   async close() {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this._started;
-    this.#off();
-    await this.#port.call("disconnect", { link: this.#key }).catch(() => {});
-    this.#forget();
-    this.#gone();
+    if (this.#closed) return this.#released;
+    await this.#release();
     this.#set({ ...this.status, state: "closed" });
+  }
+
+  #release() {
+    this.#closed = true;
+    this.#released = (async () => {
+      await this._started;
+      this.#off();
+      await this.#port.call("disconnect", { link: this.#key }).catch(() => {});
+      this.#forget();
+      this.#gone();
+    })();
+    return this.#released;
   }
 }
 

@@ -46,9 +46,12 @@ func TestChurn(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if i%2 == 1 {
-			_, resp, err := websocket.Dial(ctx, r.url("room")+"?token=wrong", &websocket.DialOptions{HTTPClient: client})
-			if err == nil || resp.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("cycle %d: a wrong token got %v", i, err)
+			ws, _, err := websocket.Dial(ctx, r.url("room")+"?token=wrong", &websocket.DialOptions{HTTPClient: client})
+			if err != nil {
+				t.Fatalf("cycle %d: a wrong token: %v", i, err)
+			}
+			if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != protocol.CloseToken {
+				t.Fatalf("cycle %d: a wrong token got %v, want a close with %d", i, err, protocol.CloseToken)
 			}
 			return
 		}

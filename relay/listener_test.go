@@ -143,8 +143,7 @@ func TestRefusalsClose(t *testing.T) {
 		status       int
 	}{
 		{"/v1/rooms/bad!name", upgrade, http.StatusBadRequest},
-		{"/v1/rooms/r", upgrade, http.StatusUnauthorized},
-		{"/v1/rooms/r?token=nonsense", "", http.StatusUnauthorized},
+		{"/v1/rooms/r?token=nonsense", "", http.StatusUpgradeRequired}, // a token is refused after the upgrade
 	} {
 		conn := dialHTTP(t, addr)
 		status, _ := conn.get(c.path, c.header)

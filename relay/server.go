@@ -217,18 +217,9 @@ func (s *Server) refuse(w http.ResponseWriter, status int, reason, msg string) {
 func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	w = closingWriter{w} // a refusal, here or in websocket.Accept, closes the connection
 	name := r.PathValue("room")
-	if !room.ValidName(name) {
-		s.refuse(w, http.StatusBadRequest, "room_name", "a room name is 1 to 128 letters, digits and . _ ~ -")
+	if !protocol.ValidRoom(name) {
+		s.refuse(w, http.StatusBadRequest, "room_name", protocol.RoomRule)
 		return
-	}
-	mode := room.ReadWrite
-	if len(s.opts.Secret) > 0 {
-		m, err := room.CheckToken(s.opts.Secret, tokenOf(r), name)
-		if err != nil {
-			s.refuse(w, http.StatusUnauthorized, "token", err.Error())
-			return
-		}
-		mode = m
 	}
 	ip := clientIP(r)
 	if !s.allowIP(ip) {
@@ -245,6 +236,19 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.metrics.refused.WithLabelValues("origin").Inc()
 		return // Accept wrote the response
+	}
+	mode := room.ReadWrite
+	if len(s.opts.Secret) > 0 {
+		m, err := room.CheckToken(s.opts.Secret, tokenOf(r), name)
+		if err != nil {
+			// Refused after the upgrade, with a close a browser can read
+			// (a 401 before it looks like a relay that is down, and the
+			// client would retry forever).
+			s.metrics.refused.WithLabelValues("token").Inc()
+			ws.Close(protocol.CloseToken, protocol.CloseReason(err.Error()))
+			return
+		}
+		mode = m
 	}
 	ws.SetReadLimit(s.opts.MaxFrame)
 	c.ws = ws

@@ -336,6 +336,54 @@ func TestReadOnlyLinkSaysSo(t *testing.T) {
 	}
 }
 
+// TestLinkTokenRefused: a link whose token the relay refuses ends
+// closed, with INVALID_ARGUMENT and the relay's reason, instead of
+// retrying forever; so does a link whose token expired while it ran, at
+// its next connection.
+func TestLinkTokenRefused(t *testing.T) {
+	secret := []byte("0123456789abcdef0123")
+	r := startRelay(t, relay.Options{Secret: secret})
+	mint := func(name string, ttl time.Duration) string {
+		tok, err := room.MintToken(secret, name, room.ReadWrite, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	refused := func(l *link.Link, why string) {
+		t.Helper()
+		waitFor(t, func() bool { return l.Status().State == link.Closed })
+		if st := l.Status(); st.State != link.Closed || st.Code != store.CodeArgument || !strings.Contains(st.Error, why) {
+			t.Fatalf("status %+v; want closed, %s, saying %q", st, store.CodeArgument, why)
+		}
+	}
+	for name, tok := range map[string]string{"missing": "", "other room's": mint("elsewhere", time.Hour), "garbage": "x.y.z"} {
+		l, err := link.Start(openStore(t), link.Options{URL: r.url("todos"), Token: tok, MinBackoff: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		refused(l, room.ErrToken.Error())
+		t.Logf("%s token: %s", name, l.Status().Error)
+	}
+
+	// A token that expires while its link is online: the link stays (the
+	// relay checks a token when a connection opens), and ends at the
+	// next connection.
+	s := openStore(t)
+	l, err := link.Start(s, link.Options{URL: r.url("todos"), Token: mint("todos", 2*time.Second), MinBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	waitFor(t, func() bool { return l.Status().State == link.Online })
+	time.Sleep(2 * time.Second)
+	edit(t, s, "1", "create", `"after the expiry"`)
+	waitFor(t, func() bool { return acked(t, s, r.url("todos")) })
+	r.restart()
+	refused(l, "expired")
+}
+
 // TestForgedTipIgnored: a room member publishes an unsigned event that
 // claims to be by a replica, far ahead of its chain, with a parent no one
 // has. It never joins anywhere, and the replica's own events still go out

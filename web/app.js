@@ -72,6 +72,9 @@ class LwwReplica {
       }),
       onEdit: (id, text) => this.do(() => this.regs.set(id, "content", text)),
       onToggle: (id, done) => this.do(() => this.regs.set(id, "completed", done)),
+      // Registers cannot forget a row (a merge would bring it back): a
+      // deletion is a register of its own, a tombstone that stays.
+      onDelete: (id) => this.do(() => this.regs.set(id, "deleted", true)),
     });
     this.table = h("div.state-box");
     this.el = h("section.replica", { dataset: { replica: i }, "aria-label": `LWW replica ${this.name}` },
@@ -80,7 +83,8 @@ class LwwReplica {
   }
 
   async start() {
-    this.regs = await openShared(openRegisters, { name: `demo-lww-${this.name}`, table: "todo", columns: ["content", "completed"] }, notice);
+    this.regs = await openShared(openRegisters, { name: `demo-lww-${this.name}`, table: "todo", columns: ["content", "completed", "deleted"] }, notice);
+    this.regs.onRole(() => this.render());
     await this.refresh();
   }
 
@@ -111,10 +115,10 @@ class LwwReplica {
     }
     const cell = (r) => (r ? h("td", {}, h("span.value", {}, show(r.value)), h("span.clock", { title: "this register's Lamport clock" }, r.clock)) : h("td", {}, "—"));
     this.head.replaceChildren(header(this, `Replica ${this.name}`, colors[this.i]));
-    this.list.update(this.rows.map((r) => ({ id: r.id, content: r.content ?? "", completed: r.completed })));
+    this.list.update(this.rows.filter((r) => !r.deleted).map((r) => ({ id: r.id, content: r.content ?? "", completed: r.completed })));
     this.table.replaceChildren(h("table.state", {},
-      h("thead", {}, h("tr", {}, h("th", {}, "id"), h("th", {}, "content"), h("th", {}, "completed"))),
-      h("tbody", {}, [...byRow].map(([id, cols]) => h("tr", {}, h("td.id", {}, id), cell(cols.content), cell(cols.completed)))),
+      h("thead", {}, h("tr", {}, h("th", {}, "id"), h("th", {}, "content"), h("th", {}, "completed"), h("th", {}, "deleted"))),
+      h("tbody", {}, [...byRow].map(([id, cols]) => h("tr", {}, h("td.id", {}, id), cell(cols.content), cell(cols.completed), cell(cols.deleted)))),
     ));
   }
 }
@@ -140,6 +144,7 @@ class LogReplica {
       onAdd: (text) => this.do(() => this.db.append(newId(), "create", text)),
       onEdit: (id, text) => this.do(() => this.db.append(id, "set_content", text)),
       onToggle: (id, done) => this.do(() => this.db.append(id, "set_completed", done)),
+      onDelete: (id) => this.do(() => this.db.append(id, "delete")), // a new fact: the todo's events stay
       onHistory: (id) => {
         this.historyOf = this.historyOf === id ? null : id;
         this.render();
@@ -154,6 +159,7 @@ class LogReplica {
 
   async start(interpretation) {
     this.db = await openShared(open, { name: this.storeName, schema, materializers: interpretations[interpretation].materializers }, notice);
+    this.db.onRole(() => this.render());
     localPeers.set(this.db.peer, this.name);
     peerColors.set(this.db.peer, this.color);
     logReplicas.add(this);
@@ -334,8 +340,14 @@ async function logExample(root) {
   return replicas;
 }
 
+// The relay's rule for a room name (relay/PROTOCOL.md): connect ends at
+// once, closed, for another. The demo checks it first, as the room also
+// names a store.
+const validRoom = (room) => /^[A-Za-z0-9._~-]{1,128}$/.test(room);
+
 async function liveExample(root) {
   const room = new URLSearchParams(location.search).get("room") || "demo";
+  const valid = validRoom(room);
   const status = root.querySelector(".live-status");
   // A static host answers 404 (no relay here: no link); a relay that is
   // down does not answer at all (link anyway: it retries, and the stored
@@ -344,10 +356,17 @@ async function liveExample(root) {
   try {
     relay = (await fetch("./healthz", { cache: "no-store" })).ok ? "up" : "none";
   } catch {}
-  // One store per room, shared by every tab of this browser.
-  const r = new LogReplica(0, "live", colors[3], `demo-live-${room}`);
+  // One store per room, shared by every tab of this browser; none for a
+  // room that cannot be, whose name may not even make a file name.
+  const r = new LogReplica(0, "live", colors[3], valid ? `demo-live-${room}` : ":memory:");
   await r.start("lww");
   root.querySelector(".replicas").replaceChildren(r.el);
+  if (!valid) {
+    const shown = room.length > 60 ? room.slice(0, 60) + "…" : room;
+    status.replaceChildren("The room ", h("code", {}, shown), ` in the address (?room=) cannot be used: a room name is 1 to 128 letters, digits and . _ ~ - (this one has ${room.length} characters). This replica works in this tab's memory only, not synced.`);
+    r.render();
+    return r;
+  }
   if (relay === "none") {
     status.textContent = "No relay serves this page (static hosting): this replica stays on this device. Run the relay with -web to sync.";
     r.render();
@@ -380,18 +399,15 @@ async function main() {
     navigator.serviceWorker.register("./sw.js").catch((err) => console.warn("no offline support:", err.message));
   }
   const status = document.getElementById("status");
-  try {
-    const [lww, log, live] = await Promise.all([
-      lwwExample(document.getElementById("lww")),
-      logExample(document.getElementById("log")),
-      liveExample(document.getElementById("live")),
-    ]);
-    window.demo = { lww, log, live }; // for the tests, and for the curious in the console
-    status.textContent = "ready";
-  } catch (err) {
-    fail("start", err);
-    status.textContent = "failed";
-  }
+  // Each example on its own: one that cannot start leaves the others.
+  const examples = { lww: lwwExample, log: logExample, live: liveExample };
+  const started = await Promise.allSettled(Object.entries(examples).map(([id, start]) => start(document.getElementById(id))));
+  window.demo = {}; // for the tests, and for the curious in the console
+  Object.keys(examples).forEach((id, i) => {
+    if (started[i].status === "fulfilled") window.demo[id] = started[i].value;
+    else fail(`start ${id}`, started[i].reason);
+  });
+  status.textContent = started.every((s) => s.status === "fulfilled") ? "ready" : "failed";
 }
 
 main();

@@ -18,6 +18,9 @@ CREATE TABLE churn (
 
 const create = `INSERT OR IGNORE INTO todo (id, content) VALUES (:item, :value)`;
 const setContent = `UPDATE todo SET content = :value WHERE id = :item`;
+// A deletion is a fact like any other: the todo's events stay in the log,
+// and an edit that comes after it in replay order finds no row to change.
+const remove = `DELETE FROM todo WHERE id = :item`;
 
 export const interpretations = {
   lww: {
@@ -27,6 +30,7 @@ export const interpretations = {
       create,
       set_content: setContent,
       set_completed: `UPDATE todo SET completed = :value WHERE id = :item`,
+      delete: remove,
     },
   },
   completed: {
@@ -36,6 +40,7 @@ export const interpretations = {
       create,
       set_content: setContent,
       set_completed: `UPDATE todo SET completed = max(completed, :value) WHERE id = :item`,
+      delete: remove,
     },
   },
   churn: {
@@ -48,6 +53,7 @@ export const interpretations = {
         INSERT INTO churn (event, item, time)
           SELECT :id, :item, :time FROM todo WHERE id = :item AND completed = 1 AND :value = 0;
         UPDATE todo SET completed = :value WHERE id = :item`,
+      delete: remove,
     },
   },
 };

@@ -1,5 +1,5 @@
 // The todo list both examples draw: add (Enter), edit (double-click, or
-// Enter on a focused todo; Enter saves, Escape cancels), toggle.
+// Enter on a focused todo; Enter saves, Escape cancels), toggle, delete.
 //
 // Its input fields are kept across updates, so that a change arriving
 // from another replica while the user types neither loses the text nor
@@ -13,6 +13,7 @@ export class TodoList {
    * @param {(text: string) => (boolean | void | Promise<boolean | void>)} p.onAdd false (or a promise of it) if the todo was refused
    * @param {(id: string, text: string) => void} p.onEdit
    * @param {(id: string, done: boolean) => void} p.onToggle
+   * @param {(id: string) => void} p.onDelete
    * @param {(id: string) => void} [p.onHistory]
    */
   constructor(p) {
@@ -100,6 +101,7 @@ export class TodoList {
         onkeydown: (e) => e.key === "Enter" && this.edit(t.id),
       }, t.content),
       this.p.onHistory && h("button.history", { type: "button", title: "History of this todo", "aria-label": `History of “${t.content}”`, onclick: () => this.p.onHistory(t.id) }, "history"),
+      h("button.destroy", { type: "button", title: "Delete this todo", "aria-label": `Delete “${t.content}”`, onclick: () => this.p.onDelete(t.id) }, "×"),
     );
   }
 }

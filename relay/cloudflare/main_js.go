@@ -173,17 +173,19 @@ func reply(status int, text string) map[string]any {
 	return map[string]any{"status": status, "text": text + "\n"}
 }
 
-// fetch answers GET /v1/rooms/{room}: it checks the token and the origin
-// before the upgrade, as the native relay does, then accepts a hibernatable
-// WebSocket.
+// fetch answers GET /v1/rooms/{room}: it checks the room name and the
+// origin before the upgrade and the token after it, as the native relay
+// does, then accepts a hibernatable WebSocket.
 func (w *worker) fetch(req js.Value) any {
 	u, err := url.Parse(req.Get("url").String())
 	if err != nil {
 		return reply(400, "bad URL")
 	}
-	name, _ := url.PathUnescape(path.Base(u.Path))
-	if !room.ValidName(name) {
-		return reply(400, "a room name is 1 to 128 letters, digits and . _ ~ -")
+	// The name as the native relay's router decodes it: once, the last
+	// segment of the escaped path (worker.mjs routed by the same).
+	name, _ := protocol.RoomOf(u.EscapedPath())
+	if !protocol.ValidRoom(name) {
+		return reply(400, protocol.RoomRule)
 	}
 	headers := req.Get("headers")
 	header := func(k string) string {
@@ -206,7 +208,7 @@ func (w *worker) fetch(req js.Value) any {
 			token = u.Query().Get("token")
 		}
 		if mode, err = room.CheckToken(w.cfg.secret, token, name); err != nil {
-			return reply(401, err.Error())
+			return refuse(protocol.CloseToken, err.Error())
 		}
 	}
 	pair := js.Global().Get("WebSocketPair").New()
@@ -221,6 +223,18 @@ func (w *worker) fetch(req js.Value) any {
 		server.Call("close", 1013, protocol.CloseReason(err.Error()))
 	}
 	w.wakeAt(time.Now().Add(w.cfg.joinTimeout))
+	return map[string]any{"webSocket": client}
+}
+
+// refuse accepts a WebSocket only to close it with code and reason, as
+// the native relay does for a refused token: a browser can read a close,
+// not the status of a refused upgrade. The socket is not the object's
+// (no session, no hibernation).
+func refuse(code int, reason string) map[string]any {
+	pair := js.Global().Get("WebSocketPair").New()
+	client, server := pair.Index(0), pair.Index(1)
+	server.Call("accept")
+	server.Call("close", code, protocol.CloseReason(reason))
 	return map[string]any{"webSocket": client}
 }
 

@@ -99,9 +99,14 @@ const (
 )
 
 // WebSocket close codes the relay uses besides the standard ones (1001
-// going away, 1003 unsupported data, 1008 policy violation, 1009 message
-// too big, 1011 internal error).
+// going away, 1003 unsupported data, 1009 message too big, 1011 internal
+// error).
 const (
+	// CloseToken (1008, policy violation): the relay refused the room
+	// token; the reason says why. It accepts the WebSocket only to close
+	// it so, as a browser can read a close and not a refused upgrade's
+	// status. The client should not come back with the same token.
+	CloseToken = 1008
 	// CloseSlow: the client did not read fast enough; reconnect and
 	// resume from the cursor.
 	CloseSlow = 4001

@@ -96,3 +96,31 @@ func TestCloseReason(t *testing.T) {
 		}
 	}
 }
+
+func TestRoomOf(t *testing.T) {
+	for _, c := range []struct {
+		path, name string
+		ok, valid  bool
+	}{
+		{"/v1/rooms/todos", "todos", true, true},
+		{"/relay/v1/rooms/todos", "todos", true, true}, // behind a proxy at /relay
+		{"/v1/rooms/a%2Db", "a-b", true, true},         // encoded, decoded as the router does
+		{"/v1/rooms/" + strings.Repeat("r", MaxRoom), strings.Repeat("r", MaxRoom), true, true},
+		{"/v1/rooms/" + strings.Repeat("r", MaxRoom+1), strings.Repeat("r", MaxRoom+1), true, false},
+		{"/v1/rooms/a%2Fb", "a/b", true, false},
+		{"/v1/rooms/a%20b", "a b", true, false},
+		{"/v1/rooms/caf%C3%A9", "café", true, false},
+		{"/v1/rooms/a%2", "a%2", true, false},
+		{"/v1/rooms/", "", true, false},
+		{"/v1/rooms/a/b", "", false, false},
+		{"/v1/rooms/a/", "", false, false},
+		{"/v1/room/a", "", false, false},
+		{"/todos", "", false, false},
+		{"", "", false, false},
+	} {
+		name, ok := RoomOf(c.path)
+		if name != c.name || ok != c.ok || ValidRoom(name) != c.valid {
+			t.Errorf("RoomOf(%q) = %q, %v (valid %v), want %q, %v (valid %v)", c.path, name, ok, ValidRoom(name), c.name, c.ok, c.valid)
+		}
+	}
+}

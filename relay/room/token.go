@@ -17,20 +17,6 @@ const (
 	ReadWrite Mode = "rw"
 )
 
-// ValidName reports whether name can name a room: 1 to 128 letters,
-// digits and . _ ~ -.
-func ValidName(name string) bool {
-	if len(name) == 0 || len(name) > 128 {
-		return false
-	}
-	for _, c := range []byte(name) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '~' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // Claims are a room token's: the room it opens, the mode, and an expiry.
 type Claims struct {
 	Room string `json:"room"`

@@ -2,8 +2,10 @@ package browser
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -171,4 +173,101 @@ func TestDemoTwoTabs(t *testing.T) {
 	}
 	do(t, other, chromedp.ScrollIntoView("#log"))
 	elementShot(t, other, "#log", "demo-second-tab")
+}
+
+// remove clicks a todo's delete button.
+func remove(t *testing.T, ctx context.Context, example string, i int, text string) {
+	t.Helper()
+	do(t, ctx, chromedp.Click(itemSel(t, ctx, example, i, text)+" .destroy"))
+	waitUntil(t, ctx, `!`+listJS(example, i)+`.includes(`+jsString(text)+`)`)
+}
+
+// TestDemoDelete: a todo deleted on one replica while another renames it
+// offline is gone from every replica once they sync, in both examples.
+// The registers keep a tombstone; the log keeps every fact (the todo's
+// create, its rename and its deletion), and every interpretation reads
+// the deletion.
+func TestDemoDelete(t *testing.T) {
+	ctx, _ := demoPage(t)
+	for _, ex := range []string{"lww", "log"} {
+		add(t, ctx, ex, 0, "keep")
+		add(t, ctx, ex, 0, "drop")
+		syncNodes(t, ctx, ex)
+		sameLists(t, ctx, ex)
+		offline(t, ctx, ex, 2)
+		edit(t, ctx, ex, 2, "drop", "drop, renamed offline")
+		remove(t, ctx, ex, 1, "drop")
+		offline(t, ctx, ex, 2)
+		syncNodes(t, ctx, ex)
+		if got := sameLists(t, ctx, ex); !reflect.DeepEqual(got, []todoRow{{"keep", false}}) {
+			t.Fatalf("%s after the sync: %v, want only the todo kept", ex, got)
+		}
+	}
+	if got := eval[[]any](t, ctx, `demo.lww[0].regs.state().then((s) => s.filter((r) => r.column === "deleted").map((r) => r.value))`); !reflect.DeepEqual(got, []any{true}) {
+		t.Fatalf("the registers' tombstones: %v, want [true]", got)
+	}
+	types := eval[[]string](t, ctx, `demo.log[0].db.events().then((es) => {
+		const id = es.find((e) => e.value === "drop").item;
+		return es.filter((e) => e.item === id).map((e) => e.type).sort();
+	})`)
+	if !reflect.DeepEqual(types, []string{"create", "delete", "set_content"}) {
+		t.Fatalf("the deleted todo's events: %v, want its create, rename and deletion", types)
+	}
+	events := eval[[]demoEvent](t, ctx, `demo.log[0].db.events()`)
+	for _, it := range []struct {
+		name  string
+		stays bool
+	}{{"completed", true}, {"churn", false}, {"lww", false}} {
+		do(t, ctx, chromedp.Click(fmt.Sprintf(`#log input[name="interpretation"][value="%s"]`, it.name)))
+		want, _ := interpret(events, it.stays)
+		wantJSON, _ := json.Marshal(want)
+		waitUntil(t, ctx, fmt.Sprintf(`JSON.stringify(JSON.parse(%s).map(([content, completed]) => ({content, completed}))) === %s`, listJS("log", 0), jsString(string(wantJSON))))
+		sameLists(t, ctx, "log")
+	}
+}
+
+// TestDemoBadRoom: a ?room= the relay would refuse (a "/", over 128
+// characters) does not break the page: the live example says why, and
+// its replica works in memory, unlinked, beside the other examples; a
+// room of 128 characters links.
+func TestDemoBadRoom(t *testing.T) {
+	ctx, url := demoPage(t)
+	for i, room := range []string{"a/b", strings.Repeat("r", 129)} {
+		loadDemo(t, ctx, url+"?room="+room)
+		if got := eval[string](t, ctx, `document.querySelector("#live .live-status").textContent`); !strings.Contains(got, "cannot be used: a room name is 1 to 128 letters") {
+			t.Fatalf("?room=%.20s…: the live example says %q", room, got)
+		}
+		if eval[bool](t, ctx, `"link" in demo.live || demo.live.db.persisted`) {
+			t.Fatalf("?room=%.20s…: the live replica is linked or persisted", room)
+		}
+		for ex, text := range map[string]string{"live": "kept here", "lww": "the registers work", "log": "the log works"} {
+			add(t, ctx, ex, 0, fmt.Sprint(text, " ", i))
+		}
+		if errs := eval[string](t, ctx, `document.getElementById("errors").textContent`); errs != "" {
+			t.Fatalf("?room=%.20s…: %s", room, errs)
+		}
+	}
+	loadDemo(t, ctx, url+"?room="+strings.Repeat("r", 128))
+	waitUntil(t, ctx, `demo.live.link.status.state === "online" && demo.live.db.persisted`)
+}
+
+// TestDemoRoleBadge: the second tab's replicas say "via another tab"
+// while the first tab leads; when the first tab closes, the second leads
+// every store, and no badge says otherwise.
+func TestDemoRoleBadge(t *testing.T) {
+	ctx := browser(t)
+	rel := startRelay(t)
+	url := serveDist(t, map[string]http.Handler{"/v1/": rel, "/healthz": rel}) + "/"
+	first, closeFirst := chromedp.NewContext(ctx)
+	defer closeFirst()
+	loadDemo(t, first, url)
+	second, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	loadDemo(t, second, url)
+	const badges = `document.querySelectorAll("header .role").length`
+	if n := eval[float64](t, second, badges); n != 7 {
+		t.Fatalf("the second tab shows %v badges, want 7 (3 registers, 3 logs, the live replica)", n)
+	}
+	closeFirst()
+	waitUntil(t, second, `[...demo.lww.map((r) => r.regs.role), ...demo.log.map((r) => r.db.role), demo.live.db.role].every((r) => r === "leader") && `+badges+` === 0`)
 }

@@ -185,7 +185,8 @@ type demoEvent struct {
 
 // interpret replays events (in replay order) the way the demo's
 // interpretations do, independently of the library, and returns the
-// todos (by creation) and the number of un-completions.
+// todos (by creation; a deleted one is gone, and created again last) and
+// the number of un-completions.
 func interpret(events []demoEvent, stays bool) (todos []todoRow, churn int) {
 	index := map[string]int{}
 	for _, e := range events {
@@ -209,6 +210,16 @@ func interpret(events []demoEvent, stays bool) (todos []todoRow, churn int) {
 					churn++
 				}
 				todos[i].Completed = done || (stays && todos[i].Completed)
+			}
+		case "delete":
+			if ok {
+				todos = append(todos[:i], todos[i+1:]...)
+				delete(index, e.Item)
+				for item, j := range index {
+					if j > i {
+						index[item] = j - 1
+					}
+				}
 			}
 		}
 	}

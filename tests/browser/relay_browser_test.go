@@ -4,11 +4,14 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/factlog/factlog/relay"
+	"github.com/factlog/factlog/relay/room"
 	"github.com/factlog/factlog/relay/sqlitestore"
 )
 
@@ -69,4 +72,96 @@ func TestBrowserPagesConverge(t *testing.T) {
 		t.Fatalf("link status %q", status)
 	}
 	screenshot(t, other, "browser-relay")
+}
+
+// TestBrowserLinkRefused: a browser cannot see the HTTP status of a
+// refused upgrade. A link to a URL that names no room the relay takes, or
+// whose token the relay refuses, ends closed with INVALID_ARGUMENT and a
+// message saying what to pass, instead of retrying forever; so does a
+// link whose token expired while it was online, at its next connection.
+// None of them dials again.
+func TestBrowserLinkRefused(t *testing.T) {
+	secret := []byte("browser-secret-0123456789")
+	store, err := sqlitestore.Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var cur atomic.Pointer[relay.Server]
+	start := func() {
+		srv, err := relay.New(relay.Options{Store: store, Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Store(srv)
+	}
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cur.Load().Close(ctx) // every connection closed with 1001
+	}
+	start()
+	defer stop()
+	var dials atomic.Int32
+	rooms := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dials.Add(1)
+		cur.Load().ServeHTTP(w, r)
+	})
+	ctx := browser(t)
+	load(t, ctx, serveDist(t, map[string]http.Handler{"/v1/": rooms})+"/test/")
+	mint := func(name string, ttl time.Duration) string {
+		tok, err := room.MintToken(secret, name, room.ReadWrite, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	eval[bool](t, ctx, `(async () => {
+		window.db = await openTodo("refused");
+		// ended waits (boundedly) for a link to close by itself.
+		window.ended = (l) => new Promise((ok) => {
+			const end = Date.now() + 20000;
+			const check = () => (l.status.state === "closed" || Date.now() > end ? ok(l.status) : setTimeout(check, 20));
+			check();
+		});
+		return true;
+	})()`)
+	type status struct {
+		State string `json:"state"`
+		Code  string `json:"code"`
+		Error string `json:"error"`
+	}
+	got := eval[[]status](t, ctx, `Promise.all([
+		db.connect(location.origin + "/v1/rooms/a%2Fb"),
+		db.connect(location.origin + "/rooms/guarded"),
+		db.connect(location.origin + "/v1/rooms/guarded"),
+		db.connect(location.origin + "/v1/rooms/guarded", { token: `+jsString(mint("elsewhere", time.Hour))+` }),
+	].map(ended))`)
+	for i, want := range []string{`"a/b"`, "/v1/rooms/ROOM", "needs a room token", `for room "elsewhere"`} {
+		if st := got[i]; st.State != "closed" || st.Code != "INVALID_ARGUMENT" || !strings.Contains(st.Error, want) {
+			t.Errorf("link %d: %+v, want closed, INVALID_ARGUMENT, saying %s", i, st, want)
+		}
+	}
+
+	// A token that expires while its link is online.
+	eval[bool](t, ctx, `(async () => {
+		window.link = db.connect(location.origin + "/v1/rooms/guarded", { token: `+jsString(mint("guarded", 3*time.Second))+` });
+		await db.append("1", "create", "before the expiry");
+		return true;
+	})()`)
+	waitUntil(t, ctx, `link.status.state === "online"`)
+	time.Sleep(3 * time.Second)
+	if st := eval[string](t, ctx, `link.status.state`); st != "online" {
+		t.Fatalf("after the token expired, before a reconnection: %s, want online", st)
+	}
+	stop()
+	start()
+	if st := eval[status](t, ctx, `ended(link)`); st.State != "closed" || st.Code != "INVALID_ARGUMENT" || !strings.Contains(st.Error, "expired") {
+		t.Fatalf("after the expiry and a reconnection: %+v, want closed, INVALID_ARGUMENT, saying the token expired", st)
+	}
+	n := dials.Load()
+	time.Sleep(time.Second)
+	if dials.Load() != n {
+		t.Fatalf("%d more connections after the links ended", dials.Load()-n)
+	}
 }

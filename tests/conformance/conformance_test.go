@@ -298,18 +298,63 @@ func conformance(t *testing.T, tg target) {
 		expired, _ := room.MintToken(conformanceSecret, "tok", room.ReadWrite, -time.Minute)
 		other, _ := room.MintToken([]byte("another secret, long enough"), "tok", room.ReadWrite, time.Hour)
 		for name, tok := range map[string]string{"missing": "", "expired": expired, "wrong secret": other} {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, resp, err := websocket.Dial(ctx, tg.base+"/v1/rooms/tok?token="+tok, nil)
-			cancel()
-			if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
-				t.Errorf("%s token: %v %v, want 401", name, err, resp)
+			// Accepted, then closed with 1008 and the reason: what a
+			// browser can see (not a 401 before the upgrade).
+			code, reason := relaytest.Dial(t, tg.base+"/v1/rooms/tok?token="+tok).Closed()
+			if code != protocol.CloseToken || !strings.HasPrefix(reason, room.ErrToken.Error()) {
+				t.Errorf("%s token: closed with %d %q, want %d and why", name, code, reason, protocol.CloseToken)
 			}
+		}
+		// The link ends there, rather than retry forever.
+		s, err := store.Open(context.Background(), store.Options{Schema: todo.Schema, Materializers: todo.LastWriterWins})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		l, err := link.Start(s, link.Options{URL: tg.base + "/v1/rooms/tok", Token: expired, MinBackoff: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		for deadline := time.Now().Add(30 * time.Second); l.Status().State != link.Closed; time.Sleep(25 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("a link with an expired token: %+v, want closed", l.Status())
+			}
+		}
+		if st := l.Status(); st.Code != store.CodeArgument || !strings.Contains(st.Error, "expired") {
+			t.Fatalf("a link with an expired token: %+v, want %s saying so", st, store.CodeArgument)
 		}
 		ro := relaytest.Dial(t, tg.url(t, "tok", room.ReadOnly))
 		ro.Join(0, "")
 		ro.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("x")})
 		if e := ro.Recv(); e.Kind != protocol.Error || e.Code != protocol.ReadOnly {
 			t.Fatalf("read-only publish: %+v", e)
+		}
+	})
+	t.Run("room names", func(t *testing.T) {
+		// A name is the path's last segment percent-decoded once, as
+		// the native router reads it: encoded, a room is the same room.
+		a := relaytest.Dial(t, tg.url(t, "enc-oded", room.ReadWrite))
+		a.Join(0, "")
+		a.Send(protocol.Envelope{Kind: protocol.Publish, ID: 1, Body: []byte("x")})
+		a.Recv()
+		tok, _ := room.MintToken(conformanceSecret, "enc-oded", room.ReadOnly, time.Hour)
+		if _, backlog := relaytest.Dial(t, tg.base+"/v1/rooms/enc%2Doded?token="+tok).Join(0, ""); len(backlog) != 1 {
+			t.Fatalf("enc%%2Doded holds %d bodies, want enc-oded's 1", len(backlog))
+		}
+		// An encoded "/" is in the name, which is invalid; so is a "%"
+		// left after one decoding (each was taken for another room).
+		for path, tokenRoom := range map[string]string{"a%2Fb": "b", "a%252Db": "a-b"} {
+			tok, _ := room.MintToken(conformanceSecret, tokenRoom, room.ReadWrite, time.Hour)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			c, resp, err := websocket.Dial(ctx, tg.base+"/v1/rooms/"+path+"?token="+tok, nil)
+			cancel()
+			if err == nil {
+				c.CloseNow()
+			}
+			if resp == nil || resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("/v1/rooms/%s: %v %v, want 400", path, err, resp)
+			}
 		}
 	})
 	t.Run("quota counts pending bodies", func(t *testing.T) { // issue 12, finding 1

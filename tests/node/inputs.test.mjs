@@ -106,6 +106,7 @@ const bad = (db) => [
   ["connect with a number token", () => db.connect("ws://127.0.0.1:9/v1/rooms/a", { token: 5 }), /token is 5/],
   ["connect with a bad WebSocket", () => db.connect("ws://127.0.0.1:9/v1/rooms/a", { WebSocket: 5 }), /WebSocket is 5/],
   ["connect with a typo", () => db.connect("ws://127.0.0.1:9/v1/rooms/a", { tokn: "x" }), /unknown option "tokn"/],
+  ["onRole of a number", () => db.onRole(5), /onRole: pass a function, not 5/],
 ];
 
 test("every bad argument is an INVALID_ARGUMENT that says what to pass, and stores nothing", async () => {
@@ -113,13 +114,13 @@ test("every bad argument is an INVALID_ARGUMENT that says what to pass, and stor
   for (const [what, call, says] of bad(db)) {
     let result;
     try {
-      // A call that returns a promise rejects; watch and connect, which
-      // return at once, throw.
+      // A call that returns a promise rejects; watch, connect and
+      // onRole, which return at once, throw.
       let p;
       try {
         p = call();
       } catch (err) {
-        if (!/^(watch|connect)/.test(what)) assert.fail(`${what}: threw at once instead of rejecting: ${err}`);
+        if (!/^(watch|connect|onRole)/.test(what)) assert.fail(`${what}: threw at once instead of rejecting: ${err}`);
         throw err;
       }
       result = await p;

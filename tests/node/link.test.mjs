@@ -71,3 +71,20 @@ test("a relay that stops and comes back: offline, then online again, and nothing
   await Promise.all([a.close(), b.close()]);
   assert.equal(la.status.state, "closed");
 });
+
+test("a URL that names no room the relay takes: the link ends closed, INVALID_ARGUMENT, saying what to pass", async () => {
+  const db = await open(todo);
+  for (const [url, says] of [
+    [`${relay}/v1/rooms/a%2Fb`, /the room of .* is "a\/b": a room name is 1 to 128 letters/],
+    [`${relay}/rooms/todos`, /names no room: pass ws\[s\]:\/\/host\/v1\/rooms\/ROOM/],
+  ]) {
+    const log = [];
+    const link = db.connect(url, { onStatus: (s) => log.push(s) });
+    await until("the link to end", () => link.status.state === "closed", 5000);
+    assert.equal(link.status.code, "INVALID_ARGUMENT");
+    assert.match(link.status.error, says);
+    assert.deepEqual(states(log), ["closed"]);
+  }
+  await db.append("1", "create", "still works");
+  await db.close();
+});

@@ -11,6 +11,8 @@ async function demo(): Promise<void> {
     signal: AbortSignal.timeout(10_000),
   });
   const role: "leader" | "follower" = db.role;
+  const offRole: () => void = db.onRole((r: "leader" | "follower") => void r);
+  offRole();
   const e: Event = await db.append("1", "create", { text: "make pasta", tags: ["a"], done: false, n: 1 });
   const rows = await db.query<{ id: string; n: number }>("SELECT id, n FROM t WHERE id = ?", ["1"], { signal: new AbortController().signal });
   const first: string | undefined = rows[0]?.id;

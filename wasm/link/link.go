@@ -25,7 +25,10 @@ import (
 
 // Options configure a Link.
 type Options struct {
-	// URL is the room: ws[s]://host/v1/rooms/{room}.
+	// URL is the room: ws[s]://host/v1/rooms/{room}, maybe with a path
+	// before /v1 (a relay behind a reverse proxy at a sub-path). Start
+	// refuses another path, and a room name the relay would refuse
+	// (protocol.ValidRoom, of the last segment percent-decoded).
 	URL string
 	// Token is the room token, if the relay requires one.
 	Token string
@@ -60,13 +63,17 @@ const (
 	CatchingUp = "catching-up"
 	Online     = "online"
 	Offline    = "offline" // waiting to reconnect; Error says why
-	Closed     = "closed"
+	Closed     = "closed"  // by Close, or for good by the relay (Code and Error say why)
 )
 
 // Status describes a link.
 type Status struct {
-	State  string `json:"state"`
-	Error  string `json:"error,omitempty"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+	// Code is why a link ended by itself (state Closed), as a store error
+	// code: store.CodeArgument when the relay refused its token
+	// (protocol.CloseToken), which it would do again.
+	Code   string `json:"code,omitempty"`
 	Notice string `json:"notice,omitempty"` // protocol.EpochChanged or protocol.Truncated, when the relay said so
 	Cursor uint64 `json:"cursor"`
 	// Rejected says, newest last, why events from the room were refused
@@ -99,8 +106,18 @@ type Link struct {
 // Start links s to a room and keeps it linked until Close.
 func Start(s *store.Store, opts Options) (*Link, error) {
 	u, err := url.Parse(opts.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") {
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, store.ArgumentError(fmt.Sprintf("link: %q is not a ws:// or wss:// room URL", opts.URL))
+	}
+	// A relay refuses another path (404) or room name (400) before the
+	// upgrade, which a browser's WebSocket does not tell apart from a
+	// relay that is down: checked here, it is refused for good.
+	room, ok := protocol.RoomOf(u.EscapedPath())
+	if !ok {
+		return nil, store.ArgumentError(fmt.Sprintf("link: %q names no room: pass ws[s]://host/v1/rooms/ROOM (a path before /v1 is kept, for a relay behind a proxy)", opts.URL))
+	}
+	if !protocol.ValidRoom(room) {
+		return nil, store.ArgumentError(fmt.Sprintf("link: the room of %q is %q: %s (percent-decoded)", opts.URL, room, protocol.RoomRule))
 	}
 	if opts.MaxFrame <= 0 {
 		opts.MaxFrame = protocol.MaxFrame
@@ -173,8 +190,20 @@ func (l *Link) run(ctx context.Context) {
 			l.set(Closed, "", "")
 			return
 		}
-		if ce := (*CloseError)(nil); errors.As(err, &ce) && ce.Code == StatusTooBig {
-			l.shrink()
+		if ce := (*CloseError)(nil); errors.As(err, &ce) {
+			switch ce.Code {
+			case StatusTooBig:
+				l.shrink()
+			case protocol.CloseToken:
+				// The relay refused the token, at the first connection or
+				// at one after it expired: it would again, so the link
+				// ends here rather than retry forever (Close releases it).
+				l.update(func(st *Status) {
+					st.State, st.Notice, st.Code = Closed, "", store.CodeArgument
+					st.Error = fmt.Sprintf("closed by the relay (%s): connect with a valid token for this room", ce.Reason)
+				})
+				return
+			}
 		}
 		if online {
 			backoff = l.opts.MinBackoff

@@ -32,7 +32,8 @@ type Options struct {
 	// ":memory:" keeps it in memory.
 	Path, VFS string
 	// Table names the table of rows ("todo"); Columns its columns besides
-	// id ("content", "completed").
+	// id ("content", "completed"). A table made before with fewer columns
+	// gets the others.
 	Table   string
 	Columns []string
 }
@@ -103,7 +104,28 @@ func Open(ctx context.Context, opts Options) (*Registers, error) {
 		c.Close()
 		return nil, fmt.Errorf("open %s: %w", r.table, err)
 	}
+	if err := r.addColumns(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("open %s: %w", r.table, err)
+	}
 	return r, nil
+}
+
+// addColumns adds to a table made before with fewer columns (by an
+// earlier version of the application) the columns it lacks: their
+// registers start unwritten, as in a new row.
+func (r *Registers) addColumns() error {
+	have := map[string]bool{}
+	err := r.c.Query(`SELECT name FROM pragma_table_info(?)`, []any{r.table}, func(s *sqlite3.Stmt) error {
+		have[s.ColumnText(0)] = true
+		return nil
+	})
+	for _, col := range r.cols {
+		if err == nil && !have[col] {
+			err = r.c.Exec(`ALTER TABLE ` + quote(r.table) + ` ADD COLUMN ` + quote(col))
+		}
+	}
+	return err
 }
 
 // Close closes the database.

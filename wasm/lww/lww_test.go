@@ -171,3 +171,35 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+// TestAddedColumn: a table opened again with a column more (a newer
+// version of the application) gets it, and keeps its registers.
+func TestAddedColumn(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/regs.db"
+	r, err := Open(ctx, Options{Path: path, Table: "todo", Columns: []string{"content", "completed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Set(ctx, "1", "content", []byte(`"make pasta"`))
+	r.Close()
+	r, err = Open(ctx, Options{Path: path, Table: "todo", Columns: []string{"content", "completed", "deleted"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Set(ctx, "1", "deleted", []byte(`true`)); err != nil {
+		t.Fatalf("Set of the added column: %v", err)
+	}
+	state, err := r.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, reg := range state {
+		got = append(got, fmt.Sprintf("%s.%s=%s@%d", reg.ID, reg.Column, reg.Value, reg.Clock))
+	}
+	if want := []string{`1.content="make pasta"@1`, `1.deleted=true@1`}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("registers %v, want %v", got, want)
+	}
+}
