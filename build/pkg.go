@@ -17,7 +17,8 @@ type pkg struct {
 	Description          string                     `json:"description"`
 	License              string                     `json:"license"`
 	Type                 string                     `json:"type"`
-	Main                 string                     `json:"main"`
+	Main                 string                     `json:"main"`    // for resolvers that ignore "exports": Node's build
+	Browser              string                     `json:"browser"` // for bundlers that ignore "exports": the browsers' build
 	Types                string                     `json:"types"`
 	Exports              exports                    `json:"exports"`
 	Files                []string                   `json:"files"`
@@ -50,7 +51,8 @@ func writePackage(top, npm string) error {
 		Description: "An event log that is a CRDT, replayed into SQLite, in the browser and in Node.",
 		License:     "MIT",
 		Type:        "module",
-		Main:        "./factlog.js",
+		Main:        "./node.js",
+		Browser:     "./factlog.js",
 		Types:       "./factlog.d.ts",
 		Files:       []string{"factlog.js", "node.js", "worker.js", "chunk-*.js", "*.js.map", "factlog.d.ts", "factlog.wasm", "README.md"},
 		// node.js installs the Node engine as it loads: a bundler that

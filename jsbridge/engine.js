@@ -46,10 +46,20 @@ export function stopEngine() {
 async function start() {
   if (inProcess) return inProcess();
   if (isNode) {
-    throw new FactlogError("UNSUPPORTED", `this is factlog's build for browsers; in Node, import "factlog": its "node" export condition loads node.js, which runs the engine in-process`);
+    throw new FactlogError(
+      "UNSUPPORTED",
+      `this is factlog's build for browsers, loaded in Node: "factlog" was resolved without the "node" export condition, which loads node.js, the engine in-process. ` +
+        `Import "factlog" from Node itself, or give your bundler that condition (esbuild: --platform=node; Rollup: nodeResolve({ exportConditions: ["node"] }))`,
+    );
   }
-  return workerEngine();
+  // A Worker whose files all load now, but that did not run, may have
+  // met a passing fault (a 503 during a deploy): one more, and a second
+  // such failure is for good.
+  return workerEngine().catch((err) => (err === notRun ? workerEngine(true) : Promise.reject(err)));
 }
+
+/** notRun fails a first Worker that did not run though its files load. */
+const notRun = new Error("factlog's Worker did not run");
 
 /** aborted is the rejection of a call whose signal fired before it started. */
 export const aborted = (method) => new FactlogError("ABORTED", `${method} was aborted`);
@@ -180,7 +190,7 @@ export class Engine {
   }
 }
 
-async function workerEngine() {
+async function workerEngine(again = false) {
   const wasmURL = new URL("./factlog.wasm", import.meta.url);
   const id = typeof crypto.randomUUID === "function" ? crypto.randomUUID() : String(Math.random()).slice(2);
   const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: `factlog ${id}` });
@@ -214,12 +224,18 @@ async function workerEngine() {
     }
   };
   worker.onerror = (ev) => {
-    if (loaded) return e._die(new Error("factlog's Worker failed: " + (ev.message || "an error")));
+    if (loaded) {
+      // Before it is ready too: an open must not wait for it.
+      const err = new Error("factlog's Worker failed: " + (ev.message || "an error"));
+      started.reject(toError({ code: "UNAVAILABLE", message: err.message }));
+      return e._die(err);
+    }
     // Its script, or a module it imports, did not load or run: the error
     // event says neither which nor why, so ask the server.
     const url = new URL("./worker.js", here);
     checkModule(url)
       .then(() => {
+        if (!again) throw notRun;
         const why = ev.message || "the browser's console says why: a syntax error, or files of two versions of the package?";
         throw loadError(`${url}, or a module it imports, did not run (${why})`);
       })

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -179,5 +180,62 @@ func TestBrowserFilesMissing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBrowserWorkerFailsOnce: a file the Worker needs that fails once (a
+// 503 during a deploy, then served) does not fail open(): a Worker that
+// did not run though its files load now is started once more.
+func TestBrowserWorkerFailsOnce(t *testing.T) {
+	dir := bundle(t)
+	ctx := browser(t)
+	for _, path := range []string{"/worker.js", "/factlog.wasm"} {
+		t.Run(path, func(t *testing.T) {
+			var n atomic.Int32
+			files := http.FileServer(http.Dir(dir))
+			flaky := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) == 1 {
+					http.Error(w, "busy", http.StatusServiceUnavailable)
+					return
+				}
+				files.ServeHTTP(w, r)
+			})
+			url := serveFolder(t, dir, map[string]http.Handler{path: flaky})
+			tab, cancel := chromedp.NewContext(ctx)
+			defer cancel()
+			load(t, tab, url+"/")
+			for _, name := range []string{"flaky", ":memory:"} {
+				if got := settle(t, tab, `openNotes(`+jsString(name)+`).then(async (db) => { await db.close(); return "opened" })`, 30000); got != "opened" {
+					t.Fatalf("%s answered 503 once: open(%q) → %s", path, name, got)
+				}
+			}
+		})
+	}
+}
+
+// TestBrowserWorkerErrorBeforeReady: a Worker that runs, and then throws
+// while the engine starts, fails open() with UNAVAILABLE; it hung, and
+// so did every open() of the page after it.
+func TestBrowserWorkerErrorBeforeReady(t *testing.T) {
+	dir := bundle(t)
+	if err := os.Rename(filepath.Join(dir, "worker.js"), filepath.Join(dir, "worker-orig.js")); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := `import "./worker-orig.js";
+const orig = self.onmessage;
+self.onmessage = (ev) => {
+  if (ev.data && ev.data.module) { setTimeout(() => { throw new WebAssembly.RuntimeError("unreachable (a trap while starting)"); }); return; }
+  return orig(ev);
+};
+`
+	if err := os.WriteFile(filepath.Join(dir, "worker.js"), []byte(wrapper), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t)
+	load(t, ctx, serveFolder(t, dir, nil)+"/")
+	for i := range 2 { // and the next open() too: it waited on the same start
+		if got := settle(t, ctx, `openNotes(":memory:").then(() => "opened")`, 20000); !strings.HasPrefix(got, "REJECT UNAVAILABLE: ") || !strings.Contains(got, "unreachable") {
+			t.Fatalf("open %d → %s, want UNAVAILABLE saying why", i+1, got)
+		}
 	}
 }
