@@ -3,8 +3,7 @@ package browser
 import (
 	"context"
 	"fmt"
-	"github.com/factlog/factlog/tests/internal/e2e"
-	"net"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,25 +14,15 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/factlog/factlog/tests/internal/e2e"
 )
 
 // serveDist serves dist/ at / and tests/browser/ at /test/ on 127.0.0.1.
 func serveDist(t *testing.T, extra map[string]http.Handler) string {
 	t.Helper()
-	mux := http.NewServeMux()
-	mux.Handle("/", http.FileServer(http.Dir(e2e.Dist(t))))
-	mux.Handle("/test/", http.StripPrefix("/test/", http.FileServer(http.Dir(filepath.Join(e2e.Root, "tests", "browser")))))
-	for p, h := range extra {
-		mux.Handle(p, h)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + l.Addr().String()
+	handlers := map[string]http.Handler{"/test/": http.StripPrefix("/test/", http.FileServer(http.Dir(filepath.Join(e2e.Root, "tests", "browser"))))}
+	maps.Copy(handlers, extra)
+	return serveFolder(t, e2e.Dist(t), handlers)
 }
 
 // browser starts headless Chromium (Debian's) for one test; tabs opened
