@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 )
@@ -13,7 +14,7 @@ const RoomsPath = "/v1/rooms/"
 const MaxRoom = 128
 
 // RoomRule says what a room name is, for the messages that refuse one.
-const RoomRule = "a room name is 1 to 128 letters, digits and . _ ~ -"
+var RoomRule = fmt.Sprintf("a room name is 1 to %d letters, digits and . _ ~ -", MaxRoom)
 
 // ValidRoom reports whether name can name a room: 1 to MaxRoom letters,
 // digits and . _ ~ - (RFC 3986's unreserved characters, which a URL
