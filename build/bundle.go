@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -114,9 +116,6 @@ func copyStatic(top, out string) error {
 		}
 	}
 	files := map[string]string{"jsbridge/factlog.d.ts": "npm/factlog.d.ts"}
-	if _, err := os.Stat(filepath.Join(top, "web", "sw.js")); err == nil {
-		files["web/sw.js"] = "sw.js"
-	}
 	static, _ := filepath.Glob(filepath.Join(top, "web", "*"))
 	for _, f := range static {
 		switch filepath.Ext(f) {
@@ -134,5 +133,43 @@ func copyStatic(top, out string) error {
 			return err
 		}
 	}
+	if _, err := os.Stat(filepath.Join(top, "web", "sw.js")); err == nil {
+		return serviceWorker(top, out)
+	}
 	return nil
+}
+
+// filesMarker is the line of web/sw.js the build fills in.
+const filesMarker = "const FILES = [];"
+
+// serviceWorker writes the demo's service worker with the names of the
+// site's files, which it caches when it installs: the site then works
+// offline from the first visit, and a build whose chunks have new names
+// is a new worker, which caches them.
+func serviceWorker(top, out string) error {
+	src, err := os.ReadFile(filepath.Join(top, "web", "sw.js"))
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(src, []byte(filesMarker)) {
+		return fmt.Errorf("web/sw.js: the line %q, which the build fills in, is missing", filesMarker)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return err
+	}
+	files := []string{"./"}
+	for _, e := range entries {
+		switch name := e.Name(); {
+		case e.IsDir(), name == "sw.js", strings.HasPrefix(name, "."), strings.HasSuffix(name, ".map"), strings.HasSuffix(name, ".br"), strings.HasSuffix(name, ".gz"):
+		default:
+			files = append(files, name)
+		}
+	}
+	list, err := json.Marshal(files)
+	if err != nil {
+		return err
+	}
+	src = bytes.Replace(src, []byte(filesMarker), []byte("const FILES = "+string(list)+";"), 1)
+	return os.WriteFile(filepath.Join(out, "sw.js"), src, 0o644)
 }
