@@ -304,5 +304,5 @@ export interface Registers {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Opens (or creates) a table of registers; name as in open(). A table made before with fewer columns gets the others. */
+/** Opens (or creates) a table of registers; name as in open(). A table made before with fewer columns gets the others. A file that holds more than tables of registers (an event store, another application's database) is refused with INVALID_ARGUMENT and left as it was. */
 export function openRegisters(options: { name?: string; table: string; columns: string[]; signal?: AbortSignal }): Promise<Registers>;

@@ -71,19 +71,30 @@ func quote(s string) string { return `"` + s + `"` }
 // for objects), and Table__lww the registers (value as canonical JSON,
 // clock) that merges compare.
 func Open(ctx context.Context, opts Options) (*Registers, error) {
-	if !ident(opts.Table) || strings.HasPrefix(opts.Table, "_factlog") {
+	// SQLite's names ignore ASCII case: "A" is column "a", "TODO__LWW"
+	// table todo's registers.
+	lower := strings.ToLower(opts.Table)
+	switch {
+	case !ident(opts.Table):
 		return nil, fmt.Errorf("%w: table name %q: letters, digits and _, not starting with a digit", ErrArgument, opts.Table)
+	case strings.HasPrefix(lower, "_factlog") || strings.HasPrefix(lower, "sqlite_") || strings.HasSuffix(lower, lwwSuffix):
+		return nil, fmt.Errorf("%w: table name %q: names starting with _factlog or sqlite_, or ending in %s, are reserved", ErrArgument, opts.Table, lwwSuffix)
 	}
 	if len(opts.Columns) == 0 {
 		return nil, fmt.Errorf("%w: a table needs columns", ErrArgument)
 	}
 	for i, c := range opts.Columns {
-		if !ident(c) || c == "id" || slices.Contains(opts.Columns[:i], c) {
-			return nil, fmt.Errorf("%w: column name %q: letters, digits and _, unique, not id", ErrArgument, c)
+		same := func(o string) bool { return strings.EqualFold(o, c) }
+		if !ident(c) || same("id") || slices.ContainsFunc(opts.Columns[:i], same) {
+			return nil, fmt.Errorf("%w: column name %q: letters, digits and _, unique (ignoring case), not id", ErrArgument, c)
 		}
 	}
 	c, err := db.Open(ctx, opts.Path, opts.VFS, 0)
 	if err != nil {
+		return nil, err
+	}
+	if err := foreign(c, opts.Path); err != nil {
+		c.Close()
 		return nil, err
 	}
 	r := &Registers{c: c, table: opts.Table, cols: slices.Clone(opts.Columns)}
@@ -93,13 +104,13 @@ func Open(ctx context.Context, opts Options) (*Registers, error) {
 	}
 	schema := fmt.Sprintf(`
 		CREATE TABLE IF NOT EXISTS %[1]s (id TEXT PRIMARY KEY NOT NULL, %[2]s);
-		CREATE TABLE IF NOT EXISTS %[3]s (
+		CREATE TABLE IF NOT EXISTS %[3]s ( -- keep in step with foreign
 			id    TEXT NOT NULL,
 			col   TEXT NOT NULL,
 			value TEXT NOT NULL,    -- canonical JSON
 			clock INTEGER NOT NULL, -- Lamport clock of this register
 			PRIMARY KEY (id, col)
-		) WITHOUT ROWID;`, quote(r.table), strings.Join(defs, ", "), quote(r.table+"__lww"))
+		) WITHOUT ROWID;`, quote(r.table), strings.Join(defs, ", "), quote(r.table+lwwSuffix))
 	if err := c.Script(schema); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("open %s: %w", r.table, err)
@@ -109,6 +120,48 @@ func Open(ctx context.Context, opts Options) (*Registers, error) {
 		return nil, fmt.Errorf("open %s: %w", r.table, err)
 	}
 	return r, nil
+}
+
+// lwwSuffix names a table's registers: table todo's are in todo__lww.
+const lwwSuffix = "__lww"
+
+// foreign refuses a database that holds more than tables of registers —
+// an event store (whose state tables Open would write rows into that no
+// event made, and add columns to), another application's — and a file
+// that is not a database. It runs before Open writes anything.
+func foreign(c *db.Conn, path string) error {
+	var names []string
+	err := c.Query(`SELECT name FROM main.sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`, nil, func(s *sqlite3.Stmt) error {
+		names = append(names, s.ColumnText(0))
+		return nil
+	})
+	switch {
+	case errors.Is(err, sqlite3.NOTADB):
+		return fmt.Errorf("%w: %q exists and is not an SQLite database; open a new name, or delete it", ErrArgument, path)
+	case errors.Is(err, sqlite3.CANTOPEN):
+		return fmt.Errorf("%w: cannot open %q: its directory must exist and be writable (%v)", ErrArgument, path, err)
+	case err != nil:
+		return fmt.Errorf("open %q: %w", path, err)
+	}
+	have := map[string]bool{}
+	for _, n := range names {
+		have[strings.ToLower(n)] = true
+	}
+	var theirs []string
+	for _, n := range names {
+		// A table of registers is a pair: todo and todo__lww.
+		base, _ := strings.CutSuffix(strings.ToLower(n), lwwSuffix)
+		if !have[base] || !have[base+lwwSuffix] {
+			theirs = append(theirs, n)
+		}
+	}
+	if len(theirs) == 0 {
+		return nil
+	}
+	if len(theirs) > 5 {
+		theirs = append(theirs[:5], "…")
+	}
+	return fmt.Errorf("%w: %q is not a database of registers: it holds %s, which are not (an event store's, or another application's); open a new name", ErrArgument, path, strings.Join(theirs, ", "))
 }
 
 // addColumns adds to a table made before with fewer columns (by an
@@ -178,7 +231,7 @@ func (r *Registers) Set(ctx context.Context, id, column string, value []byte) (R
 }
 
 func (r *Registers) get(id, column string) (reg Register, ok bool, err error) {
-	err = r.c.Query(`SELECT value, clock FROM `+quote(r.table+"__lww")+` WHERE id = ? AND col = ?`, []any{id, column}, func(s *sqlite3.Stmt) error {
+	err = r.c.Query(`SELECT value, clock FROM `+quote(r.table+lwwSuffix)+` WHERE id = ? AND col = ?`, []any{id, column}, func(s *sqlite3.Stmt) error {
 		reg, ok = Register{ID: id, Column: column, Value: []byte(s.ColumnText(0)), Clock: uint64(s.ColumnInt64(1))}, true
 		return nil
 	})
@@ -187,7 +240,7 @@ func (r *Registers) get(id, column string) (reg Register, ok bool, err error) {
 
 // put stores a register and its value in the table.
 func (r *Registers) put(reg Register) error {
-	err := r.c.Exec(`INSERT OR REPLACE INTO `+quote(r.table+"__lww")+` (id, col, value, clock) VALUES (?, ?, ?, ?)`,
+	err := r.c.Exec(`INSERT OR REPLACE INTO `+quote(r.table+lwwSuffix)+` (id, col, value, clock) VALUES (?, ?, ?, ?)`,
 		reg.ID, reg.Column, string(reg.Value), reg.Clock)
 	if err == nil {
 		err = r.c.Exec(`INSERT INTO `+quote(r.table)+` (id) VALUES (?) ON CONFLICT (id) DO NOTHING`, reg.ID)
@@ -223,7 +276,7 @@ func (r *Registers) State(ctx context.Context) ([]Register, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var regs []Register
-	err := r.c.Query(`SELECT id, col, value, clock FROM `+quote(r.table+"__lww")+` ORDER BY id, col`, nil, func(s *sqlite3.Stmt) error {
+	err := r.c.Query(`SELECT id, col, value, clock FROM `+quote(r.table+lwwSuffix)+` ORDER BY id, col`, nil, func(s *sqlite3.Stmt) error {
 		regs = append(regs, Register{ID: s.ColumnText(0), Column: s.ColumnText(1), Value: []byte(s.ColumnText(2)), Clock: uint64(s.ColumnInt64(3))})
 		return nil
 	})

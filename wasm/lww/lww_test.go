@@ -1,11 +1,18 @@
 package lww
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/factlog/factlog/wasm/internal/db"
+	"github.com/factlog/factlog/wasm/store"
+	"github.com/factlog/factlog/wasm/todo"
 
 	"pgregory.net/rapid"
 )
@@ -117,6 +124,12 @@ func TestRejects(t *testing.T) {
 		"bad table":      func() error { _, err := Open(ctx, Options{Table: "x y", Columns: []string{"a"}}); return err }(),
 		"column id":      func() error { _, err := Open(ctx, Options{Table: "t", Columns: []string{"id"}}); return err }(),
 		"no columns":     func() error { _, err := Open(ctx, Options{Table: "t"}); return err }(),
+		// SQLite's names ignore case: these would be SQL errors.
+		"column ID":           func() error { _, err := Open(ctx, Options{Table: "t", Columns: []string{"ID"}}); return err }(),
+		"columns a and A":     func() error { _, err := Open(ctx, Options{Table: "t", Columns: []string{"a", "A"}}); return err }(),
+		"table sqlite_x":      func() error { _, err := Open(ctx, Options{Table: "SQLite_x", Columns: []string{"a"}}); return err }(),
+		"table _FACTLOG_x":    func() error { _, err := Open(ctx, Options{Table: "_FACTLOG_x", Columns: []string{"a"}}); return err }(),
+		"another's registers": func() error { _, err := Open(ctx, Options{Table: "todo__LWW", Columns: []string{"a"}}); return err }(),
 	} {
 		if !errors.Is(err, ErrArgument) {
 			t.Errorf("%s: %v, want %v", name, err, ErrArgument)
@@ -148,6 +161,83 @@ func TestRejects(t *testing.T) {
 	if _, err := r.MergeState(ctx, b); !errors.Is(err, ErrArgument) {
 		t.Errorf("merge of another table: %v", err)
 	}
+}
+
+// TestForeignDatabase: a file that holds more than registers — an event
+// store, another application's database — or is no database is refused,
+// and left as it was: registers would write rows into an event store's
+// state that no event made, and its replicas would differ.
+func TestForeignDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	log := dir + "/log.db"
+	s, err := store.Open(ctx, store.Options{Path: log, Schema: todo.Schema, Materializers: todo.LastWriterWins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "1", "create", []byte(`"make pasta"`)); err != nil {
+		t.Fatal(err)
+	}
+	want := dump(t, s)
+	s.Close()
+
+	other := dir + "/other.db"
+	c, err := db.Open(ctx, other, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Script(`CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT); INSERT INTO todo VALUES ('1', 'theirs')`); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	text := dir + "/text.db"
+	if err := os.WriteFile(text, []byte("not a database, but long enough to be read as one: "+strings.Repeat("x", 200)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, path := range []string{log, other, text} {
+		before, _ := os.ReadFile(path)
+		for _, table := range []string{"todo", "notes"} {
+			r, err := Open(ctx, Options{Path: path, Table: table, Columns: []string{"content", "extra"}})
+			if err == nil {
+				r.Close()
+			}
+			if !errors.Is(err, ErrArgument) {
+				t.Errorf("%s, table %s: %v, want %v", path, table, err, ErrArgument)
+			}
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+			t.Errorf("%s changed", path)
+		}
+	}
+	s, err = store.Open(ctx, store.Options{Path: log, Schema: todo.Schema, Materializers: todo.LastWriterWins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := dump(t, s); !reflect.DeepEqual(got, want) {
+		t.Errorf("the store's state is %v, was %v", got, want)
+	}
+
+	// A database of registers of several tables opens for each.
+	regs := dir + "/regs.db"
+	for _, table := range []string{"todo", "notes", "TODO"} {
+		r, err := Open(ctx, Options{Path: regs, Table: table, Columns: []string{"content"}})
+		if err != nil {
+			t.Fatalf("table %s: %v", table, err)
+		}
+		r.Close()
+	}
+}
+
+// dump is a store's todo table with its columns.
+func dump(t *testing.T, s *store.Store) *store.Rows {
+	t.Helper()
+	rows, err := s.Query(context.Background(), "SELECT * FROM todo ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
 
 func FuzzDecodeState(f *testing.F) {
