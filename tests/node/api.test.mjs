@@ -226,3 +226,18 @@ test("last-write-wins registers converge and keep only the winners", async () =>
   await rejects(a.rows(), "CLOSED");
   await b.close();
 });
+
+test("registers refuse a store's file, which stays as it was and opens again", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "factlog-"));
+  const name = join(dir, "todos.db");
+  let db = await open({ name, ...todo });
+  await db.append("1", "create", "make pasta");
+  const before = await db.query("SELECT * FROM todo");
+  await db.close();
+  await rejects(openRegisters({ name, table: "todo", columns: ["content", "extra"] }), "INVALID_ARGUMENT", /not a database of registers/);
+  db = await open({ name, ...todo });
+  assert.deepEqual(await db.query("SELECT * FROM todo"), before);
+  await db.append("2", "create", "buy basil");
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+});

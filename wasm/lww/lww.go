@@ -93,6 +93,16 @@ func Open(ctx context.Context, opts Options) (*Registers, error) {
 	if err != nil {
 		return nil, err
 	}
+	// As a store does: Node's and the browser's file systems have no
+	// shared memory for a WAL index but a connection's own, which
+	// EXCLUSIVE mode keeps — so that a store's file (in WAL mode) is
+	// read, and refused below, rather than failing to open.
+	if !db.InMemory(opts.Path) {
+		if err := c.Exec(`PRAGMA locking_mode = EXCLUSIVE`); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("open %s: %w", opts.Table, err)
+		}
+	}
 	if err := foreign(c, opts.Path); err != nil {
 		c.Close()
 		return nil, err
