@@ -26,8 +26,10 @@ export function describe(v) {
   }
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
-  const name = Object.getPrototypeOf(v)?.constructor?.name;
-  return name && name !== "Object" ? `a ${name}` : "an object";
+  const proto = Object.getPrototypeOf(v);
+  const name = proto?.constructor?.name;
+  if (name && name !== "Object") return `a ${name}`;
+  return proto === null || proto === Object.prototype ? "an object" : "an object with a prototype of its own (inherited keys)";
 }
 
 /**

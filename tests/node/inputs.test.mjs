@@ -90,6 +90,7 @@ const bad = (db) => [
   ["a version vector string", () => db.exportSince("x"), /the version vector is "x"/],
   ["a negative seq", () => db.exportSince({ ab: -1 }), /seq for ab is -1/],
   ["a fractional seq", () => db.exportSince({ ab: 1.5 }), /seq for ab is 1\.5/],
+  ["a version vector with a prototype", () => db.exportSince(Object.create({ ab: 1 })), /the version vector is an object with a prototype of its own/],
   ["import of a string", () => db.import("x"), /takes a Uint8Array, not "x"/],
   ["import of an array", () => db.import([1, 2]), /takes a Uint8Array, not an array/],
   ["import of an ArrayBuffer", () => db.import(new ArrayBuffer(4)), /a ArrayBuffer/],
