@@ -220,8 +220,9 @@ export interface Database {
    * does not end in /v1/rooms/ROOM (a path before /v1 is fine), ROOM being
    * 1 to 128 letters, digits and . _ ~ - once percent-decoded, is a link
    * that ends at once, and a token the relay refuses ends it when the relay
-   * says so: status "closed", code INVALID_ARGUMENT. A link whose token
-   * expires stays online until its next connection.
+   * says so: status "closed", code INVALID_ARGUMENT. So does a link
+   * whose token expires: the relay closes it then (connect again with a
+   * new token).
    */
   connect(url: string, options?: ConnectOptions): Link;
   /** Closes the store (and its links); later calls reject with code CLOSED. */
@@ -247,8 +248,8 @@ export interface LinkStatus {
   error?: string;
   /**
    * Why the link ended by itself (state "closed"): INVALID_ARGUMENT for a
-   * URL that names no room, or for a token the relay refused (at the first
-   * connection, or at one after the token expired; error says why).
+   * URL that names no room, or for a token the relay refused (when the
+   * link connected, or when the token expired; error says why).
    */
   code?: ErrorCode;
   /** "epoch_changed" (the relay's store was replaced) or "truncated" (retention dropped what this replica missed). */

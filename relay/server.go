@@ -237,9 +237,9 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		s.metrics.refused.WithLabelValues("origin").Inc()
 		return // Accept wrote the response
 	}
-	mode := room.ReadWrite
+	mode, expires := room.ReadWrite, time.Time{}
 	if len(s.opts.Secret) > 0 {
-		m, err := room.CheckToken(s.opts.Secret, tokenOf(r), name)
+		m, exp, err := room.CheckToken(s.opts.Secret, tokenOf(r), name)
 		if err != nil {
 			// Refused after the upgrade, with a close a browser can read
 			// (a 401 before it looks like a relay that is down, and the
@@ -248,7 +248,7 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 			ws.Close(protocol.CloseToken, protocol.CloseReason(err.Error()))
 			return
 		}
-		mode = m
+		mode, expires = m, exp
 	}
 	ws.SetReadLimit(s.opts.MaxFrame)
 	c.ws = ws
@@ -259,6 +259,13 @@ func (s *Server) serveRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sess.End()
+	if !expires.IsZero() {
+		// A token grants its room until it expires, not only when the
+		// connection opens: a client whose access was meant to end
+		// must not keep it by staying connected.
+		t := time.AfterFunc(time.Until(expires), func() { c.drop("token", protocol.CloseToken, room.Expired(expires)) })
+		defer t.Stop()
+	}
 	s.log.Debug("connected", "room", name, "ip", ip, "mode", mode)
 	c.serve(sess)
 }

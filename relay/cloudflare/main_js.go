@@ -201,13 +201,13 @@ func (w *worker) fetch(req js.Value) any {
 	if origin := header("Origin"); origin != "" && !w.allowed(origin, u.Host) {
 		return reply(403, fmt.Sprintf("origin %s is not allowed", origin))
 	}
-	mode := room.ReadWrite
+	mode, expires := room.ReadWrite, time.Time{}
 	if len(w.cfg.secret) > 0 {
 		token := strings.TrimPrefix(header("Authorization"), "Bearer ")
 		if token == "" {
 			token = u.Query().Get("token")
 		}
-		if mode, err = room.CheckToken(w.cfg.secret, token, name); err != nil {
+		if mode, expires, err = room.CheckToken(w.cfg.secret, token, name); err != nil {
 			return refuse(protocol.CloseToken, err.Error())
 		}
 	}
@@ -217,8 +217,14 @@ func (w *worker) fetch(req js.Value) any {
 	b := make([]byte, 8)
 	rand.Read(b)
 	id := hex.EncodeToString(b)
-	server.Call("serializeAttachment", map[string]any{"id": id, "room": name, "mode": string(mode), "joined": false,
-		"at": float64(time.Now().UnixMilli())})
+	attachment := map[string]any{"id": id, "room": name, "mode": string(mode), "joined": false, "at": float64(time.Now().UnixMilli())}
+	if !expires.IsZero() {
+		// The alarm closes the socket when its token expires, as the
+		// native relay does.
+		attachment["expires"] = float64(expires.UnixMilli())
+		w.wakeAt(expires)
+	}
+	server.Call("serializeAttachment", attachment)
 	if _, err := w.open(server, id, name, mode); err != nil {
 		server.Call("close", 1013, protocol.CloseReason(err.Error()))
 	}
@@ -350,9 +356,9 @@ func (w *worker) sendBacklog(s *session, b *room.Backlog) {
 // retains reports whether retention is configured.
 func (w *worker) retains() bool { return w.cfg.retainFor > 0 || w.cfg.retainBytes > 0 }
 
-// wakeAt makes sure the object's alarm goes off by t: it drives both
-// retention and the join deadline, so that neither needs the object to
-// stay in memory.
+// wakeAt makes sure the object's alarm goes off by t: it drives
+// retention, the join deadline and the tokens' expiry, so that none needs
+// the object to stay in memory.
 func (w *worker) wakeAt(t time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -364,7 +370,8 @@ func (w *worker) wakeAt(t time.Time) {
 }
 
 // alarm runs when the object's alarm goes off: retention when it is due,
-// and the join deadline of sockets that have not joined. It sets the
+// the expiry of sockets' tokens, and the join deadline of sockets that
+// have not joined. It sets the
 // next alarm and returns a summary for the log.
 func (w *worker) alarm() string {
 	now := time.Now()
@@ -389,7 +396,19 @@ func (w *worker) alarm() string {
 	for i := range sockets.Length() {
 		ws := sockets.Index(i)
 		a := ws.Call("deserializeAttachment")
-		if a.Type() != js.TypeObject || a.Get("joined").Bool() {
+		if a.Type() != js.TypeObject {
+			continue
+		}
+		if exp := a.Get("expires"); exp.Type() == js.TypeNumber {
+			at := time.UnixMilli(int64(exp.Float()))
+			if !now.Before(at) {
+				w.closeSocket(ws, protocol.CloseToken, room.Expired(at))
+				notes = append(notes, "closed a socket whose token expired")
+				continue
+			}
+			w.wakeAt(at)
+		}
+		if a.Get("joined").Bool() {
 			continue
 		}
 		deadline := time.UnixMilli(int64(a.Get("at").Float())).Add(w.cfg.joinTimeout)
@@ -397,17 +416,21 @@ func (w *worker) alarm() string {
 			w.wakeAt(deadline)
 			continue
 		}
-		if s := w.session(ws); s != nil {
-			s.conn.Close(protocol.CloseProtocol, fmt.Sprintf("no join within %v of connecting", w.cfg.joinTimeout))
-		} else {
-			func() {
-				defer func() { recover() }()
-				ws.Call("close", protocol.CloseProtocol, "no join in time")
-			}()
-		}
+		w.closeSocket(ws, protocol.CloseProtocol, fmt.Sprintf("no join within %v of connecting", w.cfg.joinTimeout))
 		notes = append(notes, "closed a socket that did not join")
 	}
 	return strings.Join(notes, "; ")
+}
+
+// closeSocket closes a socket through its session if it has one, so that
+// the session ends too.
+func (w *worker) closeSocket(ws js.Value, code int, reason string) {
+	if s := w.session(ws); s != nil {
+		s.conn.Close(code, reason)
+		return
+	}
+	defer func() { recover() }() // a socket already closed
+	ws.Call("close", code, protocol.CloseReason(reason))
 }
 
 // closed ends the session of a socket the client closed.

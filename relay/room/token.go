@@ -48,22 +48,29 @@ func MintToken(secret []byte, room string, mode Mode, ttl time.Duration) (string
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }
 
-// CheckToken verifies a token for room and returns its mode.
-func CheckToken(secret []byte, token, room string) (Mode, error) {
+// CheckToken verifies a token for room and returns its mode and when it
+// expires: a relay closes the connection then.
+func CheckToken(secret []byte, token, room string) (Mode, time.Time, error) {
 	if token == "" {
-		return "", fmt.Errorf("%w: this relay needs a room token (?token= or Authorization: Bearer)", ErrToken)
+		return "", time.Time{}, fmt.Errorf("%w: this relay needs a room token (?token= or Authorization: Bearer)", ErrToken)
 	}
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return secret, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrToken, err)
+		return "", time.Time{}, fmt.Errorf("%w: %v", ErrToken, err)
 	}
 	if c.Room != room {
-		return "", fmt.Errorf("%w: the token is for room %q, not %q", ErrToken, c.Room, room)
+		return "", time.Time{}, fmt.Errorf("%w: the token is for room %q, not %q", ErrToken, c.Room, room)
 	}
 	if c.Mode != ReadOnly && c.Mode != ReadWrite {
-		return "", fmt.Errorf("%w: unknown mode %q", ErrToken, c.Mode)
+		return "", time.Time{}, fmt.Errorf("%w: unknown mode %q", ErrToken, c.Mode)
 	}
-	return c.Mode, nil
+	return c.Mode, c.ExpiresAt.Time, nil
+}
+
+// Expired is the reason a relay closes a connection with when its token
+// expires (code protocol.CloseToken, as for a token refused at once).
+func Expired(at time.Time) string {
+	return fmt.Sprintf("%v: the token expired at %s; connect with a new one", ErrToken, at.UTC().Format(time.RFC3339))
 }

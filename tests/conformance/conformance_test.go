@@ -331,6 +331,15 @@ func conformance(t *testing.T, tg target) {
 			t.Fatalf("read-only publish: %+v", e)
 		}
 	})
+	t.Run("token expires while connected", func(t *testing.T) {
+		// exp holds whole seconds: this token expires 4 to 5 s from now.
+		tok, _ := room.MintToken(conformanceSecret, "expiring", room.ReadWrite, 5*time.Second)
+		c := relaytest.Dial(t, tg.base+"/v1/rooms/expiring?token="+tok)
+		c.Join(0, "")
+		if code, reason := c.Closed(); code != protocol.CloseToken || !strings.HasPrefix(reason, room.ErrToken.Error()) || !strings.Contains(reason, "expired") {
+			t.Fatalf("closed with %d %q, want %d saying the token expired", code, reason, protocol.CloseToken)
+		}
+	})
 	t.Run("room names", func(t *testing.T) {
 		// A name is the path's last segment percent-decoded once, as
 		// the native router reads it: encoded, a room is the same room.

@@ -195,9 +195,9 @@ func (l *Link) run(ctx context.Context) {
 			case StatusTooBig:
 				l.shrink()
 			case protocol.CloseToken:
-				// The relay refused the token, at the first connection or
-				// at one after it expired: it would again, so the link
-				// ends here rather than retry forever (Close releases it).
+				// The relay refused the token, when the link connected or
+				// when it expired: it would again, so the link ends here
+				// rather than retry forever (Close releases it).
 				l.update(func(st *Status) {
 					st.State, st.Notice, st.Code = Closed, "", store.CodeArgument
 					st.Error = fmt.Sprintf("closed by the relay (%s): connect with a valid token for this room", ce.Reason)
