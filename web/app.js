@@ -395,9 +395,6 @@ function offlineBanner() {
 
 async function main() {
   offlineBanner();
-  if ("serviceWorker" in navigator && location.protocol !== "file:") {
-    navigator.serviceWorker.register("./sw.js").catch((err) => console.warn("no offline support:", err.message));
-  }
   const status = document.getElementById("status");
   // Each example on its own: one that cannot start leaves the others.
   const examples = { lww: lwwExample, log: logExample, live: liveExample };
@@ -408,6 +405,12 @@ async function main() {
     else fail(`start ${id}`, started[i].reason);
   });
   status.textContent = started.every((s) => s.status === "fulfilled") ? "ready" : "failed";
+  // Registered once the site has loaded: the worker caches its files as
+  // it installs, and they are in the browser's HTTP cache by now, rather
+  // than downloaded twice at once (the wasm is megabytes).
+  if ("serviceWorker" in navigator && location.protocol !== "file:") {
+    navigator.serviceWorker.register("./sw.js").catch((err) => console.warn("no offline support:", err.message));
+  }
 }
 
 main();
