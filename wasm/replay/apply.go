@@ -57,18 +57,7 @@ func (e *Engine) Apply(ev *event.Event) error {
 			return fmt.Errorf("apply %s: %w", ev.ID, err)
 		}
 	}
-	var failed *materializer
-	var err error
-	restore := e.c.Enforce(&e.purity) // a statement may be prepared again as it runs
-	e.applying, e.clockRefused = true, nil
-	for _, m := range ms {
-		if err = m.run(ev); err != nil {
-			failed = m
-			break
-		}
-	}
-	e.applying = false
-	restore()
+	failed, err := e.run(ms, ev)
 	if e.undoErr != nil {
 		err, e.undoErr = e.undoErr, nil
 		return fmt.Errorf("apply %s: %w", ev.ID, err)
@@ -96,6 +85,27 @@ func (e *Engine) Apply(ev *event.Event) error {
 		err = e.clockRefused // the rule, for errors.Is, rather than SQLite's text of it
 	}
 	return &MaterializeError{Event: ev.ID, Type: ev.Type, SQL: failed.stmt.SQL(), Err: err}
+}
+
+// run runs ms on ev under the interpretation's policy, and returns the
+// one that failed. The policy is lifted however run ends: the driver
+// panics when SQLite runs out of memory, and a policy left in force would
+// refuse every statement of factlog's own from then on — the rollback
+// first, which would leave the transaction open and the store refusing
+// every call until it is reopened.
+func (e *Engine) run(ms []*materializer, ev *event.Event) (failed *materializer, err error) {
+	restore := e.c.Enforce(&e.purity) // a statement may be prepared again as it runs
+	e.applying, e.clockRefused = true, nil
+	defer func() {
+		e.applying = false
+		restore()
+	}()
+	for _, m := range ms {
+		if err := m.run(ev); err != nil {
+			return m, err
+		}
+	}
+	return nil, nil
 }
 
 // ownFailure reports whether a statement failed because of what it does

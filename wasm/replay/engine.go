@@ -411,7 +411,7 @@ func (e *Engine) load(created bool) error {
 			return fmt.Errorf("inspect the key of %s: %w", name, err)
 		}
 		if t.key != "" {
-			if t.overwritable, t.notNull, err = overwritable(e.c, t, sql); err != nil {
+			if t.overwritable, t.notNull, t.indexed, err = overwritable(e.c, t, sql); err != nil {
 				return fmt.Errorf("inspect the constraints of %s: %w", name, err)
 			}
 		}

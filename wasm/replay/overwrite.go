@@ -41,7 +41,8 @@ type assignment struct {
 	// notNull: the column is NOT NULL, so that an event whose value is
 	// null does not overwrite it (the statement fails).
 	notNull bool
-	// blind: no statement of the interpretation reads the column.
+	// blind: no statement of the interpretation reads the column, and
+	// no index orders the table's rows by it.
 	blind bool
 }
 
@@ -120,15 +121,20 @@ func columnKey(table, column string) string {
 }
 
 // markBlind tells each overwrite's assignments whether their column is
-// blind, once every materializer is prepared (and e.reads complete).
+// blind, once every materializer is prepared (and e.reads complete). A
+// column an index holds is not: a statement that reads no column of the
+// table (SELECT rowid FROM t LIMIT 1) may scan that index, and then which
+// row it finds first depends on the column's values, which the
+// authorizer does not report as read.
 func (e *Engine) markBlind() {
 	for _, ms := range e.mats {
 		for _, m := range ms {
 			if m.over == nil {
 				continue
 			}
+			t := e.tables[m.over.table]
 			for i, a := range m.over.set {
-				m.over.set[i].blind = !e.reads[columnKey(e.tables[m.over.table].name, a.column)]
+				m.over.set[i].blind = !e.reads[columnKey(t.name, a.column)] && !t.indexed[a.column]
 			}
 		}
 	}
@@ -152,31 +158,40 @@ func split(toks []token) (parts [][]token) {
 // an expression or with a WHERE clause (whose expressions may raise
 // errors). NOT NULL is left to each event's value (assignment.notNull).
 // keyed (one key, no other UNIQUE index) rules out the other failures.
-func overwritable(c *db.Conn, t *table, sql string) (ok bool, notNull map[string]bool, err error) {
+// indexed are the columns the table's indexes hold (see markBlind).
+func overwritable(c *db.Conn, t *table, sql string) (ok bool, notNull, indexed map[string]bool, err error) {
 	strict, _, err := c.Int64(`SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = ?`, t.name)
 	if err != nil || strict != 0 {
-		return false, nil, err
+		return false, nil, nil, err
 	}
 	toks, ok := tokenize(sql)
 	if !ok {
-		return false, nil, nil
+		return false, nil, nil, nil
 	}
 	for _, tok := range toks {
 		if tok.is("check") {
-			return false, nil, nil
+			return false, nil, nil, nil
 		}
 	}
 	odd, _, err := c.Int64(`SELECT (SELECT count(*) FROM pragma_table_xinfo(?1) WHERE hidden != 0)
 		+ (SELECT count(*) FROM pragma_index_list(?1) l WHERE l.partial OR EXISTS (SELECT 1 FROM pragma_index_xinfo(l.name) WHERE cid = -2))`, t.name)
 	if err != nil || odd != 0 {
-		return false, nil, err
+		return false, nil, nil, err
 	}
 	notNull = map[string]bool{}
 	err = c.Query(`SELECT name FROM pragma_table_info(?) WHERE "notnull"`, []any{t.name}, func(s *sqlite3.Stmt) error {
 		notNull[strings.ToLower(s.ColumnText(0))] = true
 		return nil
 	})
-	return err == nil, notNull, err
+	if err != nil {
+		return false, nil, nil, err
+	}
+	indexed = map[string]bool{}
+	err = c.Query(`SELECT x.name FROM pragma_index_list(?1) l, pragma_index_xinfo(l.name) x WHERE x.cid >= 0`, []any{t.name}, func(s *sqlite3.Stmt) error {
+		indexed[strings.ToLower(s.ColumnText(0))] = true
+		return nil
+	})
+	return err == nil, notNull, indexed, err
 }
 
 // cell is a column of an item's row.

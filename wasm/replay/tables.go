@@ -41,6 +41,10 @@ type table struct {
 	// for null in the notNull columns (see overwrite).
 	overwritable bool
 	notNull      map[string]bool
+	// indexed are the columns (in lower case) that an index of the
+	// table orders rows by: a statement that scans the index sees their
+	// values in the order it visits rows, without reading them.
+	indexed map[string]bool
 	// index is the table's among the engine's, which its undo triggers
 	// pass to factlog_undo(); undo is where their next entry goes.
 	index int

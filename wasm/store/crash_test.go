@@ -256,3 +256,65 @@ func TestKill9(t *testing.T) {
 	}
 	t.Logf("%d of the kills landed in the middle of the work", mid)
 }
+
+// TestOutOfMemoryInMaterializer: a materializer that needs more memory
+// than the store has (SQLite's driver panics, Tx turns it into
+// NO_MEMORY) fails the call and leaves the store as it was — and
+// working: the next import, append and query go through, and what they
+// store is what a replica with memory to spare computes for the same
+// events without the big one.
+func TestOutOfMemoryInMaterializer(t *testing.T) {
+	ctx := context.Background()
+	opts := func(i int) store.Options {
+		return store.Options{Schema: `CREATE TABLE t (k TEXT PRIMARY KEY NOT NULL, v ANY)`, Materializers: map[string]string{
+			"put": `INSERT OR REPLACE INTO t (k, v) VALUES (:item, :value)`,
+			// A string of :value bytes: 32 MB is more than the small
+			// store's 16 MiB.
+			"big": `INSERT OR REPLACE INTO t (k, v) VALUES (:item, length(printf('%.*c', :value, 'x')))`,
+		}, Rand: peerSeed(i), Now: fakeClock(), MaxMemory: 16 << 20}
+	}
+	a, err := store.Open(ctx, opts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Append(ctx, "a", "put", []byte(`1`)); err != nil {
+		t.Fatal(err)
+	}
+	small, err := store.Open(ctx, opts(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	sendAll(t, a, small)
+	stored := func() string {
+		var b strings.Builder
+		if err := small.Dump(ctx, &b, "event", "event_dag", "_factlog_head", "_factlog_tip", "_factlog_author", "t"); err != nil {
+			t.Fatalf("dump: %v", err)
+		}
+		return b.String()
+	}
+	before := stored()
+	if _, err := small.Append(ctx, "b", "big", []byte(`32000000`)); store.Code(err) != store.CodeNoMemory {
+		t.Fatalf("append of an event whose materializer needs 32 MB: %v (%s), want %s", err, store.Code(err), store.CodeNoMemory)
+	}
+	if got := stored(); got != before {
+		t.Fatalf("the failed append changed the store:\n%s\nwant:\n%s", got, before)
+	}
+	// The store goes on: an import, an append, a query.
+	if _, err := a.Append(ctx, "c", "put", []byte(`3`)); err != nil {
+		t.Fatal(err)
+	}
+	sendAll(t, a, small)
+	if _, err := small.Append(ctx, "d", "put", []byte(`4`)); err != nil {
+		t.Fatalf("append after running out of memory: %v", err)
+	}
+	rows, err := small.Query(ctx, `SELECT k, v FROM t ORDER BY k`)
+	if err != nil {
+		t.Fatalf("query after running out of memory: %v", err)
+	}
+	if got, want := fmt.Sprint(rows.Values), "[[a 1] [c 3] [d 4]]"; got != want {
+		t.Fatalf("state %s, want %s", got, want)
+	}
+	mustRebuildSame(t, small, "after running out of memory")
+}

@@ -104,8 +104,8 @@ var (
 
 var (
 	collations = []string{"", "COLLATE NOCASE", "COLLATE RTRIM", "COLLATE BINARY"}
-	items      = []string{"a", "A", "b", "b ", "B", "c"}
-	values     = []string{`"x"`, `"X"`, `"a"`, `1`, `2.5`, `-3`, `null`, `true`, `{"d":2,"e":"x"}`, `[1,"A"]`, `"b"`}
+	items      = []string{"a", "A", "b", "b ", "B", "c", "a\x00b"}
+	values     = []string{`"x"`, `"X"`, `"a"`, `1`, `2.5`, `-3`, `null`, `true`, `{"d":2,"e":"x"}`, `[1,"A"]`, `"b"`, `"a\u0000c"`, `0.30000000000000004`}
 )
 
 type interpretation struct {

@@ -13,7 +13,8 @@ import (
 // Dump writes the rows of the named tables (the state tables if none are
 // named) as SQL INSERT statements, tables by name and rows sorted, so that
 // two replicas in the same state write the same text. Rowid tables include
-// their rowid, which replay keeps deterministic too.
+// their rowid, which replay keeps deterministic too. Every value is
+// written whole: a text with a NUL in it as CAST(X'…' AS TEXT).
 func (s *Store) Dump(ctx context.Context, w io.Writer, tables ...string) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {
@@ -35,7 +36,7 @@ func (s *Store) Dump(ctx context.Context, w io.Writer, tables ...string) error {
 func (s *Store) dumpTable(w io.Writer, table string) error {
 	var cols []string
 	err := s.c.Query(`SELECT name FROM pragma_table_info(?)`, []any{table}, func(st *sqlite3.Stmt) error {
-		cols = append(cols, `quote(`+quoteIdent(st.ColumnText(0))+`)`)
+		cols = append(cols, dumpValue(quoteIdent(st.ColumnText(0))))
 		return nil
 	})
 	if err != nil {
@@ -64,6 +65,14 @@ func (s *Store) dumpTable(w io.Writer, table string) error {
 		}
 	}
 	return stmt.Err()
+}
+
+// dumpValue is the SQL literal of column col's value. quote() ends a text
+// at its first NUL, so that texts that differ after one would dump alike
+// (and two replicas that differ would look the same): such a text is
+// written as its bytes, cast to text.
+func dumpValue(col string) string {
+	return fmt.Sprintf(`CASE WHEN typeof(%[1]s) = 'text' AND instr(%[1]s, char(0)) THEN 'CAST(' || quote(CAST(%[1]s AS BLOB)) || ' AS TEXT)' ELSE quote(%[1]s) END`, col)
 }
 
 func quoteIdent(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }

@@ -113,7 +113,11 @@ func binderOf(args any) (binder, error) {
 	}
 }
 
-func (s *Store) query(ctx context.Context, sql string, bind binder) (*Rows, error) {
+func (s *Store) query(ctx context.Context, sql string, bind binder) (_ *Rows, err error) {
+	// SQLite running out of memory panics in the driver: the statement
+	// and the store's lock are let go by the deferred calls below, and
+	// the caller gets NO_MEMORY, not a crash.
+	defer db.NoMemory(&err)
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err

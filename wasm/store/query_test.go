@@ -138,3 +138,26 @@ func TestQueryResultTooLargeEscaped(t *testing.T) {
 		t.Fatalf("a result of 24 MiB that JSON writes in 144: %v, want ErrResultTooLarge", err)
 	}
 }
+
+// TestQueryOutOfMemory: a query that needs more memory than the store has
+// fails with NO_MEMORY (the driver panics; the store must not pass the
+// panic on), and the store goes on serving queries and appends.
+func TestQueryOutOfMemory(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Options{Schema: `CREATE TABLE t (k)`, Materializers: map[string]string{"x": `INSERT INTO t (k) VALUES (:item)`}, MaxMemory: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// A string of 32 MB, in a store of 16 MiB.
+	if _, err := s.Query(ctx, `SELECT length(printf('%.*c', 32000000, 'x'))`); store.Code(err) != store.CodeNoMemory {
+		t.Fatalf("a query that needs 32 MB: %v (%s), want %s", err, store.Code(err), store.CodeNoMemory)
+	}
+	if _, err := s.Append(ctx, "a", "x", nil); err != nil {
+		t.Fatalf("append after a query ran out of memory: %v", err)
+	}
+	rows, err := s.Query(ctx, `SELECT k FROM t`)
+	if err != nil || fmt.Sprint(rows.Values) != "[[a]]" {
+		t.Fatalf("query after a query ran out of memory: %v, %v", rows, err)
+	}
+}

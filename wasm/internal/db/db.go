@@ -294,7 +294,7 @@ func (c *Conn) Tx(fn func() error) (err error) {
 		}
 		if p != nil {
 			_ = c.rollback() // what the panic says matters more
-			if e, ok := p.(error); ok && e.Error() == "sqlite3: out of memory" {
+			if outOfMemory(p) {
 				err = fmt.Errorf("%w: the transaction was rolled back; give the store more memory (MaxMemory) or keep it in a file", ErrNoMemory)
 				return
 			}
@@ -313,6 +313,27 @@ func (c *Conn) Tx(fn func() error) (err error) {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// outOfMemory reports whether a panic is the driver's for SQLite
+// running out of memory.
+func outOfMemory(p any) bool {
+	e, ok := p.(error)
+	return ok && e.Error() == "sqlite3: out of memory"
+}
+
+// NoMemory, deferred, turns the driver's panic for SQLite running out of
+// memory into an error wrapping ErrNoMemory in *err, for calls outside Tx
+// (a query); any other panic goes on.
+func NoMemory(err *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if !outOfMemory(p) {
+		panic(p)
+	}
+	*err = fmt.Errorf("%w: give the store more memory (MaxMemory), or ask for less at once", ErrNoMemory)
 }
 
 // rollback ends the open transaction, if any. It runs with an interrupt
