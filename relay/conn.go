@@ -234,22 +234,40 @@ func (c *wsConn) write() {
 	select {
 	case b := <-c.joined:
 		deadline.Stop()
+		// A join may wait for its turn (its address's slots, the shares of
+		// Options.Backlogs): a connection that closes meanwhile stops
+		// waiting, and frees its slot in the relay at once.
+		ctx, cancel := context.WithCancel(c.ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-c.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		release, err := c.srv.backlogSlot(ctx, c.ip)
+		if err != nil {
+			return
+		}
 		var sendErr error // the client's side failed: nothing to report
-		err := c.srv.hub.StreamBacklog(c.ctx, b, int(c.srv.opts.MaxFrame), func(msg []byte) error {
+		err = c.srv.hub.StreamBacklog(ctx, b, int(c.srv.opts.MaxFrame), func(msg []byte) error {
 			sendErr = c.sendOpen(msg)
 			return sendErr
 		})
+		release()
 		if err != nil {
 			switch {
 			case errors.Is(err, room.ErrTrimmed):
 				c.drop("truncated", protocol.CloseTruncated, "retention removed bodies during your join: reconnect with your cursor")
-			case sendErr != nil || c.ctx.Err() != nil:
+			case sendErr != nil || ctx.Err() != nil:
 			default:
 				c.srv.log.Error("backlog", "err", err)
 				c.drop("internal", int(websocket.StatusInternalError), "the relay could not read the room")
 			}
 			return
 		}
+		cancel() // and its watcher goes
 	case <-deadline.C:
 		c.drop("join_timeout", protocol.CloseProtocol, fmt.Sprintf("no join within %v of connecting", c.srv.opts.JoinTimeout))
 		return
