@@ -160,7 +160,10 @@ func (c *wsConn) read(sess *room.Session) {
 		// close, or CloseNow, ends this Read.
 		typ, msg, err := c.ws.Read(context.Background())
 		if err != nil {
-			if websocket.CloseStatus(err) == -1 && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			// A network error (a reset: the client's network went, or it
+			// was killed) is a client gone, not one that broke the protocol.
+			var netErr net.Error
+			if websocket.CloseStatus(err) == -1 && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.As(err, &netErr) {
 				// Bad framing (an unmasked frame, a reserved bit, …).
 				// coder/websocket sends its own close frame for most of
 				// them; this one goes out when it did not.
