@@ -3,6 +3,7 @@ package relay_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -110,5 +111,24 @@ func TestCloseWithRetention(t *testing.T) {
 	}
 	if code := <-closed; code != websocket.StatusGoingAway {
 		t.Fatalf("the client got close code %d, want %d", code, websocket.StatusGoingAway)
+	}
+}
+
+// TestResetIsNoProtocolError: a client whose connection is reset (its
+// network went, it was killed) left; it broke no protocol. It was counted
+// as dropped for "protocol", beside clients that send bad frames, and the
+// relay wrote a close frame 1002 to the dead socket.
+func TestResetIsNoProtocolError(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	c := relaytest.DialRaw(t, r.url("room"))
+	c.Conn.(*net.TCPConn).SetLinger(0) // close sends a reset
+	c.Conn.Close()
+	for deadline := time.Now().Add(relaytest.Timeout); metric(t, r, "relay_connections") != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the reset connection is still open")
+		}
+	}
+	if n := metric(t, r, `relay_dropped_connections_total{reason="protocol"}`); n != 0 {
+		t.Fatalf("a reset connection counted as %v protocol drops", n)
 	}
 }

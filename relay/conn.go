@@ -160,7 +160,10 @@ func (c *wsConn) read(sess *room.Session) {
 		// close, or CloseNow, ends this Read.
 		typ, msg, err := c.ws.Read(context.Background())
 		if err != nil {
-			if websocket.CloseStatus(err) == -1 && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			// A network error (a reset: the client's network went, or it
+			// was killed) is a client gone, not one that broke the protocol.
+			var netErr net.Error
+			if websocket.CloseStatus(err) == -1 && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.As(err, &netErr) {
 				// Bad framing (an unmasked frame, a reserved bit, …).
 				// coder/websocket sends its own close frame for most of
 				// them; this one goes out when it did not.
@@ -234,22 +237,40 @@ func (c *wsConn) write() {
 	select {
 	case b := <-c.joined:
 		deadline.Stop()
+		// A join may wait for its turn (its address's slots, the shares of
+		// Options.Backlogs): a connection that closes meanwhile stops
+		// waiting, and frees its slot in the relay at once.
+		ctx, cancel := context.WithCancel(c.ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-c.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		release, err := c.srv.backlogSlot(ctx, c.ip)
+		if err != nil {
+			return
+		}
 		var sendErr error // the client's side failed: nothing to report
-		err := c.srv.hub.StreamBacklog(c.ctx, b, int(c.srv.opts.MaxFrame), func(msg []byte) error {
+		err = c.srv.hub.StreamBacklog(ctx, b, int(c.srv.opts.MaxFrame), func(msg []byte) error {
 			sendErr = c.sendOpen(msg)
 			return sendErr
 		})
+		release()
 		if err != nil {
 			switch {
 			case errors.Is(err, room.ErrTrimmed):
 				c.drop("truncated", protocol.CloseTruncated, "retention removed bodies during your join: reconnect with your cursor")
-			case sendErr != nil || c.ctx.Err() != nil:
+			case sendErr != nil || ctx.Err() != nil:
 			default:
 				c.srv.log.Error("backlog", "err", err)
 				c.drop("internal", int(websocket.StatusInternalError), "the relay could not read the room")
 			}
 			return
 		}
+		cancel() // and its watcher goes
 	case <-deadline.C:
 		c.drop("join_timeout", protocol.CloseProtocol, fmt.Sprintf("no join within %v of connecting", c.srv.opts.JoinTimeout))
 		return

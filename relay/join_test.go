@@ -3,6 +3,7 @@ package relay_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"runtime"
 	"testing"
@@ -182,6 +183,79 @@ func TestConnsPerIP(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no connection after one closed: %v", err)
+		}
+	}
+}
+
+// TestBacklogsOfOneAddress: joins that never read their backlog, all
+// from one address, cannot take every share of Options.Backlogs: a
+// client of another address still gets its room's backlog at once, not
+// after the non-readers are dropped as too slow. (One address could hold
+// the relay's every share, reconnecting as fast as it was dropped, and no
+// join in any room got its welcome.)
+func TestBacklogsOfOneAddress(t *testing.T) {
+	const n, size = 64, 512 << 10 // 32 MiB: more than the socket buffers
+	share := int64(2*room.ReadPage + 2*protocol.MaxFrame)
+	r := startRelay(t, relay.Options{MessagesPerSecond: 1e6, MessageBurst: 1e6, Backlogs: 2 * share,
+		BacklogsPerIP: 1, WriteTimeout: time.Minute})
+	fill(t, r, "big", n, size)
+	fill(t, r, "small", 1, 10)
+	// The attacker: one IPv6 /64, through a listener of its own.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: r.srv}
+	go hs.Serve(&v6Listener{Listener: l})
+	defer hs.Close()
+	for range 3 {
+		c := dial(t, "ws://"+l.Addr().String()+"/v1/rooms/big")
+		c.Send(protocol.Envelope{Kind: protocol.Join}) // and never reads
+	}
+	// Let the attacker's writers run into their full sockets.
+	var last float64 = -1
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out := metric(t, r, "relay_bytes_out_total")
+		if out == last && out > 0 {
+			break
+		}
+		last = out
+	}
+	if _, backlog := dial(t, r.url("small")).Join(0, ""); len(backlog) != 1 {
+		t.Fatalf("the other client got %d bodies, want 1", len(backlog))
+	}
+	if d := metric(t, r, `relay_dropped_connections_total{reason="slow"}`); d != 0 {
+		t.Fatalf("%v non-readers dropped: the join waited for them", d)
+	}
+}
+
+// TestWaitingJoinerLeaves: a client that goes away while its join waits
+// for its turn to be sent a backlog leaves at once: its connection no
+// longer counts against its address's (it did until a turn came, which a
+// non-reader could hold for a minute).
+func TestWaitingJoinerLeaves(t *testing.T) {
+	const n, size = 64, 512 << 10 // 32 MiB: more than the socket buffers
+	r := startRelay(t, relay.Options{MessagesPerSecond: 1e6, MessageBurst: 1e6, MaxConnsPerIP: 2,
+		Backlogs: int64(2*room.ReadPage + 2*protocol.MaxFrame), WriteTimeout: time.Minute})
+	fill(t, r, "big", n, size)
+	holder := dial(t, r.url("big"))
+	holder.Send(protocol.Envelope{Kind: protocol.Join}) // and never reads: it holds the only turn
+	if w := holder.Recv(); w.Kind != protocol.Welcome {
+		t.Fatalf("welcome %+v", w)
+	}
+	waiter := dial(t, r.url("big"))
+	waiter.Send(protocol.Envelope{Kind: protocol.Join})
+	waiter.WS.CloseNow()
+	for deadline := time.Now().Add(relaytest.Timeout); ; time.Sleep(20 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), relaytest.Timeout)
+		ws, _, err := websocket.Dial(ctx, r.url("other"), nil)
+		cancel()
+		if err == nil {
+			ws.CloseNow()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the waiter's connection still counts: %v", err)
 		}
 	}
 }

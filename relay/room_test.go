@@ -326,3 +326,26 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("closed with %d, want 1001", code)
 	}
 }
+
+// TestDotRoomsRefused: "." and ".." are dot segments, which a URL parser
+// removes even percent-encoded (a browser's or Node's WebSocket dials
+// /v1/rooms/%2e%2e as /v1/): the relay served them as rooms only Go
+// clients could reach, and a link to one retried forever. They are
+// refused with 400, as any other invalid name.
+func TestDotRoomsRefused(t *testing.T) {
+	r := startRelay(t, relay.Options{})
+	for _, name := range []string{"%2e", "%2E%2e", ".%2e"} {
+		ctx, cancel := context.WithTimeout(context.Background(), relaytest.Timeout)
+		c, resp, err := websocket.Dial(ctx, r.url(name), nil)
+		cancel()
+		if err == nil {
+			c.CloseNow()
+		}
+		if resp == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("/v1/rooms/%s: %v %v, want 400", name, err, resp)
+		}
+	}
+	if _, backlog := dial(t, r.url("...")).Join(0, ""); len(backlog) != 0 { // not a dot segment: a room
+		t.Fatalf("room ... holds %d bodies", len(backlog))
+	}
+}

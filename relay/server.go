@@ -39,6 +39,7 @@ const (
 	DefaultPingInterval    = 30 * time.Second
 	DefaultPingTimeout     = 15 * time.Second
 	DefaultRetentionPeriod = time.Minute
+	DefaultBacklogsPerIP   = 8
 )
 
 // Options configure a Server. A zero field takes the default named after it.
@@ -108,6 +109,12 @@ type Options struct {
 	// its share (about 2 MiB), so clients that join and never read hold
 	// no more than that until they are dropped as too slow.
 	Backlogs int64
+	// BacklogsPerIP caps the backlogs one address has being sent at once
+	// (DefaultBacklogsPerIP); its joins beyond wait for one of its own to
+	// end before they wait for a share of Backlogs. Without it, one
+	// address that joins and never reads held every share, reconnecting
+	// as fast as it was dropped, and no join of any room got its welcome.
+	BacklogsPerIP int
 	// RetainFor drops bodies older than this (0: keep forever).
 	RetainFor time.Duration
 	// RetainBytes trims each room's oldest bodies down to this size (0:
@@ -141,6 +148,7 @@ func (o *Options) defaults() {
 	set(&o.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	set(&o.MaxSocketsPerIP, DefaultMaxSocketsPerIP)
 	set(&o.MessageBurst, DefaultMessageBurst)
+	set(&o.BacklogsPerIP, DefaultBacklogsPerIP)
 	dur(&o.WriteTimeout, DefaultWriteTimeout)
 	dur(&o.JoinTimeout, DefaultJoinTimeout)
 	dur(&o.PingInterval, DefaultPingInterval)
@@ -163,12 +171,13 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 
-	mu      sync.Mutex
-	conns   map[*wsConn]struct{}
-	perIP   map[string]*rate.Limiter // connection rate per client address (addrKey)
-	openIP  map[string]int           // open connections per client address
-	closing bool
-	wg      sync.WaitGroup // connections and the retention loop
+	mu        sync.Mutex
+	conns     map[*wsConn]struct{}
+	perIP     map[string]*rate.Limiter // connection rate per client address (addrKey)
+	openIP    map[string]int           // open connections per client address
+	backlogIP map[string]*addrBacklogs // backlogs being sent per client address (BacklogsPerIP)
+	closing   bool
+	wg        sync.WaitGroup // connections and the retention loop
 
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -185,7 +194,8 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.defaults()
 	s := &Server{opts: opts, metrics: newMetrics(opts.Logger), log: opts.Logger, conns: map[*wsConn]struct{}{},
-		perIP: map[string]*rate.Limiter{}, openIP: map[string]int{}}
+		perIP: map[string]*rate.Limiter{}, openIP: map[string]int{},
+		backlogIP: map[string]*addrBacklogs{}}
 	s.hub = room.NewHub(opts.Store, room.Limits{MaxRooms: opts.MaxRooms, MaxRoomBytes: opts.MaxRoomBytes,
 		MaxBody: protocol.MaxBody(int(opts.MaxFrame)), RoomPending: opts.RoomPending, Pending: opts.Pending, Backlogs: opts.Backlogs}, s.metrics)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -306,6 +316,41 @@ func (s *Server) leave(c *wsConn) {
 	s.metrics.conns.Set(float64(len(s.conns)))
 	s.mu.Unlock()
 	s.wg.Done()
+}
+
+// addrBacklogs are one address's backlogs being sent: a slot each in
+// slots; refs counts its connections sending or waiting to, and the entry
+// goes with the last.
+type addrBacklogs struct {
+	slots chan struct{}
+	refs  int
+}
+
+// backlogSlot waits until the address ip has fewer than BacklogsPerIP
+// backlogs being sent, or ctx ends; release gives the slot back.
+func (s *Server) backlogSlot(ctx context.Context, ip string) (release func(), err error) {
+	s.mu.Lock()
+	a := s.backlogIP[ip]
+	if a == nil {
+		a = &addrBacklogs{slots: make(chan struct{}, s.opts.BacklogsPerIP)}
+		s.backlogIP[ip] = a
+	}
+	a.refs++
+	s.mu.Unlock()
+	unref := func() {
+		s.mu.Lock()
+		if a.refs--; a.refs == 0 {
+			delete(s.backlogIP, ip)
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case a.slots <- struct{}{}:
+		return func() { <-a.slots; unref() }, nil
+	case <-ctx.Done():
+		unref()
+		return nil, ctx.Err()
+	}
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

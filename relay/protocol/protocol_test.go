@@ -111,6 +111,15 @@ func TestRoomOf(t *testing.T) {
 		{"/v1/rooms/a%20b", "a b", true, false},
 		{"/v1/rooms/caf%C3%A9", "café", true, false},
 		{"/v1/rooms/a%2", "a%2", true, false},
+		{"/v1/rooms/...", "...", true, true},
+		{"/v1/rooms/.a", ".a", true, true},
+		// Dot segments: a URL parser removes them, encoded too
+		// (/v1/rooms/%2e%2e is /v1/ to a browser's WebSocket).
+		{"/v1/rooms/.", ".", true, false},
+		{"/v1/rooms/..", "..", true, false},
+		{"/v1/rooms/%2e", ".", true, false},
+		{"/v1/rooms/%2E%2e", "..", true, false},
+		{"/v1/rooms/.%2e", "..", true, false},
 		{"/v1/rooms/", "", true, false},
 		{"/v1/rooms/a/b", "", false, false},
 		{"/v1/rooms/a/", "", false, false},

@@ -14,13 +14,16 @@ const RoomsPath = "/v1/rooms/"
 const MaxRoom = 128
 
 // RoomRule says what a room name is, for the messages that refuse one.
-var RoomRule = fmt.Sprintf("a room name is 1 to %d letters, digits and . _ ~ -", MaxRoom)
+var RoomRule = fmt.Sprintf("a room name is 1 to %d letters, digits and . _ ~ -, other than . and ..", MaxRoom)
 
 // ValidRoom reports whether name can name a room: 1 to MaxRoom letters,
 // digits and . _ ~ - (RFC 3986's unreserved characters, which a URL
-// carries as they are).
+// carries as they are), other than "." and "..": those are dot segments,
+// which a URL parser removes, even percent-encoded (WHATWG URL: a
+// browser's WebSocket, Node's, a Worker's request.url) and Go's router
+// redirects, so no client reaches such a room at the path that names it.
 func ValidRoom(name string) bool {
-	if len(name) == 0 || len(name) > MaxRoom {
+	if len(name) == 0 || len(name) > MaxRoom || name == "." || name == ".." {
 		return false
 	}
 	for _, c := range []byte(name) {

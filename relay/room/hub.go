@@ -394,15 +394,25 @@ func (s *Session) stored(m *member, id uint64, body []byte, seq uint64, err erro
 				slow = append(slow, m)
 			}
 		}()
+		// A publisher no longer a member left, or was dropped because a
+		// message did not fit its queue: it is sent nothing more, its ack
+		// least of all, which would move its cursor past the message it
+		// missed (it resumes from its cursor, and publishes again what it
+		// holds that the room may lack).
+		member := r.members[m]
 		if err != nil {
 			h.obs.StoreFailed(r.name, err)
 			h.obs.Refused(protocol.Internal)
-			send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Error, ID: id, Code: protocol.Internal, Text: "the relay could not store the body; publish it again"}))
+			if member {
+				send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Error, ID: id, Code: protocol.Internal, Text: "the relay could not store the body; publish it again"}))
+			}
 			return
 		}
 		h.obs.Published(r.name, len(body), took)
 		r.delivered = seq
-		send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Ack, ID: id, Cursor: seq}))
+		if member {
+			send(m, protocol.Encode(protocol.Envelope{Kind: protocol.Ack, ID: id, Cursor: seq}))
+		}
 		deliver := protocol.Encode(protocol.Envelope{Kind: protocol.Deliver, Cursor: seq, Body: body})
 		n := 0
 		for o := range r.members {

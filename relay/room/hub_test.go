@@ -147,3 +147,71 @@ func TestBacklogsShareMemory(t *testing.T) {
 		t.Fatalf("once the first let go: %v", err)
 	}
 }
+
+// flaky is a Conn whose queue is full while full is set: Send refuses.
+type flaky struct {
+	mu     sync.Mutex
+	full   bool
+	closed bool
+	got    []protocol.Envelope
+}
+
+func (c *flaky) Send(msg []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.full {
+		return false
+	}
+	e, err := protocol.Decode(msg)
+	if err != nil {
+		panic(err)
+	}
+	c.got = append(c.got, e)
+	return true
+}
+
+func (c *flaky) Close(int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+}
+
+// TestDroppedPublisherGetsNoAck: a member dropped because a delivery did
+// not fit its queue gets nothing with a seq after it, its own publishes'
+// acks included: the client's cursor is the last seq it received, and an
+// ack past the missing delivery made it skip that body for good (it
+// reconnected from the ack's seq).
+func TestDroppedPublisherGetsNoAck(t *testing.T) {
+	st := &heldStore{}
+	h := NewHub(st, Limits{}, nil)
+	other := joined(t, h, "r")
+	slow := &flaky{}
+	s, err := h.NewSession("r", ReadWrite, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.End()
+	if _, err := s.Handle(context.Background(), protocol.Encode(protocol.Envelope{Kind: protocol.Join})); err != nil {
+		t.Fatal(err)
+	}
+	publish(other, context.Background(), 1, 10) // seq 1
+	publish(s, context.Background(), 1, 10)     // seq 2, the slow member's
+	slow.mu.Lock()
+	slow.full = true
+	slow.mu.Unlock()
+	st.complete(0) // seq 1 does not fit the slow member's queue: dropped
+	slow.mu.Lock()
+	slow.full = false // its writer took the queue meanwhile
+	slow.mu.Unlock()
+	st.complete(1)
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	if !slow.closed {
+		t.Fatal("the member whose queue was full was not closed")
+	}
+	for _, e := range slow.got {
+		if e.Cursor != 0 {
+			t.Fatalf("after seq 1 did not fit, the dropped member was sent %v with seq %d: its cursor skips seq 1", e.Kind, e.Cursor)
+		}
+	}
+}

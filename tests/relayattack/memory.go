@@ -131,7 +131,9 @@ func memory(bin, dir string, floodFor time.Duration) bool {
 	r.stop()
 
 	// Slow joins: a room of 250 bodies of 1 MiB, then 12 joiners that
-	// read one message every 100 ms for 20 s.
+	// read one message every 100 ms for 20 s. They come from one address,
+	// which has 8 backlogs sent at once (relay.DefaultBacklogsPerIP): the
+	// other 4 wait for a turn, and read nothing in these 20 s.
 	r = &relayProc{bin: bin, addr: freeAddr(), args: []string{"-db", filepath.Join(dir, "join.db"), "-msg-rate", "100000"}}
 	r.start()
 	ws := dial(r.addr, "backlog")

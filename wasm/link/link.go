@@ -288,7 +288,7 @@ func (l *Link) session(ctx context.Context) (online bool, err error) {
 		return true, err
 	}
 	l.update(func(st *Status) { st.State, st.Error, st.Notice, st.Cursor = CatchingUp, "", notice, state.Cursor })
-	ss := &session{l: l, ws: ws, state: state, notice: notice, inflight: map[uint64][]byte{}}
+	ss := &session{l: l, ws: ws, state: state, notice: notice, jump: notice != "", inflight: map[uint64][]byte{}}
 	return true, ss.run(ctx, first[1:])
 }
 

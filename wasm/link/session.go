@@ -24,6 +24,7 @@ type session struct {
 	ws       Conn
 	state    store.LinkState
 	notice   string
+	jump     bool // the next seq may skip ahead: the welcome said truncated or epoch_changed
 	caughtUp bool
 	readOnly bool
 	refused  bool // the relay refused a publish, and none got through since
@@ -130,6 +131,12 @@ func (ss *session) handleAll(ctx context.Context, es []protocol.Envelope) error 
 
 func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 	switch e.Kind {
+	case protocol.Deliver, protocol.Ack, protocol.CaughtUp:
+		if err := ss.inOrder(e); err != nil {
+			return err
+		}
+	}
+	switch e.Kind {
 	case protocol.Deliver:
 		if err := ss.deliver(ctx, e); err != nil {
 			return err
@@ -186,6 +193,26 @@ func (ss *session) handle(ctx context.Context, e protocol.Envelope) error {
 	default:
 		return fmt.Errorf("unexpected %v from the relay", e.Kind)
 	}
+}
+
+// inOrder checks that e does not skip seqs: the relay sends delivers and
+// acks in seq order, without gap, save where its welcome said truncated
+// or epoch_changed (the backlog then starts where the relay has one), and
+// caught_up names the last seq sent. A relay that skipped one breaks
+// that: the link would resume after the seq it never got, and never get
+// its body. The session ends instead, saying so, and the link reconnects
+// from the last seq it did get; an older seq (a body delivered again) is
+// harmless, an import changing nothing.
+func (ss *session) inOrder(e protocol.Envelope) error {
+	next := ss.state.Cursor + 1
+	if e.Kind == protocol.CaughtUp {
+		next-- // the last seq sent, not a new one
+	}
+	if e.Cursor > next && !ss.jump {
+		return fmt.Errorf("the relay skipped seqs %d to %d of the room (it sent %v with seq %d): reconnecting from seq %d", next, e.Cursor-1, e.Kind, e.Cursor, ss.state.Cursor)
+	}
+	ss.jump = false
+	return nil
 }
 
 // deliver imports a body from the room. A body holding an invalid event

@@ -32,6 +32,8 @@ func TestStartRefusesNonRooms(t *testing.T) {
 		"ws://relay.example/sync/v1/rooms/todos", // behind a reverse proxy at /sync
 		"ws://relay.example/v1/rooms/to%64os",    // percent-encoded: the relay decodes it
 		"ws://relay.example/v1/rooms/" + strings.Repeat("r", 128),
+		"ws://relay.example/v1/rooms/...", // not a dot segment
+		"ws://relay.example/v1/rooms/.todos",
 	} {
 		l, err := link.Start(s, link.Options{URL: url, Dial: down})
 		if err != nil {
@@ -50,6 +52,9 @@ func TestStartRefusesNonRooms(t *testing.T) {
 		"ws://relay.example/v1/rooms/a%2Fb":                       `"a/b"`,
 		"ws://relay.example/v1/rooms/my%20todos":                  `"my todos"`,
 		"ws://relay.example/v1/rooms/caf%C3%A9":                   `"café"`,
+		"ws://relay.example/v1/rooms/..":                          `"..": a room name is`,
+		"ws://relay.example/v1/rooms/%2e%2e":                      `"..": a room name is`, // a WebSocket dials /v1/
+		"ws://relay.example/v1/rooms/%2E":                         `".": a room name is`,
 		"ws://relay.example/v1/rooms/" + strings.Repeat("r", 129): "1 to 128 letters",
 		"ws:///v1/rooms/todos":                                    "ws:// or wss://",
 	} {
