@@ -218,7 +218,7 @@ export interface Database {
    * reconnects with backoff after faults. In a browser every tab of a store
    * shares one link per URL and token, run by the leader. A URL whose path
    * does not end in /v1/rooms/ROOM (a path before /v1 is fine), ROOM being
-   * 1 to 128 letters, digits and . _ ~ - once percent-decoded, is a link
+   * 1 to 128 letters, digits and . _ ~ - (not . or ..) once percent-decoded, is a link
    * that ends at once, and a token the relay refuses ends it when the relay
    * says so: status "closed", code INVALID_ARGUMENT. So does a link
    * whose token expires: the relay closes it then (connect again with a

@@ -343,7 +343,7 @@ async function logExample(root) {
 // The relay's rule for a room name (relay/PROTOCOL.md): connect ends at
 // once, closed, for another. The demo checks it first, as the room also
 // names a store.
-const validRoom = (room) => /^[A-Za-z0-9._~-]{1,128}$/.test(room);
+const validRoom = (room) => /^[A-Za-z0-9._~-]{1,128}$/.test(room) && room !== "." && room !== "..";
 
 async function liveExample(root) {
   const room = new URLSearchParams(location.search).get("room") || "demo";
@@ -363,7 +363,7 @@ async function liveExample(root) {
   root.querySelector(".replicas").replaceChildren(r.el);
   if (!valid) {
     const shown = room.length > 60 ? room.slice(0, 60) + "…" : room;
-    status.replaceChildren("The room ", h("code", {}, shown), ` in the address (?room=) cannot be used: a room name is 1 to 128 letters, digits and . _ ~ - (this one has ${room.length} characters). This replica works in this tab's memory only, not synced.`);
+    status.replaceChildren("The room ", h("code", {}, shown), ` in the address (?room=) cannot be used: a room name is 1 to 128 letters, digits and . _ ~ -, not . or .. (this one has ${room.length} characters). This replica works in this tab's memory only, not synced.`);
     r.render();
     return r;
   }
