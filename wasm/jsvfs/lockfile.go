@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/factlog/factlog/wasm/internal/db"
 )
@@ -51,11 +52,28 @@ var ErrExist = errors.New("file exists")
 // open in this one) holds.
 var ErrLocked = db.ErrLocked
 
+// held are the lock files this engine holds, by Locker: a lock file with
+// this engine's pid and token that is not among them was left by a store
+// of this engine that closed but could not delete it, and is stale. The
+// mutex also makes taking a lock and recording it one step, so that a
+// second open in this engine never finds the first's lock unrecorded.
+var held struct {
+	sync.Mutex
+	locks map[heldLock]bool
+}
+
+type heldLock struct {
+	l    Locker
+	lock string
+}
+
 // lockDB takes the lock file of the database name, returning the function
 // that releases it.
 func lockDB(l Locker, name string) (unlock func(), err error) {
 	lock := name + "-lock"
 	pid, token := l.Process()
+	held.Lock()
+	defer held.Unlock()
 	mine := fmt.Sprintf("%d %s\n", pid, token)
 	tmp := beside(lock, pid, token, "new")
 	if err := l.WriteFile(tmp, []byte(mine)); err != nil {
@@ -65,32 +83,37 @@ func lockDB(l Locker, name string) (unlock func(), err error) {
 	for range 5 { // a few rounds of racing with other processes
 		err := l.Link(tmp, lock)
 		if err == nil {
+			if held.locks == nil {
+				held.locks = map[heldLock]bool{}
+			}
+			held.locks[heldLock{l, lock}] = true
 			return func() { unlockDB(l, lock, mine) }, nil
 		}
 		if !errors.Is(err, ErrExist) {
 			return nil, fmt.Errorf("lock %s: %w", name, err)
 		}
-		held, err := l.ReadFile(lock)
+		content, err := l.ReadFile(lock)
 		if errors.Is(err, ErrNotFound) {
 			continue // released meanwhile
 		}
 		if err != nil {
 			return nil, fmt.Errorf("lock %s: %w", name, err)
 		}
-		if owner, ok := liveOwner(l, string(held), pid, token); ok {
+		if owner, ok := liveOwner(l, lock, string(content), pid, token); ok {
 			return nil, fmt.Errorf("%w: %s is open in %s (its lock file is %s; delete it only if no process uses the store)", ErrLocked, name, owner, lock)
 		}
-		if err := takeOver(l, lock, string(held)); err != nil {
+		if err := takeOver(l, lock, string(content)); err != nil {
 			return nil, fmt.Errorf("lock %s: %w", name, err)
 		}
 	}
 	return nil, fmt.Errorf("%w: %s: other processes keep taking its lock file %s", ErrLocked, name, lock)
 }
 
-// liveOwner reports who holds a lock with the content held, if that holder
-// is alive: this process (a second open), or another process.
-func liveOwner(l Locker, held string, pid int, token string) (string, bool) {
-	fields := strings.Fields(held)
+// liveOwner reports who holds the lock with the content held, if that
+// holder is alive: this process (a second open), or another process. The
+// caller holds held's mutex.
+func liveOwner(l Locker, lock, content string, pid int, token string) (string, bool) {
+	fields := strings.Fields(content)
 	if len(fields) != 2 {
 		return "", false // not a lock factlog wrote
 	}
@@ -98,8 +121,10 @@ func liveOwner(l Locker, held string, pid int, token string) (string, bool) {
 	switch {
 	case err != nil || owner <= 0:
 		return "", false
-	case owner == pid && fields[1] == token:
+	case owner == pid && fields[1] == token && held.locks[heldLock{l, lock}]:
 		return "this process (close the other handle first)", true
+	case owner == pid && fields[1] == token:
+		return "", false // a store of this engine that closed and could not delete its lock
 	case owner == pid && l.Running(fields[1]):
 		return "another copy of factlog in this process", true
 	case owner == pid:
@@ -146,9 +171,17 @@ func beside(lock string, pid int, token, kind string) string {
 	return fmt.Sprintf("%s.factlog-%x-%d-%.12s.%s", dir, sum[:6], pid, token, kind)
 }
 
-// unlockDB removes the lock file if it is still this process's.
+// unlockDB removes the lock file if it is still this process's. One that
+// cannot be deleted (its directory was made read-only, a scanner holds
+// it) is emptied instead, which makes it stale for other processes too;
+// this engine knows it is no longer held either way.
 func unlockDB(l Locker, lock, mine string) {
-	if held, err := l.ReadFile(lock); err == nil && string(held) == mine {
-		l.Delete(lock)
+	held.Lock()
+	defer held.Unlock()
+	delete(held.locks, heldLock{l, lock})
+	if content, err := l.ReadFile(lock); err == nil && string(content) == mine {
+		if l.Delete(lock) != nil {
+			l.WriteFile(lock, nil)
+		}
 	}
 }

@@ -23,6 +23,16 @@ type osLocker struct {
 	running map[string]bool
 	// beforeRename, if set, runs before each Rename (to race with it).
 	beforeRename func()
+	// deleteFails, if set, fails each Delete of a file it names (a
+	// directory made read-only, a scanner holding the file on Windows).
+	deleteFails func(name string) bool
+}
+
+func (d *osLocker) Delete(name string) error {
+	if d.deleteFails != nil && d.deleteFails(name) {
+		return fs.ErrPermission
+	}
+	return d.osDir.Delete(name)
 }
 
 func (d *osLocker) path(name string) string { return filepath.Join(d.root, name) }
@@ -164,4 +174,38 @@ func TestLockTakeOverRace(t *testing.T) {
 	if b, _ := l.ReadFile("todos-lock"); string(b) != "7 fresh\n" {
 		t.Fatalf("the fresh lock was lost: %q", b)
 	}
+}
+
+// TestLockNotRemovedAtClose: the lock file could not be deleted when the
+// store closed (its directory was made read-only meanwhile, a scanner held
+// it). The store is not open, in this engine or any other, so opening it
+// again — here, or from another process — must not be refused: it was
+// LOCKED, "open in this process", until the process ended.
+func TestLockNotRemovedAtClose(t *testing.T) {
+	l := newLocker(t, "lock-undeletable")
+	s, err := openLocked(t, "lock-undeletable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.deleteFails = func(name string) bool { return name == "todos-lock" }
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l.deleteFails = nil
+	s, err = openLocked(t, "lock-undeletable")
+	if err != nil {
+		t.Fatalf("reopened in the same process after its lock file could not be deleted: %v", err)
+	}
+	l.deleteFails = func(name string) bool { return name == "todos-lock" }
+	s.Close()
+	l.deleteFails = nil
+
+	// Another process (this one still alive) takes it over too.
+	other := &osLocker{osDir: l.osDir, pid: 200, token: "c3", alive: map[int]bool{100: true}, running: map[string]bool{}}
+	Register("lock-undeletable-other", other)
+	s, err = openLocked(t, "lock-undeletable-other")
+	if err != nil {
+		t.Fatalf("another process opened a store whose lock file could not be deleted at close: %v", err)
+	}
+	s.Close()
 }
