@@ -102,15 +102,15 @@ func lockDB(l Locker, name string) (unlock func(), err error) {
 		if owner, ok := liveOwner(l, lock, string(content), pid, token); ok {
 			return nil, fmt.Errorf("%w: %s is open in %s (its lock file is %s; delete it only if no process uses the store)", ErrLocked, name, owner, lock)
 		}
-		if err := takeOver(l, lock, string(content)); err != nil {
+		if err := takeOver(l, lock, string(content), tmp, pid, token); err != nil {
 			return nil, fmt.Errorf("lock %s: %w", name, err)
 		}
 	}
 	return nil, fmt.Errorf("%w: %s: other processes keep taking its lock file %s", ErrLocked, name, lock)
 }
 
-// liveOwner reports who holds the lock with the content held, if that
-// holder is alive: this process (a second open), or another process. The
+// liveOwner reports who holds the lock with the content, if that holder
+// is alive: this process (a second open), or another process. The
 // caller holds held's mutex.
 func liveOwner(l Locker, lock, content string, pid int, token string) (string, bool) {
 	fields := strings.Fields(content)
@@ -135,13 +135,57 @@ func liveOwner(l Locker, lock, content string, pid int, token string) (string, b
 	return "", false
 }
 
-// takeOver removes a stale lock whose content was stale. It moves the lock
-// aside first and checks that what it moved is the stale one: another
-// process may have taken the lock over meanwhile, and then gets it back.
-func takeOver(l Locker, lock, stale string) error {
+// takeOver removes a lock whose content was stale. Other processes may
+// be taking it over at the same time, and one may already hold the lock
+// afresh: a lock file must never be moved or deleted while it may be
+// live, since another process would then find none and take it while
+// its holder has the store open. So a stale lock is removed only by the
+// process holding the lock's takeover turn (a file made like the lock,
+// by a hard link, held for a few calls), after it has read the lock
+// again: a lock that holds stale content changes only by a takeover, so
+// it is still the stale one when the turn's holder deletes it. The turn
+// of a process that died while it held it is stale itself, and is moved
+// aside like locks were (it is held for so short a time that the race
+// this leaves needs a crash within it).
+func takeOver(l Locker, lock, stale, tmp string, pid int, token string) error {
+	turn := beside(lock, 0, "", "takeover")
+	if err := l.Link(tmp, turn); err != nil {
+		if !errors.Is(err, ErrExist) {
+			return err
+		}
+		content, err := l.ReadFile(turn)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil // its holder is done: look again
+			}
+			return err
+		}
+		if _, ok := liveOwner(l, turn, string(content), pid, token); ok {
+			return nil // another process's takeover: look again
+		}
+		return moveStale(l, turn, string(content))
+	}
+	defer l.Delete(turn)
+	now, err := l.ReadFile(lock)
+	if err != nil || string(now) != stale {
+		if errors.Is(err, ErrNotFound) {
+			err = nil
+		}
+		return err // gone, or taken over by another process meanwhile
+	}
+	if err := l.Delete(lock); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// moveStale removes a stale file whose content was stale. It moves the
+// file aside first and checks that what it moved is the stale one:
+// another process may have replaced it meanwhile, and then gets it back.
+func moveStale(l Locker, name, stale string) error {
 	pid, token := l.Process()
-	aside := beside(lock, pid, token, "stale")
-	if err := l.Rename(lock, aside); err != nil {
+	aside := beside(name, pid, token, "stale")
+	if err := l.Rename(name, aside); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil // someone else moved it
 		}
@@ -149,9 +193,9 @@ func takeOver(l Locker, lock, stale string) error {
 	}
 	moved, err := l.ReadFile(aside)
 	if err == nil && string(moved) != stale {
-		// Not the stale lock: a fresh one. Put it back (unless a third
-		// process was faster, which then holds the lock).
-		if err := l.Link(aside, lock); err != nil && !errors.Is(err, ErrExist) {
+		// Not the stale one: a fresh one. Put it back (unless a third
+		// process was faster, which then holds it).
+		if err := l.Link(aside, name); err != nil && !errors.Is(err, ErrExist) {
 			return err
 		}
 	}
