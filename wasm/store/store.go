@@ -145,6 +145,10 @@ func openError(path string, err error) error {
 		return ArgumentError(fmt.Sprintf("cannot open %q: its directory must exist and be writable (%v)", path, err))
 	case errors.Is(err, sqlite3.NOTADB):
 		return ArgumentError(fmt.Sprintf("%q is not a store: the file exists and is not an SQLite database (%v)", path, err))
+	case errors.Is(err, sqlite3.CORRUPT):
+		// Not a query SQLite refused: nothing the caller runs can help.
+		return fmt.Errorf("%w: %q is damaged: cut short or overwritten, or a %s-wal beside it is another database's; "+
+			"restore it from a backup, or open a new store and sync it from a replica: %w", ErrArgument, path, path, err)
 	}
 	return err
 }
