@@ -49,7 +49,9 @@ type Options struct {
 	// the state rebuilt from the whole log (the interpretation changed, or
 	// a late event sorts beyond the undo horizon), or re-applied after a
 	// rewind — with the events applied so far and the total, every 1,000
-	// events and at the end.
+	// events and at the end. It runs inside the call that applies them,
+	// which holds the store: it must not call the store (a call would
+	// wait for itself); cancel the call's context to stop it.
 	Progress func(done, total int)
 	// Pending bounds the events that wait for missing parents.
 	Pending dag.PendingLimits
@@ -392,7 +394,8 @@ func (s *Store) lock(ctx context.Context) (unlock func(), err error) {
 
 // Reinterpret switches to another interpretation of the same log: the
 // state tables are dropped, created by the new schema and rebuilt from
-// every event, in one transaction, reporting progress.
+// every event, in one transaction, reporting progress (as
+// Options.Progress: it must not call the store).
 func (s *Store) Reinterpret(ctx context.Context, schema string, materializers map[string]string, progress func(done, total int)) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {
