@@ -18,7 +18,9 @@ import (
 // the process that has the database open.
 //
 // A lock whose process no longer exists is stale and is taken over, so a
-// store is never wedged by a process killed with -9. The token names the
+// store is never wedged by a process killed with -9; so is one written
+// before the machine restarted, where the token says so (Linux), since
+// its pid may be another process's now. The token names the
 // engine (the Go program) that holds it: it tells this process from an
 // earlier one that had the same pid (a restarted container), a second
 // open by this engine or another copy of factlog in this process from a
@@ -36,7 +38,8 @@ type Locker interface {
 	// Rename moves a file (ErrNotFound if from is missing).
 	Rename(from, to string) error
 	// Process returns this process's id and a token unique to this
-	// engine.
+	// engine. A token may end in ".<boot>", naming the machine's boot
+	// (see bootOf).
 	Process() (pid int, token string)
 	// Running reports whether an engine of this process with the token
 	// still runs.
@@ -129,10 +132,22 @@ func liveOwner(l Locker, lock, content string, pid int, token string) (string, b
 		return "another copy of factlog in this process", true
 	case owner == pid:
 		return "", false // an engine of this process that stopped, or an earlier process with this pid
+	case bootOf(fields[1]) != "" && bootOf(token) != "" && bootOf(fields[1]) != bootOf(token):
+		return "", false // written before the machine restarted: its pid may be another process's now
 	case l.Alive(owner):
 		return fmt.Sprintf("process %d", owner), true
 	}
 	return "", false
+}
+
+// bootOf returns the boot a token names, if it names one: what follows
+// its last ".". Tokens of factlogs that did not name it (and of systems
+// where it is not known) are bare hex, and name none.
+func bootOf(token string) string {
+	if i := strings.LastIndexByte(token, '.'); i >= 0 {
+		return token[i+1:]
+	}
+	return ""
 }
 
 // takeOver removes a lock whose content was stale. Other processes may

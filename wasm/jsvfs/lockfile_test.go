@@ -289,3 +289,34 @@ func TestLockTakeOverTurnStale(t *testing.T) {
 		t.Fatalf("the lock was changed while another process held its turn: %q", b)
 	}
 }
+
+// TestLockFromBeforeRestart: a lock written before the machine restarted
+// (its token names another boot) is stale even though a process with its
+// pid runs now: pids are handed out again after a restart, and the store
+// was LOCKED, naming an unrelated process, for as long as that one ran.
+// A lock of this boot, or of a factlog that does not say its boot, is
+// held while its process runs.
+func TestLockFromBeforeRestart(t *testing.T) {
+	for _, c := range []struct {
+		held   string
+		locked bool
+	}{
+		{"4242 zz.0ther0b00t\n", false},
+		{"4242 zz.b00tb00tb00t\n", true},
+		{"4242 zz\n", true},
+	} {
+		l := newLocker(t, "lock-boot")
+		l.token = "a1.b00tb00tb00t"
+		l.alive[4242] = true
+		l.WriteFile("todos-lock", []byte(c.held))
+		s, err := openLocked(t, "lock-boot")
+		if c.locked {
+			wantLocked(t, err, "process 4242")
+			continue
+		}
+		if err != nil {
+			t.Fatalf("a lock of another boot, %q: %v", c.held, err)
+		}
+		s.Close()
+	}
+}

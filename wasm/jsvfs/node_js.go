@@ -132,11 +132,38 @@ func (n *Node) Rename(from, to string) error {
 // EngineToken names this engine (this Go program) in its process: the
 // bridge removes it from the running engines when the program ends
 // (jsbridge/runtime.js), and the locks it held become stale.
+//
+// Where the system says which boot this is (Linux), the token ends in
+// ".<boot>": a lock of another boot is stale, whatever process has its
+// pid now (lockfile.go).
 var EngineToken = sync.OnceValue(func() string {
 	b := make([]byte, 8)
 	rand.Read(b)
-	return hex.EncodeToString(b)
+	return hex.EncodeToString(b) + bootSuffix()
 })
+
+// bootSuffix returns ".<boot>" for this boot of the machine, from Linux's
+// boot_id (a random UUID made at each boot), or "" where there is none.
+func bootSuffix() string {
+	fs := js.Global().Get("fs")
+	if fs.Type() != js.TypeObject || fs.Get("readFileSync").Type() != js.TypeFunction {
+		return "" // a browser
+	}
+	id, err := jsvalue.Call(fs, "readFileSync", "/proc/sys/kernel/random/boot_id", "latin1")
+	if err != nil || id.Type() != js.TypeString {
+		return ""
+	}
+	hexDigits := strings.Map(func(r rune) rune {
+		if strings.ContainsRune("0123456789abcdef", r) {
+			return r
+		}
+		return -1
+	}, strings.ToLower(id.String()))
+	if len(hexDigits) < 16 {
+		return ""
+	}
+	return "." + hexDigits[:16]
+}
 
 // engines is the set of the tokens of the engines running in this
 // process, kept on the process object: shared by every copy of factlog,
