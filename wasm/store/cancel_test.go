@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -200,4 +201,59 @@ func TestCancelledOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// TestCancelledBackup: a backup cancelled at any point says so
+// (context.Canceled, as every call does) and leaves nothing at its
+// destination: an empty file was left there, which a restore would open
+// as an empty store, and on which the next backup failed ("output file
+// already exists"). A file that was there before is never touched.
+func TestCancelledBackup(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "s.db"), Schema: testSchema, Materializers: testMaterializers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in := make([]store.Input, 3000)
+	for i := range in {
+		in[i] = store.Input{Item: fmt.Sprint(i), Type: "create", Value: []byte(`"a todo to back up"`)}
+	}
+	if _, err := s.AppendMany(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	var dst string
+	for _, n := range []int64{0, 1, 10, 100, 1000} {
+		dst = filepath.Join(dir, fmt.Sprintf("backup%d.db", n))
+		err := s.Backup(after(n), dst)
+		if err == nil {
+			continue // done before the countdown ran out
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("backup cancelled after %d checks: %v; want context.Canceled", n, err)
+		}
+		if left, _ := filepath.Glob(dst + "*"); len(left) != 0 {
+			t.Fatalf("backup cancelled after %d checks left %v", n, left)
+		}
+		if err := s.Backup(ctx, dst); err != nil {
+			t.Fatalf("backup again after one cancelled after %d checks: %v", n, err)
+		}
+	}
+	copied, err := store.Open(ctx, store.Options{Path: dst, Schema: testSchema, Materializers: testMaterializers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := copied.Events(ctx, nil)
+	copied.Close()
+	if err != nil || len(evs) != len(in) {
+		t.Fatalf("the backup holds %d events (%v), want %d", len(evs), err, len(in))
+	}
+	// A file already there is refused, and kept.
+	if err := s.Backup(ctx, dst); err == nil {
+		t.Fatal("a backup over an existing file succeeded")
+	}
+	if _, err := os.Stat(dst); err != nil {
+		t.Fatalf("the existing file at the backup's destination: %v", err)
+	}
 }

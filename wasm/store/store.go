@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	gosync "sync"
 	"time"
@@ -462,14 +464,26 @@ func (s *Store) Close() error {
 // store of its own, with the same peer id: use it to restore. If the copy
 // appends before it has synced what the original appended since the
 // backup, the author's chain forks; replicas keep both branches as
-// concurrent events and report the fork (Forks).
+// concurrent events and report the fork (Forks). A backup that fails or
+// is cancelled leaves no file at a dst that is a path.
 func (s *Store) Backup(ctx context.Context, dst string) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	// A file path that is free now: what a failed VACUUM INTO leaves
+	// there (an empty file, when it is cancelled) is no backup, and would
+	// refuse the next one. (A URI's file is left alone.)
+	_, statErr := os.Lstat(dst)
+	fresh := !strings.HasPrefix(dst, "file:") && errors.Is(statErr, fs.ErrNotExist)
 	if err := s.c.Exec(`VACUUM INTO ?`, dst); err != nil {
+		if fresh {
+			os.Remove(dst)
+		}
+		if ctx != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
 		return fmt.Errorf("backup to %q: %w", dst, err)
 	}
 	return nil
