@@ -363,8 +363,15 @@ func (s *Store) write(ctx context.Context, fn func() error) error {
 		err = fmt.Errorf("%w (and reloading the state's bookkeeping: %v)", err, rerr)
 	}
 	s.c.Raw().SetInterrupt(old)
-	if ctx != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	return cancelled(ctx, err)
+}
+
+// cancelled says in err that ctx was cancelled, if it was: what SQLite
+// says of a call it interrupted is only "interrupted", which callers
+// cannot tell from other errors (errors.Is(err, context.Canceled), Code).
+func cancelled(ctx context.Context, err error) error {
+	if err != nil && ctx != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
 	return err
 }
@@ -481,10 +488,7 @@ func (s *Store) Backup(ctx context.Context, dst string) error {
 		if fresh {
 			os.Remove(dst)
 		}
-		if ctx != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("%w: %w", ctx.Err(), err)
-		}
-		return fmt.Errorf("backup to %q: %w", dst, err)
+		return fmt.Errorf("backup to %q: %w", dst, cancelled(ctx, err))
 	}
 	return nil
 }
