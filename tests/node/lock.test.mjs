@@ -124,6 +124,20 @@ test("one store by two names (a symbolic link, a relative path) is one store: LO
   await again.close();
 }));
 
+test("a symbolic link to a file not made yet is the store it makes: LOCKED by either name, one log", withDir(async (name) => {
+  const link = join(dirname(name), "link.db");
+  symlinkSync(name, link); // dangling until the store is made through it
+  const db = await open({ name: link, ...interp });
+  await db.append("1", "put", "via the link");
+  await locked(open({ name, ...interp }), /this process/);
+  await db.close();
+  const direct = await open({ name, ...interp });
+  assert.deepEqual(await direct.query("SELECT v FROM t"), [{ v: "via the link" }]);
+  await direct.append("2", "put", "direct");
+  await locked(open({ name: link, ...interp }), /this process/);
+  await direct.close();
+}));
+
 test("a store whose name is near the file system's limit opens, and opens again after kill -9", withDir(async (name) => {
   const long = join(dirname(name), "s".repeat(242) + ".db"); // with "-lock", 250 bytes of the 255 a name may have
   const { holder, exited } = await holding(long);

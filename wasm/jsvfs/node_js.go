@@ -60,14 +60,30 @@ var _ Locker = (*Node)(nil)
 var _ Resolver = (*Node)(nil)
 
 // Resolve returns a file's real path; for one not created yet, the real
-// path of its directory, and its name there.
+// path of its directory, and its name there. A symbolic link to a file
+// not created yet names that file: opening creates it through the link,
+// and the store must be one by either name (its lock file and WAL beside
+// the file, not beside the link).
 func (n *Node) Resolve(name string) (string, error) {
-	p, err := jsvalue.Call(n.fs, "realpathSync", name)
-	if err == nil {
-		return p.String(), nil
-	}
-	if !isENOENT(err) {
-		return "", fmt.Errorf("resolve %s: %w", name, err)
+	for range 40 { // links to links, up to Linux's own limit
+		p, err := jsvalue.Call(n.fs, "realpathSync", name)
+		if err == nil {
+			return p.String(), nil
+		}
+		if !isENOENT(err) {
+			return "", fmt.Errorf("resolve %s: %w", name, err)
+		}
+		target, err := jsvalue.Call(n.fs, "readlinkSync", name)
+		if err != nil {
+			break // not a link: the file itself is missing
+		}
+		t := target.String()
+		if !strings.HasPrefix(t, "/") && !isWindowsAbs(t) {
+			if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+				t = name[:i+1] + t
+			}
+		}
+		name = t
 	}
 	dir, base := ".", name
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
@@ -78,6 +94,11 @@ func (n *Node) Resolve(name string) (string, error) {
 		return name, nil // the directory is missing: opening says so
 	}
 	return strings.TrimRight(d.String(), `/\`) + "/" + base, nil
+}
+
+// isWindowsAbs reports whether p is an absolute Windows path (C:\x, \\host\x).
+func isWindowsAbs(p string) bool {
+	return len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') || strings.HasPrefix(p, `\\`)
 }
 
 func (n *Node) WriteFile(name string, content []byte) error {
