@@ -124,7 +124,6 @@ export type ErrorCode =
   | "INVALID_ARGUMENT"
   | "INVALID_EVENT"
   | "INVALID_BATCH"
-  | "PENDING_FULL"
   | "MATERIALIZER"
   | "SCHEMA"
   | "SQL"

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { open, FactlogError } from "factlog";
@@ -124,6 +124,20 @@ test("one store by two names (a symbolic link, a relative path) is one store: LO
   await again.close();
 }));
 
+test("a symbolic link to a file not made yet is the store it makes: LOCKED by either name, one log", withDir(async (name) => {
+  const link = join(dirname(name), "link.db");
+  symlinkSync(name, link); // dangling until the store is made through it
+  const db = await open({ name: link, ...interp });
+  await db.append("1", "put", "via the link");
+  await locked(open({ name, ...interp }), /this process/);
+  await db.close();
+  const direct = await open({ name, ...interp });
+  assert.deepEqual(await direct.query("SELECT v FROM t"), [{ v: "via the link" }]);
+  await direct.append("2", "put", "direct");
+  await locked(open({ name: link, ...interp }), /this process/);
+  await direct.close();
+}));
+
 test("a store whose name is near the file system's limit opens, and opens again after kill -9", withDir(async (name) => {
   const long = join(dirname(name), "s".repeat(242) + ".db"); // with "-lock", 250 bytes of the 255 a name may have
   const { holder, exited } = await holding(long);
@@ -149,6 +163,26 @@ test("a lock of another copy of factlog in this process is held; one an engine o
   } finally {
     engines.delete("feedfacefeedface"); // its program ended
   }
+  const again = await open({ name, ...interp });
+  assert.deepEqual(await again.query("SELECT v FROM t"), [{ v: "one" }]);
+  await again.close();
+}));
+
+test("a lock from before the machine restarted is taken over, though a process has its pid now (Linux)", withDir(async (name) => {
+  let boot;
+  try {
+    boot = readFileSync("/proc/sys/kernel/random/boot_id", "latin1").replace(/[^0-9a-f]/g, "").slice(0, 16);
+  } catch {
+    return; // no boot id: locks say no boot, and this cannot be told
+  }
+  const db = await open({ name, ...interp });
+  await db.append("1", "put", "one");
+  await db.close();
+  // pid 1 always runs: here it is the lock's writer of this boot, then
+  // one of the boot before.
+  writeFileSync(name + "-lock", `1 feedfacefeedface.${boot}\n`);
+  await locked(open({ name, ...interp }), /process 1\b/);
+  writeFileSync(name + "-lock", `1 feedfacefeedface.${boot === "0".repeat(16) ? "1" : "0".repeat(16)}\n`);
   const again = await open({ name, ...interp });
   assert.deepEqual(await again.query("SELECT v FROM t"), [{ v: "one" }]);
   await again.close();

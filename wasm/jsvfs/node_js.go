@@ -60,14 +60,30 @@ var _ Locker = (*Node)(nil)
 var _ Resolver = (*Node)(nil)
 
 // Resolve returns a file's real path; for one not created yet, the real
-// path of its directory, and its name there.
+// path of its directory, and its name there. A symbolic link to a file
+// not created yet names that file: opening creates it through the link,
+// and the store must be one by either name (its lock file and WAL beside
+// the file, not beside the link).
 func (n *Node) Resolve(name string) (string, error) {
-	p, err := jsvalue.Call(n.fs, "realpathSync", name)
-	if err == nil {
-		return p.String(), nil
-	}
-	if !isENOENT(err) {
-		return "", fmt.Errorf("resolve %s: %w", name, err)
+	for range 40 { // links to links, up to Linux's own limit
+		p, err := jsvalue.Call(n.fs, "realpathSync", name)
+		if err == nil {
+			return p.String(), nil
+		}
+		if !isENOENT(err) {
+			return "", fmt.Errorf("resolve %s: %w", name, err)
+		}
+		target, err := jsvalue.Call(n.fs, "readlinkSync", name)
+		if err != nil {
+			break // not a link: the file itself is missing
+		}
+		t := target.String()
+		if !strings.HasPrefix(t, "/") && !isWindowsAbs(t) {
+			if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+				t = name[:i+1] + t
+			}
+		}
+		name = t
 	}
 	dir, base := ".", name
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
@@ -78,6 +94,11 @@ func (n *Node) Resolve(name string) (string, error) {
 		return name, nil // the directory is missing: opening says so
 	}
 	return strings.TrimRight(d.String(), `/\`) + "/" + base, nil
+}
+
+// isWindowsAbs reports whether p is an absolute Windows path (C:\x, \\host\x).
+func isWindowsAbs(p string) bool {
+	return len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') || strings.HasPrefix(p, `\\`)
 }
 
 func (n *Node) WriteFile(name string, content []byte) error {
@@ -132,11 +153,38 @@ func (n *Node) Rename(from, to string) error {
 // EngineToken names this engine (this Go program) in its process: the
 // bridge removes it from the running engines when the program ends
 // (jsbridge/runtime.js), and the locks it held become stale.
+//
+// Where the system says which boot this is (Linux), the token ends in
+// ".<boot>": a lock of another boot is stale, whatever process has its
+// pid now (lockfile.go).
 var EngineToken = sync.OnceValue(func() string {
 	b := make([]byte, 8)
 	rand.Read(b)
-	return hex.EncodeToString(b)
+	return hex.EncodeToString(b) + bootSuffix()
 })
+
+// bootSuffix returns ".<boot>" for this boot of the machine, from Linux's
+// boot_id (a random UUID made at each boot), or "" where there is none.
+func bootSuffix() string {
+	fs := js.Global().Get("fs")
+	if fs.Type() != js.TypeObject || fs.Get("readFileSync").Type() != js.TypeFunction {
+		return "" // a browser
+	}
+	id, err := jsvalue.Call(fs, "readFileSync", "/proc/sys/kernel/random/boot_id", "latin1")
+	if err != nil || id.Type() != js.TypeString {
+		return ""
+	}
+	hexDigits := strings.Map(func(r rune) rune {
+		if strings.ContainsRune("0123456789abcdef", r) {
+			return r
+		}
+		return -1
+	}, strings.ToLower(id.String()))
+	if len(hexDigits) < 16 {
+		return ""
+	}
+	return "." + hexDigits[:16]
+}
 
 // engines is the set of the tokens of the engines running in this
 // process, kept on the process object: shared by every copy of factlog,

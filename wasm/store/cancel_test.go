@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -200,4 +202,107 @@ func TestCancelledOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// TestCancelledBackup: a backup cancelled at any point says so
+// (context.Canceled, as every call does) and leaves nothing at its
+// destination: an empty file was left there, which a restore would open
+// as an empty store, and on which the next backup failed ("output file
+// already exists"). A file that was there before is never touched.
+func TestCancelledBackup(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "s.db"), Schema: testSchema, Materializers: testMaterializers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in := make([]store.Input, 3000)
+	for i := range in {
+		in[i] = store.Input{Item: fmt.Sprint(i), Type: "create", Value: []byte(`"a todo to back up"`)}
+	}
+	if _, err := s.AppendMany(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	var dst string
+	for _, n := range []int64{0, 1, 10, 100, 1000} {
+		dst = filepath.Join(dir, fmt.Sprintf("backup%d.db", n))
+		err := s.Backup(after(n), dst)
+		if err == nil {
+			continue // done before the countdown ran out
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("backup cancelled after %d checks: %v; want context.Canceled", n, err)
+		}
+		if left, _ := filepath.Glob(dst + "*"); len(left) != 0 {
+			t.Fatalf("backup cancelled after %d checks left %v", n, left)
+		}
+		if err := s.Backup(ctx, dst); err != nil {
+			t.Fatalf("backup again after one cancelled after %d checks: %v", n, err)
+		}
+	}
+	copied, err := store.Open(ctx, store.Options{Path: dst, Schema: testSchema, Materializers: testMaterializers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := copied.Events(ctx, nil)
+	copied.Close()
+	if err != nil || len(evs) != len(in) {
+		t.Fatalf("the backup holds %d events (%v), want %d", len(evs), err, len(in))
+	}
+	// A file already there is refused, and kept.
+	if err := s.Backup(ctx, dst); err == nil {
+		t.Fatal("a backup over an existing file succeeded")
+	}
+	if _, err := os.Stat(dst); err != nil {
+		t.Fatalf("the existing file at the backup's destination: %v", err)
+	}
+}
+
+// TestCancelledReadSaysSo: a read cancelled at any point fails with an
+// error that says so, as writes do — errors.Is context.Canceled, code
+// ABORTED — not SQLite's bare "interrupted" (code SQL), which a caller
+// cannot tell from a query SQLite refused.
+func TestCancelledReadSaysSo(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, store.Options{Path: filepath.Join(t.TempDir(), "s.db"), Schema: testSchema, Materializers: testMaterializers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in := make([]store.Input, 2000)
+	for i := range in {
+		in[i] = store.Input{Item: fmt.Sprint(i), Type: "create", Value: []byte(`"x"`)}
+	}
+	if _, err := s.AppendMany(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	reads := []struct {
+		name string
+		read func(context.Context) error
+	}{
+		{"Query", func(c context.Context) error {
+			_, err := s.Query(c, `SELECT count(*) FROM event a, event b WHERE a.seq < 100`)
+			return err
+		}},
+		{"QueryNamed", func(c context.Context) error {
+			_, err := s.QueryNamed(c, `SELECT count(*) FROM event a, event b WHERE a.seq < :n`, map[string]any{"n": 100})
+			return err
+		}},
+		{"Events", func(c context.Context) error { _, err := s.Events(c, nil); return err }},
+		{"ExportSince", func(c context.Context) error { _, err := s.ExportSince(c, nil); return err }},
+		{"VersionVector", func(c context.Context) error { _, err := s.VersionVector(c); return err }},
+		{"Heads", func(c context.Context) error { _, err := s.Heads(c); return err }},
+		{"Pending", func(c context.Context) error { _, err := s.Pending(c); return err }},
+		{"Forks", func(c context.Context) error { _, err := s.Forks(c); return err }},
+		{"Dump", func(c context.Context) error { return s.Dump(c, io.Discard, "event") }},
+	}
+	for _, r := range reads {
+		for _, n := range []int64{0, 1, 5, 50} {
+			err := r.read(after(n))
+			if err != nil && (!errors.Is(err, context.Canceled) || store.Code(err) != store.CodeAborted) {
+				t.Errorf("%s cancelled after %d checks: %v (code %s); want context.Canceled, ABORTED", r.name, n, err, store.Code(err))
+			}
+		}
+	}
 }

@@ -27,7 +27,7 @@ func (s *Store) Dump(ctx context.Context, w io.Writer, tables ...string) error {
 	tables = slices.Sorted(slices.Values(tables))
 	for _, t := range tables {
 		if err := s.dumpTable(w, t); err != nil {
-			return fmt.Errorf("dump %s: %w", t, err)
+			return fmt.Errorf("dump %s: %w", t, cancelled(ctx, err))
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,4 +96,44 @@ func TestForeignDatabaseRefused(t *testing.T) {
 		t.Fatalf("open an empty database: %v", err)
 	}
 	s.Close()
+}
+
+// TestDamagedStoreRefused: a store file cut short (a copy that did not
+// finish, a full disk) is refused at open with INVALID_ARGUMENT saying
+// that the file is damaged and what to do, not as a query SQLite refused;
+// the file is left as it was, for whoever can repair it.
+func TestDamagedStoreRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "todos.db")
+	s, err := store.Open(ctx, store.Options{Path: path, Schema: todo.Schema, Materializers: todo.LastWriterWins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, err := s.Append(ctx, fmt.Sprint(i), "create", []byte(`"a todo with some words in it"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{100, 4096, 8192, len(whole) / 2} {
+		cut := filepath.Join(dir, fmt.Sprintf("cut%d.db", size))
+		if err := os.WriteFile(cut, whole[:size], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := store.Open(ctx, store.Options{Path: cut, Schema: todo.Schema, Materializers: todo.LastWriterWins})
+		if store.Code(err) != store.CodeArgument || !strings.Contains(err.Error(), "is damaged") {
+			t.Errorf("open a store cut to %d of %d bytes: %v (code %s); want INVALID_ARGUMENT saying it is damaged", size, len(whole), err, store.Code(err))
+		}
+		if !errors.Is(err, sqlite3.CORRUPT) {
+			t.Errorf("open a store cut to %d bytes: %v; want it to wrap SQLite's CORRUPT", size, err)
+		}
+		if after, err := os.ReadFile(cut); err != nil || !bytes.Equal(whole[:size], after) {
+			t.Errorf("the damaged store cut to %d bytes changed (%v)", size, err)
+		}
+	}
 }

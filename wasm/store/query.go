@@ -33,13 +33,15 @@ var ErrResultTooLarge = errors.New("query result too large")
 // else in the database; it may write the application's own local tables,
 // but never the log or the state, which change only by appending events.
 func (s *Store) Query(ctx context.Context, sql string, args ...any) (*Rows, error) {
-	return s.query(ctx, sql, positional(args))
+	rows, err := s.query(ctx, sql, positional(args))
+	return rows, cancelled(ctx, err)
 }
 
 // QueryNamed is Query with named arguments (:name, @name or $name); a key
 // may be given with or without its prefix.
 func (s *Store) QueryNamed(ctx context.Context, sql string, args map[string]any) (*Rows, error) {
-	return s.query(ctx, sql, named(args))
+	rows, err := s.query(ctx, sql, named(args))
+	return rows, cancelled(ctx, err)
 }
 
 // binder binds a statement's arguments.

@@ -16,7 +16,8 @@ func (s *Store) Events(ctx context.Context, item *string) ([]event.Event, error)
 		return nil, err
 	}
 	defer unlock()
-	return s.g.Events(item)
+	evs, err := s.g.Events(item)
+	return evs, cancelled(ctx, err)
 }
 
 // Heads returns the ids of the DAG's leaves, sorted.
@@ -26,7 +27,8 @@ func (s *Store) Heads(ctx context.Context) ([]event.ID, error) {
 		return nil, err
 	}
 	defer unlock()
-	return s.g.Heads()
+	ids, err := s.g.Heads()
+	return ids, cancelled(ctx, err)
 }
 
 // VersionVector returns the tips of every author's chains held here.
@@ -36,7 +38,8 @@ func (s *Store) VersionVector(ctx context.Context) (sync.VersionVector, error) {
 		return nil, err
 	}
 	defer unlock()
-	return s.g.VersionVector()
+	vv, err := s.g.VersionVector()
+	return vv, cancelled(ctx, err)
 }
 
 // ExportSince returns, as one batch, every event a replica holding vv
@@ -72,7 +75,7 @@ func (s *Store) lacking(ctx context.Context, vv sync.VersionVector) ([]event.Eve
 	defer unlock()
 	evs, sigs, err := s.g.Lacking(vv)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, cancelled(ctx, err)
 	}
 	followed := map[event.ID]bool{}
 	for i := range evs {
@@ -100,7 +103,8 @@ func (s *Store) Reduce(ctx context.Context, vv sync.VersionVector) (sync.Version
 		return nil, err
 	}
 	defer unlock()
-	return s.g.Reduce(vv)
+	vv, err = s.g.Reduce(vv)
+	return vv, cancelled(ctx, err)
 }
 
 // Forks returns the forks among the stored events: seqs of an author held
@@ -113,7 +117,8 @@ func (s *Store) Forks(ctx context.Context) ([]dag.Fork, error) {
 		return nil, err
 	}
 	defer unlock()
-	return s.g.Forks()
+	forks, err := s.g.Forks()
+	return forks, cancelled(ctx, err)
 }
 
 // PendingInfo describes the events waiting for missing parents or for a
@@ -137,11 +142,11 @@ func (s *Store) Pending(ctx context.Context) (*PendingInfo, error) {
 	defer unlock()
 	var st dag.PendingStats
 	if st, err = s.g.Pending(); err != nil {
-		return nil, err
+		return nil, cancelled(ctx, err)
 	}
 	missing, err := s.g.Missing()
 	if err != nil {
-		return nil, err
+		return nil, cancelled(ctx, err)
 	}
 	return &PendingInfo{Events: st.Events, Bytes: st.Bytes, Unsigned: st.Unsigned, Missing: missing}, nil
 }

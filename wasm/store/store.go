@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	gosync "sync"
 	"time"
@@ -49,7 +51,9 @@ type Options struct {
 	// the state rebuilt from the whole log (the interpretation changed, or
 	// a late event sorts beyond the undo horizon), or re-applied after a
 	// rewind — with the events applied so far and the total, every 1,000
-	// events and at the end.
+	// events and at the end. It runs inside the call that applies them,
+	// which holds the store: it must not call the store (a call would
+	// wait for itself); cancel the call's context to stop it.
 	Progress func(done, total int)
 	// Pending bounds the events that wait for missing parents.
 	Pending dag.PendingLimits
@@ -145,6 +149,10 @@ func openError(path string, err error) error {
 		return ArgumentError(fmt.Sprintf("cannot open %q: its directory must exist and be writable (%v)", path, err))
 	case errors.Is(err, sqlite3.NOTADB):
 		return ArgumentError(fmt.Sprintf("%q is not a store: the file exists and is not an SQLite database (%v)", path, err))
+	case errors.Is(err, sqlite3.CORRUPT):
+		// Not a query SQLite refused: nothing the caller runs can help.
+		return fmt.Errorf("%w: %q is damaged: cut short or overwritten, or a %s-wal beside it is another database's; "+
+			"restore it from a backup, or open a new store and sync it from a replica: %w", ErrArgument, path, path, err)
 	}
 	return err
 }
@@ -355,8 +363,15 @@ func (s *Store) write(ctx context.Context, fn func() error) error {
 		err = fmt.Errorf("%w (and reloading the state's bookkeeping: %v)", err, rerr)
 	}
 	s.c.Raw().SetInterrupt(old)
-	if ctx != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	return cancelled(ctx, err)
+}
+
+// cancelled says in err that ctx was cancelled, if it was: what SQLite
+// says of a call it interrupted is only "interrupted", which callers
+// cannot tell from other errors (errors.Is(err, context.Canceled), Code).
+func cancelled(ctx context.Context, err error) error {
+	if err != nil && ctx != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
 	return err
 }
@@ -388,7 +403,8 @@ func (s *Store) lock(ctx context.Context) (unlock func(), err error) {
 
 // Reinterpret switches to another interpretation of the same log: the
 // state tables are dropped, created by the new schema and rebuilt from
-// every event, in one transaction, reporting progress.
+// every event, in one transaction, reporting progress (as
+// Options.Progress: it must not call the store).
 func (s *Store) Reinterpret(ctx context.Context, schema string, materializers map[string]string, progress func(done, total int)) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {
@@ -455,15 +471,24 @@ func (s *Store) Close() error {
 // store of its own, with the same peer id: use it to restore. If the copy
 // appends before it has synced what the original appended since the
 // backup, the author's chain forks; replicas keep both branches as
-// concurrent events and report the fork (Forks).
+// concurrent events and report the fork (Forks). A backup that fails or
+// is cancelled leaves no file at a dst that is a path.
 func (s *Store) Backup(ctx context.Context, dst string) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	// A file path that is free now: what a failed VACUUM INTO leaves
+	// there (an empty file, when it is cancelled) is no backup, and would
+	// refuse the next one. (A URI's file is left alone.)
+	_, statErr := os.Lstat(dst)
+	fresh := !strings.HasPrefix(dst, "file:") && errors.Is(statErr, fs.ErrNotExist)
 	if err := s.c.Exec(`VACUUM INTO ?`, dst); err != nil {
-		return fmt.Errorf("backup to %q: %w", dst, err)
+		if fresh {
+			os.Remove(dst)
+		}
+		return fmt.Errorf("backup to %q: %w", dst, cancelled(ctx, err))
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ type watcher struct {
 	wake    chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
+	inFn    bool // a watch's fn runs
 }
 
 type watch struct {
@@ -42,9 +43,9 @@ type watch struct {
 // QueryNamed) now and again whenever a table it reads changes — by an
 // append, an import, a rebuild or another query — calling fn with its
 // rows, or with an error. fn is called from a goroutine of the store,
-// one call at a time, and only when the rows differ from the last call.
-// Bursts of changes are coalesced. Call stop to end the watch; Close ends
-// them all.
+// one call at a time, and only when the rows differ from the last call;
+// it may call the store, Close included. Bursts of changes are coalesced.
+// Call stop to end the watch; Close ends them all.
 func (s *Store) Watch(ctx context.Context, sql string, args any, fn func(*Rows, error)) (stop func(), err error) {
 	bind, err := binderOf(args)
 	if err != nil {
@@ -200,14 +201,28 @@ func (ws *watcher) run(ctx context.Context, s *Store) {
 				continue
 			}
 			w.last = rows
+			ws.mu.Lock()
+			ws.inFn = true
+			ws.mu.Unlock()
 			w.fn(rows, err)
+			ws.mu.Lock()
+			ws.inFn = false
+			ws.mu.Unlock()
 		}
 	}
 }
 
-// stop ends the watches and waits for the goroutine. The caller must not
-// hold the store's lock, which the goroutine may be waiting for.
+// stop ends the watches and waits for the goroutine, which calls no fn
+// after it returns. The caller must not hold the store's lock, which the
+// goroutine may be waiting for. While a fn runs, stop does not wait: the
+// caller may be that fn (a watch that closes the store), which the
+// goroutine waits for; the goroutine ends when it returns.
 func (ws *watcher) stop() {
 	ws.cancel()
-	<-ws.done
+	ws.mu.Lock()
+	inFn := ws.inFn
+	ws.mu.Unlock()
+	if !inFn {
+		<-ws.done
+	}
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"runtime"
@@ -241,4 +242,35 @@ func TestWatchFollowsQueryDDL(t *testing.T) {
 	step("[x y] [[7 y]]")
 	query(`DROP TABLE mine`)
 	step("error")
+}
+
+// TestWatchCallbackCloses: a watch's fn may close the store (an
+// application that stops when its data says so). Close waited for the
+// watcher's goroutine, which was waiting for fn to return: it hung, and
+// the file stayed open and locked.
+func TestWatchCallbackCloses(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, 1)
+	closed := make(chan error, 1)
+	if _, err := s.Watch(ctx, `SELECT count(*) FROM open_todo`, nil, func(rows *store.Rows, err error) {
+		if rows != nil && rows.Values[0][0] == int64(1) {
+			closed <- s.Close()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "1", "create", []byte(`"the last"`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("close from a watch: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close called from a watch's fn did not return")
+	}
+	if _, err := s.Append(ctx, "2", "create", []byte(`"x"`)); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("append after close: %v, want ErrClosed", err)
+	}
 }
