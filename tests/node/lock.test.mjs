@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, symlinkSync, linkSync, unlinkSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { open, FactlogError } from "factlog";
@@ -136,6 +136,28 @@ test("a symbolic link to a file not made yet is the store it makes: LOCKED by ei
   await direct.append("2", "put", "direct");
   await locked(open({ name: link, ...interp }), /this process/);
   await direct.close();
+}));
+
+test("a store file with a second name by a hard link, which no lock can see, is refused until it has one", withDir(async (name) => {
+  const hard = join(dirname(name), "hard.db");
+  const db = await open({ name, ...interp });
+  await db.append("1", "put", "one");
+  linkSync(name, hard);
+  const refused = (p) =>
+    assert.rejects(p, (err) => {
+      assert.ok(err instanceof FactlogError, String(err));
+      assert.equal(err.code, "INVALID_ARGUMENT", err.message);
+      assert.match(err.message, /more than one name \(hard links\)/);
+      return true;
+    });
+  await refused(open({ name: hard, ...interp })); // a second writer, by the lock's count
+  await db.append("2", "put", "two");
+  await db.close();
+  await refused(open({ name, ...interp }));
+  unlinkSync(hard);
+  const again = await open({ name, ...interp });
+  assert.deepEqual(await again.query("SELECT v FROM t ORDER BY v"), [{ v: "one" }, { v: "two" }]);
+  await again.close();
 }));
 
 test("a store whose name is near the file system's limit opens, and opens again after kill -9", withDir(async (name) => {

@@ -276,6 +276,14 @@ func (f *nodeHandle) Size() (int64, error) {
 	return int64(st.Get("size").Float()), nil
 }
 
+func (f *nodeHandle) Links() (int, error) {
+	st, err := jsvalue.Call(f.fs, "fstatSync", f.fd)
+	if err != nil {
+		return 0, err
+	}
+	return st.Get("nlink").Int(), nil
+}
+
 func (f *nodeHandle) Close() error {
 	_, err := jsvalue.Call(f.fs, "closeSync", f.fd)
 	return err

@@ -18,10 +18,12 @@ package jsvfs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
 
+	"github.com/factlog/factlog/wasm/internal/db"
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/util/vfsutil"
 	"github.com/ncruces/go-sqlite3/vfs"
@@ -79,6 +81,13 @@ func (v *fsVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, e
 		}
 		return nil, flags, err
 	}
+	if l, ok := h.(Linked); ok && flags&vfs.OPEN_MAIN_DB != 0 {
+		if n, err := l.Links(); err == nil && n > 1 {
+			h.Close()
+			unlock()
+			return nil, flags, vfs.SystemError(fmt.Errorf("%w: %s has %d; remove the others, or copy the file rather than link it", db.ErrLinked, name, n), sqlite3.CANTOPEN)
+		}
+	}
 	f := &file{h: h, release: unlock}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -121,6 +130,13 @@ func (v *fsVFS) Delete(name string, _ bool) error {
 
 func (v *fsVFS) Access(name string, _ vfs.AccessFlag) (bool, error) {
 	return v.dir.Exists(name)
+}
+
+// Linked is a Handle whose file may have several names by hard links,
+// which Resolve cannot join: a main database with more than one is
+// refused (db.ErrLinked).
+type Linked interface {
+	Links() (int, error)
 }
 
 // Resolver is a Dir where a file may have several names (symbolic links,

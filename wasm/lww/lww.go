@@ -148,6 +148,8 @@ func foreign(c *db.Conn, path string) error {
 	switch {
 	case errors.Is(err, sqlite3.NOTADB):
 		return fmt.Errorf("%w: %q exists and is not an SQLite database; open a new name, or delete it", ErrArgument, path)
+	case errors.Is(err, db.ErrLinked):
+		return fmt.Errorf("%w: cannot open %q: %v", ErrArgument, path, err)
 	case errors.Is(err, sqlite3.CANTOPEN):
 		return fmt.Errorf("%w: cannot open %q: its directory must exist and be writable (%v)", ErrArgument, path, err)
 	case err != nil:

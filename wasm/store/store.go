@@ -145,6 +145,8 @@ func openError(path string, err error) error {
 		return err
 	case errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED):
 		return fmt.Errorf("%w (%v)", ErrLocked, err)
+	case errors.Is(err, db.ErrLinked):
+		return ArgumentError(fmt.Sprintf("cannot open %q: %v", path, err))
 	case errors.Is(err, sqlite3.CANTOPEN):
 		return ArgumentError(fmt.Sprintf("cannot open %q: its directory must exist and be writable (%v)", path, err))
 	case errors.Is(err, sqlite3.NOTADB):

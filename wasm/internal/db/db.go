@@ -266,6 +266,11 @@ func Result(ctx sqlite3.Context, v any) {
 // handle holds.
 var ErrLocked = errors.New("the store is open elsewhere (another Store, process, tab or worker); a store has one writer")
 
+// ErrLinked reports a database file with more than one name (hard links):
+// each name would get a lock and a WAL of its own, so two writers could
+// share the file, and one's acknowledged writes be lost.
+var ErrLinked = errors.New("the file has more than one name (hard links), and a store has one writer by one name")
+
 // ErrNoMemory reports that SQLite reached the connection's memory limit.
 var ErrNoMemory = errors.New("database out of memory")
 
