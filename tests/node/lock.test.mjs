@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, symlinkSync, linkSync, unlinkSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, existsSync, symlinkSync, linkSync, unlinkSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { open, FactlogError } from "factlog";
@@ -158,6 +158,19 @@ test("a store file with a second name by a hard link, which no lock can see, is 
   const again = await open({ name, ...interp });
   assert.deepEqual(await again.query("SELECT v FROM t ORDER BY v"), [{ v: "one" }, { v: "two" }]);
   await again.close();
+}));
+
+test("a directory where the store keeps a file (its own, its -wal, its -lock) is INVALID_ARGUMENT saying so", withDir(async (name) => {
+  for (const suffix of ["", "-wal", "-lock"]) {
+    mkdirSync(name + suffix);
+    await assert.rejects(open({ name, ...interp }), (err) => {
+      assert.ok(err instanceof FactlogError, String(err));
+      assert.equal(err.code, "INVALID_ARGUMENT", err.message);
+      assert.match(err.message, /a directory is where the store keeps a file/);
+      return true;
+    });
+    rmSync(name + suffix, { recursive: true });
+  }
 }));
 
 test("a store whose name is near the file system's limit opens, and opens again after kill -9", withDir(async (name) => {

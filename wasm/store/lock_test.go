@@ -137,3 +137,20 @@ func TestDamagedStoreRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectoryInTheWay: a directory where the store keeps its file is
+// INVALID_ARGUMENT saying so, not a hint about the directory the store is
+// in. (In Node, where its -wal or -lock is too: lock.test.mjs.)
+func TestDirectoryInTheWay(t *testing.T) {
+	ctx := context.Background()
+	for _, in := range []string{"todos.db"} {
+		dir := t.TempDir()
+		if err := os.Mkdir(filepath.Join(dir, in), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "todos.db"), Schema: todo.Schema, Materializers: todo.LastWriterWins})
+		if store.Code(err) != store.CodeArgument || !strings.Contains(err.Error(), "a directory is where the store keeps a file") {
+			t.Errorf("a directory at %s: %v (code %s); want INVALID_ARGUMENT saying a directory is in the way", in, err, store.Code(err))
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"os"
 	"strings"
 	gosync "sync"
+	"syscall"
 	"time"
 
 	"github.com/factlog/factlog/wasm/dag"
@@ -147,6 +148,8 @@ func openError(path string, err error) error {
 		return fmt.Errorf("%w (%v)", ErrLocked, err)
 	case errors.Is(err, db.ErrLinked):
 		return ArgumentError(fmt.Sprintf("cannot open %q: %v", path, err))
+	case errors.Is(err, syscall.EISDIR) || strings.Contains(err.Error(), "EISDIR"): // (Node's errors carry their code as text)
+		return ArgumentError(fmt.Sprintf("cannot open %q: a directory is where the store keeps a file (%[1]s, %[1]s-wal or %[1]s-lock): move it, or choose another name (%v)", path, err))
 	case errors.Is(err, sqlite3.CANTOPEN):
 		return ArgumentError(fmt.Sprintf("cannot open %q: its directory must exist and be writable (%v)", path, err))
 	case errors.Is(err, sqlite3.NOTADB):
