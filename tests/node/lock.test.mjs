@@ -12,14 +12,16 @@ import { open, FactlogError } from "factlog";
 
 const interp = { schema: "CREATE TABLE t (v)", materializers: { put: "INSERT INTO t VALUES (:value)" } };
 
-async function locked(promise, says) {
+async function rejects(promise, code, says) {
   await assert.rejects(promise, (err) => {
     assert.ok(err instanceof FactlogError, String(err));
-    assert.equal(err.code, "LOCKED", err.message);
+    assert.equal(err.code, code, err.message);
     assert.match(err.message, says);
     return true;
   });
 }
+
+const locked = (promise, says) => rejects(promise, "LOCKED", says);
 
 function withDir(fn) {
   return async () => {
@@ -143,13 +145,7 @@ test("a store file with a second name by a hard link, which no lock can see, is 
   const db = await open({ name, ...interp });
   await db.append("1", "put", "one");
   linkSync(name, hard);
-  const refused = (p) =>
-    assert.rejects(p, (err) => {
-      assert.ok(err instanceof FactlogError, String(err));
-      assert.equal(err.code, "INVALID_ARGUMENT", err.message);
-      assert.match(err.message, /more than one name \(hard links\)/);
-      return true;
-    });
+  const refused = (p) => rejects(p, "INVALID_ARGUMENT", /more than one name \(hard links\)/);
   await refused(open({ name: hard, ...interp })); // a second writer, by the lock's count
   await db.append("2", "put", "two");
   await db.close();
@@ -163,12 +159,7 @@ test("a store file with a second name by a hard link, which no lock can see, is 
 test("a directory where the store keeps a file (its own, its -wal, its -lock) is INVALID_ARGUMENT saying so", withDir(async (name) => {
   for (const suffix of ["", "-wal", "-lock"]) {
     mkdirSync(name + suffix);
-    await assert.rejects(open({ name, ...interp }), (err) => {
-      assert.ok(err instanceof FactlogError, String(err));
-      assert.equal(err.code, "INVALID_ARGUMENT", err.message);
-      assert.match(err.message, /a directory is where the store keeps a file/);
-      return true;
-    });
+    await rejects(open({ name, ...interp }), "INVALID_ARGUMENT", /a directory is where the store keeps a file/);
     rmSync(name + suffix, { recursive: true });
   }
 }));
