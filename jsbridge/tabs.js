@@ -221,7 +221,9 @@ class Coordinator {
 
   #send(msg) {
     if (this.role === "leader") {
-      this.#service.handle(tab, msg);
+      // The engine takes the bytes (transferred to its Worker): a copy,
+      // as the call is sent again if the Worker dies first.
+      this.#service.handle(tab, msg.bytes ? { ...msg, bytes: msg.bytes.slice() } : msg);
     } else if (this.#term) {
       this.#post({ ...msg, to: this.#leaderTab });
     } // else: sent when a leader announces itself

@@ -117,4 +117,28 @@ func TestTabsFaults(t *testing.T) {
 			t.Fatalf("the append of \"two\" answered %s; the content is %s", got, content)
 		}
 	})
+
+	// The leader's Worker dies while the leader's own import runs: the
+	// import goes again, with its bytes, to the next leader (this tab with
+	// a new Worker). Its bytes were transferred to the dead Worker: sent
+	// again as they were, detached, they cannot be posted, and each new
+	// Worker died of it in turn.
+	t.Run("the leader's import when its Worker dies", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-import")
+		eval[bool](t, tab[0], `(async () => {
+			const m = await openTodo(":memory:");
+			await m.appendMany(Array.from({ length: 10000 }, (_, i) => ({ item: "m" + i, type: "create", value: "m" + i })));
+			window.batch = await m.exportSince({});
+			await m.close();
+			window.imp = db.import(batch).then((r) => "imported " + (r.added + r.duplicates), (e) => "REJECT " + e.code + ": " + e.message);
+			return true;
+		})()`)
+		killWorkers(t, tab[0])
+		got := settle(t, tab[0], `imp`, 40000)
+		count := `db.query("SELECT count(*) AS n FROM todo").then((r) => String(r[0].n))`
+		n0, n1 := settle(t, tab[0], count, 20000), settle(t, tab[1], count, 20000)
+		if got != "imported 10000" || n0 != "10000" || n1 != "10000" {
+			t.Fatalf("the import: %s; the todos the tabs see: %s and %s, want 10000", got, n0, n1)
+		}
+	})
 }
