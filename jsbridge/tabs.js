@@ -95,6 +95,7 @@ const fingerprint = (a) => JSON.stringify([a.schema ?? "", Object.entries(a.mate
 
 class Coordinator {
   closed = false; // closing or closed: an open in this tab makes a new Coordinator
+  #finishing = false; // closing as a follower, its writes in flight not yet answered: it still follows a new leader, or leads
   #gone = false; // closed: the channel is no longer read
   role = "follower";
   #term = null; // the leader's term: its tab id and a count, new each time a tab takes the lead
@@ -276,7 +277,7 @@ class Coordinator {
       case "leader":
         // A new term (even of the same tab, which lost its Worker and
         // opened the store again) has not seen what the last one had.
-        if (m.term !== this.#term && this.role !== "leader" && !this.closed) {
+        if (m.term !== this.#term && this.role !== "leader" && (!this.closed || this.#finishing)) {
           this.#term = m.term;
           this.#leaderTab = m.from;
           this.#resend();
@@ -350,7 +351,7 @@ class Coordinator {
    */
   async #lead(release) {
     const mine = () => this.#release === release;
-    const stale = () => this.closed || this.#hidden || !mine();
+    const stale = () => (this.closed && !this.#finishing) || this.#hidden || !mine();
     if (stale()) return mine() && this.#letGo();
     let e, handle, opened;
     try {
@@ -390,7 +391,7 @@ class Coordinator {
    * Worker, whose file handle the next leader needs.
    */
   freeze() {
-    if (this.closed) return false;
+    if (this.closed && !this.#finishing) return false;
     this.#hidden = true;
     this.#queued.abort();
     if (this.role !== "leader" && this.#term) this.#post({ t: "leave", from: tab, to: this.#leaderTab });
@@ -403,7 +404,7 @@ class Coordinator {
 
   /** thaw: the page is back; this store joins again, as when it opened. */
   thaw() {
-    if (this.closed || !this.#hidden) return;
+    if ((this.closed && !this.#finishing) || !this.#hidden) return;
     this.#hidden = false;
     this.#term = this.#leaderTab = null; // the next leader's announce resends what is in flight
     this.#listen();
@@ -449,27 +450,37 @@ class Coordinator {
     if (this.closed) return;
     this.closed = true;
     coordinators.delete(this.#lock);
+    if (this.role !== "leader") {
+      // A write in flight is answered first: rejected as CLOSED while
+      // the leader applies it, it would be written again by an
+      // application that retries. Reads stop now. Until the writes are
+      // answered this tab stays in the queue for the lead and follows a
+      // new leader: if the leader goes meanwhile, the writes go to the
+      // next one as retries — this tab, if it is the last.
+      const writes = [];
+      for (const c of [...this.#inflight.values()]) {
+        if (closeWaitsFor.has(c.msg.method)) {
+          writes.push(c.settled);
+        } else {
+          if (this.#term) this.#post({ t: "cancel", from: tab, to: this.#leaderTab, id: c.msg.id });
+          c.reject(new FactlogError("CLOSED", "the store is closed"));
+        }
+      }
+      if (writes.length) {
+        this.#finishing = true;
+        await Promise.race([Promise.all(writes), new Promise((r) => setTimeout(r, 30000))]);
+        this.#finishing = false;
+      }
+    }
     this.#queued.abort();
     if (this.role === "leader") {
       // In-flight calls finish and are answered; new ones wait for the
       // next leader. Then the store closes, and the lock goes.
       await this.#service.close();
       this.#letGo();
-    } else if (this.#term) {
-      // A write in flight is answered first: rejected as CLOSED while
-      // the leader applies it, it would be written again by an
-      // application that retries. Reads stop now.
-      const writes = [];
-      for (const c of [...this.#inflight.values()]) {
-        if (closeWaitsFor.has(c.msg.method)) {
-          writes.push(c.settled);
-        } else {
-          this.#post({ t: "cancel", from: tab, to: this.#leaderTab, id: c.msg.id });
-          c.reject(new FactlogError("CLOSED", "the store is closed"));
-        }
-      }
-      if (writes.length) await Promise.race([Promise.all(writes), new Promise((r) => setTimeout(r, 30000))]);
-      this.#post({ t: "leave", from: tab, to: this.#leaderTab });
+    } else {
+      this.#letGo(); // granted while the writes were answered, and not yet leading
+      if (this.#term) this.#post({ t: "leave", from: tab, to: this.#leaderTab });
     }
     this.#gone = true;
     this.#dead ??= new FactlogError("CLOSED", "the store is closed");

@@ -141,4 +141,36 @@ func TestTabsFaults(t *testing.T) {
 			t.Fatalf("the import: %s; the todos the tabs see: %s and %s, want 10000", got, n0, n1)
 		}
 	})
+
+	// A follower closes with an appendMany in flight, and the leader's tab
+	// goes away: the closing follower must still send it to the next
+	// leader (another tab, or itself if it is the last), as a retry; it
+	// was left unanswered for 30 s, then rejected as CLOSED, applied or
+	// not.
+	t.Run("a follower closes with an append in flight, and the leader goes", func(t *testing.T) {
+		tab, cancels := open(t, 3, "faults-closing")
+		many := func(prefix string) string {
+			return `(window.p = db.appendMany(Array.from({ length: 5000 }, (_, i) => ({ item: "` + prefix + `" + i, type: "create", value: "x" })))
+				.then((evs) => "acked " + evs.length, (e) => "REJECT " + e.code + ": " + e.message), window.closing = db.close().then(() => "closed"), true)`
+		}
+		count := `openTodo("faults-closing").then((d) => (window.db = d, d.query("SELECT count(*) AS n FROM todo"))).then((r) => String(r[0].n))`
+		// The next leader is another tab.
+		eval[bool](t, tab[2], many("a"))
+		cancels[0]()
+		if got, closed := settle(t, tab[2], `p`, 25000), settle(t, tab[2], `closing`, 5000); got != "acked 5000" || closed != "closed" {
+			t.Fatalf("the closing follower's appendMany, the next leader another tab: %s; its close: %s", got, closed)
+		}
+		if n := settle(t, tab[2], count, 10000); n != "5000" {
+			t.Fatalf("%s todos, want 5000", n)
+		}
+		// The next leader is the closing tab itself.
+		eval[bool](t, tab[2], many("b"))
+		cancels[1]()
+		if got, closed := settle(t, tab[2], `p`, 25000), settle(t, tab[2], `closing`, 5000); got != "acked 5000" || closed != "closed" {
+			t.Fatalf("the closing follower's appendMany, the last tab: %s; its close: %s", got, closed)
+		}
+		if n := settle(t, tab[2], count, 10000); n != "10000" {
+			t.Fatalf("%s todos, want 10000", n)
+		}
+	})
 }
