@@ -115,6 +115,7 @@ class Coordinator {
   #opened = null; // { peer, persisted, warning }
   #dead = null; // why this tab can no longer reach the store
   #hidden = false; // the page is in the back/forward cache
+  #rejoin = false; // back from the back/forward cache: the next leader checks this tab's interpretation again
 
   constructor(lock, kind, args) {
     this.#lock = lock;
@@ -253,8 +254,21 @@ class Coordinator {
    * which answers what was done.
    */
   #resend() {
+    if (this.#rejoin && this.role !== "leader") {
+      // Frozen, this tab missed what the channel said: the store may have
+      // been reinterpreted (another version of the application, or a
+      // reinterpret in another tab). The leader checks its
+      // interpretation again before its other calls, and refuses them if
+      // it differs.
+      this.call("join", this.#args).catch((err) => {
+        if (err.code === "LOCKED") this.#refused(err);
+      });
+    }
+    this.#rejoin = false;
     const pending = new Set();
-    for (const c of [...this.#inflight.values()]) {
+    // Joins first: a leader refuses the calls of a tab whose join it refused.
+    const inflight = [...this.#inflight.values()].sort((a, b) => (b.msg.method === "join") - (a.msg.method === "join"));
+    for (const c of inflight) {
       if (c.signal?.aborted && !c.msg.args.request) {
         c.reject(aborted(c.msg.method));
         continue;
@@ -264,6 +278,24 @@ class Coordinator {
       this.#send(c.msg);
     }
     for (const msg of this.#sticky.values()) if (!pending.has(msg)) this.#send({ ...msg, id: ++calls });
+  }
+
+  /**
+   * #refused: the leader refused this tab's interpretation when it came
+   * back from the back/forward cache. Its calls in flight reject (sent
+   * before it was frozen, they may or may not have been applied), and so
+   * do later ones; an open() in this tab starts afresh.
+   */
+  #refused(err) {
+    if (this.#dead) return;
+    this.#dead = new FactlogError(
+      "LOCKED",
+      `store "${this.#args.name}" was opened another way (another schema or materializers) while this page was in the back/forward cache; reload the page (${err.message})`,
+      { cause: err },
+    );
+    for (const c of [...this.#inflight.values()]) c.reject(this.#dead);
+    for (const p of this.#users) p.died(this.#dead);
+    this.#shutdown();
   }
 
   #receive(m) {
@@ -407,6 +439,7 @@ class Coordinator {
     if ((this.closed && !this.#finishing) || !this.#hidden) return;
     this.#hidden = false;
     this.#term = this.#leaderTab = null; // the next leader's announce resends what is in flight
+    this.#rejoin = true;
     this.#listen();
     this.#queue();
     this.#post({ t: "hello", from: tab });
@@ -565,6 +598,7 @@ class Service {
   #links = new Map(); // url + token → { key, off, status, subs: Map "tab:key" → { tab, key } }
   #tabs = new Map(); // follower tab → AbortController of its lifetime lock request
   #opened; // what the store's open said: { peer, persisted, warning }
+  #refused = new Set(); // tabs whose join was refused: their calls that follow it are too
   #stopped = false;
 
   constructor(c, e, kind, handle, opened) {
@@ -581,6 +615,10 @@ class Service {
 
   handle(from, msg) {
     if (this.#stopped) return; // the next leader answers
+    if (msg.method !== "join" && this.#refused.has(from)) {
+      this.#c.reply(from, { id: msg.id, error: { code: "LOCKED", message: "this tab reads the store another way (another schema or materializers)" } });
+      return;
+    }
     const run = new AbortController();
     const k = from + ":" + msg.id;
     this.#running.set(k, run);
@@ -604,8 +642,10 @@ class Service {
         // Two interpretations of one store in two tabs would rebuild it
         // back and forth: an application updated in one tab only.
         if (fingerprint(args) !== fingerprint(this.#c.args)) {
+          if (from !== tab) this.#refused.add(from);
           throw new FactlogError("LOCKED", `store "${args.name}" is open in another tab with a different schema or materializers (another version of the application?); reload or close that tab`);
         }
+        this.#refused.delete(from);
         return { result: this.#opened };
       case "watch": {
         const key = e.key();

@@ -3,6 +3,7 @@ package browser
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,6 +172,35 @@ func TestTabsFaults(t *testing.T) {
 		}
 		if n := settle(t, tab[2], count, 10000); n != "10000" {
 			t.Fatalf("%s todos, want 10000", n)
+		}
+	})
+
+	// A follower's page goes into the back/forward cache (its pagehide and
+	// pageshow, dispatched here: the store's code is what runs) while the
+	// leader reads the store another way: the follower missed the new
+	// interpretation. Back, it must be refused like any tab of another
+	// interpretation (LOCKED), not follow silently — and, next in line,
+	// lead and rebuild the store its old way under the others' feet.
+	t.Run("a follower back from the back/forward cache after a reinterpret", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-interp")
+		eval[bool](t, tab[1], `(window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true })), true)`)
+		eval[bool](t, tab[0], `(window.v2 = {
+			schema: "CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT NOT NULL DEFAULT '', completed INTEGER NOT NULL DEFAULT 0); CREATE TABLE tag (id TEXT)",
+			materializers: {
+				create: "INSERT OR IGNORE INTO todo (id, content) VALUES (:item, :value)",
+				set_content: "UPDATE todo SET content = :value WHERE id = :item",
+				set_completed: "UPDATE todo SET completed = :value WHERE id = :item",
+				tag: "INSERT INTO tag (id) VALUES (:item)",
+			},
+		}, db.reinterpret(v2).then(() => true))`)
+		eval[bool](t, tab[1], `(window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true })), true)`)
+		if got := settle(t, tab[1], `db.query("SELECT count(*) AS n FROM todo").then((r) => r[0].n)`, 10000); !strings.HasPrefix(got, "REJECT LOCKED: ") {
+			t.Fatalf("the follower that missed the reinterpret: %s, want LOCKED", got)
+		}
+		// The leader closes; the store, opened again the new way, has it.
+		got := settle(t, tab[0], `db.close().then(() => factlog.open({ name: "faults-interp", ...v2 })).then((d) => (window.db = d, d.append("t", "tag"))).then(() => db.query("SELECT count(*) AS n FROM tag")).then((r) => db.role + " " + r[0].n)`, 20000)
+		if got != "leader 1" {
+			t.Fatalf("the new interpretation, after its leader closed: %s", got)
 		}
 	})
 }
