@@ -702,14 +702,16 @@ class Service {
         for (const s of l.subs.values()) this.#c.notify(s.tab, "link", s.key, st);
       });
       this.#links.set(id, l);
-      try {
-        await this.#e.call("connect", { ...args, [this.#kind.handle]: this.#handle, link: key });
-      } catch (err) {
-        l.off();
-        this.#links.delete(id);
+      const link = l;
+      l.started = this.#e.call("connect", { ...args, [this.#kind.handle]: this.#handle, link: key }).catch((err) => {
+        link.off();
+        if (this.#links.get(id) === link) this.#links.delete(id);
         throw err;
-      }
+      });
     }
+    // A connect to the same URL while the first starts shares its fate:
+    // joined before the engine refused the URL, it was left "connecting".
+    await l.started;
     l.subs.set(from + ":" + args.link, { tab: from, key: args.link });
     this.#c.notify(from, "link", args.link, l.status);
     return { result: { link: args.link } };

@@ -203,4 +203,26 @@ func TestTabsFaults(t *testing.T) {
 			t.Fatalf("the new interpretation, after its leader closed: %s", got)
 		}
 	})
+
+	// Two tabs (or one, twice) connect at once to a URL that names no
+	// room: the leader runs one link for both. Each must end closed with
+	// INVALID_ARGUMENT; the second was left "connecting" for ever, as it
+	// joined the first's link before the engine refused it.
+	t.Run("links to a bad URL refused at once", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-links")
+		const bad = `"http://127.0.0.1:9/v1/rooms/a%2Fb"`
+		ended := `((l) => new Promise((ok) => {
+			const end = Date.now() + 10000;
+			const check = () => (l.status.state === "closed" || Date.now() > end ? ok(l.status.state + " " + (l.status.code || "")) : setTimeout(check, 20));
+			check();
+		}))`
+		eval[bool](t, tab[1], `(window.l1 = db.connect(`+bad+`), true)`)
+		got := eval[[]string](t, tab[0], `(() => { const a = db.connect(`+bad+`), b = db.connect(`+bad+`); return Promise.all([a, b].map(`+ended+`)); })()`)
+		got = append(got, eval[string](t, tab[1], ended+`(l1)`))
+		for i, st := range got {
+			if st != "closed INVALID_ARGUMENT" {
+				t.Errorf("link %d: %s, want closed INVALID_ARGUMENT", i, st)
+			}
+		}
+	})
 }
