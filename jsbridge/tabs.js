@@ -106,6 +106,7 @@ class Coordinator {
   #users = new Set(); // the ports of this tab on this store
   #inflight = new Map(); // call id → { msg, signal, settled, resolve, reject }
   #sticky = new Map(); // "kind:key" → the call that registered a watch or link, resent to a new leader
+  #registered = new Set(); // "kind:key" of the watches and links this Coordinator registered: what its leave drops
   #listeners = new Map(); // "kind:key" → fn, this tab's notifications
   #leaderTab = null; // the leader's tab id
   #terms = 0; // this tab's terms as leader
@@ -193,8 +194,8 @@ class Coordinator {
     if (method === "append" && this.role !== "leader") args = { ...args, request: `${tab}:${id}` };
     const msg = { t: "call", from: tab, id, method, args, bytes };
     const sticky = stickyKey(method, args);
-    if (sticky) this.#sticky.set(sticky, msg);
-    for (const k of unsticks(method, args)) this.#sticky.delete(k);
+    if (sticky) this.#sticky.set(sticky, msg), this.#registered.add(sticky);
+    for (const k of unsticks(method, args)) this.#sticky.delete(k), this.#registered.delete(k);
     const p = new Promise((resolve, reject) => {
       const onAbort = () => this.#cancel(id);
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -332,7 +333,7 @@ class Coordinator {
         this.#args = { ...this.#args, schema: m.schema, materializers: m.materializers };
         break;
       case "leave":
-        if (this.role === "leader") this.#service.drop(m.from);
+        if (this.role === "leader") this.#service.drop(m.from, new Set(m.keys));
         break;
     }
   }
@@ -426,7 +427,7 @@ class Coordinator {
     if (this.closed && !this.#finishing) return false;
     this.#hidden = true;
     this.#queued.abort();
-    if (this.role !== "leader" && this.#term) this.#post({ t: "leave", from: tab, to: this.#leaderTab });
+    if (this.role !== "leader" && this.#term) this.#post({ t: "leave", from: tab, to: this.#leaderTab, keys: [...this.#registered] });
     this.#channel.close();
     this.#channel = null;
     const held = this.#release !== null;
@@ -513,7 +514,7 @@ class Coordinator {
       this.#letGo();
     } else {
       this.#letGo(); // granted while the writes were answered, and not yet leading
-      if (this.#term) this.#post({ t: "leave", from: tab, to: this.#leaderTab });
+      if (this.#term) this.#post({ t: "leave", from: tab, to: this.#leaderTab, keys: [...this.#registered] });
     }
     this.#gone = true;
     this.#dead ??= new FactlogError("CLOSED", "the store is closed");
@@ -732,21 +733,32 @@ class Service {
     const gone = new AbortController();
     this.#tabs.set(other, gone);
     navigator.locks
-      .request(`factlog-tab:${other}`, { signal: gone.signal }, () => this.drop(other))
+      .request(`factlog-tab:${other}`, { signal: gone.signal }, () => this.drop(other, null))
       .catch(() => {});
   }
 
-  /** drop forgets a tab's watches and links (it left, or died). */
-  drop(other) {
-    this.#tabs.get(other)?.abort();
-    this.#tabs.delete(other);
+  /**
+   * drop forgets a tab's watches and links: those of keys ("kind:key"),
+   * when one of its stores leaves — another store of the tab, opened again
+   * meanwhile, keeps its own — or all, when the tab died (keys null).
+   */
+  drop(other, keys) {
+    const mine = (kind, sub) => sub.startsWith(other + ":") && (!keys || keys.has(kind + ":" + sub.slice(other.length + 1)));
     for (const [k, w] of this.#watches) {
-      if (!k.startsWith(other + ":")) continue;
+      if (!mine("watch", k)) continue;
       this.#watches.delete(k);
       w.off();
       this.#e.call("unwatch", { watch: w.key }).catch(() => {});
     }
-    for (const l of [...this.#links.values()]) for (const sub of [...l.subs.keys()]) if (sub.startsWith(other + ":")) this.#disconnect(sub);
+    for (const l of [...this.#links.values()]) for (const sub of [...l.subs.keys()]) if (mine("link", sub)) this.#disconnect(sub);
+    // Its lifetime lock is no longer waited for, unless it has more here (a
+    // frozen page whose lock another page waits for is discarded from the
+    // back/forward cache); its next call waits for it again.
+    const left = (sub) => sub.startsWith(other + ":");
+    if (!keys || (![...this.#watches.keys()].some(left) && ![...this.#links.values()].some((l) => [...l.subs.keys()].some(left)))) {
+      this.#tabs.get(other)?.abort();
+      this.#tabs.delete(other);
+    }
   }
 
   /** stop: the engine died; nothing more is answered here. */

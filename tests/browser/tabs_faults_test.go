@@ -225,4 +225,25 @@ func TestTabsFaults(t *testing.T) {
 			}
 		}
 	})
+
+	// A follower closes with a write in flight, not awaited, and opens the
+	// store again at once (a component unmounted and mounted again): when
+	// the write is answered, the old handle leaves the leader — which must
+	// not drop the new handle's watch of the same tab with it.
+	t.Run("a follower opens again while its close waits", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-reopen")
+		eval[bool](t, tab[1], `(async () => {
+			window.p = db.appendMany(Array.from({ length: 3000 }, (_, i) => ({ item: "r" + i, type: "create", value: "x" })));
+			window.closing = db.close();
+			await new Promise((r) => setTimeout(r, 20)); // the close has begun: it waits for the appendMany
+			window.db = await openTodo("faults-reopen");
+			watchCount(db, "again");
+			await closing;
+			await p;
+			return true;
+		})()`)
+		waitJS(t, tab[1], `counts.again === 3000`, "the new handle's watch to see the appendMany")
+		eval[bool](t, tab[0], `db.append("after", "create", "x").then(() => true)`)
+		waitJS(t, tab[1], `counts.again === 3001`, "the new handle's watch to see a later append")
+	})
 }
