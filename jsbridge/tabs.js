@@ -223,6 +223,8 @@ class Coordinator {
   }
 
   #send(msg) {
+    const c = this.#inflight.get(msg.id);
+    if (c && (this.role === "leader" || this.#term)) c.sent = true;
     if (this.role === "leader") {
       // The engine takes the bytes (transferred to its Worker): a copy,
       // as the call is sent again if the Worker dies first.
@@ -237,7 +239,9 @@ class Coordinator {
     if (!c) return;
     if (this.role === "leader") this.#service.cancel(tab, id);
     else if (this.#term) this.#post({ t: "cancel", from: tab, to: this.#leaderTab, id });
-    else c.reject(aborted(c.msg.method)); // nobody runs it yet
+    else if (!mayBeApplied(c)) c.reject(aborted(c.msg.method)); // nobody runs it yet
+    // else: a write a leader that went away may have applied; the next
+    // leader's answer (a retry) says what was done.
   }
 
   #answer(id, error, result, bytes) {
@@ -250,9 +254,10 @@ class Coordinator {
   /**
    * #resend sends a new leader what the last one did not answer, and
    * re-registers watches and links. A call aborted meanwhile (its cancel
-   * went to the leader that went away) is not sent: it rejects — but an
-   * append, which the last leader may have applied, goes as a retry,
-   * which answers what was done.
+   * went to the leader that went away) is not sent: it rejects — but a
+   * write the last leader may have applied (an append, an import, a
+   * reinterpret) goes as a retry, which answers what was done: ABORTED
+   * would say that nothing was kept.
    */
   #resend() {
     if (this.#rejoin && this.role !== "leader") {
@@ -270,7 +275,7 @@ class Coordinator {
     // Joins first: a leader refuses the calls of a tab whose join it refused.
     const inflight = [...this.#inflight.values()].sort((a, b) => (b.msg.method === "join") - (a.msg.method === "join"));
     for (const c of inflight) {
-      if (c.signal?.aborted && !c.msg.args.request) {
+      if (c.signal?.aborted && !c.msg.args.request && !mayBeApplied(c)) {
         c.reject(aborted(c.msg.method));
         continue;
       }
@@ -532,6 +537,9 @@ let calls = 0;
 
 /** closeWaitsFor are the methods whose answers a closing follower waits for: writes. */
 const closeWaitsFor = new Set(["append", "import", "reinterpret", "registers.set", "registers.merge"]);
+
+/** mayBeApplied: a write sent to a leader, which may have applied it before it went away unheard. */
+const mayBeApplied = (c) => !!c.sent && closeWaitsFor.has(c.msg.method);
 
 /** stickyKey names a call that registers something a new leader must know: a watch or a link. */
 function stickyKey(method, args) {

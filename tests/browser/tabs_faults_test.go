@@ -246,4 +246,30 @@ func TestTabsFaults(t *testing.T) {
 		eval[bool](t, tab[0], `db.append("after", "create", "x").then(() => true)`)
 		waitJS(t, tab[1], `counts.again === 3001`, "the new handle's watch to see a later append")
 	})
+
+	// A follower's import reaches the leader, which applies it; the
+	// follower cannot hear the answer (its page went into the back/forward
+	// cache: pagehide and pageshow dispatched here) and, back, aborts the
+	// import before a leader answers again. ABORTED says nothing was kept:
+	// the import must be answered for what it did.
+	t.Run("an import aborted when its outcome is unknown", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-abort-import")
+		eval[bool](t, tab[1], `(async () => {
+			const m = await openTodo(":memory:");
+			await m.appendMany(Array.from({ length: 1000 }, (_, i) => ({ item: "m" + i, type: "create", value: "m" + i })));
+			const batch = await m.exportSince({});
+			await m.close();
+			window.ac = new AbortController();
+			window.p = db.import(batch, { signal: ac.signal }).then((r) => "imported " + (r.added + r.duplicates), (e) => "REJECT " + e.code + ": " + e.message);
+			window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }));
+			return true;
+		})()`)
+		waitJS(t, tab[0], `db.query("SELECT count(*) AS n FROM todo").then((r) => r[0].n === 1000)`, "the leader to apply the import")
+		eval[bool](t, tab[1], `(window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true })), ac.abort(), true)`)
+		got := settle(t, tab[1], `p`, 20000)
+		n := settle(t, tab[1], `db.query("SELECT count(*) AS n FROM todo").then((r) => r[0].n)`, 20000)
+		if got != "imported 1000" || n != "1000" {
+			t.Fatalf("the import: %s, with %s todos kept", got, n)
+		}
+	})
 }
