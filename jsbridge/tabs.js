@@ -111,6 +111,7 @@ class Coordinator {
   #leaderTab = null; // the leader's tab id
   #terms = 0; // this tab's terms as leader
   #release = null; // releases the election lock while this tab holds it (leading, or opening the store to lead)
+  #opening = null; // aborts the store's open while this tab opens it to lead
   #queued = new AbortController(); // the election lock request
   #service = null; // when leader
   #opened = null; // { peer, persisted, warning }
@@ -392,8 +393,9 @@ class Coordinator {
     const stale = () => (this.closed && !this.#finishing) || this.#hidden || !mine();
     if (stale()) return mine() && this.#letGo();
     let e, handle, opened;
+    const opening = (this.#opening = new AbortController());
     try {
-      ({ e, handle, opened } = await openRetrying(this.#kind, this.#args, stale, (p) => {
+      ({ e, handle, opened } = await openRetrying(this.#kind, this.#args, stale, opening.signal, (p) => {
         for (const port of this.#users) port.progress(p);
       }));
     } catch (err) {
@@ -407,6 +409,7 @@ class Coordinator {
       this.#shutdown();
       return;
     }
+    if (this.#opening === opening) this.#opening = null;
     if (stale()) {
       await e.call(this.#kind.close, { [this.#kind.handle]: handle }).catch(() => {});
       if (mine()) this.#letGo();
@@ -510,6 +513,10 @@ class Coordinator {
         await Promise.race([Promise.all(writes), new Promise((r) => setTimeout(r, 30000))]);
         this.#finishing = false;
       }
+      // Opening the store to lead (every open() of it here was aborted, or
+      // failed): the open stops, and what it did is undone — a rebuild
+      // for a new interpretation is not kept.
+      this.#opening?.abort();
     }
     this.#queued.abort();
     if (this.role === "leader") {
@@ -562,7 +569,7 @@ function unsticks(method, args) {
  * a file of the package that did not load, which a new Worker would not
  * load either.
  */
-async function openRetrying(kind, args, gaveUp, onProgress) {
+async function openRetrying(kind, args, gaveUp, signal, onProgress) {
   let wait = 20;
   const start = Date.now();
   const end = start + 60000;
@@ -573,7 +580,7 @@ async function openRetrying(kind, args, gaveUp, onProgress) {
       const e = await engine();
       const key = e.key();
       off = e.on("progress", key, onProgress);
-      const { result } = await e.call(kind.open, { ...args, progress: key });
+      const { result } = await e.call(kind.open, { ...args, progress: key }, { signal });
       const { [kind.handle]: handle, ...opened } = result;
       return { e, handle, opened };
     } catch (err) {

@@ -272,4 +272,26 @@ func TestTabsFaults(t *testing.T) {
 			t.Fatalf("the import: %s, with %s todos kept", got, n)
 		}
 	})
+
+	// An open that rebuilds the store for a new interpretation is aborted
+	// (at its first progress): ABORTED says nothing was kept, as in Node —
+	// the tab that was to lead went on with the rebuild and kept it, so
+	// the next open found it done.
+	t.Run("an open aborted while it rebuilds", func(t *testing.T) {
+		tab, _ := open(t, 1, "faults-abort-open")
+		got := settle(t, tab[0], `(async () => {
+			await db.appendMany(Array.from({ length: 20000 }, (_, i) => ({ item: "i" + i, type: "create", value: "v" })));
+			await db.close();
+			const v2 = { schema: "CREATE TABLE todo2 (id TEXT PRIMARY KEY, content TEXT)", materializers: { create: "INSERT OR IGNORE INTO todo2 VALUES (:item, :value)", set_content: "", set_completed: "" } };
+			const ac = new AbortController();
+			const first = await factlog.open({ name: "faults-abort-open", ...v2, signal: ac.signal, onProgress: () => ac.abort() }).then(() => "opened", (e) => e.code);
+			let rebuilt = false;
+			const again = await factlog.open({ name: "faults-abort-open", ...v2, onProgress: () => (rebuilt = true) });
+			const n = (await again.query("SELECT count(*) AS n FROM todo2"))[0].n;
+			return first + ", then rebuilt " + rebuilt + " " + n;
+		})()`, 60000)
+		if got != "ABORTED, then rebuilt true 20000" {
+			t.Fatalf("the aborted open, then the next: %s", got)
+		}
+	})
 }
