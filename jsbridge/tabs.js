@@ -98,6 +98,7 @@ class Coordinator {
   #finishing = false; // closing as a follower, its writes in flight not yet answered: it still follows a new leader, or leads
   #gone = false; // closed: the channel is no longer read
   role = "follower";
+  #reported = "follower"; // the role onRole last reported
   #term = null; // the leader's term: its tab id and a count, new each time a tab takes the lead
   #lock;
   #kind;
@@ -477,7 +478,10 @@ class Coordinator {
     this.#roleChanged();
   }
 
+  /** #roleChanged tells this tab's ports of a new role: not of a new leader, to a follower that stays one. */
   #roleChanged() {
+    if (this.role === this.#reported) return;
+    this.#reported = this.role;
     for (const p of this.#users) p.roleChanged(this.role);
   }
 
