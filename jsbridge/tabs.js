@@ -93,6 +93,13 @@ export async function join(kind, name, args, { onProgress, signal } = {}) {
 /** fingerprint is the interpretation part of an open call's arguments, to compare two. */
 const fingerprint = (a) => JSON.stringify([a.schema ?? "", Object.entries(a.materializers ?? {}).sort(), a.table ?? "", a.columns ?? []]);
 
+/** differs says how an open call's arguments differ from those the store is open with. */
+function differs(args, open) {
+  const what = (a) => (a.table === undefined ? "an event store" : `registers of table "${a.table}" with columns ${JSON.stringify(a.columns)}`);
+  if (args.table === undefined && open.table === undefined) return "with a different schema or materializers";
+  return `as ${what(open)}, not ${what(args)}`;
+}
+
 class Coordinator {
   closed = false; // closing or closed: an open in this tab makes a new Coordinator
   #finishing = false; // closing as a follower, its writes in flight not yet answered: it still follows a new leader, or leads
@@ -136,7 +143,7 @@ class Coordinator {
   async attach(args, onProgress, signal) {
     if (this.#dead) throw this.#dead;
     if (fingerprint(args) !== fingerprint(this.#args)) {
-      throw new FactlogError("LOCKED", `store "${args.name}" is open in this page with a different schema or materializers; close it first`);
+      throw new FactlogError("LOCKED", `store "${args.name}" is open in this page ${differs(args, this.#args)}; close it first`);
     }
     const port = new Port(this, onProgress);
     this.#users.add(port);
@@ -663,7 +670,7 @@ class Service {
         // back and forth: an application updated in one tab only.
         if (fingerprint(args) !== fingerprint(this.#c.args)) {
           if (from !== tab) this.#refused.add(from);
-          throw new FactlogError("LOCKED", `store "${args.name}" is open in another tab with a different schema or materializers (another version of the application?); reload or close that tab`);
+          throw new FactlogError("LOCKED", `store "${args.name}" is open in another tab ${differs(args, this.#c.args)} (another version of the application?); reload or close that tab`);
         }
         this.#refused.delete(from);
         return { result: this.#opened };
