@@ -128,7 +128,7 @@ func TestTabsFaults(t *testing.T) {
 		tab, _ := open(t, 2, "faults-import")
 		eval[bool](t, tab[0], `(async () => {
 			const m = await openTodo(":memory:");
-			await m.appendMany(Array.from({ length: 10000 }, (_, i) => ({ item: "m" + i, type: "create", value: "m" + i })));
+			await m.appendMany(Array.from({ length: 4000 }, (_, i) => ({ item: "m" + i, type: "create", value: "m" + i })));
 			window.batch = await m.exportSince({});
 			await m.close();
 			window.imp = db.import(batch).then((r) => "imported " + (r.added + r.duplicates), (e) => "REJECT " + e.code + ": " + e.message);
@@ -138,8 +138,8 @@ func TestTabsFaults(t *testing.T) {
 		got := settle(t, tab[0], `imp`, 40000)
 		count := `db.query("SELECT count(*) AS n FROM todo").then((r) => String(r[0].n))`
 		n0, n1 := settle(t, tab[0], count, 20000), settle(t, tab[1], count, 20000)
-		if got != "imported 10000" || n0 != "10000" || n1 != "10000" {
-			t.Fatalf("the import: %s; the todos the tabs see: %s and %s, want 10000", got, n0, n1)
+		if got != "imported 4000" || n0 != "4000" || n1 != "4000" {
+			t.Fatalf("the import: %s; the todos the tabs see: %s and %s, want 4000", got, n0, n1)
 		}
 	})
 
@@ -280,7 +280,7 @@ func TestTabsFaults(t *testing.T) {
 	t.Run("an open aborted while it rebuilds", func(t *testing.T) {
 		tab, _ := open(t, 1, "faults-abort-open")
 		got := settle(t, tab[0], `(async () => {
-			await db.appendMany(Array.from({ length: 20000 }, (_, i) => ({ item: "i" + i, type: "create", value: "v" })));
+			await db.appendMany(Array.from({ length: 10000 }, (_, i) => ({ item: "i" + i, type: "create", value: "v" })));
 			await db.close();
 			const v2 = { schema: "CREATE TABLE todo2 (id TEXT PRIMARY KEY, content TEXT)", materializers: { create: "INSERT OR IGNORE INTO todo2 VALUES (:item, :value)", set_content: "", set_completed: "" } };
 			const ac = new AbortController();
@@ -290,7 +290,7 @@ func TestTabsFaults(t *testing.T) {
 			const n = (await again.query("SELECT count(*) AS n FROM todo2"))[0].n;
 			return first + ", then rebuilt " + rebuilt + " " + n;
 		})()`, 60000)
-		if got != "ABORTED, then rebuilt true 20000" {
+		if got != "ABORTED, then rebuilt true 10000" {
 			t.Fatalf("the aborted open, then the next: %s", got)
 		}
 	})
