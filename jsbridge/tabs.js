@@ -93,10 +93,19 @@ export async function join(kind, name, args, { onProgress, signal } = {}) {
 /** fingerprint is the interpretation part of an open call's arguments, to compare two. */
 const fingerprint = (a) => JSON.stringify([a.schema ?? "", Object.entries(a.materializers ?? {}).sort(), a.table ?? "", a.columns ?? []]);
 
+/** differs says how an open call's arguments differ from those the store is open with. */
+function differs(args, open) {
+  const what = (a) => (a.table === undefined ? "an event store" : `registers of table "${a.table}" with columns ${JSON.stringify(a.columns)}`);
+  if (args.table === undefined && open.table === undefined) return "with a different schema or materializers";
+  return `as ${what(open)}, not ${what(args)}`;
+}
+
 class Coordinator {
   closed = false; // closing or closed: an open in this tab makes a new Coordinator
+  #finishing = false; // closing as a follower, its writes in flight not yet answered: it still follows a new leader, or leads
   #gone = false; // closed: the channel is no longer read
   role = "follower";
+  #reported = "follower"; // the role onRole last reported
   #term = null; // the leader's term: its tab id and a count, new each time a tab takes the lead
   #lock;
   #kind;
@@ -105,15 +114,18 @@ class Coordinator {
   #users = new Set(); // the ports of this tab on this store
   #inflight = new Map(); // call id → { msg, signal, settled, resolve, reject }
   #sticky = new Map(); // "kind:key" → the call that registered a watch or link, resent to a new leader
+  #registered = new Set(); // "kind:key" of the watches and links this Coordinator registered: what its leave drops
   #listeners = new Map(); // "kind:key" → fn, this tab's notifications
   #leaderTab = null; // the leader's tab id
   #terms = 0; // this tab's terms as leader
   #release = null; // releases the election lock while this tab holds it (leading, or opening the store to lead)
+  #opening = null; // aborts the store's open while this tab opens it to lead
   #queued = new AbortController(); // the election lock request
   #service = null; // when leader
   #opened = null; // { peer, persisted, warning }
   #dead = null; // why this tab can no longer reach the store
   #hidden = false; // the page is in the back/forward cache
+  #rejoin = false; // back from the back/forward cache: the next leader checks this tab's interpretation again
 
   constructor(lock, kind, args) {
     this.#lock = lock;
@@ -131,7 +143,7 @@ class Coordinator {
   async attach(args, onProgress, signal) {
     if (this.#dead) throw this.#dead;
     if (fingerprint(args) !== fingerprint(this.#args)) {
-      throw new FactlogError("LOCKED", `store "${args.name}" is open in this page with a different schema or materializers; close it first`);
+      throw new FactlogError("LOCKED", `store "${args.name}" is open in this page ${differs(args, this.#args)}; close it first`);
     }
     const port = new Port(this, onProgress);
     this.#users.add(port);
@@ -191,8 +203,8 @@ class Coordinator {
     if (method === "append" && this.role !== "leader") args = { ...args, request: `${tab}:${id}` };
     const msg = { t: "call", from: tab, id, method, args, bytes };
     const sticky = stickyKey(method, args);
-    if (sticky) this.#sticky.set(sticky, msg);
-    for (const k of unsticks(method, args)) this.#sticky.delete(k);
+    if (sticky) this.#sticky.set(sticky, msg), this.#registered.add(sticky);
+    for (const k of unsticks(method, args)) this.#sticky.delete(k), this.#registered.delete(k);
     const p = new Promise((resolve, reject) => {
       const onAbort = () => this.#cancel(id);
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -220,8 +232,12 @@ class Coordinator {
   }
 
   #send(msg) {
+    const c = this.#inflight.get(msg.id);
+    if (c && (this.role === "leader" || this.#term)) c.sent = true;
     if (this.role === "leader") {
-      this.#service.handle(tab, msg);
+      // The engine takes the bytes (transferred to its Worker): a copy,
+      // as the call is sent again if the Worker dies first.
+      this.#service.handle(tab, msg.bytes ? { ...msg, bytes: msg.bytes.slice() } : msg);
     } else if (this.#term) {
       this.#post({ ...msg, to: this.#leaderTab });
     } // else: sent when a leader announces itself
@@ -232,7 +248,9 @@ class Coordinator {
     if (!c) return;
     if (this.role === "leader") this.#service.cancel(tab, id);
     else if (this.#term) this.#post({ t: "cancel", from: tab, to: this.#leaderTab, id });
-    else c.reject(aborted(c.msg.method)); // nobody runs it yet
+    else if (!mayBeApplied(c)) c.reject(aborted(c.msg.method)); // nobody runs it yet
+    // else: a write a leader that went away may have applied; the next
+    // leader's answer (a retry) says what was done.
   }
 
   #answer(id, error, result, bytes) {
@@ -245,14 +263,28 @@ class Coordinator {
   /**
    * #resend sends a new leader what the last one did not answer, and
    * re-registers watches and links. A call aborted meanwhile (its cancel
-   * went to the leader that went away) is not sent: it rejects — but an
-   * append, which the last leader may have applied, goes as a retry,
-   * which answers what was done.
+   * went to the leader that went away) is not sent: it rejects — but a
+   * write the last leader may have applied (an append, an import, a
+   * reinterpret) goes as a retry, which answers what was done: ABORTED
+   * would say that nothing was kept.
    */
   #resend() {
+    if (this.#rejoin && this.role !== "leader") {
+      // Frozen, this tab missed what the channel said: the store may have
+      // been reinterpreted (another version of the application, or a
+      // reinterpret in another tab). The leader checks its
+      // interpretation again before its other calls, and refuses them if
+      // it differs.
+      this.call("join", this.#args).catch((err) => {
+        if (err.code === "LOCKED") this.#refused(err);
+      });
+    }
+    this.#rejoin = false;
     const pending = new Set();
-    for (const c of [...this.#inflight.values()]) {
-      if (c.signal?.aborted && !c.msg.args.request) {
+    // Joins first: a leader refuses the calls of a tab whose join it refused.
+    const inflight = [...this.#inflight.values()].sort((a, b) => (b.msg.method === "join") - (a.msg.method === "join"));
+    for (const c of inflight) {
+      if (c.signal?.aborted && !c.msg.args.request && !mayBeApplied(c)) {
         c.reject(aborted(c.msg.method));
         continue;
       }
@@ -261,6 +293,24 @@ class Coordinator {
       this.#send(c.msg);
     }
     for (const msg of this.#sticky.values()) if (!pending.has(msg)) this.#send({ ...msg, id: ++calls });
+  }
+
+  /**
+   * #refused: the leader refused this tab's interpretation when it came
+   * back from the back/forward cache. Its calls in flight reject (sent
+   * before it was frozen, they may or may not have been applied), and so
+   * do later ones; an open() in this tab starts afresh.
+   */
+  #refused(err) {
+    if (this.#dead) return;
+    this.#dead = new FactlogError(
+      "LOCKED",
+      `store "${this.#args.name}" was opened another way (another schema or materializers) while this page was in the back/forward cache; reload the page (${err.message})`,
+      { cause: err },
+    );
+    for (const c of [...this.#inflight.values()]) c.reject(this.#dead);
+    for (const p of this.#users) p.died(this.#dead);
+    this.#shutdown();
   }
 
   #receive(m) {
@@ -274,7 +324,7 @@ class Coordinator {
       case "leader":
         // A new term (even of the same tab, which lost its Worker and
         // opened the store again) has not seen what the last one had.
-        if (m.term !== this.#term && this.role !== "leader" && !this.closed) {
+        if (m.term !== this.#term && this.role !== "leader" && (!this.closed || this.#finishing)) {
           this.#term = m.term;
           this.#leaderTab = m.from;
           this.#resend();
@@ -297,7 +347,7 @@ class Coordinator {
         this.#args = { ...this.#args, schema: m.schema, materializers: m.materializers };
         break;
       case "leave":
-        if (this.role === "leader") this.#service.drop(m.from);
+        if (this.role === "leader") this.#service.drop(m.from, new Set(m.keys));
         break;
     }
   }
@@ -348,11 +398,12 @@ class Coordinator {
    */
   async #lead(release) {
     const mine = () => this.#release === release;
-    const stale = () => this.closed || this.#hidden || !mine();
+    const stale = () => (this.closed && !this.#finishing) || this.#hidden || !mine();
     if (stale()) return mine() && this.#letGo();
     let e, handle, opened;
+    const opening = (this.#opening = new AbortController());
     try {
-      ({ e, handle, opened } = await openRetrying(this.#kind, this.#args, stale, (p) => {
+      ({ e, handle, opened } = await openRetrying(this.#kind, this.#args, stale, opening.signal, (p) => {
         for (const port of this.#users) port.progress(p);
       }));
     } catch (err) {
@@ -366,6 +417,7 @@ class Coordinator {
       this.#shutdown();
       return;
     }
+    if (this.#opening === opening) this.#opening = null;
     if (stale()) {
       await e.call(this.#kind.close, { [this.#kind.handle]: handle }).catch(() => {});
       if (mine()) this.#letGo();
@@ -388,10 +440,10 @@ class Coordinator {
    * Worker, whose file handle the next leader needs.
    */
   freeze() {
-    if (this.closed) return false;
+    if (this.closed && !this.#finishing) return false;
     this.#hidden = true;
     this.#queued.abort();
-    if (this.role !== "leader" && this.#term) this.#post({ t: "leave", from: tab, to: this.#leaderTab });
+    if (this.role !== "leader" && this.#term) this.#post({ t: "leave", from: tab, to: this.#leaderTab, keys: [...this.#registered] });
     this.#channel.close();
     this.#channel = null;
     const held = this.#release !== null;
@@ -401,9 +453,10 @@ class Coordinator {
 
   /** thaw: the page is back; this store joins again, as when it opened. */
   thaw() {
-    if (this.closed || !this.#hidden) return;
+    if ((this.closed && !this.#finishing) || !this.#hidden) return;
     this.#hidden = false;
     this.#term = this.#leaderTab = null; // the next leader's announce resends what is in flight
+    this.#rejoin = true;
     this.#listen();
     this.#queue();
     this.#post({ t: "hello", from: tab });
@@ -432,7 +485,10 @@ class Coordinator {
     this.#roleChanged();
   }
 
+  /** #roleChanged tells this tab's ports of a new role: not of a new leader, to a follower that stays one. */
   #roleChanged() {
+    if (this.role === this.#reported) return;
+    this.#reported = this.role;
     for (const p of this.#users) p.roleChanged(this.role);
   }
 
@@ -447,27 +503,41 @@ class Coordinator {
     if (this.closed) return;
     this.closed = true;
     coordinators.delete(this.#lock);
+    if (this.role !== "leader") {
+      // A write in flight is answered first: rejected as CLOSED while
+      // the leader applies it, it would be written again by an
+      // application that retries. Reads stop now. Until the writes are
+      // answered this tab stays in the queue for the lead and follows a
+      // new leader: if the leader goes meanwhile, the writes go to the
+      // next one as retries — this tab, if it is the last.
+      const writes = [];
+      for (const c of [...this.#inflight.values()]) {
+        if (closeWaitsFor.has(c.msg.method)) {
+          writes.push(c.settled);
+        } else {
+          if (this.#term) this.#post({ t: "cancel", from: tab, to: this.#leaderTab, id: c.msg.id });
+          c.reject(new FactlogError("CLOSED", "the store is closed"));
+        }
+      }
+      if (writes.length) {
+        this.#finishing = true;
+        await Promise.race([Promise.all(writes), new Promise((r) => setTimeout(r, 30000))]);
+        this.#finishing = false;
+      }
+      // Opening the store to lead (every open() of it here was aborted, or
+      // failed): the open stops, and what it did is undone — a rebuild
+      // for a new interpretation is not kept.
+      this.#opening?.abort();
+    }
     this.#queued.abort();
     if (this.role === "leader") {
       // In-flight calls finish and are answered; new ones wait for the
       // next leader. Then the store closes, and the lock goes.
       await this.#service.close();
       this.#letGo();
-    } else if (this.#term) {
-      // A write in flight is answered first: rejected as CLOSED while
-      // the leader applies it, it would be written again by an
-      // application that retries. Reads stop now.
-      const writes = [];
-      for (const c of [...this.#inflight.values()]) {
-        if (closeWaitsFor.has(c.msg.method)) {
-          writes.push(c.settled);
-        } else {
-          this.#post({ t: "cancel", from: tab, to: this.#leaderTab, id: c.msg.id });
-          c.reject(new FactlogError("CLOSED", "the store is closed"));
-        }
-      }
-      if (writes.length) await Promise.race([Promise.all(writes), new Promise((r) => setTimeout(r, 30000))]);
-      this.#post({ t: "leave", from: tab, to: this.#leaderTab });
+    } else {
+      this.#letGo(); // granted while the writes were answered, and not yet leading
+      if (this.#term) this.#post({ t: "leave", from: tab, to: this.#leaderTab, keys: [...this.#registered] });
     }
     this.#gone = true;
     this.#dead ??= new FactlogError("CLOSED", "the store is closed");
@@ -485,6 +555,9 @@ let calls = 0;
 
 /** closeWaitsFor are the methods whose answers a closing follower waits for: writes. */
 const closeWaitsFor = new Set(["append", "import", "reinterpret", "registers.set", "registers.merge"]);
+
+/** mayBeApplied: a write sent to a leader, which may have applied it before it went away unheard. */
+const mayBeApplied = (c) => !!c.sent && closeWaitsFor.has(c.msg.method);
 
 /** stickyKey names a call that registers something a new leader must know: a watch or a link. */
 function stickyKey(method, args) {
@@ -507,7 +580,7 @@ function unsticks(method, args) {
  * a file of the package that did not load, which a new Worker would not
  * load either.
  */
-async function openRetrying(kind, args, gaveUp, onProgress) {
+async function openRetrying(kind, args, gaveUp, signal, onProgress) {
   let wait = 20;
   const start = Date.now();
   const end = start + 60000;
@@ -518,7 +591,7 @@ async function openRetrying(kind, args, gaveUp, onProgress) {
       const e = await engine();
       const key = e.key();
       off = e.on("progress", key, onProgress);
-      const { result } = await e.call(kind.open, { ...args, progress: key });
+      const { result } = await e.call(kind.open, { ...args, progress: key }, { signal });
       const { [kind.handle]: handle, ...opened } = result;
       return { e, handle, opened };
     } catch (err) {
@@ -552,6 +625,7 @@ class Service {
   #links = new Map(); // url + token → { key, off, status, subs: Map "tab:key" → { tab, key } }
   #tabs = new Map(); // follower tab → AbortController of its lifetime lock request
   #opened; // what the store's open said: { peer, persisted, warning }
+  #refused = new Set(); // tabs whose join was refused: their calls that follow it are too
   #stopped = false;
 
   constructor(c, e, kind, handle, opened) {
@@ -568,6 +642,10 @@ class Service {
 
   handle(from, msg) {
     if (this.#stopped) return; // the next leader answers
+    if (msg.method !== "join" && this.#refused.has(from)) {
+      this.#c.reply(from, { id: msg.id, error: { code: "LOCKED", message: "this tab reads the store another way (another schema or materializers)" } });
+      return;
+    }
     const run = new AbortController();
     const k = from + ":" + msg.id;
     this.#running.set(k, run);
@@ -591,8 +669,10 @@ class Service {
         // Two interpretations of one store in two tabs would rebuild it
         // back and forth: an application updated in one tab only.
         if (fingerprint(args) !== fingerprint(this.#c.args)) {
-          throw new FactlogError("LOCKED", `store "${args.name}" is open in another tab with a different schema or materializers (another version of the application?); reload or close that tab`);
+          if (from !== tab) this.#refused.add(from);
+          throw new FactlogError("LOCKED", `store "${args.name}" is open in another tab ${differs(args, this.#c.args)} (another version of the application?); reload or close that tab`);
         }
+        this.#refused.delete(from);
         return { result: this.#opened };
       case "watch": {
         const key = e.key();
@@ -649,14 +729,16 @@ class Service {
         for (const s of l.subs.values()) this.#c.notify(s.tab, "link", s.key, st);
       });
       this.#links.set(id, l);
-      try {
-        await this.#e.call("connect", { ...args, [this.#kind.handle]: this.#handle, link: key });
-      } catch (err) {
-        l.off();
-        this.#links.delete(id);
+      const link = l;
+      l.started = this.#e.call("connect", { ...args, [this.#kind.handle]: this.#handle, link: key }).catch((err) => {
+        link.off();
+        if (this.#links.get(id) === link) this.#links.delete(id);
         throw err;
-      }
+      });
     }
+    // A connect to the same URL while the first starts shares its fate:
+    // joined before the engine refused the URL, it was left "connecting".
+    await l.started;
     l.subs.set(from + ":" + args.link, { tab: from, key: args.link });
     this.#c.notify(from, "link", args.link, l.status);
     return { result: { link: args.link } };
@@ -677,21 +759,32 @@ class Service {
     const gone = new AbortController();
     this.#tabs.set(other, gone);
     navigator.locks
-      .request(`factlog-tab:${other}`, { signal: gone.signal }, () => this.drop(other))
+      .request(`factlog-tab:${other}`, { signal: gone.signal }, () => this.drop(other, null))
       .catch(() => {});
   }
 
-  /** drop forgets a tab's watches and links (it left, or died). */
-  drop(other) {
-    this.#tabs.get(other)?.abort();
-    this.#tabs.delete(other);
+  /**
+   * drop forgets a tab's watches and links: those of keys ("kind:key"),
+   * when one of its stores leaves — another store of the tab, opened again
+   * meanwhile, keeps its own — or all, when the tab died (keys null).
+   */
+  drop(other, keys) {
+    const mine = (kind, sub) => sub.startsWith(other + ":") && (!keys || keys.has(kind + ":" + sub.slice(other.length + 1)));
     for (const [k, w] of this.#watches) {
-      if (!k.startsWith(other + ":")) continue;
+      if (!mine("watch", k)) continue;
       this.#watches.delete(k);
       w.off();
       this.#e.call("unwatch", { watch: w.key }).catch(() => {});
     }
-    for (const l of [...this.#links.values()]) for (const sub of [...l.subs.keys()]) if (sub.startsWith(other + ":")) this.#disconnect(sub);
+    for (const l of [...this.#links.values()]) for (const sub of [...l.subs.keys()]) if (mine("link", sub)) this.#disconnect(sub);
+    // Its lifetime lock is no longer waited for, unless it has more here (a
+    // frozen page whose lock another page waits for is discarded from the
+    // back/forward cache); its next call waits for it again.
+    const left = (sub) => sub.startsWith(other + ":");
+    if (!keys || (![...this.#watches.keys()].some(left) && ![...this.#links.values()].some((l) => [...l.subs.keys()].some(left)))) {
+      this.#tabs.get(other)?.abort();
+      this.#tabs.delete(other);
+    }
   }
 
   /** stop: the engine died; nothing more is answered here. */

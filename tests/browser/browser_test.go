@@ -186,6 +186,12 @@ func TestBrowserSecondTab(t *testing.T) {
 	if !strings.HasPrefix(got, "LOCKED: ") || !strings.Contains(got, "another tab with a different schema") {
 		t.Fatalf("second tab: %s", got)
 	}
+	// Registers of other columns, or registers where a store is: the
+	// message says which.
+	got = eval[string](t, tab, `import("../factlog.js").then((f) => f.openRegisters({ name: "shared", table: "todo", columns: ["content"] })).then(() => "opened", (e) => e.code + ": " + e.message)`)
+	if !strings.HasPrefix(got, "LOCKED: ") || !strings.Contains(got, `as an event store, not registers of table "todo" with columns ["content"]`) {
+		t.Fatalf("registers in the second tab: %s", got)
+	}
 	if got := eval[string](t, tab, `openTodo("shared").then((db) => db.role)`); got != "follower" {
 		t.Fatalf("the same interpretation in the second tab: %s", got)
 	}

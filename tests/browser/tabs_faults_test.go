@@ -3,6 +3,7 @@ package browser
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +116,182 @@ func TestTabsFaults(t *testing.T) {
 		content := settle(t, c, `db.query("SELECT content FROM todo WHERE id = 'a'").then((r) => r[0].content)`, 10000)
 		if got != "two" || content != "two" {
 			t.Fatalf("the append of \"two\" answered %s; the content is %s", got, content)
+		}
+	})
+
+	// The leader's Worker dies while the leader's own import runs: the
+	// import goes again, with its bytes, to the next leader (this tab with
+	// a new Worker). Its bytes were transferred to the dead Worker: sent
+	// again as they were, detached, they cannot be posted, and each new
+	// Worker died of it in turn.
+	t.Run("the leader's import when its Worker dies", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-import")
+		eval[bool](t, tab[0], `(async () => {
+			const m = await openTodo(":memory:");
+			await m.appendMany(Array.from({ length: 4000 }, (_, i) => ({ item: "m" + i, type: "create", value: "m" + i })));
+			window.batch = await m.exportSince({});
+			await m.close();
+			window.imp = db.import(batch).then((r) => "imported " + (r.added + r.duplicates), (e) => "REJECT " + e.code + ": " + e.message);
+			return true;
+		})()`)
+		killWorkers(t, tab[0])
+		got := settle(t, tab[0], `imp`, 40000)
+		count := `db.query("SELECT count(*) AS n FROM todo").then((r) => String(r[0].n))`
+		n0, n1 := settle(t, tab[0], count, 20000), settle(t, tab[1], count, 20000)
+		if got != "imported 4000" || n0 != "4000" || n1 != "4000" {
+			t.Fatalf("the import: %s; the todos the tabs see: %s and %s, want 4000", got, n0, n1)
+		}
+	})
+
+	// A follower closes with an appendMany in flight, and the leader's tab
+	// goes away: the closing follower must still send it to the next
+	// leader (another tab, or itself if it is the last), as a retry; it
+	// was left unanswered for 30 s, then rejected as CLOSED, applied or
+	// not.
+	t.Run("a follower closes with an append in flight, and the leader goes", func(t *testing.T) {
+		tab, cancels := open(t, 3, "faults-closing")
+		many := func(prefix string) string {
+			return `(window.p = db.appendMany(Array.from({ length: 5000 }, (_, i) => ({ item: "` + prefix + `" + i, type: "create", value: "x" })))
+				.then((evs) => "acked " + evs.length, (e) => "REJECT " + e.code + ": " + e.message), window.closing = db.close().then(() => "closed"), true)`
+		}
+		count := `openTodo("faults-closing").then((d) => (window.db = d, d.query("SELECT count(*) AS n FROM todo"))).then((r) => String(r[0].n))`
+		// The next leader is another tab.
+		eval[bool](t, tab[2], many("a"))
+		cancels[0]()
+		if got, closed := settle(t, tab[2], `p`, 25000), settle(t, tab[2], `closing`, 5000); got != "acked 5000" || closed != "closed" {
+			t.Fatalf("the closing follower's appendMany, the next leader another tab: %s; its close: %s", got, closed)
+		}
+		if n := settle(t, tab[2], count, 10000); n != "5000" {
+			t.Fatalf("%s todos, want 5000", n)
+		}
+		// The next leader is the closing tab itself.
+		eval[bool](t, tab[2], many("b"))
+		cancels[1]()
+		if got, closed := settle(t, tab[2], `p`, 25000), settle(t, tab[2], `closing`, 5000); got != "acked 5000" || closed != "closed" {
+			t.Fatalf("the closing follower's appendMany, the last tab: %s; its close: %s", got, closed)
+		}
+		if n := settle(t, tab[2], count, 10000); n != "10000" {
+			t.Fatalf("%s todos, want 10000", n)
+		}
+	})
+
+	// A follower's page goes into the back/forward cache (its pagehide and
+	// pageshow, dispatched here: the store's code is what runs) while the
+	// leader reads the store another way: the follower missed the new
+	// interpretation. Back, it must be refused like any tab of another
+	// interpretation (LOCKED), not follow silently — and, next in line,
+	// lead and rebuild the store its old way under the others' feet.
+	t.Run("a follower back from the back/forward cache after a reinterpret", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-interp")
+		eval[bool](t, tab[1], `(window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true })), true)`)
+		eval[bool](t, tab[0], `(window.v2 = {
+			schema: "CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT NOT NULL DEFAULT '', completed INTEGER NOT NULL DEFAULT 0); CREATE TABLE tag (id TEXT)",
+			materializers: {
+				create: "INSERT OR IGNORE INTO todo (id, content) VALUES (:item, :value)",
+				set_content: "UPDATE todo SET content = :value WHERE id = :item",
+				set_completed: "UPDATE todo SET completed = :value WHERE id = :item",
+				tag: "INSERT INTO tag (id) VALUES (:item)",
+			},
+		}, db.reinterpret(v2).then(() => true))`)
+		eval[bool](t, tab[1], `(window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true })), true)`)
+		if got := settle(t, tab[1], `db.query("SELECT count(*) AS n FROM todo").then((r) => r[0].n)`, 10000); !strings.HasPrefix(got, "REJECT LOCKED: ") {
+			t.Fatalf("the follower that missed the reinterpret: %s, want LOCKED", got)
+		}
+		// The leader closes; the store, opened again the new way, has it.
+		got := settle(t, tab[0], `db.close().then(() => factlog.open({ name: "faults-interp", ...v2 })).then((d) => (window.db = d, d.append("t", "tag"))).then(() => db.query("SELECT count(*) AS n FROM tag")).then((r) => db.role + " " + r[0].n)`, 20000)
+		if got != "leader 1" {
+			t.Fatalf("the new interpretation, after its leader closed: %s", got)
+		}
+	})
+
+	// Two tabs (or one, twice) connect at once to a URL that names no
+	// room: the leader runs one link for both. Each must end closed with
+	// INVALID_ARGUMENT; the second was left "connecting" for ever, as it
+	// joined the first's link before the engine refused it.
+	t.Run("links to a bad URL refused at once", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-links")
+		const bad = `"http://127.0.0.1:9/v1/rooms/a%2Fb"`
+		ended := `((l) => new Promise((ok) => {
+			const end = Date.now() + 10000;
+			const check = () => (l.status.state === "closed" || Date.now() > end ? ok(l.status.state + " " + (l.status.code || "")) : setTimeout(check, 20));
+			check();
+		}))`
+		eval[bool](t, tab[1], `(window.l1 = db.connect(`+bad+`), true)`)
+		got := eval[[]string](t, tab[0], `(() => { const a = db.connect(`+bad+`), b = db.connect(`+bad+`); return Promise.all([a, b].map(`+ended+`)); })()`)
+		got = append(got, eval[string](t, tab[1], ended+`(l1)`))
+		for i, st := range got {
+			if st != "closed INVALID_ARGUMENT" {
+				t.Errorf("link %d: %s, want closed INVALID_ARGUMENT", i, st)
+			}
+		}
+	})
+
+	// A follower closes with a write in flight, not awaited, and opens the
+	// store again at once (a component unmounted and mounted again): when
+	// the write is answered, the old handle leaves the leader — which must
+	// not drop the new handle's watch of the same tab with it.
+	t.Run("a follower opens again while its close waits", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-reopen")
+		eval[bool](t, tab[1], `(async () => {
+			window.p = db.appendMany(Array.from({ length: 3000 }, (_, i) => ({ item: "r" + i, type: "create", value: "x" })));
+			window.closing = db.close();
+			await new Promise((r) => setTimeout(r, 20)); // the close has begun: it waits for the appendMany
+			window.db = await openTodo("faults-reopen");
+			watchCount(db, "again");
+			await closing;
+			await p;
+			return true;
+		})()`)
+		waitJS(t, tab[1], `counts.again === 3000`, "the new handle's watch to see the appendMany")
+		eval[bool](t, tab[0], `db.append("after", "create", "x").then(() => true)`)
+		waitJS(t, tab[1], `counts.again === 3001`, "the new handle's watch to see a later append")
+	})
+
+	// A follower's import reaches the leader, which applies it; the
+	// follower cannot hear the answer (its page went into the back/forward
+	// cache: pagehide and pageshow dispatched here) and, back, aborts the
+	// import before a leader answers again. ABORTED says nothing was kept:
+	// the import must be answered for what it did.
+	t.Run("an import aborted when its outcome is unknown", func(t *testing.T) {
+		tab, _ := open(t, 2, "faults-abort-import")
+		eval[bool](t, tab[1], `(async () => {
+			const m = await openTodo(":memory:");
+			await m.appendMany(Array.from({ length: 1000 }, (_, i) => ({ item: "m" + i, type: "create", value: "m" + i })));
+			const batch = await m.exportSince({});
+			await m.close();
+			window.ac = new AbortController();
+			window.p = db.import(batch, { signal: ac.signal }).then((r) => "imported " + (r.added + r.duplicates), (e) => "REJECT " + e.code + ": " + e.message);
+			window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }));
+			return true;
+		})()`)
+		waitJS(t, tab[0], `db.query("SELECT count(*) AS n FROM todo").then((r) => r[0].n === 1000)`, "the leader to apply the import")
+		eval[bool](t, tab[1], `(window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true })), ac.abort(), true)`)
+		got := settle(t, tab[1], `p`, 20000)
+		n := settle(t, tab[1], `db.query("SELECT count(*) AS n FROM todo").then((r) => r[0].n)`, 20000)
+		if got != "imported 1000" || n != "1000" {
+			t.Fatalf("the import: %s, with %s todos kept", got, n)
+		}
+	})
+
+	// An open that rebuilds the store for a new interpretation is aborted
+	// (at its first progress): ABORTED says nothing was kept, as in Node —
+	// the tab that was to lead went on with the rebuild and kept it, so
+	// the next open found it done.
+	t.Run("an open aborted while it rebuilds", func(t *testing.T) {
+		tab, _ := open(t, 1, "faults-abort-open")
+		got := settle(t, tab[0], `(async () => {
+			await db.appendMany(Array.from({ length: 10000 }, (_, i) => ({ item: "i" + i, type: "create", value: "v" })));
+			await db.close();
+			const v2 = { schema: "CREATE TABLE todo2 (id TEXT PRIMARY KEY, content TEXT)", materializers: { create: "INSERT OR IGNORE INTO todo2 VALUES (:item, :value)", set_content: "", set_completed: "" } };
+			const ac = new AbortController();
+			const first = await factlog.open({ name: "faults-abort-open", ...v2, signal: ac.signal, onProgress: () => ac.abort() }).then(() => "opened", (e) => e.code);
+			let rebuilt = false;
+			const again = await factlog.open({ name: "faults-abort-open", ...v2, onProgress: () => (rebuilt = true) });
+			const n = (await again.query("SELECT count(*) AS n FROM todo2"))[0].n;
+			return first + ", then rebuilt " + rebuilt + " " + n;
+		})()`, 60000)
+		if got != "ABORTED, then rebuilt true 10000" {
+			t.Fatalf("the aborted open, then the next: %s", got)
 		}
 	})
 }

@@ -122,7 +122,7 @@ func TestTabsHandoff(t *testing.T) {
 		t.Fatalf("tab %d leads; the first tab to open should", leader)
 	}
 	for _, c := range tab[1:] {
-		eval[bool](t, c, `(window.bursting = burst(db, "f" + Math.random().toString(36).slice(2, 6), 60), true)`)
+		eval[bool](t, c, `(window.roles = [], db.onRole((r) => roles.push(r)), window.bursting = burst(db, "f" + Math.random().toString(36).slice(2, 6), 60), true)`)
 	}
 	waitJS(t, tab[1], `acked.length >= 10`, "the burst to be under way")
 	cancels[0]() // close the leader tab, appends in flight
@@ -138,6 +138,13 @@ func TestTabsHandoff(t *testing.T) {
 	slices.Sort(roles)
 	if !slices.Equal(roles, []string{"follower", "leader"}) {
 		t.Fatalf("after the handoff: roles %v", roles)
+	}
+	// onRole reports changes only: the tab that leads now, once; the
+	// other, still a follower of another leader, never.
+	changes := []string{strings.Join(eval[[]string](t, tab[1], `roles`), ","), strings.Join(eval[[]string](t, tab[2], `roles`), ",")}
+	slices.Sort(changes)
+	if !slices.Equal(changes, []string{"", "leader"}) {
+		t.Fatalf("onRole in the two tabs: %q, want the new leader's and none", changes)
 	}
 	check := func(c context.Context) {
 		t.Helper()
