@@ -140,19 +140,11 @@ const lwwSuffix = "__lww"
 // event made, and add columns to), another application's — and a file
 // that is not a database. It runs before Open writes anything.
 func foreign(c *db.Conn, path string) error {
-	var names []string
-	err := c.Query(`SELECT name FROM main.sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`, nil, func(s *sqlite3.Stmt) error {
-		names = append(names, s.ColumnText(0))
-		return nil
-	})
-	switch {
-	case errors.Is(err, sqlite3.NOTADB):
-		return fmt.Errorf("%w: %q exists and is not an SQLite database; open a new name, or delete it", ErrArgument, path)
-	case errors.Is(err, db.ErrLinked):
-		return fmt.Errorf("%w: cannot open %q: %v", ErrArgument, path, err)
-	case errors.Is(err, sqlite3.CANTOPEN):
-		return fmt.Errorf("%w: cannot open %q: its directory must exist and be writable (%v)", ErrArgument, path, err)
-	case err != nil:
+	names, err := c.Tables()
+	if err != nil {
+		if ferr := db.FileError(ErrArgument, path, err); ferr != nil {
+			return ferr
+		}
 		return fmt.Errorf("open %q: %w", path, err)
 	}
 	have := map[string]bool{}
@@ -170,10 +162,7 @@ func foreign(c *db.Conn, path string) error {
 	if len(theirs) == 0 {
 		return nil
 	}
-	if len(theirs) > 5 {
-		theirs = append(theirs[:5], "…")
-	}
-	return fmt.Errorf("%w: %q is not a database of registers: it holds %s, which are not (an event store's, or another application's); open a new name", ErrArgument, path, strings.Join(theirs, ", "))
+	return fmt.Errorf("%w: %q is not a database of registers: it holds %s, which are not (an event store's, or another application's); open a new name", ErrArgument, path, db.FewNames(theirs))
 }
 
 // addColumns adds to a table made before with fewer columns (by an

@@ -21,7 +21,6 @@ import (
 	"os"
 	"strings"
 	gosync "sync"
-	"syscall"
 	"time"
 
 	"github.com/factlog/factlog/wasm/dag"
@@ -146,18 +145,9 @@ func openError(path string, err error) error {
 		return err
 	case errors.Is(err, sqlite3.BUSY) || errors.Is(err, sqlite3.LOCKED):
 		return fmt.Errorf("%w (%v)", ErrLocked, err)
-	case errors.Is(err, db.ErrLinked):
-		return ArgumentError(fmt.Sprintf("cannot open %q: %v", path, err))
-	case errors.Is(err, syscall.EISDIR) || strings.Contains(err.Error(), "EISDIR"): // (Node's errors carry their code as text)
-		return ArgumentError(fmt.Sprintf("cannot open %q: a directory is where the store keeps a file (%[1]s, %[1]s-wal or %[1]s-lock): move it, or choose another name (%v)", path, err))
-	case errors.Is(err, sqlite3.CANTOPEN):
-		return ArgumentError(fmt.Sprintf("cannot open %q: its directory must exist and be writable (%v)", path, err))
-	case errors.Is(err, sqlite3.NOTADB):
-		return ArgumentError(fmt.Sprintf("%q is not a store: the file exists and is not an SQLite database (%v)", path, err))
-	case errors.Is(err, sqlite3.CORRUPT):
-		// Not a query SQLite refused: nothing the caller runs can help.
-		return fmt.Errorf("%w: %q is damaged: cut short or overwritten, or a %s-wal beside it is another database's; "+
-			"restore it from a backup, or open a new store and sync it from a replica: %w", ErrArgument, path, path, err)
+	}
+	if ferr := db.FileError(ErrArgument, path, err); ferr != nil {
+		return ferr
 	}
 	return err
 }
@@ -214,21 +204,16 @@ func (s *Store) open() error {
 // queryable beside a state no event made. A store is a database that is
 // empty or holds factlog's own tables.
 func (s *Store) foreign() error {
-	var theirs []string
-	ours := false
-	err := s.c.Query(`SELECT name FROM main.sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`, nil, func(st *sqlite3.Stmt) error {
-		name := st.ColumnText(0)
-		ours = ours || name == "event" || strings.HasPrefix(name, "_factlog_")
-		theirs = append(theirs, name)
-		return nil
-	})
-	if err != nil || ours || len(theirs) == 0 {
+	theirs, err := s.c.Tables()
+	if err != nil || len(theirs) == 0 {
 		return err
 	}
-	if len(theirs) > 5 {
-		theirs = append(theirs[:5], "…")
+	for _, name := range theirs {
+		if name == "event" || strings.HasPrefix(name, "_factlog_") {
+			return nil
+		}
 	}
-	return ArgumentError(fmt.Sprintf("%q is not a factlog store: it is an SQLite database of another application's (it holds %s); open a new name, or delete it", s.opts.Path, strings.Join(theirs, ", ")))
+	return ArgumentError(fmt.Sprintf("%q is not a factlog store: it is an SQLite database of another application's (it holds %s); open a new name, or delete it", s.opts.Path, db.FewNames(theirs)))
 }
 
 func (s *Store) loadKey() error {

@@ -14,6 +14,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -270,6 +271,48 @@ var ErrLocked = errors.New("the store is open elsewhere (another Store, process,
 // each name would get a lock and a WAL of its own, so two writers could
 // share the file, and one's acknowledged writes be lost.
 var ErrLinked = errors.New("the file has more than one name (hard links), and a store has one writer by one name")
+
+// Tables returns the names of the database's tables and views, sorted,
+// SQLite's own left out: what a store or a table of registers checks a
+// file holds before it writes anything to it.
+func (c *Conn) Tables() ([]string, error) {
+	var names []string
+	err := c.Query(`SELECT name FROM main.sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`, nil, func(s *sqlite3.Stmt) error {
+		names = append(names, s.ColumnText(0))
+		return nil
+	})
+	return names, err
+}
+
+// FewNames lists names for a message: the first five, and "…" for more.
+func FewNames(names []string) string {
+	if len(names) > 5 {
+		names = append(names[:5:5], "…")
+	}
+	return strings.Join(names, ", ")
+}
+
+// FileError says what is wrong with the file at path, when opening a
+// database there failed for a reason of the file's — the caller's to fix,
+// as an error wrapping invalid (its package's ErrArgument) — and returns
+// nil when err is not one. A store and a table of registers share it.
+func FileError(invalid error, path string, err error) error {
+	switch {
+	case errors.Is(err, ErrLinked):
+		return fmt.Errorf("%w: cannot open %q: %v", invalid, path, err)
+	case errors.Is(err, syscall.EISDIR) || strings.Contains(err.Error(), "EISDIR"): // (Node's errors carry their code as text)
+		return fmt.Errorf("%w: cannot open %q: a directory is where the store keeps a file (%[2]s, %[2]s-wal or %[2]s-lock): move it, or choose another name (%[3]v)", invalid, path, err)
+	case errors.Is(err, sqlite3.CANTOPEN):
+		return fmt.Errorf("%w: cannot open %q: its directory must exist and be writable (%v)", invalid, path, err)
+	case errors.Is(err, sqlite3.NOTADB):
+		return fmt.Errorf("%w: %q exists and is not an SQLite database: open a new name, or delete it (%v)", invalid, path, err)
+	case errors.Is(err, sqlite3.CORRUPT):
+		// Not a query SQLite refused: nothing the caller runs can help.
+		return fmt.Errorf("%w: %q is damaged: cut short or overwritten, or a %s-wal beside it is another database's; "+
+			"restore it from a backup, or open a new store and sync it from a replica: %w", invalid, path, path, err)
+	}
+	return nil
+}
 
 // ErrNoMemory reports that SQLite reached the connection's memory limit.
 var ErrNoMemory = errors.New("database out of memory")
