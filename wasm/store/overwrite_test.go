@@ -94,7 +94,6 @@ func TestOverwrites(t *testing.T) {
 // row): the first edit is not superseded — it moved along. A replica
 // that imports all of it at once, and a rebuild, must keep it.
 func TestOverwriteOfMovedRow(t *testing.T) {
-	ctx := context.Background()
 	opts := func(i int) store.Options {
 		return store.Options{Schema: `CREATE TABLE t (k TEXT PRIMARY KEY NOT NULL, v ANY)`, Materializers: map[string]string{
 			"ins":  `INSERT INTO t (k) VALUES (:item)`,
@@ -102,12 +101,41 @@ func TestOverwriteOfMovedRow(t *testing.T) {
 			"move": `UPDATE t SET k = :value WHERE k = :item`,
 		}, Rand: peerSeed(i), Now: fakeClock()}
 	}
+	appendImportRebuild(t, opts, [][3]string{{"a", "ins", `0`}, {"a", "set", `"x"`}, {"a", "move", `"b"`}, {"a", "set", `"y"`}},
+		`SELECT k, v FROM t`, "[[b x]]")
+}
+
+// TestOverwriteOfIndexedColumn: a statement that reads no column of a
+// table can still see its values through an index's order — "the first
+// row" without ORDER BY scans an index on the column when that covers
+// it. An edit of the column, a pick of the first row, another edit of
+// the column: the first edit decides what is picked, so it is not
+// superseded. A replica that imports all of it at once, and a rebuild,
+// must pick what the author picked.
+func TestOverwriteOfIndexedColumn(t *testing.T) {
+	opts := func(i int) store.Options {
+		return store.Options{Schema: `CREATE TABLE t (k TEXT PRIMARY KEY NOT NULL, v ANY); CREATE INDEX t_v ON t (v); CREATE TABLE pick (x)`, Materializers: map[string]string{
+			"ins":  `INSERT INTO t (k, v) VALUES (:item, :value)`,
+			"set":  `UPDATE t SET v = :value WHERE k = :item`,
+			"pick": `INSERT INTO pick (x) SELECT rowid FROM t LIMIT 1`,
+		}, Rand: peerSeed(i), Now: fakeClock()}
+	}
+	appendImportRebuild(t, opts, [][3]string{{"a", "ins", `1`}, {"b", "ins", `2`}, {"a", "set", `5`}, {"p", "pick", `0`}, {"a", "set", `0`}},
+		`SELECT x FROM pick`, "[[2]]") // b's row: a's v was 5 when the pick ran
+}
+
+// appendImportRebuild appends evs (item, type, value) one by one to a
+// store opened with opts(1), imports them at once into one opened with
+// opts(2), rebuilds the first, and requires query to read want from each.
+func appendImportRebuild(t *testing.T, opts func(int) store.Options, evs [][3]string, query, want string) {
+	t.Helper()
+	ctx := context.Background()
 	a, err := store.Open(ctx, opts(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	for _, e := range [][3]string{{"a", "ins", `0`}, {"a", "set", `"x"`}, {"a", "move", `"b"`}, {"a", "set", `"y"`}} {
+	for _, e := range evs {
 		if _, err := a.Append(ctx, e[0], e[1], []byte(e[2])); err != nil {
 			t.Fatal(err)
 		}
@@ -118,9 +146,8 @@ func TestOverwriteOfMovedRow(t *testing.T) {
 	}
 	defer b.Close()
 	sendAll(t, a, b)
-	const want = "[[b x]]"
 	state := func(s *store.Store) string {
-		rows, err := s.Query(ctx, `SELECT k, v FROM t`)
+		rows, err := s.Query(ctx, query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,60 +163,6 @@ func TestOverwriteOfMovedRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := state(a); got != want {
-		t.Errorf("rebuilt: %s, want %s", got, want)
-	}
-}
-
-// TestOverwriteOfIndexedColumn: a statement that reads no column of a
-// table can still see its values through an index's order — "the first
-// row" without ORDER BY scans an index on the column when that covers
-// it. An edit of the column, a pick of the first row, another edit of
-// the column: the first edit decides what is picked, so it is not
-// superseded. A replica that imports all of it at once, and a rebuild,
-// must pick what the author picked.
-func TestOverwriteOfIndexedColumn(t *testing.T) {
-	ctx := context.Background()
-	opts := func(i int) store.Options {
-		return store.Options{Schema: `CREATE TABLE t (k TEXT PRIMARY KEY NOT NULL, v ANY); CREATE INDEX t_v ON t (v); CREATE TABLE pick (x)`, Materializers: map[string]string{
-			"ins":  `INSERT INTO t (k, v) VALUES (:item, :value)`,
-			"set":  `UPDATE t SET v = :value WHERE k = :item`,
-			"pick": `INSERT INTO pick (x) SELECT rowid FROM t LIMIT 1`,
-		}, Rand: peerSeed(i), Now: fakeClock()}
-	}
-	a, err := store.Open(ctx, opts(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	for _, e := range [][3]string{{"a", "ins", `1`}, {"b", "ins", `2`}, {"a", "set", `5`}, {"p", "pick", `0`}, {"a", "set", `0`}} {
-		if _, err := a.Append(ctx, e[0], e[1], []byte(e[2])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := store.Open(ctx, opts(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	sendAll(t, a, b)
-	const want = "[[2]]" // b's row: a's v was 5 when the pick ran
-	picked := func(s *store.Store) string {
-		rows, err := s.Query(ctx, `SELECT x FROM pick`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fmt.Sprint(rows.Values)
-	}
-	if got := picked(a); got != want {
-		t.Fatalf("appended one by one: %s, want %s", got, want)
-	}
-	if got := picked(b); got != want {
-		t.Errorf("imported at once: %s, want %s", got, want)
-	}
-	if err := a.Rebuild(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := picked(a); got != want {
 		t.Errorf("rebuilt: %s, want %s", got, want)
 	}
 }
