@@ -36,19 +36,26 @@ func (l *v6Listener) Accept() (net.Conn, error) {
 	return v6Conn{c, &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("2001:db8:1:2::%x", n)), Port: 40000}}, nil
 }
 
-// TestIPv6HostIsOneAddress: the connections of one IPv6 /64 count as one
-// address's, whatever address of the prefix each comes from (each used
-// to be counted apart: one host had no limit, and filled the relay).
-func TestIPv6HostIsOneAddress(t *testing.T) {
-	r := startRelay(t, relay.Options{MaxConnsPerIP: 4, ConnsPerIPMinute: 100, MaxConns: 40})
+// v6Host serves r to clients that all seem to come from one IPv6 /64, a
+// new address of it each; it returns the host:port to dial.
+func v6Host(t *testing.T, r *relayServer) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := &http.Server{Handler: r.srv}
 	go hs.Serve(&v6Listener{Listener: l})
-	defer hs.Close()
-	url := "ws://" + l.Addr().String() + "/v1/rooms/r"
+	t.Cleanup(func() { hs.Close() })
+	return l.Addr().String()
+}
+
+// TestIPv6HostIsOneAddress: the connections of one IPv6 /64 count as one
+// address's, whatever address of the prefix each comes from (each used
+// to be counted apart: one host had no limit, and filled the relay).
+func TestIPv6HostIsOneAddress(t *testing.T) {
+	r := startRelay(t, relay.Options{MaxConnsPerIP: 4, ConnsPerIPMinute: 100, MaxConns: 40})
+	url := "ws://" + v6Host(t, r) + "/v1/rooms/r"
 	var open []*websocket.Conn
 	defer func() {
 		for _, ws := range open {

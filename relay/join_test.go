@@ -3,7 +3,6 @@ package relay_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"runtime"
 	"testing"
@@ -55,14 +54,7 @@ func TestBacklogMemory(t *testing.T) {
 	}
 	// Let the writers run into the full sockets: wait until the relay
 	// has sent what it can (frames_out stops growing).
-	var last float64 = -1
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		out := metric(t, r, "relay_bytes_out_total")
-		if out == last && out > 0 {
-			break
-		}
-		last = out
-	}
+	sentWhatItCan(t, r)
 	grew := int64(heapInUse()) - int64(before)
 	t.Logf("%d joiners of a %d MiB backlog: heap grew %d KiB", joiners, n*size>>20, grew>>10)
 	if limit := int64(joiners * 6 << 20); grew > limit {
@@ -201,26 +193,13 @@ func TestBacklogsOfOneAddress(t *testing.T) {
 	fill(t, r, "big", n, size)
 	fill(t, r, "small", 1, 10)
 	// The attacker: one IPv6 /64, through a listener of its own.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: r.srv}
-	go hs.Serve(&v6Listener{Listener: l})
-	defer hs.Close()
+	attacker := v6Host(t, r)
 	for range 3 {
-		c := dial(t, "ws://"+l.Addr().String()+"/v1/rooms/big")
+		c := dial(t, "ws://"+attacker+"/v1/rooms/big")
 		c.Send(protocol.Envelope{Kind: protocol.Join}) // and never reads
 	}
 	// Let the attacker's writers run into their full sockets.
-	var last float64 = -1
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		out := metric(t, r, "relay_bytes_out_total")
-		if out == last && out > 0 {
-			break
-		}
-		last = out
-	}
+	sentWhatItCan(t, r)
 	if _, backlog := dial(t, r.url("small")).Join(0, ""); len(backlog) != 1 {
 		t.Fatalf("the other client got %d bodies, want 1", len(backlog))
 	}
@@ -257,5 +236,19 @@ func TestWaitingJoinerLeaves(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the waiter's connection still counts: %v", err)
 		}
+	}
+}
+
+// sentWhatItCan waits (up to 20 s) until the relay's writers have run into
+// their clients' full sockets: relay_bytes_out_total stops growing.
+func sentWhatItCan(t *testing.T, r *relayServer) {
+	t.Helper()
+	var last float64 = -1
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out := metric(t, r, "relay_bytes_out_total")
+		if out == last && out > 0 {
+			return
+		}
+		last = out
 	}
 }
