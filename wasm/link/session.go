@@ -39,6 +39,11 @@ type session struct {
 }
 
 func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
+	// Subscribed before anything is published: an append between the
+	// first publish's export and a later subscription would be told to
+	// no one, and would wait for the next write or connection to go.
+	changes, unsubscribe := ss.l.s.Subscribe()
+	defer unsubscribe()
 	if err := ss.handleAll(ctx, first); err != nil { // what came with the welcome
 		return err
 	}
@@ -59,8 +64,6 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 			}
 		}
 	}()
-	changes, unsubscribe := ss.l.s.Subscribe()
-	defer unsubscribe()
 	opts := ss.l.opts
 	quiet := time.NewTimer(opts.Keepalive) // since the relay was last heard
 	defer quiet.Stop()
