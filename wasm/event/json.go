@@ -1,8 +1,12 @@
 package event
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // jsonEvent is an event as JavaScript sees it: ids as hex strings and the
@@ -21,15 +25,48 @@ type jsonEvent struct {
 
 // MarshalJSON writes the event with lowercase field names, hex ids and the
 // value as JSON.
-func (e Event) MarshalJSON() ([]byte, error) {
-	j := jsonEvent{e.ID, e.Peer, e.Seq, e.Parents, e.Clock, e.Time, e.Item, e.Type, e.Value}
-	if j.Parents == nil {
-		j.Parents = []ID{}
+func (e Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil }
+
+// AppendJSON appends what MarshalJSON writes to b. Every call from
+// JavaScript that appends returns its events so: written directly, not
+// through reflection, since in a browser or Node that is a good part of
+// an append's cost.
+func (e Event) AppendJSON(b []byte) []byte {
+	hexID := func(b []byte, id [32]byte) []byte {
+		b = append(b, '"')
+		b = hex.AppendEncode(b, id[:])
+		return append(b, '"')
 	}
-	if len(j.Value) == 0 {
-		j.Value = json.RawMessage("null")
+	b = append(b, `{"id":`...)
+	b = hexID(b, e.ID)
+	b = append(b, `,"peer":`...)
+	b = hexID(b, e.Peer)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"parents":[`...)
+	for i, p := range e.Parents {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = hexID(b, p)
 	}
-	return json.Marshal(j)
+	b = append(b, `],"clock":`...)
+	b = strconv.AppendUint(b, e.Clock, 10)
+	b = append(b, `,"time":`...)
+	b = strconv.AppendInt(b, e.Time, 10)
+	// Invalid UTF-8 (never in a checked event) becomes U+FFFD, as
+	// encoding/json writes it.
+	b = append(b, `,"item":`...)
+	b, _ = jsontext.AppendQuote(b, e.Item)
+	b = append(b, `,"type":`...)
+	b, _ = jsontext.AppendQuote(b, e.Type)
+	b = append(b, `,"value":`...)
+	if len(e.Value) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, e.Value...) // canonical JSON (CanonicalValue)
+	}
+	return append(b, '}')
 }
 
 // UnmarshalJSON reads what MarshalJSON writes. It does not check the

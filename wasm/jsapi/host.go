@@ -174,9 +174,16 @@ func (h *Host) Call(ctx context.Context, id int, method string, args, data []byt
 	if err != nil {
 		return nil, nil, err
 	}
+	if r, ok := res.(encoded); ok {
+		return r, out, nil
+	}
 	result, err = json.Marshal(res)
 	return result, out, err
 }
+
+// encoded is a method's result already written as JSON: encoding/json
+// would check it again (appends return it, for speed).
+type encoded []byte
 
 // Cancel stops the running call with the id, if there is one.
 func (h *Host) Cancel(id int) {
@@ -196,31 +203,43 @@ func decode(method string, args []byte, v any) error {
 	return nil
 }
 
-// handleArgs decodes arguments that name a handle under key ({"db": 3, …})
-// into v (if not nil), and returns what the handle names.
-func handleArgs[T any](h *Host, m *handles[T], key, method string, args []byte, v any) (T, error) {
+// dbArg is the member of a store method's arguments that names the store
+// ({"db": id, …}); a method's arguments embed it.
+type dbArg struct {
+	DB *int `json:"db"`
+}
+
+func (a *dbArg) handle() (string, *int) { return "db", a.DB }
+
+// registersArg names a table of registers ({"registers": id, …}).
+type registersArg struct {
+	Registers *int `json:"registers"`
+}
+
+func (a *registersArg) handle() (string, *int) { return "registers", a.Registers }
+
+// handled is a method's arguments, which name a handle.
+type handled interface{ handle() (key string, id *int) }
+
+// handleArgs decodes a method's arguments into v, in one pass (those of an
+// append hold its events), and returns what the handle they name is.
+func handleArgs[T any](h *Host, m *handles[T], method string, args []byte, v handled) (T, error) {
 	var zero T
-	var fields map[string]json.RawMessage
-	if err := decode(method, args, &fields); err != nil {
+	if err := decode(method, args, v); err != nil {
 		return zero, err
 	}
-	var id int
-	if err := decode(method, fields[key], &id); err != nil {
-		return zero, err
-	}
-	if v != nil {
-		if err := decode(method, args, v); err != nil {
-			return zero, err
-		}
+	key, id := v.handle()
+	if id == nil {
+		return zero, store.ArgumentError(fmt.Sprintf("%s: no %s: pass the handle's number", method, key))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return get(*m, id, key)
+	return get(*m, *id, key)
 }
 
-// storeArgs decodes arguments that name a store ({"db": id, …}).
-func (h *Host) storeArgs(method string, args []byte, v any) (*store.Store, error) {
-	return handleArgs(h, &h.stores, "db", method, args, v)
+// storeArgs decodes arguments that name a store.
+func (h *Host) storeArgs(method string, args []byte, v handled) (*store.Store, error) {
+	return handleArgs(h, &h.stores, method, args, v)
 }
 
 // place finds where a named store lives; "" or ":memory:" is in memory.

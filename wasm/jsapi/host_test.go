@@ -125,6 +125,16 @@ func TestErrors(t *testing.T) {
 		{"query", `{"db":1,"sql":"SELECT ?","params":5}`, nil, store.CodeArgument, "array or an object"},
 		{"import", `{"db":1}`, []byte("garbage"), store.CodeInvalidBatch, "corrupt"},
 		{"heads", `{"db":99}`, nil, store.CodeClosed, "closed"},
+		{"heads", `{}`, nil, store.CodeArgument, "no db"},
+		{"heads", `[1]`, nil, store.CodeArgument, "cannot unmarshal array"},
+		{"heads", `{"x":{"db":1}}`, nil, store.CodeArgument, "no db"}, // a member of a member is not the handle
+		{"heads", `{"db":"1"}`, nil, store.CodeArgument, "db"},
+		{"heads", `{"db":1.5}`, nil, store.CodeArgument, "db"},
+		{"heads", `{"db":1`, nil, store.CodeArgument, "heads"},
+		{"heads", `{"db":1} {}`, nil, store.CodeArgument, "after top-level value"},
+		{"registers.rows", `{"db":1}`, nil, store.CodeArgument, "no registers"},
+		{"append", `{"events":[{"item":"1","type":"a","value":{"db":1}}]}`, nil, store.CodeArgument, "no db"},
+		{"heads", `{"x":[1,{"y":2}],"db":99}`, nil, store.CodeClosed, "closed"}, // found past other members
 		{"watch", `{"db":1,"sql":"SELECT 1"}`, nil, store.CodeArgument, "notification key"},
 		{"query", `{"db":1,"sql":"SELECT ?"}`, nil, store.CodeArgument, "has 1 parameter(s) and 0 value(s)"},
 		{"query", `{"db":1,"sql":"SELECT ?, ?","params":[1]}`, nil, store.CodeArgument, "has 2 parameter(s) and 1 value(s)"},

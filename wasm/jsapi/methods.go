@@ -116,7 +116,7 @@ func closeStore(h *Host, _ context.Context, args, _ []byte) (any, []byte, error)
 
 func appendEvents(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	var a struct {
-		DB int `json:"db"`
+		dbArg
 		// Request, if set, makes the append idempotent (requests.go);
 		// Retry says that it may have been sent before.
 		Request string `json:"request"`
@@ -135,8 +135,18 @@ func appendEvents(h *Host, ctx context.Context, args, _ []byte) (any, []byte, er
 	for i, e := range a.Events {
 		in[i] = store.Input{Item: e.Item, Type: e.Type, Value: e.Value}
 	}
-	evs, err := h.journal(a.DB).appendKeyed(ctx, s, a.Request, a.Retry, in)
-	return evs, nil, err
+	evs, err := h.journal(*a.DB).appendKeyed(ctx, s, a.Request, a.Retry, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := append(make([]byte, 0, 400*len(evs)), '[')
+	for i, e := range evs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = e.AppendJSON(b)
+	}
+	return encoded(append(b, ']')), nil, nil
 }
 
 // rows is a result as JavaScript gets it: column names and rows of values.
@@ -194,7 +204,10 @@ func (a queryArgs) params(method string) (any, error) {
 }
 
 func query(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	var a queryArgs
+	var a struct {
+		dbArg
+		queryArgs
+	}
 	s, err := h.storeArgs("query", args, &a)
 	if err != nil {
 		return nil, nil, err
@@ -226,6 +239,7 @@ func nonNil[T any](v []T) []T {
 
 func events(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	var a struct {
+		dbArg
 		Item *string `json:"item"`
 	}
 	s, err := h.storeArgs("events", args, &a)
@@ -237,7 +251,7 @@ func events(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 }
 
 func heads(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	s, err := h.storeArgs("heads", args, nil)
+	s, err := h.storeArgs("heads", args, &dbArg{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -246,7 +260,7 @@ func heads(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 }
 
 func versionVector(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	s, err := h.storeArgs("versionVector", args, nil)
+	s, err := h.storeArgs("versionVector", args, &dbArg{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -256,6 +270,7 @@ func versionVector(h *Host, ctx context.Context, args, _ []byte) (any, []byte, e
 
 func exportSince(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	var a struct {
+		dbArg
 		VV sync.VersionVector `json:"vv"`
 	}
 	s, err := h.storeArgs("exportSince", args, &a)
@@ -267,7 +282,7 @@ func exportSince(h *Host, ctx context.Context, args, _ []byte) (any, []byte, err
 }
 
 func importBatch(h *Host, ctx context.Context, args, data []byte) (any, []byte, error) {
-	s, err := h.storeArgs("import", args, nil)
+	s, err := h.storeArgs("import", args, &dbArg{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -294,7 +309,7 @@ func importBatch(h *Host, ctx context.Context, args, data []byte) (any, []byte, 
 }
 
 func pending(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	s, err := h.storeArgs("pending", args, nil)
+	s, err := h.storeArgs("pending", args, &dbArg{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -311,7 +326,7 @@ func pending(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) 
 }
 
 func forks(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	s, err := h.storeArgs("forks", args, nil)
+	s, err := h.storeArgs("forks", args, &dbArg{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -331,7 +346,7 @@ func notifyKey(method, what string, key int) error {
 
 func watch(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	var a struct {
-		DB    int `json:"db"`
+		dbArg
 		Watch int `json:"watch"`
 		queryArgs
 	}
@@ -349,7 +364,7 @@ func watch(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	h.mu.Lock()
 	_, taken := h.watches[a.Watch]
 	if !taken {
-		put(&h.watches, a.Watch, owned[func()]{a.DB, func() {}}) // reserved
+		put(&h.watches, a.Watch, owned[func()]{*a.DB, func() {}}) // reserved
 	}
 	h.mu.Unlock()
 	if taken {
@@ -365,7 +380,7 @@ func watch(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	h.mu.Lock()
 	_, kept := h.watches[a.Watch] // unwatch or close may have come meanwhile
 	if err == nil && kept {
-		h.watches[a.Watch] = owned[func()]{a.DB, stop}
+		h.watches[a.Watch] = owned[func()]{*a.DB, stop}
 	} else {
 		delete(h.watches, a.Watch)
 	}
@@ -393,7 +408,10 @@ func unwatch(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
 }
 
 func reinterpret(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	var a interpretation
+	var a struct {
+		dbArg
+		interpretation
+	}
 	s, err := h.storeArgs("reinterpret", args, &a)
 	if err != nil {
 		return nil, nil, err
@@ -403,7 +421,7 @@ func reinterpret(h *Host, ctx context.Context, args, _ []byte) (any, []byte, err
 
 func connect(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
 	var a struct {
-		DB    int    `json:"db"`
+		dbArg
 		URL   string `json:"url"`
 		Token string `json:"token"`
 		Link  int    `json:"link"`
@@ -432,7 +450,7 @@ func connect(h *Host, _ context.Context, args, _ []byte) (any, []byte, error) {
 		return nil, nil, err
 	}
 	h.mu.Lock()
-	put(&h.links, a.Link, owned[*link.Link]{a.DB, l})
+	put(&h.links, a.Link, owned[*link.Link]{*a.DB, l})
 	h.mu.Unlock()
 	return map[string]int{"link": a.Link}, nil, nil
 }

@@ -48,9 +48,9 @@ func asArgument(err error) error {
 	return err
 }
 
-// registersArgs decodes arguments that name a table ({"registers": id, …}).
-func (h *Host) registersArgs(method string, args []byte, v any) (*lww.Registers, error) {
-	return handleArgs(h, &h.registers, "registers", method, args, v)
+// registersArgs decodes arguments that name a table of registers.
+func (h *Host) registersArgs(method string, args []byte, v handled) (*lww.Registers, error) {
+	return handleArgs(h, &h.registers, method, args, v)
 }
 
 // register is a register as JavaScript sees it.
@@ -60,6 +60,7 @@ func register(r lww.Register) map[string]any {
 
 func regSet(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 	var a struct {
+		registersArg
 		ID     string          `json:"id"`
 		Column string          `json:"column"`
 		Value  json.RawMessage `json:"value"`
@@ -76,7 +77,7 @@ func regSet(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 }
 
 func regRows(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	r, err := h.registersArgs("registers.rows", args, nil)
+	r, err := h.registersArgs("registers.rows", args, &registersArg{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -88,7 +89,7 @@ func regRows(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) 
 }
 
 func regState(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	r, err := h.registersArgs("registers.state", args, nil)
+	r, err := h.registersArgs("registers.state", args, &registersArg{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -101,7 +102,7 @@ func regState(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error)
 }
 
 func regExport(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
-	r, err := h.registersArgs("registers.export", args, nil)
+	r, err := h.registersArgs("registers.export", args, &registersArg{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -110,7 +111,7 @@ func regExport(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error
 }
 
 func regMerge(h *Host, ctx context.Context, args, data []byte) (any, []byte, error) {
-	r, err := h.registersArgs("registers.merge", args, nil)
+	r, err := h.registersArgs("registers.merge", args, &registersArg{})
 	if err != nil {
 		return nil, nil, err
 	}
