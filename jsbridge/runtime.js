@@ -16,10 +16,21 @@ import "go:wasm_exec";
  */
 export async function start(module, notify, webSocket) {
   const go = new globalThis.Go();
+  // A call's promise is made here, and Go settles it by its ticket: a
+  // promise made by Go cost each call a callback into Go from inside the
+  // Promise constructor, a tenth of an append in Node.
+  const waiting = new Map(); // ticket → [resolve, reject]
+  let tickets = 0;
   const booted = new Promise((resolve) => {
     const boot = (api) => resolve(api);
     boot.notify = notify;
     boot.webSocket = webSocket;
+    boot.settle = (ticket, error, json, bytes) => {
+      const [resolve, reject] = waiting.get(ticket);
+      waiting.delete(ticket);
+      if (error) reject(error);
+      else resolve([json, bytes]);
+    };
     globalThis.__factlogBoot = boot;
   });
   const instance = await WebAssembly.instantiate(module, go.importObject);
@@ -34,5 +45,11 @@ export async function start(module, notify, webSocket) {
   // The locks of a program that ended are stale (wasm/jsvfs/lockfile.go):
   // a new engine in this process may take its stores over.
   exited.then(() => globalThis.process?.[Symbol.for("factlog.engines")]?.delete(api.token));
-  return { call: api.call, cancel: api.cancel, exited };
+  const call = (method, args, bytes, id) =>
+    new Promise((resolve, reject) => {
+      const ticket = ++tickets;
+      waiting.set(ticket, [resolve, reject]);
+      api.call(method, args, bytes, id, ticket);
+    });
+  return { call, cancel: api.cancel, exited };
 }

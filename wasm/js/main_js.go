@@ -2,10 +2,11 @@
 
 // Command js is factlog compiled to WebAssembly: it binds package jsapi to
 // JavaScript. The bridge (jsbridge/runtime.js) sets globalThis.__factlogBoot
-// to a function with the properties notify(kind, key, json) and
-// webSocket(key) (the WebSocket constructor for a link), then runs this
-// program, which calls the function with {call} and blocks forever,
-// serving calls.
+// to a function with the properties notify(kind, key, json),
+// webSocket(key) (the WebSocket constructor for a link) and
+// settle(ticket, error, json, bytes) (a call's end), then runs this
+// program, which calls the function with {call, cancel} and blocks
+// forever, serving calls.
 package main
 
 import (
@@ -37,9 +38,11 @@ func main() {
 			})
 		},
 	}
+	settle := boot.Get("settle")
 	call := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		loopRan()
-		return serve(host, args)
+		serve(host, settle, args)
+		return nil
 	})
 	cancel := js.FuncOf(func(_ js.Value, args []js.Value) any {
 		loopRan()
@@ -52,31 +55,25 @@ func main() {
 	select {} // the Worker (or Node) keeps calling
 }
 
-// serve starts one call, call(method, argsJSON, bytes, id), and returns
-// its promise; cancel(id) stops it. The call runs in a goroutine: it may
-// await promises (OPFS), which cannot settle while this callback holds
-// the event loop.
-func serve(host *jsapi.Host, args []js.Value) any {
-	var resolve, reject js.Value
-	executor := js.FuncOf(func(_ js.Value, fns []js.Value) any {
-		resolve, reject = fns[0], fns[1]
-		return nil
-	})
-	promise := js.Global().Get("Promise").New(executor)
-	executor.Release()
+// serve starts one call, call(method, argsJSON, bytes, id, ticket), and
+// settles it with settle(ticket, error, json, bytes) when it ends;
+// cancel(id) stops it. The call runs in a goroutine: it may await
+// promises (OPFS), which cannot settle while this callback holds the
+// event loop.
+func serve(host *jsapi.Host, settle js.Value, args []js.Value) {
 	arg := func(i int) js.Value {
 		if i < len(args) {
 			return args[i]
 		}
 		return js.Undefined()
 	}
-	method, argsJSON, id := arg(0), arg(1), 0
+	method, argsJSON, id, ticket := arg(0), arg(1), 0, arg(4)
 	if method.Type() != js.TypeString || argsJSON.Type() != js.TypeString {
-		reject.Invoke(map[string]any{"code": store.CodeArgument, "message": "call(method, argsJSON, bytes, id) takes two strings"})
-		return promise
+		settle.Invoke(ticket, map[string]any{"code": store.CodeArgument, "message": "call(method, argsJSON, bytes, id, ticket) takes two strings"})
+		return
 	}
 	var data []byte
-	if b := arg(2); b.InstanceOf(js.Global().Get("Uint8Array")) {
+	if b := arg(2); b.Type() == js.TypeObject && b.InstanceOf(uint8Array) {
 		data = jsvalue.Bytes(b)
 	}
 	if n := arg(3); n.Type() == js.TypeNumber {
@@ -86,17 +83,18 @@ func serve(host *jsapi.Host, args []js.Value) any {
 		res, out, err := host.Call(context.Background(), id, method.String(), []byte(argsJSON.String()), data)
 		if err != nil {
 			e := err.(*jsapi.Error)
-			reject.Invoke(map[string]any{"code": e.Code, "message": e.Message})
+			settle.Invoke(ticket, map[string]any{"code": e.Code, "message": e.Message})
 			return
 		}
 		var bytes any = js.Null()
 		if out != nil {
 			bytes = jsvalue.Array(out)
 		}
-		resolve.Invoke([]any{string(res), bytes})
+		settle.Invoke(ticket, js.Null(), string(res), bytes)
 	})
-	return promise
 }
+
+var uint8Array = js.Global().Get("Uint8Array")
 
 // maxIdle is how many workers wait for calls between them.
 const maxIdle = 4
