@@ -2,6 +2,9 @@ package dag
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +51,56 @@ func TestNamesAfterFailedRead(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != "kept/t" || got[1] != "taker item/taker type" {
 		t.Fatalf("the log reads %q", got)
+	}
+}
+
+// TestNamesOldAndNew: events name items and types already stored, by
+// this Graph or by another on the same log (whose names it has not
+// read), and new ones, in stores of few names (all of them read at the
+// first add) and of more than a Graph reads at once. Each name is stored
+// once, and every event reads back with its own.
+func TestNamesOldAndNew(t *testing.T) {
+	for _, stored := range []int{0, 3, maxNames/2 - 1, maxNames / 2, maxNames + 5} {
+		g := openGraph(t)
+		author := key(1)
+		var last []event.ID
+		seq := uint64(0)
+		var want []string
+		add := func(g *Graph, item, typ string) {
+			t.Helper()
+			seq++
+			e := event.Event{Peer: author, Seq: seq, Clock: seq, Parents: last, Item: item, Type: typ, Value: []byte("null")}
+			e.ID = e.Hash()
+			if _, err := g.Ingest(signed(e), time.Now(), PendingLimits{}); err != nil {
+				t.Fatal(err)
+			}
+			last = []event.ID{e.ID}
+			want = append(want, item+"/"+typ)
+		}
+		for i := range stored {
+			add(g, fmt.Sprint("item ", i), "create")
+		}
+		other := New(g.c)                  // the same log, its names not read yet
+		add(other, "item 0", "create")     // stored (when stored > 0)
+		add(other, "new item", "create")   // new, of a stored type
+		add(other, "new item", "new type") // both just stored
+		add(g, "new item", "another type") // stored by the other Graph
+		add(g, fmt.Sprint("item ", stored/2), "create")
+		var got []string
+		if err := New(g.c).Scan(0, func(e *event.Event) error { got = append(got, e.Item+"/"+e.Type); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d names stored: the log reads %q, want %q", stored, got[max(0, len(got)-6):], want[max(0, len(want)-6):])
+		}
+		distinct := map[string]bool{}
+		for _, w := range want {
+			item, typ, _ := strings.Cut(w, "/")
+			distinct[item], distinct[typ] = true, true
+		}
+		n, _, err := g.c.Int64(`SELECT count(*) FROM _factlog_name`)
+		if err != nil || n != int64(len(distinct)) {
+			t.Fatalf("%d names stored: _factlog_name has %d rows (%v), want %d", stored, n, err, len(distinct))
+		}
 	}
 }

@@ -32,10 +32,12 @@ const byItem = `e.item = (SELECT x FROM _factlog_name WHERE name = ?)`
 // savepoints that can roll back, cannot write _factlog_name (replay's
 // purity check).
 type names struct {
-	c    *db.Conn
-	at   uint64 // c.Failed() when the maps were last known good
-	row  map[string]int64
-	name map[int64]string
+	c      *db.Conn
+	at     uint64 // c.Failed() when the maps were last known good
+	row    map[string]int64
+	name   map[int64]string
+	loaded bool // the table was read into the maps since they were cleared
+	all    bool // and it held fewer names than they keep: a name not in row is new
 }
 
 // maxNames bounds the names a Graph remembers: an application's item ids
@@ -47,6 +49,7 @@ func (ns *names) fresh() {
 		clear(ns.row)
 		clear(ns.name)
 		ns.at = ns.c.Failed()
+		ns.loaded, ns.all = false, false
 	}
 }
 
@@ -56,7 +59,26 @@ func (ns *names) add(name string) (int64, error) {
 	if x, ok := ns.row[name]; ok {
 		return x, nil
 	}
-	x, ok, err := ns.c.Int64(`SELECT x FROM _factlog_name WHERE name = ?`, name)
+	if !ns.loaded {
+		if err := ns.load(); err != nil {
+			return 0, err
+		}
+		if x, ok := ns.row[name]; ok {
+			return x, nil
+		}
+	}
+	// A new item costs one statement, not a search and then an insert,
+	// where every stored name is known; the search still follows if the
+	// name was there after all.
+	var x int64
+	var ok bool
+	var err error
+	if ns.all {
+		x, ok, err = ns.c.Int64(`INSERT INTO _factlog_name (name) VALUES (?) ON CONFLICT (name) DO NOTHING RETURNING x`, name)
+	}
+	if err == nil && !ok {
+		x, ok, err = ns.c.Int64(`SELECT x FROM _factlog_name WHERE name = ?`, name)
+	}
 	if err == nil && !ok {
 		x, _, err = ns.c.Int64(`INSERT INTO _factlog_name (name) VALUES (?) RETURNING x`, name)
 	}
@@ -65,6 +87,24 @@ func (ns *names) add(name string) (int64, error) {
 	}
 	ns.row[name], ns.name[x] = x, name
 	return x, nil
+}
+
+// load reads the stored names, up to half of what the maps keep, so that
+// an application's new items and types are told new without a search.
+func (ns *names) load() error {
+	ns.loaded = true
+	n := 0
+	err := ns.c.Query(`SELECT x, name FROM _factlog_name LIMIT ?`, []any{maxNames / 2}, func(s *sqlite3.Stmt) error {
+		x, name := s.ColumnInt64(0), s.ColumnText(1)
+		ns.row[name], ns.name[x] = x, name
+		n++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read names: %w", err)
+	}
+	ns.all = n < maxNames/2
+	return nil
 }
 
 // of returns the name of a row.
