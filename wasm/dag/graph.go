@@ -18,6 +18,23 @@ import (
 type Graph struct {
 	c     *db.Conn
 	names names // rows of _factlog_name, both ways, kept across transactions
+	// tops is what Next read or Append left: a store's appends in a row
+	// choose their parents without reading the log (a tenth of an append
+	// in a browser or Node). Any other write to the log forgets it, and a
+	// failed transaction makes it stale (db.Conn.Failed). A Graph holds it
+	// for the connection: no other Graph may write the same log.
+	tops *tops
+}
+
+// tops are the events a new one of self's may follow: self's tips and
+// the log's heads, each whole, and the rows Append needs.
+type tops struct {
+	at          uint64 // c.Failed() when they were true
+	self        event.PeerID
+	tips, heads []node
+	a           int64  // self's row, if stored (a > 0)
+	seq         uint64 // and its highest seq
+	last        int64  // the log's last row
 }
 
 // New returns the Graph kept in c's tables (see Init).
@@ -499,6 +516,7 @@ type Next struct {
 	Clock, Seq uint64
 	// What Append needs to know of them, read already: a stored event's
 	// row never changes.
+	tops  *tops
 	nodes []node
 	self  struct {
 		a   int64  // self's row, if stored (a > 0)
@@ -511,35 +529,18 @@ type Next struct {
 // the heads and the log's last row in one statement: an append's
 // statements, not its rows, are what it costs.
 func (g *Graph) Next(self event.PeerID) (Next, error) {
-	var next Next
-	var tips, heads []node
-	err := g.c.Query(`
-		SELECT 0, e.id, e.clock, e.seq, e.n, e.a, k.key, k.seq, s.n IS NULL FROM _factlog_author k JOIN _factlog_tip t ON t.a = k.a
-			CROSS JOIN _factlog_event e ON e.n = t.n LEFT JOIN _factlog_sig s ON s.n = e.n WHERE k.key = ?
-		UNION ALL -- CROSS JOIN keeps the (few) heads as the outer loop; without statistics SQLite would rather walk the whole log
-		SELECT 1, e.id, e.clock, e.seq, e.n, e.a, k.key, k.seq, s.n IS NULL FROM _factlog_head h
-			CROSS JOIN _factlog_event e ON e.n = h.n JOIN _factlog_author k ON k.a = e.a LEFT JOIN _factlog_sig s ON s.n = e.n
-		UNION ALL
-		SELECT 2, NULL, 0, 0, max(n), 0, NULL, 0, 0 FROM _factlog_event`, []any{self[:]}, func(s *sqlite3.Stmt) error {
-		nd := node{id: idOf(s.ColumnRawBlob(1)), clock: uint64(s.ColumnInt64(2)), seq: uint64(s.ColumnInt64(3)), n: s.ColumnInt64(4), a: s.ColumnInt64(5),
-			peer: peerOf(s.ColumnRawBlob(6)), unsigned: s.ColumnBool(8)}
-		switch s.ColumnInt64(0) {
-		case 0:
-			tips = append(tips, nd)
-			next.self.a, next.self.seq = nd.a, uint64(s.ColumnInt64(7))
-		case 1:
-			heads = append(heads, nd)
-		default:
-			next.last = nd.n
+	t := g.tops
+	if t == nil || t.at != g.c.Failed() || t.self != self {
+		var err error
+		if t, err = g.readTops(self); err != nil {
+			return Next{}, err
 		}
-		return nil
-	})
-	if err != nil {
-		return Next{}, fmt.Errorf("choose parents: %w", err)
+		g.tops = t
 	}
+	next := Next{tops: t}
+	next.self.a, next.self.seq, next.last = t.a, t.seq, t.last
 	highest := func(a, b node) int { return -cmp.Or(cmp.Compare(a.clock, b.clock), a.id.Compare(b.id)) }
-	slices.SortFunc(tips, highest)
-	slices.SortFunc(heads, highest)
+	tips, heads := slices.SortedFunc(slices.Values(t.tips), highest), slices.SortedFunc(slices.Values(t.heads), highest)
 	var clock, seq uint64
 	for _, nd := range slices.Concat(tips, heads) {
 		if len(next.nodes) < event.MaxParents && !slices.ContainsFunc(next.nodes, func(p node) bool { return p.id == nd.id }) {
@@ -556,6 +557,36 @@ func (g *Graph) Next(self event.PeerID) (Next, error) {
 	slices.SortFunc(next.Parents, event.ID.Compare)
 	next.Clock, next.Seq = clock+1, seq+1
 	return next, nil
+}
+
+// readTops reads self's tips and the log's heads.
+func (g *Graph) readTops(self event.PeerID) (*tops, error) {
+	t := &tops{at: g.c.Failed(), self: self}
+	err := g.c.Query(`
+		SELECT 0, e.id, e.clock, e.seq, e.n, e.a, k.key, k.seq, s.n IS NULL FROM _factlog_author k JOIN _factlog_tip t ON t.a = k.a
+			CROSS JOIN _factlog_event e ON e.n = t.n LEFT JOIN _factlog_sig s ON s.n = e.n WHERE k.key = ?
+		UNION ALL -- CROSS JOIN keeps the (few) heads as the outer loop; without statistics SQLite would rather walk the whole log
+		SELECT 1, e.id, e.clock, e.seq, e.n, e.a, k.key, k.seq, s.n IS NULL FROM _factlog_head h
+			CROSS JOIN _factlog_event e ON e.n = h.n JOIN _factlog_author k ON k.a = e.a LEFT JOIN _factlog_sig s ON s.n = e.n
+		UNION ALL
+		SELECT 2, NULL, 0, 0, max(n), 0, NULL, 0, 0 FROM _factlog_event`, []any{self[:]}, func(s *sqlite3.Stmt) error {
+		nd := node{id: idOf(s.ColumnRawBlob(1)), clock: uint64(s.ColumnInt64(2)), seq: uint64(s.ColumnInt64(3)), n: s.ColumnInt64(4), a: s.ColumnInt64(5),
+			peer: peerOf(s.ColumnRawBlob(6)), unsigned: s.ColumnBool(8)}
+		switch s.ColumnInt64(0) {
+		case 0:
+			t.tips = append(t.tips, nd)
+			t.a, t.seq = nd.a, uint64(s.ColumnInt64(7))
+		case 1:
+			t.heads = append(t.heads, nd)
+		default:
+			t.last = nd.n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("choose parents: %w", err)
+	}
+	return t, nil
 }
 
 // Append stores local events built from next, which Next returned in
@@ -581,10 +612,29 @@ func (g *Graph) Append(self event.PeerID, next Next, evs []event.Event) error {
 			err = g.insert(&evs[i], parents, nil, b)
 		}
 		if err != nil {
+			g.tops = nil
 			return err
 		}
 	}
-	return g.flush(b)
+	if err := g.flush(b); err != nil {
+		g.tops = nil
+		return err
+	}
+	if len(evs) > 0 {
+		// The last event is a head and self's tip, in place of its first
+		// one's parents; it has no signature stored (unsigned).
+		e := evs[len(evs)-1]
+		nd := b.nodes[e.ID]
+		nd.unsigned = true
+		others := func(ns []node) []node {
+			return append(slices.DeleteFunc(slices.Clone(ns), func(x node) bool {
+				return slices.ContainsFunc(next.nodes, func(p node) bool { return p.id == x.id })
+			}), nd)
+		}
+		t := next.tops
+		g.tops = &tops{at: g.c.Failed(), self: self, tips: others(t.tips), heads: others(t.heads), a: nd.a, seq: max(t.seq, nd.seq), last: b.next - 1}
+	}
+	return nil
 }
 
 // idOf and peerOf read ids from blobs, which factlog wrote at 32 bytes.

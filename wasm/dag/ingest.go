@@ -77,6 +77,7 @@ type Ingested struct {
 //
 // Events must have passed event.Check (package sync's Decode does that).
 func (g *Graph) Ingest(in *sync.Batch, now time.Time, limits PendingLimits) (*Ingested, error) {
+	g.tops = nil // the heads change, and self's tip may (its own events, back from another store)
 	limits = limits.withDefaults()
 	if err := g.expire(now.Add(-limits.MaxAge)); err != nil {
 		return nil, err
