@@ -270,20 +270,21 @@ func (t *table) untriggers() string {
 }
 
 // guards refuse the largest rowid (see maxRowid) on a rowid table; unlike
-// the recording triggers they are always there. The UPDATE guard runs only
-// for an UPDATE that names the rowid (UPDATE OF): most state writes set
-// other columns, and need not run a trigger program each.
+// the recording triggers they are always there. Their test is their WHEN,
+// which SQLite evaluates in the writing statement: a trigger program runs
+// only for the row refused, not for every row written. The UPDATE guard
+// is tested only for an UPDATE that names the rowid (UPDATE OF).
 func (t *table) guards() string {
 	names := t.guardNames()
 	if names == nil {
 		return ""
 	}
-	raise := fmt.Sprintf(`SELECT RAISE(ABORT, 'factlog: a state table may not hold rowid %d, after which SQLite would choose rowids at random') WHERE new.%s = %d;`,
-		int64(maxRowid), quote(t.keys[0]), int64(maxRowid))
+	when := fmt.Sprintf(`WHEN new.%s = %d BEGIN SELECT RAISE(ABORT, 'factlog: a state table may not hold rowid %d, after which SQLite would choose rowids at random'); END;`,
+		quote(t.keys[0]), int64(maxRowid), int64(maxRowid))
 	return fmt.Sprintf(`
-CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[3]s BEGIN %[4]s END;
-CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE OF %[5]s ON main.%[3]s BEGIN %[4]s END;`,
-		quote(names[0]), quote(names[1]), quote(t.name), raise, list("", t.rowidNames))
+CREATE TEMP TRIGGER IF NOT EXISTS %[1]s AFTER INSERT ON main.%[3]s %[4]s
+CREATE TEMP TRIGGER IF NOT EXISTS %[2]s AFTER UPDATE OF %[5]s ON main.%[3]s %[4]s`,
+		quote(names[0]), quote(names[1]), quote(t.name), when, list("", t.rowidNames))
 }
 
 // restore returns the statements that undo the changes recorded from
