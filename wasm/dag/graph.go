@@ -517,17 +517,13 @@ type Next struct {
 	// What Append needs to know of them, read already: a stored event's
 	// row never changes.
 	tops  *tops
-	nodes []node
-	self  struct {
-		a   int64  // self's row, if stored (a > 0)
-		seq uint64 // and its highest seq
-	}
-	last int64 // the log's last row
+	nodes []node // the parents'
 }
 
 // Next returns what a local append by self follows. It reads self's tips,
-// the heads and the log's last row in one statement: an append's
-// statements, not its rows, are what it costs.
+// the heads and the log's last row in one statement, or takes them from
+// the last append (Graph.tops): an append's statements, not its rows,
+// are what it costs.
 func (g *Graph) Next(self event.PeerID) (Next, error) {
 	t := g.tops
 	if t == nil || t.at != g.c.Failed() || t.self != self {
@@ -538,7 +534,6 @@ func (g *Graph) Next(self event.PeerID) (Next, error) {
 		g.tops = t
 	}
 	next := Next{tops: t}
-	next.self.a, next.self.seq, next.last = t.a, t.seq, t.last
 	highest := func(a, b node) int { return -cmp.Or(cmp.Compare(a.clock, b.clock), a.id.Compare(b.id)) }
 	tips, heads := slices.SortedFunc(slices.Values(t.tips), highest), slices.SortedFunc(slices.Values(t.heads), highest)
 	var clock, seq uint64
@@ -596,12 +591,12 @@ func (g *Graph) readTops(self event.PeerID) (*tops, error) {
 // store signs its own events when it exports them.
 func (g *Graph) Append(self event.PeerID, next Next, evs []event.Event) error {
 	b := g.newBatch(len(evs))
-	b.next = next.last + 1
+	b.next = next.tops.last + 1
 	for _, nd := range next.nodes {
 		b.nodes[nd.id] = nd
 	}
-	if next.self.a > 0 {
-		b.authors[self], b.before[next.self.a] = next.self.a, next.self.seq
+	if t := next.tops; t.a > 0 {
+		b.authors[self], b.before[t.a] = t.a, t.seq
 	}
 	for i := range evs {
 		parents, missing, err := g.parents(&evs[i], b)
