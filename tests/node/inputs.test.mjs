@@ -196,10 +196,11 @@ test("a call aborted by its AbortSignal rejects with ABORTED and leaves nothing 
 });
 
 test("a flood of concurrent calls, around one that runs until aborted, each settles with its own answer", async () => {
-  // The engine runs calls on goroutines it reuses (wasm/js): more calls
-  // at once than it keeps, on two stores, mixed with one that holds its
-  // store until aborted, must each get their own result, and the engine
-  // must serve calls after the flood as before it.
+  // The engine runs calls on goroutines it reuses (wasm/js) and settles
+  // each call's promise by its ticket (runtime.js): more calls at once
+  // than it keeps, on two stores, some failing, mixed with one that holds
+  // its store until aborted, must each get their own result or error, and
+  // the engine must serve calls after the flood as before it.
   const [a, b] = await Promise.all([open(todo), open(todo)]);
   const endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
   const ac = new AbortController();
@@ -207,12 +208,14 @@ test("a flood of concurrent calls, around one that runs until aborted, each sett
   const flood = [];
   for (let i = 0; i < 300; i++) {
     if (i % 3 === 0) flood.push(b.append(`item ${i}`, "create", `todo ${i}`).then((e) => [i, e.item, e.value]));
+    else if (i % 5 === 0) flood.push(b.query(`SELECT * FROM missing_${i}`).then(() => [i, "no error"], (err) => [i, err.code, err.message.match(/missing_\d+/)?.[0]]));
     else flood.push((i % 3 === 1 ? a : b).query("SELECT ? AS i, ? AS s", [i, `call ${i}`]).then(([row]) => [i, row.i, row.s]));
   }
   setTimeout(() => ac.abort(), 50);
   await assert.rejects(running, (err) => coded(err, "ABORTED", /aborted/));
   for (const [i, ...got] of await Promise.all(flood)) {
-    assert.deepEqual(got, i % 3 === 0 ? [`item ${i}`, `todo ${i}`] : [i, `call ${i}`], `call ${i}`);
+    const want = i % 3 === 0 ? [`item ${i}`, `todo ${i}`] : i % 5 === 0 ? ["SQL", `missing_${i}`] : [i, `call ${i}`];
+    assert.deepEqual(got, want, `call ${i}`);
   }
   assert.deepEqual(await b.query("SELECT count(*) AS n FROM todo"), [{ n: 100 }]);
   for (let round = 0; round < 3; round++) {
