@@ -164,3 +164,73 @@ func TestRelayGapNotSkipped(t *testing.T) {
 		t.Fatalf("joins at %v, errors %q: want a second join at seq 1 after an error saying the relay skipped seq 2", joins, errs)
 	}
 }
+
+// endingConn is a relay that answers a join with a welcome and the
+// room's bodies from the join's cursor, one message each, and then
+// fails, as a connection that ends does.
+type endingConn struct {
+	in     [][]byte
+	joins  chan uint64
+	bodies [][]byte
+}
+
+func (c *endingConn) Read(ctx context.Context) ([]byte, error) {
+	if len(c.in) == 0 {
+		return nil, errors.New("connection reset")
+	}
+	b := c.in[0]
+	c.in = c.in[1:]
+	return b, nil
+}
+
+func (c *endingConn) Write(ctx context.Context, p []byte) error {
+	e, err := protocol.Decode(p)
+	if err != nil {
+		return err
+	}
+	if e.Kind == protocol.Join {
+		c.joins <- e.Cursor
+		c.in = append(c.in, env(protocol.Envelope{Kind: protocol.Welcome, Epoch: "e", Cursor: uint64(len(c.bodies))}))
+		for seq := e.Cursor + 1; seq <= uint64(len(c.bodies)); seq++ {
+			c.in = append(c.in, env(protocol.Envelope{Kind: protocol.Deliver, Cursor: seq, Body: c.bodies[seq-1]}))
+		}
+	}
+	return nil
+}
+
+func (c *endingConn) Close(int, string) error { return nil }
+
+// TestEndedConnectionsBodiesImported: what the relay sent before its
+// connection ended is imported before the link reconnects, all of it:
+// the next join resumes after the last body sent, not before bodies the
+// link had read and dropped.
+func TestEndedConnectionsBodiesImported(t *testing.T) {
+	ctx := context.Background()
+	bodies, _ := roomOf(t, 40)
+	for round := range 5 {
+		s, err := store.Open(ctx, store.Options{Schema: todo.Schema, Materializers: todo.LastWriterWins})
+		if err != nil {
+			t.Fatal(err)
+		}
+		joins := make(chan uint64, 16)
+		dial := func(context.Context, string, int64) (link.Conn, error) {
+			return &endingConn{joins: joins, bodies: bodies}, nil
+		}
+		l, err := link.Start(s, link.Options{URL: "ws://fake/v1/rooms/r", Dial: dial, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			select {
+			case cursor := <-joins:
+				if want := uint64(i * len(bodies)); cursor != want {
+					t.Fatalf("round %d: join %d at seq %d, want %d: bodies the link read before the connection ended were dropped", round, i+1, cursor, want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: no join %d", round, i+1)
+			}
+		}
+		l.Close()
+		s.Close()
+	}
+}

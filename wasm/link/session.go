@@ -82,7 +82,20 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 			ss.ws.Close(StatusNormal, "")
 			return errDone
 		case err := <-errc:
-			return fmt.Errorf("connection: %w", err)
+			// What the reader took before the end is handled first: the
+			// relay sent it in order, and a connection that ended for
+			// holding more than the link had imported then moves on.
+			for {
+				select {
+				case es := <-msgs:
+					if err := ss.handleAll(ctx, es); err != nil {
+						return err
+					}
+					continue
+				default:
+				}
+				return fmt.Errorf("connection: %w", err)
+			}
 		case es := <-msgs:
 			ss.pinged = false
 			quiet.Reset(opts.Keepalive)

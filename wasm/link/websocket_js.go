@@ -32,6 +32,14 @@ func WebSocketDial(constructor func() js.Value) Dial {
 	}
 }
 
+// maxQueued bounds the bytes a connection holds that the link has not
+// taken yet. A JavaScript WebSocket cannot be told to stop reading: a
+// relay streams a room's backlog as fast as the network goes, and an
+// import slower than that would hold it all (a room may keep 256 MiB).
+// Past the bound the connection ends, after what it holds is imported,
+// and the link resumes from the last seq it imported.
+const maxQueued = 16 << 20
+
 // jsConn is a Conn over a JavaScript WebSocket. Its event handlers never
 // block: they queue what arrives and signal the reader, so that no
 // JavaScript event can stall (or deadlock) the Go program.
@@ -45,6 +53,7 @@ type jsConn struct {
 
 	mu          gosync.Mutex
 	queue       [][]byte
+	queued      int   // bytes in queue
 	err         error // why the connection ended; set once, or by a close after an error event
 	failedEvent bool  // err is an error event's
 	isOpen      bool
@@ -145,10 +154,17 @@ func (c *jsConn) message(ev js.Value) {
 		return
 	}
 	c.mu.Lock()
-	if c.err == nil {
+	over := c.err == nil && c.queued > 0 && c.queued+len(p) > maxQueued
+	if over {
+		c.err = fmt.Errorf("the relay sent more than this replica imported (%d MiB waiting): reconnecting from the last seq imported", c.queued>>20)
+	} else if c.err == nil {
 		c.queue = append(c.queue, p)
+		c.queued += len(p)
 	}
 	c.mu.Unlock()
+	if over {
+		jsvalue.Call(c.ws, "close") // what is queued is still read
+	}
 	c.poke()
 }
 
@@ -183,6 +199,7 @@ func (c *jsConn) Read(ctx context.Context) ([]byte, error) {
 			p := c.queue[0]
 			c.queue[0] = nil
 			c.queue = c.queue[1:]
+			c.queued -= len(p)
 			c.mu.Unlock()
 			return p, nil
 		}
