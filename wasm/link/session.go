@@ -84,18 +84,19 @@ func (ss *session) run(ctx context.Context, first []protocol.Envelope) error {
 		case err := <-errc:
 			// What the reader took before the end is handled first: the
 			// relay sent it in order, and a connection that ended for
-			// holding more than the link had imported then moves on.
-			for {
+			// holding more than the link had imported then moves on. The
+			// end is what the session reports (how the relay closed
+			// decides what the link does next), even if handling failed
+			// for it (a publish on a closed connection).
+			for drained := false; !drained; {
 				select {
 				case es := <-msgs:
-					if err := ss.handleAll(ctx, es); err != nil {
-						return err
-					}
-					continue
+					drained = ss.handleAll(ctx, es) != nil
 				default:
+					drained = true
 				}
-				return fmt.Errorf("connection: %w", err)
 			}
+			return fmt.Errorf("connection: %w", err)
 		case es := <-msgs:
 			ss.pinged = false
 			quiet.Reset(opts.Keepalive)
