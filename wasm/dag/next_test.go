@@ -60,11 +60,28 @@ func TestNextRemembered(t *testing.T) {
 		}
 		for range rapid.IntRange(1, 40).Draw(rt, "steps") {
 			rolls := rapid.IntRange(0, 5).Draw(rt, "rolls") == 0
+			// tx runs fn in a transaction that fails after it if rolls;
+			// it reports whether it committed.
+			tx := func(fn func() error) bool {
+				err := g.c.Tx(func() error {
+					if err := fn(); err != nil {
+						return err
+					}
+					if rolls {
+						return fail
+					}
+					return nil
+				})
+				if err != nil && !errors.Is(err, fail) {
+					rt.Fatal(err)
+				}
+				return err == nil
+			}
 			switch op := rapid.IntRange(0, 2).Draw(rt, "op"); op {
 			case 0: // append, as a store does
 				n := rapid.IntRange(1, 3).Draw(rt, "events")
 				var evs []event.Event
-				err := g.c.Tx(func() error {
+				committed := tx(func() error {
 					next, err := g.Next(self)
 					if err != nil {
 						return err
@@ -78,18 +95,9 @@ func TestNextRemembered(t *testing.T) {
 						e.ID = e.Hash()
 						evs = append(evs, e)
 					}
-					if err := g.Append(self, next, evs); err != nil {
-						return err
-					}
-					if rolls {
-						return fail
-					}
-					return nil
+					return g.Append(self, next, evs)
 				})
-				if err != nil && !errors.Is(err, fail) {
-					rt.Fatal(err)
-				}
-				if err == nil {
+				if committed {
 					stored = append(stored, evs...)
 					seqs[self] = evs[len(evs)-1].Seq
 				}
@@ -119,19 +127,11 @@ func TestNextRemembered(t *testing.T) {
 				slices.SortFunc(e.Parents, event.ID.Compare)
 				e.Clock++
 				e.ID = e.Hash()
-				err := g.c.Tx(func() error {
-					if _, err := g.Ingest(signed(e), time.Now(), PendingLimits{}); err != nil {
-						return err
-					}
-					if rolls {
-						return fail
-					}
-					return nil
+				committed := tx(func() error {
+					_, err := g.Ingest(signed(e), time.Now(), PendingLimits{})
+					return err
 				})
-				if err != nil && !errors.Is(err, fail) {
-					rt.Fatal(err)
-				}
-				if err == nil {
+				if committed {
 					stored = append(stored, e)
 					seqs[author] = e.Seq
 				}

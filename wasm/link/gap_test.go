@@ -19,21 +19,8 @@ import (
 // scriptConn is a relay that answers a join with what script returns for
 // the join's cursor (the messages, in order), then stays silent.
 type scriptConn struct {
-	in     chan []byte
-	closed chan struct{}
-	once   gosync.Once
+	pipe
 	script func(cursor uint64) [][]byte
-}
-
-func (c *scriptConn) Read(ctx context.Context) ([]byte, error) {
-	select {
-	case b := <-c.in:
-		return b, nil
-	case <-c.closed:
-		return nil, errors.New("closed")
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 func (c *scriptConn) Write(ctx context.Context, p []byte) error {
@@ -45,19 +32,12 @@ func (c *scriptConn) Write(ctx context.Context, p []byte) error {
 		msgs := c.script(e.Cursor)
 		go func() {
 			for _, m := range msgs {
-				select {
-				case c.in <- m:
-				case <-c.closed:
+				if !c.send(m) {
 					return
 				}
 			}
 		}()
 	}
-	return nil
-}
-
-func (c *scriptConn) Close(int, string) error {
-	c.once.Do(func() { close(c.closed) })
 	return nil
 }
 
@@ -106,7 +86,7 @@ func TestRelayGapNotSkipped(t *testing.T) {
 	var joins []uint64
 	var errs []string
 	dial := func(context.Context, string, int64) (link.Conn, error) {
-		return &scriptConn{in: make(chan []byte, 8), closed: make(chan struct{}), script: func(cursor uint64) [][]byte {
+		return &scriptConn{pipe: newPipe(8), script: func(cursor uint64) [][]byte {
 			mu.Lock()
 			joins = append(joins, cursor)
 			first := len(joins) == 1

@@ -2,7 +2,6 @@ package link_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	gosync "sync"
@@ -19,31 +18,13 @@ import (
 // fakeConn is a relay that answers join, ping (within 5 ms) and publish
 // (slowly: writing a publish takes writeDelay, as over a slow uplink).
 type fakeConn struct {
-	in         chan []byte
-	closed     chan struct{}
-	once       gosync.Once
+	pipe
 	seq        atomic.Uint64
 	onPing     func()
 	writeDelay time.Duration
 }
 
-func (c *fakeConn) Read(ctx context.Context) ([]byte, error) {
-	select {
-	case b := <-c.in:
-		return b, nil
-	case <-c.closed:
-		return nil, errors.New("closed")
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (c *fakeConn) send(e protocol.Envelope) {
-	select {
-	case c.in <- protocol.Encode(e):
-	case <-c.closed:
-	}
-}
+func (c *fakeConn) reply(e protocol.Envelope) { c.send(protocol.Encode(e)) }
 
 func (c *fakeConn) Write(ctx context.Context, p []byte) error {
 	e, err := protocol.Decode(p)
@@ -53,8 +34,8 @@ func (c *fakeConn) Write(ctx context.Context, p []byte) error {
 	switch e.Kind {
 	case protocol.Join:
 		go func() {
-			c.send(protocol.Envelope{Kind: protocol.Welcome, Epoch: "e", Cursor: c.seq.Load()})
-			c.send(protocol.Envelope{Kind: protocol.CaughtUp, Cursor: c.seq.Load()})
+			c.reply(protocol.Envelope{Kind: protocol.Welcome, Epoch: "e", Cursor: c.seq.Load()})
+			c.reply(protocol.Envelope{Kind: protocol.CaughtUp, Cursor: c.seq.Load()})
 		}()
 	case protocol.Ping:
 		if c.onPing != nil {
@@ -62,18 +43,13 @@ func (c *fakeConn) Write(ctx context.Context, p []byte) error {
 		}
 		go func() {
 			time.Sleep(5 * time.Millisecond) // the relay answers within 5 ms
-			c.send(protocol.Envelope{Kind: protocol.Pong, ID: e.ID})
+			c.reply(protocol.Envelope{Kind: protocol.Pong, ID: e.ID})
 		}()
 	case protocol.Publish:
 		time.Sleep(c.writeDelay) // a slow uplink
 		n := c.seq.Add(1)
-		go c.send(protocol.Envelope{Kind: protocol.Ack, ID: e.ID, Cursor: n})
+		go c.reply(protocol.Envelope{Kind: protocol.Ack, ID: e.ID, Cursor: n})
 	}
-	return nil
-}
-
-func (c *fakeConn) Close(int, string) error {
-	c.once.Do(func() { close(c.closed) })
 	return nil
 }
 
@@ -95,7 +71,7 @@ func TestAnsweredPingKeepsConnection(t *testing.T) {
 	n := 0
 	dial := func(ctx context.Context, url string, limit int64) (link.Conn, error) {
 		dials.Add(1)
-		c := &fakeConn{in: make(chan []byte, 64), closed: make(chan struct{}), writeDelay: 150 * time.Millisecond}
+		c := &fakeConn{pipe: newPipe(64), writeDelay: 150 * time.Millisecond}
 		c.onPing = func() {
 			mu.Lock()
 			n++

@@ -28,25 +28,12 @@ type ackRoom struct {
 }
 
 func (r *ackRoom) dial(context.Context, string, int64) (link.Conn, error) {
-	return &ackConn{room: r, in: make(chan []byte, 16), closed: make(chan struct{})}, nil
+	return &ackConn{pipe: newPipe(16), room: r}, nil
 }
 
 type ackConn struct {
-	room   *ackRoom
-	in     chan []byte
-	closed chan struct{}
-	once   gosync.Once
-}
-
-func (c *ackConn) Read(ctx context.Context) ([]byte, error) {
-	select {
-	case b := <-c.in:
-		return b, nil
-	case <-c.closed:
-		return nil, errors.New("closed")
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	pipe
+	room *ackRoom
 }
 
 func (c *ackConn) Write(ctx context.Context, p []byte) error {
@@ -79,16 +66,9 @@ func (c *ackConn) Write(ctx context.Context, p []byte) error {
 	default:
 		return nil
 	}
-	select {
-	case c.in <- reply:
-		return nil
-	case <-c.closed:
+	if !c.send(reply) {
 		return errors.New("closed")
 	}
-}
-
-func (c *ackConn) Close(int, string) error {
-	c.once.Do(func() { close(c.closed) })
 	return nil
 }
 
