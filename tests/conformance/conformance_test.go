@@ -1,9 +1,10 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"github.com/factlog/factlog/tests/internal/e2e"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/factlog/factlog/relay/relaytest"
 	"github.com/factlog/factlog/relay/room"
 	"github.com/factlog/factlog/relay/sqlitestore"
+	"github.com/factlog/factlog/tests/internal/e2e"
 	"github.com/factlog/factlog/wasm/link"
 	"github.com/factlog/factlog/wasm/store"
 	"github.com/factlog/factlog/wasm/todo"
@@ -137,6 +139,26 @@ func cloudflareRetention(t *testing.T) target {
 func startWorker(t *testing.T, vars ...string) target {
 	wrangler := e2e.Need(t, filepath.Join(e2e.Root, "node_modules", ".bin", "wrangler"), "run npm ci at the repository's top")
 	cloudflareBuild(t)
+	vars = append(vars, "RELAY_SECRET:"+string(conformanceSecret), "RELAY_ROOM_BYTES:"+strconv.Itoa(confRoomBytes),
+		"RELAY_JOIN_TIMEOUT:"+confJoinTimeout.String())
+	// A port found free may be taken by another process (another test
+	// package) before workerd binds it: then it starts again on others.
+	for attempt := 1; ; attempt++ {
+		tg, err := tryWorker(t, wrangler, vars)
+		if err == nil {
+			return tg
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("wrangler dev, attempt %d: %v", attempt, err)
+	}
+}
+
+var errPortTaken = errors.New("a port was taken before workerd bound it")
+
+// tryWorker runs wrangler dev on ports found free, until it answers.
+func tryWorker(t *testing.T, wrangler string, vars []string) (target, error) {
 	port := freePort(t)
 	log, err := os.Create(filepath.Join(t.TempDir(), "wrangler.log"))
 	if err != nil {
@@ -144,8 +166,6 @@ func startWorker(t *testing.T, vars ...string) target {
 	}
 	args := []string{"dev", "--local", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--inspector-port", strconv.Itoa(freePort(t)), "--show-interactive-dev-session=false", "--persist-to", t.TempDir()}
-	vars = append(vars, "RELAY_SECRET:"+string(conformanceSecret), "RELAY_ROOM_BYTES:"+strconv.Itoa(confRoomBytes),
-		"RELAY_JOIN_TIMEOUT:"+confJoinTimeout.String())
 	for _, v := range vars {
 		args = append(args, "--var", v)
 	}
@@ -157,27 +177,34 @@ func startWorker(t *testing.T, vars ...string) target {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	stop := func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		cmd.Wait()
-	})
+	}
 	base := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(120 * time.Second)
+	client := http.Client{Timeout: 5 * time.Second} // whoever took the port may not answer
 	for {
-		resp, err := http.Get("http://" + base + "/healthz")
+		resp, err := client.Get("http://" + base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				break
 			}
 		}
+		out, _ := os.ReadFile(log.Name())
+		if bytes.Contains(out, []byte("Address already in use")) {
+			stop()
+			return target{}, fmt.Errorf("%w:\n%s", errPortTaken, out)
+		}
 		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("wrangler dev did not answer within 120 s:\n%s", out)
+			stop()
+			return target{}, fmt.Errorf("wrangler dev did not answer within 120 s:\n%s", out)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	return target{"cloudflare", "ws://" + base, log.Name()}
+	t.Cleanup(stop)
+	return target{"cloudflare", "ws://" + base, log.Name()}, nil
 }
 
 // TestConformance runs the relay protocol's conformance suite against the
