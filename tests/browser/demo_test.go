@@ -124,9 +124,17 @@ func edit(t *testing.T, ctx context.Context, example string, i int, from, to str
 	waitUntil(t, ctx, listJS(example, i)+`.includes(`+jsString(to)+`)`)
 }
 
+// clickNow clicks the element sel selects in one step, once there is one:
+// a node chromedp finds and then clicks may have been drawn anew in
+// between (a list re-rendered by a sync), and its click then fails.
+func clickNow(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	waitUntil(t, ctx, fmt.Sprintf(`(() => { const e = document.querySelector(%s); e?.click(); return !!e; })()`, jsString(sel)))
+}
+
 func toggle(t *testing.T, ctx context.Context, example string, i int, text string, done bool) {
 	t.Helper()
-	do(t, ctx, chromedp.Click(itemSel(t, ctx, example, i, text)+" .toggle"))
+	clickNow(t, ctx, itemSel(t, ctx, example, i, text)+" .toggle")
 	waitUntil(t, ctx, fmt.Sprintf(`JSON.parse(%s).some(([c, d]) => c === %s && d === %v)`, listJS(example, i), jsString(text), done))
 }
 
@@ -278,7 +286,12 @@ func TestDemoExamples(t *testing.T) {
 		t.Fatal("the replicas' event and event_dag tables differ")
 	}
 	do(t, ctx, chromedp.Click(`#log input[name="interpretation"][value="lww"]`))
-	do(t, ctx, chromedp.Click(itemSel(t, ctx, "log", 0, got[0].Content)+" .history"))
+	// The list is drawn anew once the state is rebuilt: its item is looked
+	// for after that.
+	lww, _ := interpret(events, false)
+	lwwJSON, _ := json.Marshal(lww)
+	waitUntil(t, ctx, fmt.Sprintf(`JSON.stringify(JSON.parse(%s).map(([content, completed]) => ({content, completed}))) === %s`, listJS("log", 0), jsString(string(lwwJSON))))
+	clickNow(t, ctx, itemSel(t, ctx, "log", 0, got[0].Content)+" .history")
 	waitUntil(t, ctx, `document.querySelectorAll('#log [data-replica="0"] .history li').length === `+fmt.Sprint(len(events)))
 	do(t, ctx, chromedp.ScrollIntoView("#log"))
 	elementShot(t, ctx, "#log", "demo-log")
