@@ -37,7 +37,7 @@ type names struct {
 	row    map[string]int64
 	name   map[int64]string
 	loaded bool // the table was read into the maps since they were cleared
-	all    bool // and it held fewer names than they keep: a name not in row is new
+	all    bool // and the load read all of it: a name not in row is new
 }
 
 // maxNames bounds the names a Graph remembers: an application's item ids
