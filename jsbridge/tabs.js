@@ -288,7 +288,9 @@ class Coordinator {
         c.reject(aborted(c.msg.method));
         continue;
       }
-      if (c.msg.args.request) c.msg.args = { ...c.msg.args, retry: true };
+      // A keyed append is answered from its journal; a register set again
+      // is not set anew where it holds the value already.
+      if (c.msg.args.request || c.msg.method === "registers.set") c.msg.args = { ...c.msg.args, retry: true };
       pending.add(c.msg);
       this.#send(c.msg);
     }

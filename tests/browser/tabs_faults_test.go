@@ -252,6 +252,33 @@ func TestTabsFaults(t *testing.T) {
 	// cache: pagehide and pageshow dispatched here) and, back, aborts the
 	// import before a leader answers again. ABORTED says nothing was kept:
 	// the import must be answered for what it did.
+	// A follower's register set reaches the leader, which applies it; the
+	// answer is lost (the follower's page goes into the back/forward cache
+	// as it sends), and the follower sends the set again when it comes
+	// back. The register holds the value already: it keeps its clock, which
+	// a second write would have moved past concurrent ones.
+	t.Run("a register set sent again after its answer was lost", func(t *testing.T) {
+		var tab []context.Context
+		for i, want := range []string{"leader", "follower"} {
+			c, cancel := chromedp.NewContext(root)
+			t.Cleanup(cancel)
+			load(t, c, url)
+			if r := eval[string](t, c, `import("../factlog.js").then((f) => f.openRegisters({ name: "faults-regs", table: "todo", columns: ["content"] })).then((r) => (window.regs = r, r.role))`); r != want {
+				t.Fatalf("tab %d is %s, want %s", i, r, want)
+			}
+			tab = append(tab, c)
+		}
+		eval[bool](t, tab[1], `(window.p = regs.set("1", "content", "cook").then((r) => String(r.clock), (e) => "REJECT " + e.code + ": " + e.message),
+			window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true })), true)`)
+		waitJS(t, tab[0], `regs.state().then((s) => s.length === 1)`, "the leader to apply the set")
+		eval[bool](t, tab[1], `(window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true })), true)`)
+		got := settle(t, tab[1], `p`, 20000)
+		state := settle(t, tab[1], `regs.state().then((s) => s.map((r) => r.value + "@" + r.clock).join())`, 20000)
+		if got != "1" || state != "cook@1" {
+			t.Fatalf("the set answered clock %s, the register is %s; want 1 and cook@1", got, state)
+		}
+	})
+
 	t.Run("an import aborted when its outcome is unknown", func(t *testing.T) {
 		tab, _ := open(t, 2, "faults-abort-import")
 		eval[bool](t, tab[1], `(async () => {

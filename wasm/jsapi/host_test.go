@@ -231,3 +231,22 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("after the cancel: %v", res)
 	}
 }
+
+// TestRegisterSetAgain: a registers.set marked retry (a tab's leader went
+// away before answering) does not move the clock of a register that holds
+// its value; a plain one does.
+func TestRegisterSetAgain(t *testing.T) {
+	h := &Host{}
+	defer h.Close()
+	res, _ := call(t, h, "openRegisters", map[string]any{"name": ":memory:", "table": "todo", "columns": []string{"content"}}, nil)
+	regs := res["registers"]
+	for _, step := range []struct {
+		retry bool
+		clock float64
+	}{{false, 1}, {true, 1}, {true, 1}, {false, 2}} {
+		res, _ := call(t, h, "registers.set", map[string]any{"registers": regs, "id": "1", "column": "content", "value": "cook", "retry": step.retry}, nil)
+		if res["clock"] != step.clock {
+			t.Fatalf("set (retry %v): %v, want clock %v", step.retry, res, step.clock)
+		}
+	}
+}

@@ -64,12 +64,19 @@ func regSet(h *Host, ctx context.Context, args, _ []byte) (any, []byte, error) {
 		ID     string          `json:"id"`
 		Column string          `json:"column"`
 		Value  json.RawMessage `json:"value"`
+		// Retry says that it may have been applied before (a tab's
+		// leader went away unheard).
+		Retry bool `json:"retry"`
 	}
 	r, err := h.registersArgs("registers.set", args, &a)
 	if err != nil {
 		return nil, nil, err
 	}
-	reg, err := r.Set(ctx, a.ID, a.Column, a.Value)
+	set := r.Set
+	if a.Retry {
+		set = r.SetAgain
+	}
+	reg, err := set(ctx, a.ID, a.Column, a.Value)
 	if err != nil {
 		return nil, nil, asArgument(err)
 	}

@@ -204,6 +204,19 @@ const MaxClock = 1<<53 - 1
 
 // Set writes value (JSON) to a column of a row, moving its clock forward.
 func (r *Registers) Set(ctx context.Context, id, column string, value []byte) (Register, error) {
+	return r.set(ctx, id, column, value, false)
+}
+
+// SetAgain is Set sent again after its answer was lost (a tab's leader
+// went away with it): where the column holds value already, the first
+// Set is taken to have been applied, and the register is returned as it
+// is rather than written again with a later clock, which would win over
+// concurrent writes the first one did not.
+func (r *Registers) SetAgain(ctx context.Context, id, column string, value []byte) (Register, error) {
+	return r.set(ctx, id, column, value, true)
+}
+
+func (r *Registers) set(ctx context.Context, id, column string, value []byte, again bool) (Register, error) {
 	if !slices.Contains(r.cols, column) {
 		return Register{}, fmt.Errorf("%w: %s has no column %q (it has %s)", ErrArgument, r.table, column, strings.Join(r.cols, ", "))
 	}
@@ -220,6 +233,10 @@ func (r *Registers) Set(ctx context.Context, id, column string, value []byte) (R
 			return err
 		}
 		reg.Clock = 1
+		if ok && again && bytes.Equal(old.Value, v) {
+			reg = old
+			return nil
+		}
 		if ok {
 			if old.Clock >= MaxClock {
 				return fmt.Errorf("%w: %s.%s is at the largest clock, %d, and takes no more writes", ErrArgument, id, column, uint64(MaxClock))

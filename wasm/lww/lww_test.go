@@ -62,6 +62,52 @@ func TestSetAndMerge(t *testing.T) {
 	}
 }
 
+// TestSetAgain: a set sent again after its answer was lost (a tab's
+// leader went away) leaves a register that holds its value as it is: the
+// first set was applied, and a later clock would win over a concurrent
+// write it should tie with. Where the value differs (the first set was
+// not applied, or another came after it), it is a set.
+func TestSetAgain(t *testing.T) {
+	ctx := context.Background()
+	a, b := openTodo(t), openTodo(t)
+	for _, step := range []struct {
+		again bool
+		value string
+		clock uint64
+	}{
+		{false, `"cook"`, 1},
+		{true, `"cook"`, 1},   // applied the first time: not again
+		{true, ` "cook" `, 1}, // the same value, written otherwise
+		{true, `"boil"`, 2},   // not applied: set
+		{false, `"boil"`, 3},  // a set of the same value still moves on
+	} {
+		set := a.Set
+		if step.again {
+			set = a.SetAgain
+		}
+		reg, err := set(ctx, "1", "content", []byte(step.value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reg.Clock != step.clock || string(reg.Value) != strings.TrimSpace(step.value) {
+			t.Fatalf("set again %v of %s: %+v, want clock %d", step.again, step.value, reg, step.clock)
+		}
+	}
+	// A register never set is set, again or not.
+	if reg, err := a.SetAgain(ctx, "2", "content", []byte(`"new"`)); err != nil || reg.Clock != 1 {
+		t.Fatalf("a first set, sent again: %+v, %v", reg, err)
+	}
+	// b's concurrent write at clock 3, with a bigger value, ties with a's
+	// and wins; a's set sent again does not take it back.
+	b.Set(ctx, "1", "content", []byte(`"a"`))
+	b.Set(ctx, "1", "content", []byte(`"b"`))
+	b.Set(ctx, "1", "content", []byte(`"zz"`))
+	sync(t, b, a)
+	if reg, err := a.SetAgain(ctx, "1", "content", []byte(`"zz"`)); err != nil || reg.Clock != 3 {
+		t.Fatalf("set again of the value a merge brought: %+v, %v", reg, err)
+	}
+}
+
 func sync(t interface{ Fatal(...any) }, from, to *Registers) {
 	b, err := from.ExportState(context.Background())
 	if err != nil {
