@@ -29,7 +29,9 @@ func settle(t *testing.T, ctx context.Context, expr string, ms int) string {
 func TestTabsFaults(t *testing.T) {
 	root := browser(t)
 	url := serveDist(t, nil) + "/test/"
-	open := func(t *testing.T, n int, store string) ([]context.Context, []context.CancelFunc) {
+	// openWith opens n tabs, each running opening (a promise of the role
+	// its handle took): the first leads, the others follow.
+	openWith := func(t *testing.T, n int, opening string) ([]context.Context, []context.CancelFunc) {
 		var ctxs []context.Context
 		var cancels []context.CancelFunc
 		for i := range n {
@@ -40,12 +42,15 @@ func TestTabsFaults(t *testing.T) {
 			if i > 0 {
 				want = "follower"
 			}
-			if r := eval[string](t, c, `openTodo(`+jsString(store)+`).then((db) => (window.db = db, db.role))`); r != want {
+			if r := eval[string](t, c, opening); r != want {
 				t.Fatalf("tab %d is %s, want %s", i, r, want)
 			}
 			ctxs, cancels = append(ctxs, c), append(cancels, cancel)
 		}
 		return ctxs, cancels
+	}
+	open := func(t *testing.T, n int, store string) ([]context.Context, []context.CancelFunc) {
+		return openWith(t, n, `openTodo(`+jsString(store)+`).then((db) => (window.db = db, db.role))`)
 	}
 	runEndless := func(t *testing.T, ctx context.Context) {
 		eval[bool](t, ctx, `(window.ac = new AbortController(), window.q = db.query(`+jsString(endless)+`, [], { signal: ac.signal }).then(() => "ok", (e) => e.code), true)`)
@@ -247,27 +252,13 @@ func TestTabsFaults(t *testing.T) {
 		waitJS(t, tab[1], `counts.again === 3001`, "the new handle's watch to see a later append")
 	})
 
-	// A follower's import reaches the leader, which applies it; the
-	// follower cannot hear the answer (its page went into the back/forward
-	// cache: pagehide and pageshow dispatched here) and, back, aborts the
-	// import before a leader answers again. ABORTED says nothing was kept:
-	// the import must be answered for what it did.
 	// A follower's register set reaches the leader, which applies it; the
 	// answer is lost (the follower's page goes into the back/forward cache
 	// as it sends), and the follower sends the set again when it comes
 	// back. The register holds the value already: it keeps its clock, which
 	// a second write would have moved past concurrent ones.
 	t.Run("a register set sent again after its answer was lost", func(t *testing.T) {
-		var tab []context.Context
-		for i, want := range []string{"leader", "follower"} {
-			c, cancel := chromedp.NewContext(root)
-			t.Cleanup(cancel)
-			load(t, c, url)
-			if r := eval[string](t, c, `import("../factlog.js").then((f) => f.openRegisters({ name: "faults-regs", table: "todo", columns: ["content"] })).then((r) => (window.regs = r, r.role))`); r != want {
-				t.Fatalf("tab %d is %s, want %s", i, r, want)
-			}
-			tab = append(tab, c)
-		}
+		tab, _ := openWith(t, 2, `import("../factlog.js").then((f) => f.openRegisters({ name: "faults-regs", table: "todo", columns: ["content"] })).then((r) => (window.regs = r, r.role))`)
 		eval[bool](t, tab[1], `(window.p = regs.set("1", "content", "cook").then((r) => String(r.clock), (e) => "REJECT " + e.code + ": " + e.message),
 			window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true })), true)`)
 		waitJS(t, tab[0], `regs.state().then((s) => s.length === 1)`, "the leader to apply the set")
@@ -279,6 +270,11 @@ func TestTabsFaults(t *testing.T) {
 		}
 	})
 
+	// A follower's import reaches the leader, which applies it; the
+	// follower cannot hear the answer (its page went into the back/forward
+	// cache: pagehide and pageshow dispatched here) and, back, aborts the
+	// import before a leader answers again. ABORTED says nothing was kept:
+	// the import must be answered for what it did.
 	t.Run("an import aborted when its outcome is unknown", func(t *testing.T) {
 		tab, _ := open(t, 2, "faults-abort-import")
 		eval[bool](t, tab[1], `(async () => {
