@@ -191,6 +191,13 @@ type demoEvent struct {
 	Value json.RawMessage `json:"value"`
 }
 
+// showsTodos waits until a replica's list shows exactly want, in order.
+func showsTodos(t *testing.T, ctx context.Context, example string, i int, want []todoRow) {
+	t.Helper()
+	b, _ := json.Marshal(want)
+	waitUntil(t, ctx, fmt.Sprintf(`JSON.stringify(JSON.parse(%s).map(([content, completed]) => ({content, completed}))) === %s`, listJS(example, i), jsString(string(b))))
+}
+
 // interpret replays events (in replay order) the way the demo's
 // interpretations do, independently of the library, and returns the
 // todos (by creation; a deleted one is gone, and created again last) and
@@ -264,8 +271,7 @@ func TestDemoExamples(t *testing.T) {
 	}{{"lww", false}, {"completed", true}, {"churn", false}} {
 		do(t, ctx, chromedp.Click(fmt.Sprintf(`#log input[name="interpretation"][value="%s"]`, it.name)))
 		want, churn := interpret(events, it.stays)
-		wantJSON, _ := json.Marshal(want)
-		waitUntil(t, ctx, fmt.Sprintf(`JSON.stringify(JSON.parse(%s).map(([content, completed]) => ({content, completed}))) === %s`, listJS("log", 0), jsString(string(wantJSON))))
+		showsTodos(t, ctx, "log", 0, want)
 		sameLists(t, ctx, "log")
 		if it.name != "churn" {
 			churn = 0 // only that reading lists them
@@ -289,8 +295,7 @@ func TestDemoExamples(t *testing.T) {
 	// The list is drawn anew once the state is rebuilt: its item is looked
 	// for after that.
 	lww, _ := interpret(events, false)
-	lwwJSON, _ := json.Marshal(lww)
-	waitUntil(t, ctx, fmt.Sprintf(`JSON.stringify(JSON.parse(%s).map(([content, completed]) => ({content, completed}))) === %s`, listJS("log", 0), jsString(string(lwwJSON))))
+	showsTodos(t, ctx, "log", 0, lww)
 	clickNow(t, ctx, itemSel(t, ctx, "log", 0, got[0].Content)+" .history")
 	waitUntil(t, ctx, `document.querySelectorAll('#log [data-replica="0"] .history li').length === `+fmt.Sprint(len(events)))
 	do(t, ctx, chromedp.ScrollIntoView("#log"))
