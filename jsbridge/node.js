@@ -20,9 +20,9 @@ async function nodeEngine() {
   globalThis.fs ??= fs;
   // V8's optimizing tier compiles SQLite's very large functions for
   // seconds while the baseline code runs: for the small transactions of
-  // an application, the baseline compiler alone is faster throughout
-  // (BENCHMARKS.md). FACTLOG_V8_FLAGS chooses other flags ("" keeps V8's
-  // defaults).
+  // an application, the baseline compiler alone is faster throughout,
+  // and Node cannot exit while TurboFan works (BENCHMARKS.md).
+  // FACTLOG_V8_FLAGS chooses other flags ("" keeps V8's defaults).
   const flags = process.env.FACTLOG_V8_FLAGS ?? "--liftoff-only";
   if (flags) v8.setFlagsFromString(flags);
   // Node 20 has no global WebSocket; the ws package is one, found beside
