@@ -1,5 +1,6 @@
 // Measurements for tests/browserbench, run in a page with default flags.
 import { open } from "../factlog.js";
+import { creates, edits } from "/peerbench/workload.mjs";
 
 const todo = {
   schema: `CREATE TABLE todo (id TEXT PRIMARY KEY, content TEXT NOT NULL DEFAULT '', completed INTEGER NOT NULL DEFAULT 0)`,
@@ -48,6 +49,34 @@ window.bench = {
     const replayMs = performance.now() - t;
     await db.close();
     return { events: res.added, importMs, replayMs, persisted: db.persisted };
+  },
+  // The peers' merge of tests/peerbench (run.mjs's merge workload), in
+  // OPFS stores: three stores share the 1,000 creates, each makes n edits
+  // offline, then each exports what the other two lack and they import
+  // it. Timed: the six exports and imports; the states must then agree.
+  async merge(n, prefix) {
+    const peers = [];
+    for (let i = 0; i < 3; i++) peers.push(await open({ name: `${prefix}-${i}`, ...todo }));
+    const appendAll = async (db, evs) => {
+      for (let i = 0; i < evs.length; i += 1000) await db.appendMany(evs.slice(i, i + 1000));
+    };
+    await appendAll(peers[0], creates());
+    const base = await peers[0].exportSince({});
+    for (const p of peers.slice(1)) await p.import(base);
+    for (const [i, p] of peers.entries()) await appendAll(p, edits(n, "ABC"[i], 11 + i));
+    const versions = [];
+    for (const p of peers) versions.push(await p.versionVector());
+    const t = performance.now();
+    const batches = [];
+    for (const [i, p] of peers.entries()) {
+      for (const j of [0, 1, 2]) if (j !== i) batches.push({ to: j, bytes: await p.exportSince(versions[j]) });
+    }
+    for (const b of batches) await peers[b.to].import(b.bytes);
+    const ms = performance.now() - t;
+    const states = [];
+    for (const p of peers) states.push(JSON.stringify(await p.query("SELECT id, content, completed FROM todo ORDER BY id")));
+    for (const p of peers) await p.close();
+    return { ms, converged: states[1] === states[0] && states[2] === states[0], persisted: peers[0].persisted };
   },
   // Opens the persisted store again and runs a first query.
   async reopen(name) {

@@ -1,10 +1,10 @@
 // Command browserbench measures factlog in headless Chromium with default
 // flags — what users get (BENCHMARKS.md, "Browser"): cold and warm start,
 // append latency from the page through the Worker (into memory, and into
-// OPFS), importing and replaying 100,000 events in the Worker, and
-// reopening a persisted store of 100,000 events; and with -tabs, one
-// store in two tabs: a follower's append latency against the leader's,
-// and the handoff time.
+// OPFS), importing and replaying 100,000 events in the Worker, the peers'
+// merge of tests/peerbench, and reopening a persisted store of 100,000
+// events; and with -tabs, one store in two tabs: a follower's append
+// latency against the leader's, and the handoff time.
 //
 //	go run ./build && go run ./tests/browserbench [-tabs]
 package main
@@ -46,6 +46,7 @@ func main() {
 	mux := http.NewServeMux()
 	mux.Handle("/", http.FileServer(http.Dir(dist)))
 	mux.Handle("/test/", http.StripPrefix("/test/", http.FileServer(http.Dir(filepath.Join(top, "tests", "browser")))))
+	mux.Handle("/peerbench/", http.StripPrefix("/peerbench/", http.FileServer(http.Dir(filepath.Join(top, "tests", "peerbench")))))
 	mux.HandleFunc("/bench/batch.bin", func(w http.ResponseWriter, r *http.Request) { w.Write(batch) })
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -96,6 +97,17 @@ func main() {
 	eval(ctx, `bench.replay("bench-100k")`, &r)
 	fmt.Printf("import %d events in order into OPFS (persisted %v): %.0f ms, %.0f events/s\n", r.Events, r.Persisted, r.ImportMs, float64(r.Events)/r.ImportMs*1000)
 	fmt.Printf("full replay of %d events (reinterpret): %.0f ms, %.0f events/s\n", r.Events, r.ReplayMs, float64(r.Events)/r.ReplayMs*1000)
+	for _, n := range []int{10_000, 1_000} {
+		var m struct {
+			Ms                   float64
+			Converged, Persisted bool
+		}
+		eval(ctx, fmt.Sprintf(`bench.merge(%d, "bench-merge-%d")`, n, rand.Int64()), &m)
+		if !m.Converged {
+			log.Fatalf("the peers' merge of 3 × %d edits did not converge", n)
+		}
+		fmt.Printf("3 peers × %d offline edits, all merge, OPFS stores (persisted %v): %.2f s\n", n, m.Persisted, m.Ms/1000)
+	}
 	for _, when := range []string{"after a reload", "after another reload"} {
 		load(ctx, url)
 		var o struct {
