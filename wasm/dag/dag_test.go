@@ -11,6 +11,7 @@ import (
 	"github.com/factlog/factlog/wasm/event"
 	"github.com/factlog/factlog/wasm/internal/db"
 	"github.com/factlog/factlog/wasm/sync"
+	"pgregory.net/rapid"
 )
 
 func openGraph(t *testing.T) *Graph {
@@ -149,4 +150,65 @@ func TestScanPagesThroughTies(t *testing.T) {
 			t.Fatalf("Scan out of replay order at %d", i)
 		}
 	}
+}
+
+// TestItemEventsLimit: ItemEvents returns exactly the events about the
+// items from each one's clock up to last, in replay order, or ok false
+// when they are more than limit — whether it reads item by item or, for
+// items with many events in all, the whole range. The authors' chains
+// tie on clocks, so that last cuts through events of its own clock.
+func TestItemEventsLimit(t *testing.T) {
+	g := openGraph(t)
+	var evs []event.Event
+	for i := range 300 {
+		e := event.Event{Peer: key(byte(i % 5)), Seq: uint64(i/5 + 1), Clock: 1, Item: fmt.Sprintf("i%d", i%13), Type: "t", Value: fmt.Append(nil, i)}
+		if i >= 5 {
+			prev := evs[i-5]
+			e.Parents, e.Clock = []event.ID{prev.ID}, prev.Clock+1
+		}
+		e.ID = e.Hash()
+		evs = append(evs, e)
+	}
+	if _, err := g.Ingest(signed(evs...), time.Now(), PendingLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	var all []event.Event // in replay order
+	if err := g.Scan(0, func(e *event.Event) error { all = append(all, *e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		items := map[string]uint64{}
+		for range rapid.IntRange(1, 13).Draw(t, "items") {
+			items[fmt.Sprintf("i%d", rapid.IntRange(0, 13).Draw(t, "item"))] = rapid.Uint64Range(1, 61).Draw(t, "clock") // i13 has no events
+		}
+		last := all[rapid.IntRange(0, len(all)-1).Draw(t, "last")].Pos()
+		var want []event.Event
+		for _, e := range all {
+			if clock, ok := items[e.Item]; ok && e.Clock >= clock && e.Pos().Compare(last) <= 0 {
+				want = append(want, e)
+			}
+		}
+		limit := max(0, len(want)+rapid.IntRange(-2, 2).Draw(t, "slack"))
+		if rapid.Bool().Draw(t, "small") {
+			limit = rapid.IntRange(0, 30).Draw(t, "limit")
+		}
+		got, ok, err := g.ItemEvents(items, last, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != (len(want) <= limit) {
+			t.Fatalf("ok %v with %d events and limit %d", ok, len(want), limit)
+		}
+		if !ok {
+			return
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d events, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i].ID != want[i].ID || got[i].Item != want[i].Item || string(got[i].Value) != string(want[i].Value) {
+				t.Fatalf("event %d: %s, want %s", i, got[i].ID, want[i].ID)
+			}
+		}
+	})
 }
