@@ -54,6 +54,10 @@ type wsConn struct {
 	reason string
 }
 
+// Addr implements room.AddrConn: the client's address, as the
+// per-address limits count it.
+func (c *wsConn) Addr() string { return c.ip }
+
 // Send implements room.Conn: false when the queue holds SendQueue
 // messages or SendQueueBytes bytes.
 func (c *wsConn) Send(msg []byte) bool {

@@ -349,3 +349,93 @@ func TestDotRoomsRefused(t *testing.T) {
 		t.Fatalf("room ... holds %d bodies", len(backlog))
 	}
 }
+
+// TestAddressQuota: the bytes one address keeps across rooms are capped,
+// however many rooms and connections it fills them from; another address
+// publishes to the same rooms, and retention gives the first its room
+// again.
+func TestAddressQuota(t *testing.T) {
+	const body, cap = 1000, 5 * (1000 + room.BodyOverhead)
+	r := startRelay(t, relay.Options{MaxBytesPerIP: cap, MaxRoomBytes: 100 << 10, MessagesPerSecond: 1e6, MessageBurst: 1e6})
+	attacker := v6Host(t, r) // one IPv6 /64
+	publish := func(c *relaytest.Client, id uint64) protocol.Envelope {
+		c.Send(protocol.Envelope{Kind: protocol.Publish, ID: id, Body: bytes.Repeat([]byte{byte(id)}, body)})
+		return c.Recv()
+	}
+	acked := 0
+	for i := range 4 { // two bodies to each room it opens, until refused
+		c := dial(t, "ws://"+attacker+fmt.Sprintf("/v1/rooms/fill-%d", i))
+		c.Join(0, "")
+		for id := uint64(1); id <= 2; id++ {
+			switch e := publish(c, id); {
+			case e.Kind == protocol.Ack:
+				acked++
+			case e.Kind == protocol.Error && e.Code == protocol.QuotaExceeded:
+				if !strings.Contains(e.Text, "address") {
+					t.Fatalf("refused with %q: say it is the address's quota", e.Text)
+				}
+			default:
+				t.Fatalf("publish to room fill-%d: %+v", i, e)
+			}
+		}
+	}
+	if acked != 5 {
+		t.Fatalf("the address kept %d bodies across rooms, want 5", acked)
+	}
+	// Another address has its own, in the first's rooms too.
+	other := dial(t, r.url("fill-0"))
+	other.Join(0, "")
+	for id := uint64(1); id <= 5; id++ {
+		if e := publish(other, id); e.Kind != protocol.Ack {
+			t.Fatalf("another address's publish %d: %+v", id, e)
+		}
+	}
+	// The count is the address's, not a connection's (and the store's,
+	// which keeps it across restarts: TestAddrBytes in sqlitestore).
+	again := dial(t, "ws://"+v6Host(t, r)+"/v1/rooms/fill-9")
+	again.Join(0, "")
+	if e := publish(again, 1); e.Kind != protocol.Error || e.Code != protocol.QuotaExceeded {
+		t.Fatalf("after a restart: %+v, want quota_exceeded", e)
+	}
+	// Retention removes its bodies: it publishes again.
+	if _, err := r.store.Trim(context.Background(), time.Now().Add(time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	if e := publish(again, 2); e.Kind != protocol.Ack {
+		t.Fatalf("after retention: %+v, want an ack", e)
+	}
+}
+
+// TestAddressQuotaInFlight: publishes of one address to many rooms at
+// once are counted while the store writes them, so together they keep no
+// more than the cap.
+func TestAddressQuotaInFlight(t *testing.T) {
+	const body, cap = 1000, 5 * (1000 + room.BodyOverhead)
+	r := startRelay(t, relay.Options{MaxBytesPerIP: cap, MessagesPerSecond: 1e6, MessageBurst: 1e6})
+	attacker := v6Host(t, r)
+	var clients []*relaytest.Client
+	for i := range 8 {
+		c := dial(t, "ws://"+attacker+fmt.Sprintf("/v1/rooms/many-%d", i))
+		c.Join(0, "")
+		clients = append(clients, c)
+	}
+	for _, c := range clients { // all sent before any answer is read
+		for id := uint64(1); id <= 3; id++ {
+			c.Send(protocol.Envelope{Kind: protocol.Publish, ID: id, Body: make([]byte, body)})
+		}
+	}
+	acked := 0
+	for _, c := range clients {
+		for range 3 {
+			switch e := c.Recv(); {
+			case e.Kind == protocol.Ack:
+				acked++
+			case e.Kind != protocol.Error || e.Code != protocol.QuotaExceeded:
+				t.Fatalf("%+v", e)
+			}
+		}
+	}
+	if acked != 5 {
+		t.Fatalf("%d of 24 concurrent publishes kept, want 5", acked)
+	}
+}

@@ -40,6 +40,7 @@ const (
 	DefaultPingTimeout     = 15 * time.Second
 	DefaultRetentionPeriod = time.Minute
 	DefaultBacklogsPerIP   = 8
+	DefaultMaxBytesPerIP   = 1 << 30
 )
 
 // Options configure a Server. A zero field takes the default named after it.
@@ -100,6 +101,13 @@ type Options struct {
 	// way to the store; a publish beyond it is refused with
 	// quota_exceeded (0: no cap).
 	MaxRoomBytes int64
+	// MaxBytesPerIP caps the bytes one client address keeps across all
+	// rooms, counted as MaxRoomBytes counts a room's, in the bodies it
+	// published that are still kept (DefaultMaxBytesPerIP, 1 GiB; -1: no
+	// cap); a publish beyond it is refused with quota_exceeded. Without
+	// it, one address of an open relay filled its disk room after room.
+	// It needs a Store that is a room.AddrStore (relay/sqlitestore is).
+	MaxBytesPerIP int64
 	// RoomPending and Pending bound the bytes on their way to the store,
 	// per room and in all (room.DefaultRoomPending, room.DefaultPending);
 	// a publish beyond waits, and its client is not read meanwhile.
@@ -157,6 +165,9 @@ func (o *Options) defaults() {
 	if o.MessagesPerSecond <= 0 {
 		o.MessagesPerSecond = DefaultMessagesPerSec
 	}
+	if o.MaxBytesPerIP == 0 {
+		o.MaxBytesPerIP = DefaultMaxBytesPerIP
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -196,7 +207,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, metrics: newMetrics(opts.Logger), log: opts.Logger, conns: map[*wsConn]struct{}{},
 		perIP: map[string]*rate.Limiter{}, openIP: map[string]int{},
 		backlogIP: map[string]*addrBacklogs{}}
-	s.hub = room.NewHub(opts.Store, room.Limits{MaxRooms: opts.MaxRooms, MaxRoomBytes: opts.MaxRoomBytes,
+	s.hub = room.NewHub(opts.Store, room.Limits{MaxRooms: opts.MaxRooms, MaxRoomBytes: opts.MaxRoomBytes, MaxAddrBytes: max(opts.MaxBytesPerIP, 0),
 		MaxBody: protocol.MaxBody(int(opts.MaxFrame)), RoomPending: opts.RoomPending, Pending: opts.Pending, Backlogs: opts.Backlogs}, s.metrics)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()

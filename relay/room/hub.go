@@ -87,6 +87,32 @@ type Limits struct {
 	// a client that joins and then never reads holds them until the
 	// transport gives up on it. Joins beyond wait for their turn.
 	Backlogs int64
+	// MaxAddrBytes caps the bytes one client address keeps across all
+	// rooms, counted as MaxRoomBytes counts a room's, of the bodies it
+	// published that are still kept (0: no cap); a publish beyond gets
+	// quota_exceeded. Without it, one address filled the disk of an open
+	// relay room after room, and every room's publishes failed. It needs
+	// a Store that is an AddrStore, and a Conn that is an AddrConn.
+	MaxAddrBytes int64
+}
+
+// An AddrStore is a Store that also keeps who published each body, so
+// that the bytes an address keeps across rooms can be capped
+// (Limits.MaxAddrBytes).
+type AddrStore interface {
+	// AppendFrom is Append for a body published from addr, which keeps
+	// it counted in AddrBytes(addr) until retention removes it.
+	AppendFrom(room, addr string, body []byte, done func(seq uint64, err error))
+	// AddrBytes returns the bytes addr keeps, each body counted as in
+	// RoomStats.Bytes. A body is counted before its done is called.
+	AddrBytes(ctx context.Context, addr string) (int64, error)
+}
+
+// An AddrConn is a Conn that knows the address of its client, as the
+// per-address limits count clients (an IPv4 address or an IPv6 /64).
+type AddrConn interface {
+	Conn
+	Addr() string
 }
 
 // Hub holds the rooms that have connected members, over one Store.
@@ -100,6 +126,10 @@ type Hub struct {
 
 	mu    sync.Mutex
 	rooms map[string]*room
+
+	// addrMu guards unstoredBy; it is taken last, after any room's lock.
+	addrMu     sync.Mutex
+	unstoredBy map[string]int64 // bytes handed to the store and not yet stored, by publisher address
 }
 
 // NewHub returns a hub over store. obs may be nil.
@@ -121,7 +151,7 @@ func NewHub(store Store, lim Limits, obs Observer) *Hub {
 		lim.Backlogs = DefaultBacklogs
 	}
 	return &Hub{store: store, lim: lim, obs: obs, pending: semaphore.NewWeighted(lim.Pending),
-		backlogs: semaphore.NewWeighted(lim.Backlogs), rooms: map[string]*room{}}
+		backlogs: semaphore.NewWeighted(lim.Backlogs), rooms: map[string]*room{}, unstoredBy: map[string]int64{}}
 }
 
 // Store returns the hub's store.
@@ -343,17 +373,64 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 			return
 		}
 	}
-	r.unstored += int64(len(body)) + BodyOverhead
+	size := int64(len(body)) + BodyOverhead
+	addr, as := s.quotaAddr()
+	if addr != "" {
+		// As the room's quota, under the lock the callback takes to stop
+		// counting the body as unstored: never counted in neither.
+		h.addrMu.Lock()
+		kept, err := as.AddrBytes(ctx, addr)
+		if err != nil || kept+h.unstoredBy[addr]+size > h.lim.MaxAddrBytes {
+			h.addrMu.Unlock()
+			r.mu.Unlock()
+			release()
+			if err != nil {
+				h.obs.StoreFailed(r.name, err)
+				refuse(protocol.Internal, "the relay could not read what this address keeps; publish again")
+				return
+			}
+			refuse(protocol.QuotaExceeded, fmt.Sprintf("this client's address keeps at most %d bytes across rooms", h.lim.MaxAddrBytes))
+			return
+		}
+		h.unstoredBy[addr] += size
+		h.addrMu.Unlock()
+	}
+	r.unstored += size
 	h.obs.Pending(int64(len(body)))
 	h.mu.Lock()
 	r.refs++ // the room outlives its members while their bodies are stored
 	h.mu.Unlock()
 	start := time.Now()
-	h.store.Append(r.name, body, func(seq uint64, err error) {
+	done := func(seq uint64, err error) {
 		defer release()
+		if addr != "" {
+			h.addrMu.Lock()
+			if h.unstoredBy[addr] -= size; h.unstoredBy[addr] == 0 {
+				delete(h.unstoredBy, addr)
+			}
+			h.addrMu.Unlock()
+		}
 		s.stored(m, id, body, seq, err, time.Since(start))
-	})
+	}
+	if addr != "" {
+		as.AppendFrom(r.name, addr, body, done)
+	} else {
+		h.store.Append(r.name, body, done)
+	}
 	r.mu.Unlock()
+}
+
+// quotaAddr returns the address whose bytes this session's publishes
+// count in, and the store that counts them, or "" where there is no
+// cap, no address, or no such store.
+func (s *Session) quotaAddr() (string, AddrStore) {
+	h := s.hub
+	as, ok := h.store.(AddrStore)
+	c, known := s.member.conn.(AddrConn)
+	if h.lim.MaxAddrBytes <= 0 || !ok || !known {
+		return "", nil
+	}
+	return c.Addr(), as
 }
 
 // requestCost is about the memory a publish waiting for the store takes

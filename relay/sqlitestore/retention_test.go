@@ -178,3 +178,78 @@ INSERT INTO body VALUES ('a', 2, 1000, x'0102'), ('a', 3, 2000, x'0304'), ('b', 
 		t.Fatalf("retention by the migrated times removed %d (%v), want 2", n, err)
 	}
 }
+
+// TestAddrBytes: the bytes an address keeps across rooms, as published
+// with AppendFrom, survive a reopen, and retention gives them back, by
+// age and by size, whoever published the bodies it removes; a body
+// published without an address, or before version 2, counts for none.
+func TestAddrBytes(t *testing.T) {
+	path := t.TempDir() + "/relay.db"
+	c, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Exec(`
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE room (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, last INTEGER NOT NULL, first INTEGER NOT NULL, bytes INTEGER NOT NULL, oldest INTEGER);
+CREATE INDEX room_oldest ON room (oldest) WHERE oldest IS NOT NULL;
+CREATE INDEX room_bytes ON room (bytes);
+CREATE TABLE body (room INTEGER NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, data BLOB NOT NULL, UNIQUE (room, seq));
+INSERT INTO meta VALUES ('epoch', 'e1');
+INSERT INTO room VALUES (1, 'a', 1, 1, 65, 1000);
+INSERT INTO body VALUES (1, 1, 1000, x'01');
+PRAGMA user_version = 1;`)
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.UnixMilli(5000)
+	s.now = func() time.Time { return now }
+	put := func(room, addr string, size int) {
+		t.Helper()
+		done := make(chan error, 1)
+		s.AppendFrom(room, addr, make([]byte, size), func(_ uint64, err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	const o = room.BodyOverhead
+	put("a", "192.0.2.1", 100)
+	put("b", "192.0.2.1", 200)
+	put("b", "2001:db8::/64", 50)
+	put("c", "", 70) // no address
+	now = time.UnixMilli(9000)
+	put("c", "192.0.2.1", 300)
+	want := func(when string, byAddr map[string]int64) {
+		t.Helper()
+		for addr, n := range byAddr {
+			if got, err := s.AddrBytes(context.Background(), addr); err != nil || got != n {
+				t.Fatalf("%s: %s keeps %d (%v), want %d", when, addr, got, err, n)
+			}
+		}
+	}
+	want("after the appends", map[string]int64{"192.0.2.1": 600 + 3*o, "2001:db8::/64": 50 + o, "": 0, "198.51.100.7": 0})
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want("after a reopen", map[string]int64{"192.0.2.1": 600 + 3*o, "2001:db8::/64": 50 + o})
+	ctx := context.Background()
+	if n, err := s.Trim(ctx, time.UnixMilli(6000), 0); err != nil || n != 5 { // the version 1 body, and four more
+		t.Fatalf("retention by age removed %d (%v), want 5", n, err)
+	}
+	want("after retention by age", map[string]int64{"192.0.2.1": 300 + o, "2001:db8::/64": 0})
+	if n, err := s.Trim(ctx, time.Time{}, 1); err != nil || n != 1 {
+		t.Fatalf("retention by size removed %d (%v), want 1", n, err)
+	}
+	want("after retention by size", map[string]int64{"192.0.2.1": 0})
+	var rows int
+	if err := query(s.r, `SELECT count(*) FROM publisher`, nil, func(q *sqlite3.Stmt) bool { rows = q.ColumnInt(0); return false }); err != nil || rows != 0 {
+		t.Fatalf("%d publishers keep a row with nothing kept (%v)", rows, err)
+	}
+}

@@ -21,7 +21,7 @@ import (
 	_ "github.com/ncruces/go-sqlite3/vfs" // the file system VFS
 )
 
-// schema is version 1 of the store (PRAGMA user_version). A body is a
+// schema is version 2 of the store (PRAGMA user_version). A body is a
 // row of a rowid table, where a body up to about 4 KiB stays on its row's
 // page (in version 0's WITHOUT ROWID table, keyed by room name and seq, a
 // body over about 1000 bytes spilled to an overflow page of its own); the
@@ -45,8 +45,24 @@ CREATE TABLE IF NOT EXISTS body (
 	seq  INTEGER NOT NULL,
 	at   INTEGER NOT NULL, -- Unix ms when stored, for retention
 	data BLOB NOT NULL,
+	by   INTEGER,          -- publisher.id (NULL: published to a store of version 1, or by no address)
 	UNIQUE (room, seq)
+);
+` + publishers
+
+// publishers (version 2) are the client addresses bodies were published
+// from, with the bytes they keep across rooms (as room.bytes counts
+// them), for room.Limits.MaxAddrBytes. An address keeping nothing has no
+// row.
+const publishers = `
+CREATE TABLE IF NOT EXISTS publisher (
+	id    INTEGER PRIMARY KEY AUTOINCREMENT, -- never another's: an id is not reused after its row goes
+	addr  TEXT NOT NULL UNIQUE,
+	bytes INTEGER NOT NULL
 );`
+
+// migrateV1 turns version 1 into version 2: its bodies keep no publisher.
+const migrateV1 = `ALTER TABLE body ADD COLUMN by INTEGER;` + publishers
 
 // migrateV0 turns version 0 (rooms and bodies keyed by room name, each
 // room's last body never removed) into version 1, in Open's transaction.
@@ -82,14 +98,16 @@ type Store struct {
 	rmu sync.Mutex // guards r
 	r   *sqlite3.Conn
 
-	mu    sync.Mutex // guards rooms
+	mu    sync.Mutex // guards rooms and addrs
 	rooms map[string]room.RoomStats
+	addrs map[string]int64 // bytes kept by address, as the last commits left them
 
 	now func() time.Time // the clock of bodies' times; tests set it
 }
 
 type request struct {
 	room   string
+	addr   string // the publisher's ("": none kept)
 	body   []byte
 	stored func(seq uint64, err error) // for an append
 	trim   *trim
@@ -118,7 +136,32 @@ type roomRow struct {
 	oldest int64 // Unix ms when body st.First was stored (0: none kept)
 }
 
-var _ room.Store = (*Store)(nil)
+// pubRow is a publisher as the writer keeps it while it commits.
+type pubRow struct {
+	addr  string
+	bytes int64
+}
+
+// touched is what a commit changed: rooms by name, publishers by id
+// (and their ids by address).
+type touched struct {
+	rooms map[string]roomRow
+	pubs  map[int64]pubRow
+	ids   map[string]int64
+}
+
+func newTouched() touched {
+	return touched{rooms: map[string]roomRow{}, pubs: map[int64]pubRow{}, ids: map[string]int64{}}
+}
+
+func (t touched) clone() touched {
+	return touched{rooms: maps.Clone(t.rooms), pubs: maps.Clone(t.pubs), ids: maps.Clone(t.ids)}
+}
+
+var (
+	_ room.Store     = (*Store)(nil)
+	_ room.AddrStore = (*Store)(nil)
+)
 
 // Open opens (or creates, with a new epoch) the store at path.
 func Open(path string) (*Store, error) {
@@ -127,7 +170,7 @@ func Open(path string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{w: w, stmts: map[string]*sqlite3.Stmt{}, queued: make(chan struct{}, 1), done: make(chan struct{}),
-		rooms: map[string]room.RoomStats{}, now: time.Now}
+		rooms: map[string]room.RoomStats{}, addrs: map[string]int64{}, now: time.Now}
 	if err := s.init(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open relay store %s: %w", path, err)
@@ -176,15 +219,17 @@ func (s *Store) init() (err error) {
 	switch {
 	case err != nil:
 		return err
-	case version > 1:
-		return fmt.Errorf("the store is version %d; this relay knows version 1", version)
+	case version > 2:
+		return fmt.Errorf("the store is version %d; this relay knows version 2", version)
 	case v0:
 		err = s.w.Exec(migrateV0)
+	case version == 1:
+		err = s.w.Exec(migrateV1)
 	default:
 		err = s.w.Exec(schema)
 	}
 	if err == nil {
-		err = s.w.Exec(`PRAGMA user_version = 1`)
+		err = s.w.Exec(`PRAGMA user_version = 2`)
 	}
 	if err != nil {
 		return err
@@ -217,10 +262,16 @@ func (s *Store) Epoch() string { return s.epoch }
 
 // Append implements room.Store. An empty body is kept as an empty blob.
 func (s *Store) Append(room string, body []byte, done func(seq uint64, err error)) {
+	s.AppendFrom(room, "", body, done)
+}
+
+// AppendFrom implements room.AddrStore: Append, counting the body in the
+// bytes addr keeps until retention removes it.
+func (s *Store) AppendFrom(room, addr string, body []byte, done func(seq uint64, err error)) {
 	if body == nil {
 		body = []byte{} // nil would bind NULL
 	}
-	if !s.enqueue(&request{room: room, body: body, stored: done}) {
+	if !s.enqueue(&request{room: room, addr: addr, body: body, stored: done}) {
 		go done(0, errClosed) // not in the caller's goroutine, which holds its room's lock
 	}
 }
@@ -326,28 +377,28 @@ func (s *Store) commitTx(batch []*request, isolate bool) (err error) {
 	if err := s.exec(`BEGIN IMMEDIATE`); err != nil {
 		return err
 	}
-	touched := map[string]roomRow{}
+	t := newTouched()
 	defer func() {
 		if err != nil {
 			s.w.Exec(`ROLLBACK`)
 			return
 		}
-		s.cache(touched)
+		s.cache(t)
 	}()
 	now := s.now().UnixMilli()
 	for _, r := range batch {
 		if !isolate {
-			if err := s.apply(r, now, touched); err != nil {
+			if err := s.apply(r, now, t); err != nil {
 				return err
 			}
 			continue
 		}
-		before := maps.Clone(touched)
+		before := t.clone()
 		if err := s.exec(`SAVEPOINT request`); err != nil {
 			return err
 		}
-		if r.err = s.apply(r, now, touched); r.err != nil {
-			touched = before
+		if r.err = s.apply(r, now, t); r.err != nil {
+			t = before
 			if err := s.exec(`ROLLBACK TO request`); err != nil {
 				return err
 			}
@@ -356,8 +407,13 @@ func (s *Store) commitTx(batch []*request, isolate bool) (err error) {
 			return err
 		}
 	}
-	for _, row := range touched {
+	for _, row := range t.rooms {
 		if err := s.put(row); err != nil {
+			return err
+		}
+	}
+	for id, p := range t.pubs {
+		if err := s.putPublisher(id, p); err != nil {
 			return err
 		}
 	}
@@ -365,12 +421,12 @@ func (s *Store) commitTx(batch []*request, isolate bool) (err error) {
 }
 
 // apply writes one request within the writer's transaction.
-func (s *Store) apply(r *request, now int64, touched map[string]roomRow) (err error) {
+func (s *Store) apply(r *request, now int64, t touched) (err error) {
 	if r.trim != nil {
 		*r.trim = trim{cutoff: r.trim.cutoff, maxBytes: r.trim.maxBytes} // a retried step starts over
-		return s.trim(r.trim, touched)
+		return s.trim(r.trim, t)
 	}
-	row, err := s.row(r.room, touched, true)
+	row, err := s.row(r.room, t.rooms, true)
 	if err != nil {
 		return err
 	}
@@ -381,11 +437,21 @@ func (s *Store) apply(r *request, now int64, touched map[string]roomRow) (err er
 	if row.oldest == 0 {
 		row.oldest = now
 	}
-	row.st.Bytes += int64(len(r.body)) + room.BodyOverhead
-	if err := s.exec(`INSERT INTO body (room, seq, at, data) VALUES (?, ?, ?, ?)`, row.id, int64(row.st.Last), now, r.body); err != nil {
+	size := int64(len(r.body)) + room.BodyOverhead
+	row.st.Bytes += size
+	var by any
+	if r.addr != "" {
+		id, p, err := s.publisher(r.addr, t)
+		if err != nil {
+			return err
+		}
+		p.bytes += size
+		t.pubs[id], t.ids[r.addr], by = p, id, id
+	}
+	if err := s.exec(`INSERT INTO body (room, seq, at, data, by) VALUES (?, ?, ?, ?, ?)`, row.id, int64(row.st.Last), now, r.body, by); err != nil {
 		return fmt.Errorf("room %s seq %d: %w", r.room, row.st.Last, err)
 	}
-	touched[r.room] = row
+	t.rooms[r.room] = row
 	r.seq = row.st.Last
 	return nil
 }
@@ -422,20 +488,58 @@ func (s *Store) put(row roomRow) error {
 		int64(row.st.Last), int64(row.st.First), row.st.Bytes, oldest, row.id)
 }
 
-// cache keeps the stats of the rooms a commit changed, and forgets rooms
-// beyond maxCachedRooms, arbitrary ones (Stats reads those from the file,
-// where the commit is).
-func (s *Store) cache(touched map[string]roomRow) {
+// publisher returns the row of an address as this transaction has it,
+// creating it if new.
+func (s *Store) publisher(addr string, t touched) (int64, pubRow, error) {
+	if id, ok := t.ids[addr]; ok {
+		return id, t.pubs[id], nil
+	}
+	var id int64
+	p := pubRow{addr: addr}
+	err := s.query(`SELECT id, bytes FROM publisher WHERE addr = ?`, []any{addr}, func(q *sqlite3.Stmt) bool {
+		id, p.bytes = q.ColumnInt64(0), q.ColumnInt64(1)
+		return false
+	})
+	if err != nil || id != 0 {
+		return id, p, err
+	}
+	if err := s.exec(`INSERT INTO publisher (addr, bytes) VALUES (?, 0)`, addr); err != nil {
+		return 0, p, err
+	}
+	return s.w.LastInsertRowID(), p, nil
+}
+
+// putPublisher writes a publisher's row; one that keeps nothing goes.
+func (s *Store) putPublisher(id int64, p pubRow) error {
+	if p.bytes <= 0 {
+		return s.exec(`DELETE FROM publisher WHERE id = ?`, id)
+	}
+	return s.exec(`UPDATE publisher SET bytes = ? WHERE id = ?`, p.bytes, id)
+}
+
+// cache keeps the stats of the rooms and publishers a commit changed, and
+// forgets those beyond maxCachedRooms, arbitrary ones (Stats and
+// AddrBytes read those from the file, where the commit is).
+func (s *Store) cache(t touched) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for name, row := range touched {
+	for name, row := range t.rooms {
 		s.rooms[name] = row.st
+	}
+	for _, p := range t.pubs {
+		s.addrs[p.addr] = max(p.bytes, 0)
 	}
 	for name := range s.rooms { // map order: an arbitrary victim
 		if len(s.rooms) <= maxCachedRooms {
 			break
 		}
 		delete(s.rooms, name)
+	}
+	for addr := range s.addrs {
+		if len(s.addrs) <= maxCachedRooms {
+			break
+		}
+		delete(s.addrs, addr)
 	}
 }
 
@@ -482,7 +586,7 @@ func (s *Store) stmt(sql string, args []any) (*sqlite3.Stmt, error) {
 // its First becomes Last + 1, so that the next body follows and a client
 // whose cursor is older is told it was truncated. Each room it changes
 // is written at once, so that the size pass reads what the age pass left.
-func (s *Store) trim(t *trim, touched map[string]roomRow) error {
+func (s *Store) trim(t *trim, tx touched) error {
 	budget := trimStep
 	pass := func(sql string, arg int64, remove func(row *roomRow, at, size int64) bool) error {
 		var names []string
@@ -499,18 +603,18 @@ func (s *Store) trim(t *trim, touched map[string]roomRow) error {
 				t.more = true
 				return nil
 			}
-			row, err := s.row(name, touched, false)
+			row, err := s.row(name, tx.rooms, false)
 			if err != nil {
 				return err
 			}
-			n, err := s.removeOldest(&row, budget, remove)
+			n, err := s.removeOldest(&row, budget, remove, tx)
 			if err != nil {
 				return err
 			}
 			if err := s.put(row); err != nil {
 				return err
 			}
-			touched[name] = row
+			tx.rooms[name] = row
 			budget -= n
 			t.removed += n
 		}
@@ -535,11 +639,13 @@ func (s *Store) trim(t *trim, touched map[string]roomRow) error {
 }
 
 // removeOldest removes a room's oldest bodies while remove says so, at
-// most budget of them, and updates row; it returns how many it removed.
-// A room keeps its bodies First..Last, without gaps.
-func (s *Store) removeOldest(row *roomRow, budget int, remove func(row *roomRow, at, size int64) bool) (int, error) {
+// most budget of them, and updates row and their publishers' rows in tx;
+// it returns how many it removed. A room keeps its bodies First..Last,
+// without gaps.
+func (s *Store) removeOldest(row *roomRow, budget int, remove func(row *roomRow, at, size int64) bool, tx touched) (int, error) {
 	n, next, nextAt := 0, int64(row.st.First), int64(0)
-	err := s.query(`SELECT seq, length(data), at FROM body WHERE room = ? AND seq >= ? ORDER BY seq LIMIT ?`,
+	freed := map[int64]int64{} // bytes by publisher
+	err := s.query(`SELECT seq, length(data), at, coalesce(by, 0) FROM body WHERE room = ? AND seq >= ? ORDER BY seq LIMIT ?`,
 		[]any{row.id, int64(row.st.First), budget + 1}, func(q *sqlite3.Stmt) bool {
 			seq, size, at := q.ColumnInt64(0), q.ColumnInt64(1), q.ColumnInt64(2)
 			if n == budget || !remove(row, at, size) {
@@ -547,12 +653,32 @@ func (s *Store) removeOldest(row *roomRow, budget int, remove func(row *roomRow,
 				return false
 			}
 			row.st.Bytes -= size + room.BodyOverhead
+			if by := q.ColumnInt64(3); by != 0 {
+				freed[by] += size + room.BodyOverhead
+			}
 			next = seq + 1
 			n++
 			return true
 		})
 	if err != nil {
 		return 0, err
+	}
+	for id, size := range freed {
+		p, ok := tx.pubs[id]
+		if !ok {
+			err := s.query(`SELECT addr, bytes FROM publisher WHERE id = ?`, []any{id}, func(q *sqlite3.Stmt) bool {
+				p, ok = pubRow{addr: q.ColumnText(0), bytes: q.ColumnInt64(1)}, true
+				return false
+			})
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				continue // (never: a publisher keeps a row while it keeps bytes)
+			}
+		}
+		p.bytes -= size
+		tx.pubs[id], tx.ids[p.addr] = p, id
 	}
 	if n > 0 {
 		if err := s.exec(`DELETE FROM body WHERE room = ? AND seq >= ? AND seq < ?`, row.id, int64(row.st.First), next); err != nil {
@@ -622,6 +748,23 @@ func (s *Store) Stats(ctx context.Context, room string) (room.RoomStats, error) 
 	st, err := s.stats(s.r, room)
 	s.rmu.Unlock()
 	return st, err
+}
+
+// AddrBytes implements room.AddrStore. Addresses are cached as rooms are.
+func (s *Store) AddrBytes(ctx context.Context, addr string) (int64, error) {
+	s.mu.Lock()
+	n, ok := s.addrs[addr]
+	s.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	err := query(s.r, `SELECT bytes FROM publisher WHERE addr = ?`, []any{addr}, func(q *sqlite3.Stmt) bool {
+		n = q.ColumnInt64(0)
+		return false
+	})
+	return n, err
 }
 
 func (s *Store) stats(c *sqlite3.Conn, name string) (room.RoomStats, error) {

@@ -90,12 +90,15 @@ func startRelay(bin, dir, name string) *relayProc {
 	addr := l.Addr().String()
 	l.Close()
 	args := []string{"-addr", addr, "-db", filepath.Join(dir, name+".db"),
-		"-msg-rate", "100000", "-ip-rate", "1000000000", "-ip-conns", "1000000", "-max-conns", "50000", "-log-level", "warn"}
+		"-msg-rate", "100000", "-ip-rate", "1000000000", "-ip-conns", "1000000", "-ip-sockets", "1000000", "-ip-bytes", "0", "-max-conns", "50000", "-log-level", "warn"}
 	if *profile != "" {
 		args = append(args, "-cpuprofile", *profile+"."+name)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
+	// The relay dies with the bench, which a log.Fatal ends at once: an
+	// orphan kept serving, and holding the caller's pipe open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		log.Fatal(err)
 	}

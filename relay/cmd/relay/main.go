@@ -76,6 +76,7 @@ func serve(args []string) error {
 	msgRate := fs.Float64("msg-rate", relay.DefaultMessagesPerSec, "messages per second per connection (faster ones are slowed)")
 	queue := fs.Int("send-queue", relay.DefaultSendQueue, "messages queued for a slow client before it is disconnected")
 	roomBytes := fs.Int64("room-bytes", 256<<20, "bytes a room keeps; publishing beyond is refused (0: no cap)")
+	ipBytes := fs.Int64("ip-bytes", relay.DefaultMaxBytesPerIP, "bytes the bodies one client address published keep across rooms; publishing beyond is refused (0: no cap)")
 	retainFor := fs.Duration("retain-for", 0, "drop bodies older than this (0: keep forever)")
 	retainBytes := fs.Int64("retain-bytes", 0, "trim each room's oldest bodies to this size (0: no limit)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -109,6 +110,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *ipBytes == 0 {
+		*ipBytes = -1 // no cap, as Options says it
+	}
 	store, err := sqlitestore.Open(*dbPath)
 	if err != nil {
 		return err
@@ -117,7 +121,7 @@ func serve(args []string) error {
 	srv, err := relay.New(relay.Options{
 		Store: store, Secret: []byte(*secret), Origins: list(*origins), Hosts: allowedHosts, MaxFrame: *maxFrame, SendQueue: *queue,
 		MaxConns: *maxConns, MaxRooms: *maxRooms, ConnsPerIPMinute: *ipRate, MaxConnsPerIP: *ipConns, MaxSocketsPerIP: *ipSockets,
-		MessagesPerSecond: *msgRate, MaxRoomBytes: *roomBytes, RetainFor: *retainFor, RetainBytes: *retainBytes, Logger: log,
+		MessagesPerSecond: *msgRate, MaxRoomBytes: *roomBytes, MaxBytesPerIP: *ipBytes, RetainFor: *retainFor, RetainBytes: *retainBytes, Logger: log,
 	})
 	if err != nil {
 		return err
