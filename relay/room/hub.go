@@ -355,41 +355,39 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 		h.pending.Release(inAll)
 		r.pending.Release(inRoom)
 	}
+	// over refuses a publish that a quota has no room for, or whose
+	// count could not be read, once the caller let go of its locks.
+	over := func(err error, quota string) {
+		release()
+		if err != nil {
+			h.obs.StoreFailed(r.name, err)
+			refuse(protocol.Internal, "the relay could not read what the room or this address keeps; publish again")
+			return
+		}
+		refuse(protocol.QuotaExceeded, quota)
+	}
+	size := int64(len(body)) + BodyOverhead
 	r.mu.Lock()
 	if h.lim.MaxRoomBytes > 0 {
 		// Under the room's lock: the store counts a body in Stats before
 		// it calls back, and the callback takes the lock to stop counting
 		// it as unstored, so no body is ever counted in neither.
 		st, err := h.store.Stats(ctx, r.name)
-		if err != nil || st.Bytes+r.unstored+int64(len(body))+BodyOverhead > h.lim.MaxRoomBytes {
+		if err != nil || st.Bytes+r.unstored+size > h.lim.MaxRoomBytes {
 			r.mu.Unlock()
-			release()
-			if err != nil {
-				h.obs.StoreFailed(r.name, err)
-				refuse(protocol.Internal, "the relay could not read the room; publish again")
-				return
-			}
-			refuse(protocol.QuotaExceeded, fmt.Sprintf("the room keeps at most %d bytes", h.lim.MaxRoomBytes))
+			over(err, fmt.Sprintf("the room keeps at most %d bytes", h.lim.MaxRoomBytes))
 			return
 		}
 	}
-	size := int64(len(body)) + BodyOverhead
 	addr, as := s.quotaAddr()
 	if addr != "" {
-		// As the room's quota, under the lock the callback takes to stop
-		// counting the body as unstored: never counted in neither.
+		// The same for the address's, under the lock its callback takes.
 		h.addrMu.Lock()
 		kept, err := as.AddrBytes(ctx, addr)
 		if err != nil || kept+h.unstoredBy[addr]+size > h.lim.MaxAddrBytes {
 			h.addrMu.Unlock()
 			r.mu.Unlock()
-			release()
-			if err != nil {
-				h.obs.StoreFailed(r.name, err)
-				refuse(protocol.Internal, "the relay could not read what this address keeps; publish again")
-				return
-			}
-			refuse(protocol.QuotaExceeded, fmt.Sprintf("this client's address keeps at most %d bytes across rooms", h.lim.MaxAddrBytes))
+			over(err, fmt.Sprintf("this client's address keeps at most %d bytes across rooms", h.lim.MaxAddrBytes))
 			return
 		}
 		h.unstoredBy[addr] += size
