@@ -39,7 +39,7 @@ type tops struct {
 
 // New returns the Graph kept in c's tables (see Init).
 func New(c *db.Conn) *Graph {
-	return &Graph{c: c, names: names{c: c, row: map[string]int64{}, name: map[int64]string{}}}
+	return &Graph{c: c, names: names{c: c, row: map[string]int64{}, name: map[int64]string{}, peer: map[int64]event.PeerID{}}}
 }
 
 // node is what validation and bookkeeping need to know of a stored event.

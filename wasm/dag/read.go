@@ -13,31 +13,32 @@ import (
 	"github.com/ncruces/go-sqlite3"
 )
 
-// eventColumns are the columns names.scan reads, from _factlog_event e
-// joined with _factlog_author k.
-const eventColumns = `e.id, k.key, e.seq, e.clock, e.time, e.item, e.type, e.value`
+// eventColumns are the columns names.scan reads, from _factlog_event e.
+const eventColumns = `e.id, e.a, e.seq, e.clock, e.time, e.item, e.type, e.value`
 
-const eventFrom = ` FROM _factlog_event e JOIN _factlog_author k ON k.a = e.a `
+const eventFrom = ` FROM _factlog_event e `
 
 // byItem selects an item's events, by its name.
 const byItem = `e.item = (SELECT x FROM _factlog_name WHERE name = ?)`
 
-// names remembers the rows of _factlog_name both ways, across calls and
-// transactions: a read of many events meets few names, where a join
-// would search _factlog_name twice for every event, and a merge's
-// rewinds read an item's events item by item. A stored name keeps its
-// row; only a failed transaction removes names (those it added, whose
-// rows may then go to other names), so everything is forgotten whenever
-// one has failed since (db.Conn.Failed). Materializers, which run in
-// savepoints that can roll back, cannot write _factlog_name (replay's
-// purity check).
+// names remembers the rows of _factlog_name both ways, and the authors'
+// keys by row, across calls and transactions: a read of many events
+// meets few names and authors, where a join would search _factlog_name
+// twice and _factlog_author once for every event, and a merge's rewinds
+// read an item's events item by item. A stored name or author keeps its
+// row; only a failed transaction removes some (those it added, whose
+// rows may then go to others), so everything is forgotten whenever one
+// has failed since (db.Conn.Failed). Materializers, which run in
+// savepoints that can roll back, cannot write _factlog_name or
+// _factlog_author (replay's purity check).
 type names struct {
 	c      *db.Conn
 	at     uint64 // c.Failed() when the maps were last known good
 	row    map[string]int64
 	name   map[int64]string
-	loaded bool // the table was read into the maps since they were cleared
-	all    bool // and the load read all of it: a name not in row is new
+	peer   map[int64]event.PeerID // authors' keys by row
+	loaded bool                   // the table was read into the maps since they were cleared
+	all    bool                   // and the load read all of it: a name not in row is new
 }
 
 // maxNames bounds the names a Graph remembers: an application's item ids
@@ -45,9 +46,10 @@ type names struct {
 const maxNames = 4096
 
 func (ns *names) fresh() {
-	if ns.at != ns.c.Failed() || len(ns.row) >= maxNames || len(ns.name) >= maxNames {
+	if ns.at != ns.c.Failed() || len(ns.row) >= maxNames || len(ns.name) >= maxNames || len(ns.peer) >= maxNames {
 		clear(ns.row)
 		clear(ns.name)
+		clear(ns.peer)
 		ns.at = ns.c.Failed()
 		ns.loaded, ns.all = false, false
 	}
@@ -124,6 +126,28 @@ func (ns *names) of(x int64) (string, error) {
 	return name, nil
 }
 
+// author returns the key of an author's row.
+func (ns *names) author(a int64) (event.PeerID, error) {
+	ns.fresh()
+	if p, ok := ns.peer[a]; ok {
+		return p, nil
+	}
+	var p event.PeerID
+	var ok bool
+	err := ns.c.Query(`SELECT key FROM _factlog_author WHERE a = ?`, []any{a}, func(s *sqlite3.Stmt) error {
+		p, ok = peerOf(s.ColumnRawBlob(0)), true
+		return nil
+	})
+	if err == nil && !ok {
+		err = fmt.Errorf("author %d is not stored", a)
+	}
+	if err != nil {
+		return p, fmt.Errorf("read an author: %w", err)
+	}
+	ns.peer[a] = p
+	return p, nil
+}
+
 // scan reads the eventColumns of a row; Parents are left empty.
 func (ns *names) scan(s *sqlite3.Stmt) (event.Event, error) {
 	item, err := ns.of(s.ColumnInt64(5))
@@ -134,10 +158,14 @@ func (ns *names) scan(s *sqlite3.Stmt) (event.Event, error) {
 	if err != nil {
 		return event.Event{}, err
 	}
+	peer, err := ns.author(s.ColumnInt64(1))
+	if err != nil {
+		return event.Event{}, err
+	}
 	return event.Event{
-		ID: idOf(s.ColumnRawBlob(0)), Peer: peerOf(s.ColumnRawBlob(1)),
+		ID: idOf(s.ColumnRawBlob(0)), Peer: peer,
 		Seq: uint64(s.ColumnInt64(2)), Clock: uint64(s.ColumnInt64(3)), Time: s.ColumnInt64(4),
-		Item: item, Type: typ, Value: []byte(s.ColumnText(7)),
+		Item: item, Type: typ, Value: append([]byte{}, s.ColumnRawText(7)...),
 	}, nil
 }
 
