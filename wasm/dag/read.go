@@ -132,18 +132,14 @@ func (ns *names) author(a int64) (event.PeerID, error) {
 	if p, ok := ns.peer[a]; ok {
 		return p, nil
 	}
-	var p event.PeerID
-	var ok bool
-	err := ns.c.Query(`SELECT key FROM _factlog_author WHERE a = ?`, []any{a}, func(s *sqlite3.Stmt) error {
-		p, ok = peerOf(s.ColumnRawBlob(0)), true
-		return nil
-	})
+	key, ok, err := ns.c.Text(`SELECT key FROM _factlog_author WHERE a = ?`, a)
 	if err == nil && !ok {
 		err = fmt.Errorf("author %d is not stored", a)
 	}
 	if err != nil {
-		return p, fmt.Errorf("read an author: %w", err)
+		return event.PeerID{}, fmt.Errorf("read an author: %w", err)
 	}
+	p := peerOf([]byte(key))
 	ns.peer[a] = p
 	return p, nil
 }
