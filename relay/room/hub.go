@@ -127,6 +127,9 @@ type Hub struct {
 	mu    sync.Mutex
 	rooms map[string]*room
 
+	// addrs counts the bytes of each address (nil: no cap, or a store
+	// that keeps no publishers).
+	addrs AddrStore
 	// addrMu guards unstoredBy; it is taken last, after any room's lock.
 	addrMu     sync.Mutex
 	unstoredBy map[string]int64 // bytes handed to the store and not yet stored, by publisher address
@@ -150,8 +153,12 @@ func NewHub(store Store, lim Limits, obs Observer) *Hub {
 	if lim.Backlogs <= 0 {
 		lim.Backlogs = DefaultBacklogs
 	}
-	return &Hub{store: store, lim: lim, obs: obs, pending: semaphore.NewWeighted(lim.Pending),
+	h := &Hub{store: store, lim: lim, obs: obs, pending: semaphore.NewWeighted(lim.Pending),
 		backlogs: semaphore.NewWeighted(lim.Backlogs), rooms: map[string]*room{}, unstoredBy: map[string]int64{}}
+	if lim.MaxAddrBytes > 0 {
+		h.addrs, _ = store.(AddrStore)
+	}
+	return h
 }
 
 // Store returns the hub's store.
@@ -379,11 +386,11 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 			return
 		}
 	}
-	addr, as := s.quotaAddr()
+	addr := s.quotaAddr()
 	if addr != "" {
 		// The same for the address's, under the lock its callback takes.
 		h.addrMu.Lock()
-		kept, err := as.AddrBytes(ctx, addr)
+		kept, err := h.addrs.AddrBytes(ctx, addr)
 		if err != nil || kept+h.unstoredBy[addr]+size > h.lim.MaxAddrBytes {
 			h.addrMu.Unlock()
 			r.mu.Unlock()
@@ -411,7 +418,7 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 		s.stored(m, id, body, seq, err, time.Since(start))
 	}
 	if addr != "" {
-		as.AppendFrom(r.name, addr, body, done)
+		h.addrs.AppendFrom(r.name, addr, body, done)
 	} else {
 		h.store.Append(r.name, body, done)
 	}
@@ -419,16 +426,14 @@ func (s *Session) publish(ctx context.Context, id uint64, body []byte) {
 }
 
 // quotaAddr returns the address whose bytes this session's publishes
-// count in, and the store that counts them, or "" where there is no
-// cap, no address, or no such store.
-func (s *Session) quotaAddr() (string, AddrStore) {
-	h := s.hub
-	as, ok := h.store.(AddrStore)
+// count in, or "" where there is no cap, no address, or no store that
+// counts them.
+func (s *Session) quotaAddr() string {
 	c, known := s.member.conn.(AddrConn)
-	if h.lim.MaxAddrBytes <= 0 || !ok || !known {
-		return "", nil
+	if s.hub.addrs == nil || !known {
+		return ""
 	}
-	return c.Addr(), as
+	return c.Addr()
 }
 
 // requestCost is about the memory a publish waiting for the store takes
